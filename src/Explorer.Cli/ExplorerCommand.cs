@@ -1,0 +1,23 @@
+using System.CommandLine;
+
+namespace Explorer.Cli;
+
+/// <summary>The <c>explorer</c> command line: parses, dispatches, and maps every user error to exit code 2.</summary>
+public static class ExplorerCommand
+{
+    public static int Run(string[] args, TextWriter output, TextWriter error)
+    {
+        var root = new RootCommand("Explorer: exact architecture accounting and pipeline planning for LLaMA-family decoders.");
+        root.Subcommands.Add(SpecsCommand.Create(output, error));
+
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var e in parsed.Errors)
+                error.WriteLine($"error: {e.Message}");
+            error.WriteLine("Run 'explorer --help' for usage.");
+            return ExitCodes.BadInput;
+        }
+        return parsed.Invoke(new InvocationConfiguration { Output = output, Error = error });
+    }
+}

@@ -1,0 +1,3 @@
+using Explorer.Cli;
+
+return ExplorerCommand.Run(args, Console.Out, Console.Error);
