@@ -1,3 +1,4 @@
+using Explorer.Core.Formatting;
 using Explorer.Core.Accounting;
 using Explorer.Core.Specs;
 
@@ -65,5 +66,29 @@ public class ShapeAlternativesTests
     {
         var split = new StageSplit(layers, stages);
         Assert.Equal((text, fewest, most), (split.ToString(), split.Fewest, split.Most));
+    }
+}
+
+public class SpecComparisonTests
+{
+    [Fact]
+    public void GqaMakesThe67BKvCacheTheSmallerOneAndSaysSo()
+    {
+        var a = ArchitectureReport.Create(ModelPresets.DeepSeekLlm7B, 4096);
+        var b = ArchitectureReport.Create(ModelPresets.DeepSeekLlm67B, 4096);
+        var kv = SpecComparison.Facts(a, b).Single(f => f.Title == "KV cache per token");
+        Assert.StartsWith("deepseek-llm-67b caches 380 KiB per token against 480 KiB for deepseek-llm-7b", kv.Detail);
+        Assert.Contains("larger model", kv.Detail);
+    }
+
+    [Fact]
+    public void HeadCountedAsLayersMakesEvenSplits()
+    {
+        var a = ArchitectureReport.Create(ModelPresets.DeepSeekLlm7B, 4096);
+        var b = ArchitectureReport.Create(ModelPresets.DeepSeekLlm67B, 4096);
+        var facts = SpecComparison.Facts(a, b);
+        // 30 + 2 = 32 and 95 + 1 = 96 both divide by 2, 4, 8 and 16.
+        Assert.Contains("30 + 2 = 32 layers split evenly into 2, 4, 8, 16 stages (the 30 layers alone: 2)", facts.Single(f => f.Title == "Pipeline split of deepseek-llm-7b").Detail);
+        Assert.Contains("95 + 1 = 96 layers split evenly into 2, 4, 8, 16 stages (the 95 layers alone: none)", facts.Single(f => f.Title == "Pipeline split of deepseek-llm-67b").Detail);
     }
 }
