@@ -1,0 +1,19 @@
+using Explorer.Web;
+using Explorer.Web.Components;
+
+var builder = WebApplication.CreateBuilder(args);
+// Static web assets (the top-level wwwroot/, MudBlazor, Plotly.Blazor, blazor.web.js) are served from where they
+// live outside Development too, so `dotnet run` works without a publish.
+builder.WebHost.UseStaticWebAssets();
+builder.AddApplicationServices();
+
+var app = builder.Build();
+if (!app.Environment.IsDevelopment())
+    app.UseExceptionHandler("/error", createScopeForErrors: true);
+app.UseAntiforgery();
+app.MapStaticAssets();
+app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+app.Run();
+
+/// <summary>Entry point, visible to tests.</summary>
+public partial class Program;

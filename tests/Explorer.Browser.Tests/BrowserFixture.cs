@@ -1,0 +1,39 @@
+using Microsoft.Playwright;
+
+namespace Explorer.Browser.Tests;
+
+/// <summary>One server and one headless Chromium shared by the tests of a class.</summary>
+public sealed class BrowserFixture : IAsyncLifetime
+{
+    public AppServer Server { get; private set; } = null!;
+    public IBrowser Browser { get; private set; } = null!;
+    private IPlaywright? _playwright;
+
+    public async Task InitializeAsync()
+    {
+        if (!File.Exists(BrowserFactAttribute.ChromiumPath) && Environment.GetEnvironmentVariable("CI") != "true")
+            return; // every test here is skipped
+        Server = await AppServer.StartAsync();
+        _playwright = await Playwright.CreateAsync();
+        Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = BrowserFactAttribute.ChromiumPath,
+            Headless = true,
+            // This machine has no network beyond loopback: keep Chromium from calling out.
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync"],
+        });
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (Browser is not null)
+            await Browser.CloseAsync();
+        _playwright?.Dispose();
+        if (Server is not null)
+            await Server.DisposeAsync();
+    }
+
+    /// <summary>Where screenshots go when EXPLORER_SCREENSHOTS names a folder (the README's images are made this way).</summary>
+    public static string? ScreenshotFolder => Environment.GetEnvironmentVariable("EXPLORER_SCREENSHOTS");
+}
