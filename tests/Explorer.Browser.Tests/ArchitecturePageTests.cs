@@ -47,6 +47,28 @@ public class ArchitecturePageTests(BrowserFixture fixture) : IClassFixture<Brows
         await Assertions.Expect(page.Locator("[data-testid=stack-1] rect.stack-layer")).ToHaveCountAsync(80);
         // LLaMA-2-70B: 68,976,648,192 parameters (Meta's model card: 69B).
         await Assertions.Expect(page.Locator("[data-testid=cost-table]")).ToContainTextAsync("68,976,648,192");
+        // The Plotly chart is redrawn in place, not only the tables.
+        await Assertions.Expect(page.Locator("[data-testid=ratio-chart] .gtitle")).ToContainTextAsync("llama-2-70b relative to deepseek-llm-7b");
+        await page.CloseAsync();
+    }
+
+    [BrowserFact]
+    public async Task ThemeToggleSwitchesToDarkAndBack()
+    {
+        var page = await OpenAsync();
+        await page.Locator("[data-testid=ratio-chart] .main-svg").First.WaitForAsync(new() { Timeout = 30000 });
+        const string background = "getComputedStyle(document.body).backgroundColor";
+        var light = await page.EvaluateAsync<string>(background);
+        await page.Locator("[data-testid=theme-toggle]").ClickAsync();
+        await page.WaitForFunctionAsync($"{background} !== '{light}'");
+        var dark = await page.EvaluateAsync<string>(background);
+        Assert.NotEqual(light, dark);
+        // Chart text follows the theme.
+        await Assertions.Expect(page.Locator("[data-testid=ratio-chart] .gtitle")).ToHaveCSSAsync("fill", "rgb(230, 230, 230)");
+        if (BrowserFixture.ScreenshotFolder is { } folder)
+            await page.ScreenshotAsync(new() { Path = Path.Combine(folder, "architecture-dark.png") });
+        await page.Locator("[data-testid=theme-toggle]").ClickAsync();
+        await page.WaitForFunctionAsync($"{background} === '{light}'");
         await page.CloseAsync();
     }
 }

@@ -1,4 +1,5 @@
 using Bunit;
+using Explorer.Core.Accounting;
 using Explorer.Core.Specs;
 using Explorer.Web.Components.Pages.Architecture;
 using Microsoft.AspNetCore.Components.Forms;
@@ -146,5 +147,20 @@ public class ArchitecturePageTests : BunitTest
         await cut.InvokeAsync(() => budget.Instance.ValueChanged.InvokeAsync(-1));
         Assert.Contains("-1 billion parameters is out of range", panel.Markup);
         Assert.Empty(rows());
+    }
+
+    [Fact]
+    public async Task FixedAspectTradesDepthForWidth()
+    {
+        var cut = RenderPage();
+        var panel = cut.FindComponent<DepthWidthPanel>();
+        int[] Widths() => panel.FindAll("[data-testid=alternatives] tbody tr").Select(r => int.Parse(r.Children[1].TextContent)).ToArray();
+        Assert.All(Widths(), d => Assert.Equal(8192, d));
+
+        var family = panel.FindComponents<MudSelect<ShapeFamily>>().Single();
+        await cut.InvokeAsync(() => family.Instance.ValueChanged.InvokeAsync(ShapeFamily.FixedAspect));
+        var widths = Widths();
+        Assert.True(widths.Distinct().Count() > 3);
+        Assert.Equal(widths.OrderDescending(), widths); // deeper rows are narrower
     }
 }

@@ -16,6 +16,9 @@ public sealed record ComparisonRow(string Quantity, string ExactA, string Readab
         ComparisonRow Count(string q, Func<ArchitectureReport, long> f, Func<double, string> readable, string? note = null) =>
             new(q, Units.Exact(f(a)), readable(f(a)), Units.Exact(f(b)), readable(f(b)), Units.Ratio((double)f(b) / f(a)) + "×", note);
 
+        ComparisonRow Layers(string q, Func<LayerEquivalents, double> f, string? note = null) =>
+            new(q, Units.Ratio(f(a.LayerEquivalents)), "", Units.Ratio(f(b.LayerEquivalents)), "", Units.Ratio(f(b.LayerEquivalents) / f(a.LayerEquivalents)) + "×", note);
+
         var bf16 = ArchitectureReport.HeadlineType.Name;
         return
         [
@@ -24,6 +27,10 @@ public sealed record ComparisonRow(string Quantity, string ExactA, string Readab
             Count("per decoder layer", r => r.Parameters.PerLayer.Total, Units.Count),
             Count("embedding", r => r.Parameters.Embedding, Units.Count),
             Count("LM head", r => r.Parameters.LmHead, Units.Count),
+            Section("the ends of the stack, in decoder layers"),
+            Layers("embedding, by parameters", e => e.EmbeddingByParameters, "what a pipeline's first stage carries besides its layers"),
+            Layers("LM head, by parameters", e => e.HeadByParameters, "what the last stage carries (plus the loss)"),
+            Layers("LM head, by forward FLOPs", e => e.HeadByFlops, "2·V·d against one layer's FLOPs per token"),
             Section($"compute per token (sequence of {a.SequenceLength:N0})"),
             Count("forward FLOPs, causal attention", r => r.Flops.ForwardPerToken, Units.Flops, "2 FLOPs per weight in each matmul, plus QKᵀ and AV over the keys each query sees"),
             Count("training FLOPs (3× forward)", r => r.Flops.TrainingPerToken, Units.Flops),
