@@ -1,0 +1,129 @@
+using TorchSharp;
+using System.Runtime.InteropServices;
+using Explorer.Core.Specs;
+using static TorchSharp.torch;
+
+namespace Explorer.Model.Decoder;
+
+/// <summary>Logit lens at one layer and position: the top tokens, the entropy, and KL(final ‖ this layer).</summary>
+public sealed record LogitLensEntry(int[] TopTokens, float[] TopProbabilities, float Entropy, float KlToFinal);
+
+/// <summary>
+/// What a traced forward kept for one sequence. Small summaries are plain arrays; attention maps stay as
+/// tensors (fp16, one (heads, T, T) per layer) and are copied out one head at a time. Dispose to free them.
+/// Arrays indexed [layer, position] or [layer, head]; residual norms [boundary, position] with boundary 0 the embedding.
+/// </summary>
+public sealed class DecoderTrace : IDisposable
+{
+    private readonly Tensor _logits;          // (T, V) fp32
+    private readonly Tensor[] _probabilities; // per layer (H, T, T) fp16
+
+    internal DecoderTrace(
+        ModelSpec spec, int[] tokens, Tensor logits,
+        float[,]? residualNorm, float[,]? blockInfluence, float[,]? relativeUpdate, float[,]? attentionNorm, float[,]? ffnNorm,
+        Tensor[] probabilities, float[,]? headEntropy, float[,]? sinkMass, float[,]? previousToken,
+        int[] lensPositions, LogitLensEntry[,]? logitLens)
+    {
+        Spec = spec;
+        Tokens = tokens;
+        _logits = logits;
+        ResidualNorm = residualNorm;
+        BlockInfluence = blockInfluence;
+        RelativeUpdate = relativeUpdate;
+        AttentionNorm = attentionNorm;
+        FfnNorm = ffnNorm;
+        _probabilities = probabilities;
+        HeadEntropy = headEntropy;
+        SinkMass = sinkMass;
+        PreviousTokenScore = previousToken;
+        LensPositions = lensPositions;
+        LogitLens = logitLens;
+    }
+
+    public ModelSpec Spec { get; }
+    public int[] Tokens { get; }
+    public int Length => Tokens.Length;
+    public int Layers => Spec.Layers;
+
+    /// <summary>‖h‖ per position after each layer; row 0 is the embedding output.</summary>
+    public float[,]? ResidualNorm { get; }
+    /// <summary>1 − cos(h_in, h_out) per layer and position (ShortGPT's block influence).</summary>
+    public float[,]? BlockInfluence { get; }
+    /// <summary>‖h_out − h_in‖ / ‖h_in‖ per layer and position.</summary>
+    public float[,]? RelativeUpdate { get; }
+    /// <summary>‖attention output‖ added to the residual stream, per layer and position.</summary>
+    public float[,]? AttentionNorm { get; }
+    /// <summary>‖FFN output‖ added to the residual stream, per layer and position.</summary>
+    public float[,]? FfnNorm { get; }
+
+    /// <summary>Attention entropy normalised by log(i+1), mean over queries, per layer and head.</summary>
+    public float[,]? HeadEntropy { get; }
+    /// <summary>Mean attention to the first token, per layer and head.</summary>
+    public float[,]? SinkMass { get; }
+    /// <summary>Mean attention to the previous token, per layer and head.</summary>
+    public float[,]? PreviousTokenScore { get; }
+
+    public int[] LensPositions { get; }
+    /// <summary>[layer, index into <see cref="LensPositions"/>].</summary>
+    public LogitLensEntry[,]? LogitLens { get; }
+
+    public bool HasAttention => _probabilities.Length > 0;
+
+    /// <summary>The KV head that query head <paramref name="head"/> reads.</summary>
+    public int KvGroup(int head) => head / Spec.QueriesPerKeyValueHead;
+
+    /// <summary>Mean over positions 1…T−1 (position 0 often carries an attention sink) of ‖h‖ at a boundary.</summary>
+    public double MeanResidualNorm(int boundary) => MeanOverPositions(ResidualNorm ?? throw NotKept("residual"), boundary, skipFirst: true);
+
+    /// <summary>‖h_l‖ / ‖h_{l−1}‖ of the position means, for layer l = 1…L.</summary>
+    public double GrowthRatio(int layer) => MeanResidualNorm(layer + 1) / MeanResidualNorm(layer);
+
+    public static double MeanOverPositions(float[,] values, int row, bool skipFirst = false)
+    {
+        int n = values.GetLength(1), start = skipFirst && n > 1 ? 1 : 0;
+        double sum = 0;
+        for (var i = start; i < n; i++)
+            sum += values[row, i];
+        return sum / (n - start);
+    }
+
+    /// <summary>Logits of the last position, every vocabulary entry.</summary>
+    public float[] LastLogits() => Copy(_logits[Length - 1]);
+
+    /// <summary>Logits of one position, every vocabulary entry.</summary>
+    public float[] LogitsAt(int position) => Copy(_logits[CheckPosition(position)]);
+
+    /// <summary>One head's attention map, row-major (query, key), T × T floats: the only copy a view needs.</summary>
+    public float[] HeadMap(int layer, int head)
+    {
+        if (!HasAttention)
+            throw NotKept("attention");
+        if (layer < 0 || layer >= _probabilities.Length)
+            throw new ArgumentOutOfRangeException(nameof(layer), layer, $"Layer must be in [0, {_probabilities.Length}).");
+        if (head < 0 || head >= Spec.AttentionHeads)
+            throw new ArgumentOutOfRangeException(nameof(head), head, $"Head must be in [0, {Spec.AttentionHeads}).");
+        return Copy(_probabilities[layer][head]);
+    }
+
+    /// <summary>Bytes the trace holds in attention maps.</summary>
+    public long AttentionBytes => _probabilities.Sum(p => p.numel() * p.element_size());
+
+    private int CheckPosition(int position) =>
+        position >= 0 && position < Length ? position : throw new ArgumentOutOfRangeException(nameof(position), position, $"Position must be in [0, {Length}).");
+
+    private static InvalidOperationException NotKept(string what) => new($"This trace did not keep {what}; ask for it in TraceOptions.");
+
+    private static float[] Copy(Tensor t)
+    {
+        using var scope = NewDisposeScope();
+        var cpu = t.to(ScalarType.Float32).to(CPU).contiguous();
+        return MemoryMarshal.Cast<byte, float>(cpu.bytes).ToArray();
+    }
+
+    public void Dispose()
+    {
+        _logits.Dispose();
+        foreach (var p in _probabilities)
+            p.Dispose();
+    }
+}

@@ -1,0 +1,37 @@
+using TorchSharp;
+using Explorer.Core.Specs;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Explorer.Model.Decoder;
+
+/// <summary>SwiGLU: down(silu(gate(x)) · up(x)); or, for the GELU variant, down(gelu(up(x))).</summary>
+public sealed class FeedForward : nn.Module<Tensor, Tensor>
+{
+    private readonly Linear? _gate;
+    private readonly Linear _up, _down;
+
+    public FeedForward(string name, long hidden, long intermediate, FfnKind kind, Device device) : base(name)
+    {
+        if (kind == FfnKind.SwiGlu)
+        {
+            _gate = nn.Linear(hidden, intermediate, hasBias: false, device: device);
+            register_module("gate_proj", _gate);
+        }
+        _up = nn.Linear(hidden, intermediate, hasBias: false, device: device);
+        _down = nn.Linear(intermediate, hidden, hasBias: false, device: device);
+        register_module("up_proj", _up);
+        register_module("down_proj", _down);
+    }
+
+    public Linear DownProjection => _down;
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var inner = _gate is null
+            ? nn.functional.gelu(_up.forward(x))
+            : nn.functional.silu(_gate.forward(x)) * _up.forward(x);
+        return _down.forward(inner).MoveToOuterDisposeScope();
+    }
+}
