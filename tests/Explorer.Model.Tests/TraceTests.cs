@@ -1,0 +1,144 @@
+using Explorer.Model.Decoder;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Explorer.Model.Tests;
+
+public class TraceTests
+{
+    private static readonly long[] Prompt = [4, 8, 15, 16, 23, 42, 7, 9, 1, 3, 5, 2];
+
+    private static DecoderTrace Traced(TraceOptions? options = null)
+    {
+        using var decoder = TestModels.Build(TestModels.Small);
+        return decoder.Trace(TestModels.Tokens(Prompt), options ?? TraceOptions.Everything);
+    }
+
+    [Fact]
+    public void AttentionRowsSumToOneAndAreCausal()
+    {
+        using var trace = Traced();
+        int t = trace.Length;
+        for (var layer = 0; layer < trace.Layers; layer++)
+            for (var head = 0; head < trace.Spec.AttentionHeads; head++)
+            {
+                var map = trace.HeadMap(layer, head);
+                Assert.Equal(t * t, map.Length);
+                for (var i = 0; i < t; i++)
+                {
+                    var row = map.AsSpan(i * t, t);
+                    Assert.InRange(row.ToArray().Sum(), 0.998, 1.002); // kept in fp16
+                    for (var j = i + 1; j < t; j++)
+                        Assert.Equal(0f, row[j]);
+                }
+            }
+    }
+
+    [Fact]
+    public void HeadSummariesMatchTheMapsByBruteForce()
+    {
+        using var trace = Traced();
+        int t = trace.Length;
+        for (var layer = 0; layer < trace.Layers; layer++)
+            for (var head = 0; head < trace.Spec.AttentionHeads; head++)
+            {
+                var a = trace.HeadMap(layer, head);
+                double sink = 0, previous = 0, entropy = 0;
+                for (var i = 1; i < t; i++)
+                {
+                    sink += a[i * t];
+                    previous += a[i * t + i - 1];
+                    double h = 0;
+                    for (var j = 0; j <= i; j++)
+                        if (a[i * t + j] > 0)
+                            h -= a[i * t + j] * Math.Log(a[i * t + j]);
+                    entropy += h / Math.Log(i + 1);
+                }
+                Assert.Equal(sink / (t - 1), trace.SinkMass![layer, head], 2);
+                Assert.Equal(previous / (t - 1), trace.PreviousTokenScore![layer, head], 2);
+                Assert.Equal(entropy / (t - 1), trace.HeadEntropy![layer, head], 2);
+            }
+    }
+
+    [Fact]
+    public void KvGroupFollowsGqa()
+    {
+        using var trace = Traced(); // 4 heads, 2 KV heads
+        Assert.Equal([0, 0, 1, 1], Enumerable.Range(0, 4).Select(trace.KvGroup));
+    }
+
+    [Fact]
+    public void ResidualStatisticsFollowTheirDefinitions()
+    {
+        using var decoder = TestModels.Build(TestModels.Small);
+        using var tokens = TestModels.Tokens(Prompt);
+        using var trace = decoder.Trace(tokens, TraceOptions.Everything);
+        // Row 0 is the embedding: ‖E[token]‖ computed from the table.
+        var table = decoder.named_parameters().Single(p => p.name == "model.embed_tokens.weight").parameter;
+        for (var i = 0; i < Prompt.Length; i++)
+            Assert.Equal(table[Prompt[i]].norm().item<float>(), trace.ResidualNorm![0, i], 4);
+
+        for (var l = 0; l < trace.Layers; l++)
+            for (var i = 0; i < Prompt.Length; i++)
+            {
+                Assert.InRange(trace.BlockInfluence![l, i], -1e-6, 2);
+                Assert.True(trace.RelativeUpdate![l, i] >= 0);
+                // The update is the sum of the two contributions: ‖a + f‖ ≤ ‖a‖ + ‖f‖, relative to ‖h_in‖.
+                var bound = (trace.AttentionNorm![l, i] + trace.FfnNorm![l, i]) / trace.ResidualNorm![l, i];
+                Assert.True(trace.RelativeUpdate[l, i] <= bound * 1.0001);
+            }
+        Assert.Equal(trace.MeanResidualNorm(2) / trace.MeanResidualNorm(1), trace.GrowthRatio(1), 6);
+    }
+
+    [Fact]
+    public void LastLayerLensIsTheFinalDistribution()
+    {
+        using var trace = Traced();
+        var lens = trace.LogitLens!;
+        int last = trace.Layers - 1;
+        for (var j = 0; j < trace.LensPositions.Length; j++)
+        {
+            var position = trace.LensPositions[j];
+            var logits = trace.LogitsAt(position);
+            var argmax = Array.IndexOf(logits, logits.Max());
+            Assert.Equal(argmax, lens[last, j].TopTokens[0]);
+            Assert.InRange(lens[last, j].KlToFinal, 0, 1e-5);
+            Assert.Equal(5, lens[last, j].TopTokens.Length);
+            Assert.True(lens[last, j].TopProbabilities.Zip(lens[last, j].TopProbabilities.Skip(1), (a, b) => a >= b).All(x => x));
+            // Entropy of softmax(logits), computed here.
+            var max = logits.Max();
+            var z = logits.Sum(v => Math.Exp(v - max));
+            var entropy = -logits.Sum(v => { var p = Math.Exp(v - max) / z; return p * Math.Log(p); });
+            Assert.Equal(entropy, lens[last, j].Entropy, 3);
+        }
+        Assert.Contains(Enumerable.Range(0, last), l => lens[l, 0].KlToFinal > 1e-4);
+    }
+
+    [Fact]
+    public void LensPositionsCanBeChosenAndAreChecked()
+    {
+        using var trace = Traced(new TraceOptions { LensPositions = [11], TopK = 3 });
+        Assert.Equal([11], trace.LensPositions);
+        Assert.Equal(3, trace.LogitLens![0, 0].TopTokens.Length);
+        Assert.Throws<ArgumentOutOfRangeException>(() => Traced(new TraceOptions { LensPositions = [12] }));
+    }
+
+    [Fact]
+    public void NothingKeptMeansNoMapsAndTheFusedPath()
+    {
+        using var trace = Traced(TraceOptions.Nothing);
+        Assert.False(trace.HasAttention);
+        Assert.Null(trace.ResidualNorm);
+        Assert.Throws<InvalidOperationException>(() => trace.HeadMap(0, 0));
+        Assert.Equal(0, trace.AttentionBytes);
+    }
+
+    [Fact]
+    public void HeadMapChecksItsArguments()
+    {
+        using var trace = Traced();
+        Assert.Throws<ArgumentOutOfRangeException>(() => trace.HeadMap(3, 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => trace.HeadMap(0, 4));
+        Assert.Equal(3L * 4 * 12 * 12 * 2, trace.AttentionBytes); // fp16 maps
+    }
+}
