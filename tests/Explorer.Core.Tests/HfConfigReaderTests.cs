@@ -122,3 +122,22 @@ public class HfConfigReaderTests
         Assert.Equal("/nonexistent/config.json", Assert.Single(result.Errors).Value);
     }
 }
+
+public class HfConfigWriterTests
+{
+    [Fact]
+    public void EveryPresetRoundTrips()
+    {
+        foreach (var spec in ModelPresets.All.Concat(MiniPresets.All))
+        {
+            var result = HfConfigReader.Read(HfConfigWriter.ToJson(spec), "x");
+            Assert.True(result.Succeeded, string.Join("; ", result.Errors));
+            Assert.Empty(result.Warnings);
+            Assert.Equal(spec, result.Spec);
+        }
+    }
+
+    [Fact]
+    public void PostNormCannotBeWrittenAsLlama() =>
+        Assert.Throws<ArgumentException>(() => HfConfigWriter.ToJson(ModelPresets.DeepSeekLlm7B with { NormPlacement = NormPlacement.Post }));
+}

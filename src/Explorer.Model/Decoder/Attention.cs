@@ -10,15 +10,15 @@ public sealed class Attention : nn.Module
     private readonly Linear _q, _k, _v, _o;
     private readonly long _heads, _kvHeads, _headDim;
 
-    public Attention(string name, long hidden, long heads, long kvHeads, Device device) : base(name)
+    public Attention(string name, long hidden, long heads, long kvHeads, Device device, ScalarType dtype = ScalarType.Float32) : base(name)
     {
         _heads = heads;
         _kvHeads = kvHeads;
         _headDim = hidden / heads;
-        _q = nn.Linear(hidden, heads * _headDim, hasBias: false, device: device);
-        _k = nn.Linear(hidden, kvHeads * _headDim, hasBias: false, device: device);
-        _v = nn.Linear(hidden, kvHeads * _headDim, hasBias: false, device: device);
-        _o = nn.Linear(heads * _headDim, hidden, hasBias: false, device: device);
+        _q = nn.Linear(hidden, heads * _headDim, hasBias: false, device: device, dtype: dtype);
+        _k = nn.Linear(hidden, kvHeads * _headDim, hasBias: false, device: device, dtype: dtype);
+        _v = nn.Linear(hidden, kvHeads * _headDim, hasBias: false, device: device, dtype: dtype);
+        _o = nn.Linear(heads * _headDim, hidden, hasBias: false, device: device, dtype: dtype);
         register_module("q_proj", _q);
         register_module("k_proj", _k);
         register_module("v_proj", _v);

@@ -24,28 +24,28 @@ public sealed class Decoder : nn.Module
         public readonly ModuleList<DecoderLayer> Layers;
         public readonly RmsNorm Norm;
 
-        public Body(ModelSpec spec, Device device) : base("model")
+        public Body(ModelSpec spec, Device device, ScalarType dtype) : base("model")
         {
-            Embed = new TokenEmbedding("embed_tokens", spec.VocabularySize, spec.HiddenSize, device);
+            Embed = new TokenEmbedding("embed_tokens", spec.VocabularySize, spec.HiddenSize, device, dtype);
             Layers = new ModuleList<DecoderLayer>();
             for (var i = 0; i < spec.Layers; i++)
-                Layers.Add(new DecoderLayer(i.ToString(), spec, device));
-            Norm = new RmsNorm("norm", spec.HiddenSize, spec.NormEpsilon, device);
+                Layers.Add(new DecoderLayer(i.ToString(), spec, device, dtype));
+            Norm = new RmsNorm("norm", spec.HiddenSize, spec.NormEpsilon, device, dtype);
             register_module("embed_tokens", Embed);
             register_module("layers", Layers);
             register_module("norm", Norm);
         }
     }
 
-    private Decoder(ModelSpec spec, DecoderOptions options, Device device) : base("decoder")
+    private Decoder(ModelSpec spec, DecoderOptions options, Device device, ScalarType dtype) : base("decoder")
     {
         Spec = spec;
         Options = options;
-        _model = new Body(spec, device);
+        _model = new Body(spec, device, dtype);
         register_module("model", _model);
         if (!spec.TiedEmbeddings)
         {
-            _lmHead = nn.Linear(spec.HiddenSize, spec.VocabularySize, hasBias: false, device: device);
+            _lmHead = nn.Linear(spec.HiddenSize, spec.VocabularySize, hasBias: false, device: device, dtype: dtype);
             register_module("lm_head", _lmHead);
         }
     }
@@ -58,9 +58,15 @@ public sealed class Decoder : nn.Module
         if (options.DType is not (ScalarType.Float32 or ScalarType.BFloat16))
             throw new ArgumentException($"DType {options.DType} is not supported; use Float32 or BFloat16.", nameof(options));
         var meta = options.Device.type == DeviceType.META;
-        // Initialise on the CPU, where a seeded generator gives the same weights on every machine.
-        var decoder = new Decoder(spec, options, meta ? options.Device : CPU);
-        if (!meta)
+        if (meta || !options.Initialise)
+        {
+            // Shapes only, or weights a checkpoint will fill: built directly in the target dtype, never twice.
+            var empty = new Decoder(spec, options, meta ? options.Device : CPU, options.DType);
+            empty.eval();
+            return empty;
+        }
+        // Initialise in fp32 on the CPU, where a seeded generator gives the same weights on every machine.
+        var decoder = new Decoder(spec, options, CPU, ScalarType.Float32);
         {
             decoder.Initialise(options.Seed, options.InitStd);
             decoder.to(options.Device);

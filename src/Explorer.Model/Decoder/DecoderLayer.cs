@@ -15,13 +15,13 @@ public sealed class DecoderLayer : nn.Module
     private readonly FeedForward _ffn;
     private readonly NormPlacement _placement;
 
-    public DecoderLayer(string name, ModelSpec spec, Device device) : base(name)
+    public DecoderLayer(string name, ModelSpec spec, Device device, ScalarType dtype = ScalarType.Float32) : base(name)
     {
         _placement = spec.NormPlacement;
-        _inputNorm = new RmsNorm("input_layernorm", spec.HiddenSize, spec.NormEpsilon, device);
-        _attention = new Attention("self_attn", spec.HiddenSize, spec.AttentionHeads, spec.KeyValueHeads, device);
-        _postAttentionNorm = new RmsNorm("post_attention_layernorm", spec.HiddenSize, spec.NormEpsilon, device);
-        _ffn = new FeedForward("mlp", spec.HiddenSize, spec.IntermediateSize, spec.FfnKind, device);
+        _inputNorm = new RmsNorm("input_layernorm", spec.HiddenSize, spec.NormEpsilon, device, dtype);
+        _attention = new Attention("self_attn", spec.HiddenSize, spec.AttentionHeads, spec.KeyValueHeads, device, dtype);
+        _postAttentionNorm = new RmsNorm("post_attention_layernorm", spec.HiddenSize, spec.NormEpsilon, device, dtype);
+        _ffn = new FeedForward("mlp", spec.HiddenSize, spec.IntermediateSize, spec.FfnKind, device, dtype);
         register_module("input_layernorm", _inputNorm);
         register_module("self_attn", _attention);
         register_module("post_attention_layernorm", _postAttentionNorm);

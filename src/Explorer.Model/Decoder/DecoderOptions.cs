@@ -15,6 +15,9 @@ public sealed record DecoderOptions
     /// <summary>CPU, CUDA, or META (shapes only, no memory; cannot run).</summary>
     public Device Device { get; init; } = CPU;
 
+    /// <summary>False when a checkpoint will supply the weights: they are left as the constructors make them.</summary>
+    public bool Initialise { get; init; } = true;
+
     /// <summary>Standard deviation of the initial weights; output projections are scaled by 1/√(2·layers).</summary>
     public double InitStd { get; init; } = 0.02;
 }

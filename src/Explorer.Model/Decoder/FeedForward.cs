@@ -11,15 +11,15 @@ public sealed class FeedForward : nn.Module<Tensor, Tensor>
     private readonly Linear? _gate;
     private readonly Linear _up, _down;
 
-    public FeedForward(string name, long hidden, long intermediate, FfnKind kind, Device device) : base(name)
+    public FeedForward(string name, long hidden, long intermediate, FfnKind kind, Device device, ScalarType dtype = ScalarType.Float32) : base(name)
     {
         if (kind == FfnKind.SwiGlu)
         {
-            _gate = nn.Linear(hidden, intermediate, hasBias: false, device: device);
+            _gate = nn.Linear(hidden, intermediate, hasBias: false, device: device, dtype: dtype);
             register_module("gate_proj", _gate);
         }
-        _up = nn.Linear(hidden, intermediate, hasBias: false, device: device);
-        _down = nn.Linear(intermediate, hidden, hasBias: false, device: device);
+        _up = nn.Linear(hidden, intermediate, hasBias: false, device: device, dtype: dtype);
+        _down = nn.Linear(intermediate, hidden, hasBias: false, device: device, dtype: dtype);
         register_module("up_proj", _up);
         register_module("down_proj", _down);
     }

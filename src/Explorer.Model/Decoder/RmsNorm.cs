@@ -9,10 +9,10 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {
     private readonly double _eps;
 
-    public RmsNorm(string name, long dim, double eps, Device device) : base(name)
+    public RmsNorm(string name, long dim, double eps, Device device, ScalarType dtype = ScalarType.Float32) : base(name)
     {
         _eps = eps;
-        register_parameter("weight", new Parameter(torch.ones(dim, device: device)));
+        register_parameter("weight", new Parameter(torch.ones(dim, dtype, device)));
     }
 
     // Looked up each time: Module.to() replaces registered parameters.

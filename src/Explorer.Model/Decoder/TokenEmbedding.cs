@@ -8,9 +8,9 @@ namespace Explorer.Model.Decoder;
 public sealed class TokenEmbedding : nn.Module<Tensor, Tensor>
 {
 
-    public TokenEmbedding(string name, long vocabulary, long hidden, Device device) : base(name)
+    public TokenEmbedding(string name, long vocabulary, long hidden, Device device, ScalarType dtype = ScalarType.Float32) : base(name)
     {
-        register_parameter("weight", new Parameter(torch.empty(vocabulary, hidden, device: device)));
+        register_parameter("weight", new Parameter(torch.empty(vocabulary, hidden, dtype, device)));
     }
 
     // Looked up each time: Module.to() replaces registered parameters.

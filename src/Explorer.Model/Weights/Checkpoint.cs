@@ -1,0 +1,214 @@
+using System.Text.Json;
+using Explorer.Core.Specs;
+using Explorer.Model.Decoder;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Explorer.Model.Weights;
+
+/// <summary>
+/// A Hugging Face LLaMA-layout checkpoint folder: <c>config.json</c> plus <c>model.safetensors</c>, or shards
+/// <c>model-0000N-of-0000M.safetensors</c> listed in <c>model.safetensors.index.json</c>.
+/// </summary>
+public static class Checkpoint
+{
+    public const string ConfigFile = "config.json";
+    public const string SingleFile = "model.safetensors";
+    public const string IndexFile = "model.safetensors.index.json";
+
+    // Buffers some exporters include; they are recomputed, not loaded.
+    private static bool IsIgnorable(string name) => name.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal);
+
+    /// <summary>Reads config.json into a spec, or throws naming every problem.</summary>
+    public static ModelSpec ReadSpec(string directory)
+    {
+        var path = Path.Combine(directory, ConfigFile);
+        if (!File.Exists(path))
+            throw new CheckpointException($"{directory} has no {ConfigFile}.");
+        var result = HfConfigReader.ReadFile(path);
+        if (!result.Succeeded)
+            throw new CheckpointException($"{path} cannot be used:", result.Errors.Select(e => e.ToString()).ToArray());
+        var name = new DirectoryInfo(directory).Name;
+        return result.Spec! with { Name = string.IsNullOrWhiteSpace(name) ? result.Spec.Name : name };
+    }
+
+    /// <summary>The safetensors files of a checkpoint and which file holds each tensor, validated.</summary>
+    public static IReadOnlyDictionary<string, (SafetensorsFile File, SafetensorsEntry Entry)> OpenTensors(string directory)
+    {
+        var index = Path.Combine(directory, IndexFile);
+        var single = Path.Combine(directory, SingleFile);
+        var problems = new List<string>();
+        var tensors = new Dictionary<string, (SafetensorsFile, SafetensorsEntry)>();
+        if (File.Exists(index))
+        {
+            var weightMap = ReadWeightMap(index);
+            var files = new Dictionary<string, SafetensorsFile>();
+            foreach (var shard in weightMap.Values.Distinct())
+                files[shard] = SafetensorsFile.Open(Path.Combine(directory, shard));
+            foreach (var (name, shard) in weightMap)
+            {
+                if (files[shard].Entries.TryGetValue(name, out var entry))
+                    tensors[name] = (files[shard], entry);
+                else
+                    problems.Add($"{name}: the index places it in {shard}, which does not hold it.");
+            }
+            foreach (var (shard, file) in files)
+                foreach (var name in file.Entries.Keys.Where(n => !weightMap.ContainsKey(n)))
+                    problems.Add($"{name}: in {shard} but not in {IndexFile}.");
+        }
+        else if (File.Exists(single))
+        {
+            var file = SafetensorsFile.Open(single);
+            foreach (var (name, entry) in file.Entries)
+                tensors[name] = (file, entry);
+        }
+        else
+            throw new CheckpointException($"{directory} has neither {SingleFile} nor {IndexFile}.");
+        if (problems.Count > 0)
+            throw new CheckpointException($"The shards of {directory} do not match their index:", problems);
+        return tensors;
+    }
+
+    private static Dictionary<string, string> ReadWeightMap(string index)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(index));
+            if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
+                throw new CheckpointException($"{IndexFile} has no weight_map object.");
+            var result = new Dictionary<string, string>();
+            var problems = new List<string>();
+            foreach (var entry in map.EnumerateObject())
+            {
+                var file = entry.Value.ValueKind == JsonValueKind.String ? entry.Value.GetString()! : "";
+                // Shards live beside the index: a plain file name, never a path out of the folder.
+                if (file.Length == 0 || file != Path.GetFileName(file) || file is "." or ".." || !file.EndsWith(".safetensors", StringComparison.Ordinal))
+                    problems.Add($"{entry.Name}: shard '{entry.Value.GetRawText()}' must be a .safetensors file name in the checkpoint folder.");
+                else
+                    result[entry.Name] = file;
+            }
+            if (problems.Count > 0)
+                throw new CheckpointException($"{IndexFile} is not valid:", problems);
+            return result;
+        }
+        catch (JsonException e)
+        {
+            throw new CheckpointException($"{IndexFile} is not valid JSON ({e.Message.Split(" Path:")[0]}).");
+        }
+    }
+
+    /// <summary>
+    /// Loads a checkpoint folder into a new decoder, tensor by tensor straight into the parameters (peak memory:
+    /// the model plus one tensor when dtypes differ). Missing, unexpected and mis-shaped tensors are all listed.
+    /// </summary>
+    public static Decoder.Decoder Load(string directory, ScalarType? dtype = null, Device? device = null)
+    {
+        var spec = ReadSpec(directory);
+        var tensors = OpenTensors(directory);
+        var fileTypes = tensors.Values.Select(t => t.Entry.DType).Distinct().ToArray();
+        var target = dtype ?? (fileTypes.All(t => t == "F32") ? ScalarType.Float32 : ScalarType.BFloat16);
+        var decoder = Decoder.Decoder.Create(spec, new DecoderOptions { Initialise = false, DType = target, Device = CPU });
+        try
+        {
+            var parameters = decoder.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+            var problems = new List<string>();
+            foreach (var (name, parameter) in parameters)
+            {
+                if (!tensors.TryGetValue(name, out var found))
+                    problems.Add($"{name}: missing (expected shape [{string.Join(", ", parameter.shape)}]).");
+                else if (!found.Entry.Shape.SequenceEqual(parameter.shape))
+                    problems.Add($"{name}: shape [{string.Join(", ", found.Entry.Shape)}] in {Path.GetFileName(found.File.Path)}, expected [{string.Join(", ", parameter.shape)}].");
+            }
+            foreach (var name in tensors.Keys.Where(n => !parameters.ContainsKey(n) && !IsIgnorable(n)))
+                problems.Add($"{name}: unexpected (no such parameter in a {spec.Layers}-layer decoder).");
+            if (problems.Count > 0)
+                throw new CheckpointException($"{directory} does not fit its config.json:", problems);
+
+            using var noGrad = torch.no_grad();
+            foreach (var group in parameters.GroupBy(p => tensors[p.Key].File.Path))
+            {
+                using var stream = new FileStream(group.Key, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+                foreach (var (name, parameter) in group)
+                {
+                    var (file, entry) = tensors[name];
+                    var fileType = SafetensorsFile.ToScalarType(entry.DType);
+                    if (fileType == parameter.dtype && parameter.is_contiguous())
+                        file.ReadInto(entry, parameter, stream);
+                    else
+                    {
+                        using var staging = torch.empty(entry.Shape, fileType);
+                        file.ReadInto(entry, staging, stream);
+                        parameter.copy_(staging);
+                    }
+                }
+            }
+            if (device is not null && device.type != DeviceType.CPU)
+                decoder.to(device);
+            return decoder;
+        }
+        catch
+        {
+            decoder.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Saves a decoder as a checkpoint folder in <paramref name="dtype"/> (default: its own). Above
+    /// <paramref name="maxShardBytes"/> the weights are split into shards with an index. Each file is written
+    /// to a temporary name and renamed, so an interrupted save never leaves a half-written file under a real name.
+    /// </summary>
+    public static void Save(Decoder.Decoder decoder, string directory, ScalarType? dtype = null, long maxShardBytes = long.MaxValue)
+    {
+        if (maxShardBytes < 1)
+            throw new ArgumentOutOfRangeException(nameof(maxShardBytes), maxShardBytes, "Shards must hold at least one byte.");
+        var type = dtype ?? decoder.DType;
+        var torchName = type switch { ScalarType.BFloat16 => "bfloat16", ScalarType.Float16 => "float16", _ => "float32" };
+        SafetensorsFile.FromScalarType(type); // refuses types safetensors checkpoints here do not use
+        Directory.CreateDirectory(directory);
+        using var scope = NewDisposeScope();
+        var named = decoder.named_parameters().Select(p => (p.name, Tensor: p.parameter.detach().to(type))).ToList();
+
+        var shards = new List<List<(string Name, Tensor Tensor)>> { new() };
+        long current = 0;
+        foreach (var item in named)
+        {
+            var bytes = item.Tensor.numel() * item.Tensor.element_size();
+            if (current > 0 && current + bytes > maxShardBytes)
+            {
+                shards.Add([]);
+                current = 0;
+            }
+            shards[^1].Add(item);
+            current += bytes;
+        }
+        var metadata = new Dictionary<string, string> { ["format"] = "pt" };
+        foreach (var stale in new[] { SingleFile, IndexFile }.Select(f => Path.Combine(directory, f)))
+            if (File.Exists(stale))
+                File.Delete(stale);
+        if (shards.Count == 1)
+            SafetensorsFile.Write(Path.Combine(directory, SingleFile), shards[0], metadata);
+        else
+        {
+            var weightMap = new SortedDictionary<string, string>(StringComparer.Ordinal);
+            for (var i = 0; i < shards.Count; i++)
+            {
+                var file = $"model-{i + 1:D5}-of-{shards.Count:D5}.safetensors";
+                SafetensorsFile.Write(Path.Combine(directory, file), shards[i], metadata);
+                foreach (var (name, _) in shards[i])
+                    weightMap[name] = file;
+            }
+            var total = named.Sum(n => n.Tensor.numel() * n.Tensor.element_size());
+            var index = JsonSerializer.Serialize(new { metadata = new { total_size = total }, weight_map = weightMap }, new JsonSerializerOptions { WriteIndented = true });
+            WriteAtomically(Path.Combine(directory, IndexFile), index);
+        }
+        WriteAtomically(Path.Combine(directory, ConfigFile), HfConfigWriter.ToJson(decoder.Spec, torchName));
+    }
+
+    private static void WriteAtomically(string path, string text)
+    {
+        var temporary = path + ".tmp";
+        File.WriteAllText(temporary, text);
+        File.Move(temporary, path, overwrite: true);
+    }
+}
