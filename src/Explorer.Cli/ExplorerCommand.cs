@@ -9,6 +9,8 @@ public static class ExplorerCommand
     {
         var root = new RootCommand("Explorer: exact architecture accounting and pipeline planning for LLaMA-family decoders.");
         root.Subcommands.Add(SpecsCommand.Create(output, error));
+        root.Subcommands.Add(ForwardCommand.Create(output, error));
+        root.Subcommands.Add(BenchCommand.Create(output, error));
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

@@ -28,10 +28,10 @@ public sealed class Attention : nn.Module
     public Linear OutputProjection => _o;
 
     /// <summary>
-    /// Attends x (B, T, d). With <paramref name="keepProbabilities"/> the softmax is computed explicitly and its
-    /// probabilities (B, heads, T, T) are returned; otherwise the fused kernel runs and none are returned.
+    /// Attends x (B, T, d). Given an additive <paramref name="causalMask"/> (T, T) the softmax is computed explicitly
+    /// and its probabilities (B, heads, T, T) are returned; without one the fused kernel runs and none are returned.
     /// </summary>
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, bool keepProbabilities, out Tensor? probabilities)
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? causalMask, out Tensor? probabilities)
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], t = x.shape[1];
@@ -40,27 +40,38 @@ public sealed class Attention : nn.Module
         var v = _v.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2); // (B, KV, T, hd)
         q = Rotary.Apply(q, cos, sin);
         k = Rotary.Apply(k, cos, sin);
-        k = RepeatKv(k, _heads / _kvHeads);                                     // (B, H, T, hd)
-        v = RepeatKv(v, _heads / _kvHeads);
+        var nRep = _heads / _kvHeads;
 
         Tensor context;
-        if (keepProbabilities)
+        if (causalMask is not null)
         {
-            var scores = q.to(ScalarType.Float32).matmul(k.to(ScalarType.Float32).transpose(-2, -1)) / Math.Sqrt(_headDim);
-            var future = torch.ones(t, t, ScalarType.Bool, x.device).triu(1);
-            var probs = scores.masked_fill(future, float.NegativeInfinity).softmax(-1); // (B, H, T, T), fp32
-            context = probs.to(v.dtype).matmul(v);
+            // Scores and softmax in fp32 whatever the weights' dtype. GQA without copying K and V: the n_rep query
+            // heads of a group are stacked along T and meet their one KV head in a single matmul.
+            if (q.dtype != ScalarType.Float32)
+            {
+                q = q.to(ScalarType.Float32);
+                k = k.to(ScalarType.Float32);
+            }
+            var grouped = q.reshape(b, _kvHeads, nRep * t, _headDim);                      // (B, KV, n_rep·T, hd)
+            var scores = grouped.matmul(k.transpose(-2, -1)).view(b, _heads, t, t);        // (B, H, T, T)
+            var probs = scores.mul_(1.0 / Math.Sqrt(_headDim)).add_(causalMask).softmax(-1);
+            var weights = (probs.dtype == v.dtype ? probs : probs.to(v.dtype)).view(b, _kvHeads, nRep * t, t);
+            context = weights.matmul(v).view(b, _heads, t, _headDim);                      // (B, H, T, hd)
             probabilities = probs.MoveToOuterDisposeScope();
         }
         else
         {
-            // TorchSharp 0.107's SDPA has no GQA flag: KV heads were repeated above.
-            context = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true);
+            // TorchSharp 0.107's SDPA has no GQA flag: repeat each KV head for the query heads of its group.
+            context = nn.functional.scaled_dot_product_attention(q, RepeatKv(k, nRep), RepeatKv(v, nRep), is_casual: true);
             probabilities = null;
         }
         var merged = context.transpose(1, 2).contiguous().view(b, t, _heads * _headDim); // (B, T, H·hd)
         return _o.forward(merged).MoveToOuterDisposeScope();
     }
+
+    /// <summary>The additive causal mask (T, T): 0 on and below the diagonal, −∞ above.</summary>
+    public static Tensor CausalMask(long length, Device device) =>
+        torch.full(length, length, float.NegativeInfinity, device: device).triu_(1);
 
     /// <summary>(B, KV, T, hd) → (B, KV·n_rep, T, hd), each KV head repeated for the query heads of its group.</summary>
     public static Tensor RepeatKv(Tensor x, long nRep) =>

@@ -54,6 +54,7 @@ public sealed class Decoder : nn.Module
     public static Decoder Create(ModelSpec spec, DecoderOptions? options = null)
     {
         SpecValidator.EnsureValid(spec);
+        Hosting.NativeMemory.Configure();
         options ??= new DecoderOptions();
         if (options.DType is not (ScalarType.Float32 or ScalarType.BFloat16))
             throw new ArgumentException($"DType {options.DType} is not supported; use Float32 or BFloat16.", nameof(options));
@@ -151,7 +152,7 @@ public sealed class Decoder : nn.Module
         var x = _model.Embed.forward(tokens.to(Device)); // (B, T, d)
         var (cos, sin) = Rotary.Tables(t, Spec.HeadDim, Spec.RopeTheta, Device);
         recorder?.OnEmbedding(x);
-        var keep = recorder?.KeepsAttention ?? false;
+        var mask = recorder?.KeepsAttention == true ? Attention.CausalMask(t, Device) : null;
         for (var l = 0; l < _model.Layers.Count; l++)
         {
             if (recorder is null)
@@ -159,7 +160,7 @@ public sealed class Decoder : nn.Module
                 x = _model.Layers[l].Forward(x, cos, sin);
                 continue;
             }
-            var step = _model.Layers[l].Step(x, cos, sin, keep);
+            var step = _model.Layers[l].Step(x, cos, sin, mask);
             recorder.OnLayer(l, x, step);
             x = step.Output;
         }

@@ -28,23 +28,26 @@ public sealed class DecoderLayer : nn.Module
         register_module("mlp", _ffn);
     }
 
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin) => Step(x, cos, sin, keepProbabilities: false).Output;
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin) => Step(x, cos, sin, causalMask: null).Output;
 
-    /// <summary>Runs the block and returns the pieces a trace records. All tensors belong to the caller's scope.</summary>
-    public LayerStep Step(Tensor x, Tensor cos, Tensor sin, bool keepProbabilities)
+    /// <summary>
+    /// Runs the block and returns the pieces a trace records; with a causal mask the attention probabilities are
+    /// computed explicitly and returned. All tensors belong to the caller's scope.
+    /// </summary>
+    public LayerStep Step(Tensor x, Tensor cos, Tensor sin, Tensor? causalMask)
     {
         Tensor attention, ffn, output;
         Tensor? probs;
         if (_placement == NormPlacement.Pre)
         {
-            attention = _attention.Forward(_inputNorm.forward(x), cos, sin, keepProbabilities, out probs);
+            attention = _attention.Forward(_inputNorm.forward(x), cos, sin, causalMask, out probs);
             var h = x + attention;
             ffn = _ffn.forward(_postAttentionNorm.forward(h));
             output = h + ffn;
         }
         else
         {
-            attention = _attention.Forward(x, cos, sin, keepProbabilities, out probs);
+            attention = _attention.Forward(x, cos, sin, causalMask, out probs);
             var h = _inputNorm.forward(x + attention);
             ffn = _ffn.forward(h);
             output = _postAttentionNorm.forward(h + ffn);

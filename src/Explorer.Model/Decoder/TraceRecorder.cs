@@ -13,10 +13,12 @@ internal sealed class TraceRecorder : IDisposable
     private readonly TraceOptions _options;
     private readonly long _length;
     private readonly int[] _lensPositions;
-    private readonly List<Tensor> _residualNorms = [];  // (T) per layer boundary, L + 1 of them
-    private readonly List<Tensor> _layerStats = [];     // (4, T) per layer: influence, update, attention norm, ffn norm
+    // Residual states are kept per layer and summarised in a few batched ops at the end: one op per statistic
+    // instead of one per statistic and layer.
+    private readonly List<Tensor> _states = [];         // (T, d) per layer boundary, L + 1 of them
+    private readonly List<Tensor> _attentionOut = [];   // (T, d) per layer
+    private readonly List<Tensor> _ffnOut = [];         // (T, d) per layer
     private readonly List<Tensor> _probabilities = [];  // (H, T, T) fp16 per layer
-    private readonly List<Tensor> _headStats = [];      // (3, H) per layer: entropy, sink, previous token
     private readonly List<Tensor> _lensStates = [];     // (P, d) per layer
 
     public TraceRecorder(Decoder decoder, TraceOptions options, long length)
@@ -40,7 +42,7 @@ internal sealed class TraceRecorder : IDisposable
     public void OnEmbedding(Tensor x)
     {
         if (_options.Residual)
-            _residualNorms.Add(Keep(x[0].to(ScalarType.Float32).norm(1, false, 2)));
+            _states.Add(Keep(x[0]));
     }
 
     public void OnLayer(int layer, Tensor input, LayerStep step)
@@ -48,22 +50,14 @@ internal sealed class TraceRecorder : IDisposable
         using var scope = NewDisposeScope();
         if (_options.Residual)
         {
-            var hIn = input[0].to(ScalarType.Float32);            // (T, d)
-            var hOut = step.Output[0].to(ScalarType.Float32);      // (T, d)
-            var inNorm = hIn.norm(1, false, 2);
-            var outNorm = hOut.norm(1, false, 2);
-            var influence = 1 - nn.functional.cosine_similarity(hIn, hOut, 1, 1e-8);      // (T)
-            var update = (hOut - hIn).norm(1, false, 2) / inNorm.clamp_min(1e-12);       // (T)
-            var attention = step.AttentionOut[0].to(ScalarType.Float32).norm(1, false, 2);
-            var ffn = step.FfnOut[0].to(ScalarType.Float32).norm(1, false, 2);
-            _residualNorms.Add(Keep(outNorm));
-            _layerStats.Add(Keep(torch.stack([influence, update, attention, ffn])));
+            _states.Add(Keep(step.Output[0]));
+            _attentionOut.Add(Keep(step.AttentionOut[0]));
+            _ffnOut.Add(Keep(step.FfnOut[0]));
         }
         if (_options.Attention && step.Probabilities is { } probs)
         {
-            var p = probs[0];                                                               // (H, T, T) fp32
-            _headStats.Add(Keep(HeadSummaries(p)));
-            _probabilities.Add(Keep(p.to(ScalarType.Float16)));
+            // Kept in fp16; head summaries are computed from the kept maps at the end, many layers per op.
+            _probabilities.Add(Keep(probs[0].to(ScalarType.Float16)));
         }
         if (_options.LogitLens)
         {
@@ -72,17 +66,21 @@ internal sealed class TraceRecorder : IDisposable
         }
     }
 
-    /// <summary>Per head: normalised entropy, sink mass and previous-token score, averaged over queries 1…T−1.</summary>
+    /// <summary>
+    /// Per layer and head: normalised entropy, sink mass and previous-token score, averaged over queries 1…T−1,
+    /// for maps p of shape (C, H, T, T). Returns (3, C, H).
+    /// </summary>
     private static Tensor HeadSummaries(Tensor p)
     {
-        long h = p.shape[0], t = p.shape[1];
+        long c = p.shape[0], h = p.shape[1], t = p.shape[2];
         if (t < 2)
-            return torch.stack([torch.zeros(h, device: p.device), torch.ones(h, device: p.device), torch.zeros(h, device: p.device)]);
-        var rowEntropy = -(p * p.clamp_min(1e-30).log()).sum(-1);                               // (H, T)
-        var maxEntropy = torch.arange(2, t + 1, ScalarType.Float32, p.device).log();            // log(i+1), i = 1…T−1
-        var entropy = (rowEntropy.narrow(1, 1, t - 1) / maxEntropy).mean([1]);                   // (H)
-        var sink = p.narrow(1, 1, t - 1).select(2, 0).mean([1]);                                 // mean_i A[i, 0]
-        var previous = torch.diagonal(p, -1, 1, 2).mean([1]);                                     // mean_i A[i, i−1]
+            return torch.stack([torch.zeros(c, h, device: p.device), torch.ones(c, h, device: p.device), torch.zeros(c, h, device: p.device)]);
+        var rows = p.narrow(2, 1, t - 1);                                                       // queries 1…T−1
+        var rowEntropy = -rows.xlogy(rows).sum(-1);                             // (C, H, T−1)
+        var maxEntropy = torch.arange(2, t + 1, ScalarType.Float32, p.device).log();            // log(i+1)
+        var entropy = (rowEntropy / maxEntropy).mean([2]);                                       // (C, H)
+        var sink = rows.select(3, 0).mean([2]);                                                  // mean_i A[i, 0]
+        var previous = torch.diagonal(p, -1, 2, 3).mean([2]);                                    // mean_i A[i, i−1]
         return torch.stack([entropy, sink, previous]);
     }
 
@@ -93,20 +91,32 @@ internal sealed class TraceRecorder : IDisposable
         float[,]? residualNorm = null, influence = null, update = null, attention = null, ffn = null;
         if (_options.Residual)
         {
-            residualNorm = Copy2D(torch.stack(_residualNorms));                   // (L + 1, T)
-            var stats = torch.stack(_layerStats);                                 // (L, 4, T)
-            influence = Copy2D(stats.select(1, 0));
-            update = Copy2D(stats.select(1, 1));
-            attention = Copy2D(stats.select(1, 2));
-            ffn = Copy2D(stats.select(1, 3));
+            var states = torch.stack(_states).to(ScalarType.Float32);              // (L + 1, T, d)
+            var norms = states.norm(2, false, 2);                                   // (L + 1, T)
+            var hIn = states.narrow(0, 0, _states.Count - 1);
+            var hOut = states.narrow(0, 1, _states.Count - 1);
+            residualNorm = Copy2D(norms);
+            influence = Copy2D(1 - nn.functional.cosine_similarity(hIn, hOut, 2, 1e-8));
+            update = Copy2D((hOut - hIn).norm(2, false, 2) / norms.narrow(0, 0, _states.Count - 1).clamp_min(1e-12));
+            attention = Copy2D(torch.stack(_attentionOut).to(ScalarType.Float32).norm(2, false, 2));
+            ffn = Copy2D(torch.stack(_ffnOut).to(ScalarType.Float32).norm(2, false, 2));
         }
         float[,]? entropy = null, sink = null, previous = null;
-        if (_options.Attention && _headStats.Count > 0)
+        if (_options.Attention && _probabilities.Count > 0)
         {
-            var heads = torch.stack(_headStats);                                  // (L, 3, H)
-            entropy = Copy2D(heads.select(1, 0));
-            sink = Copy2D(heads.select(1, 1));
-            previous = Copy2D(heads.select(1, 2));
+            // Layers in chunks of at most ~8M map entries, converted back to fp32 a chunk at a time.
+            var perLayer = _probabilities[0].numel();
+            var chunk = (int)Math.Max(1, (8L << 20) / perLayer);
+            var parts = new List<Tensor>();
+            for (var start = 0; start < _probabilities.Count; start += chunk)
+            {
+                var maps = torch.stack(_probabilities.Skip(start).Take(chunk).ToArray()).to(ScalarType.Float32);
+                parts.Add(HeadSummaries(maps));
+            }
+            var heads = torch.cat(parts, 1);                                       // (3, L, H)
+            entropy = Copy2D(heads[0]);
+            sink = Copy2D(heads[1]);
+            previous = Copy2D(heads[2]);
         }
         LogitLensEntry[,]? lens = null;
         if (_options.LogitLens)
@@ -119,7 +129,7 @@ internal sealed class TraceRecorder : IDisposable
             residualNorm, influence, update, attention, ffn,
             _probabilities.ToArray(), entropy, sink, previous,
             _lensPositions, lens);
-        DisposeAll(_residualNorms, _layerStats, _headStats, _lensStates);
+        DisposeAll(_states, _attentionOut, _ffnOut, _lensStates);
         _probabilities.Clear(); // now owned by the trace
         return trace;
     }
@@ -131,24 +141,35 @@ internal sealed class TraceRecorder : IDisposable
         var index = torch.tensor(_lensPositions.Select(i => (long)i).ToArray(), device: logits.device);
         var finalLog = logits[0].index_select(0, index).to(ScalarType.Float32).log_softmax(-1); // (P, V)
         var finalP = finalLog.exp();
-        for (var l = 0; l < layers; l++)
+        var states = torch.stack(_lensStates);                                                  // (L, P, d)
+        // Layers in chunks of at most ~2M logits (8 MB), so a long prompt's lens never needs (L, T, V) at once.
+        var chunk = (int)Math.Max(1, (2L << 20) / ((long)positions * _decoder.Spec.VocabularySize));
+        for (var start = 0; start < layers; start += chunk)
         {
             using var scope = NewDisposeScope();
-            var log = _decoder.Head(_lensStates[l]).to(ScalarType.Float32).log_softmax(-1);     // (P, V)
+            var count = Math.Min(chunk, layers - start);
+            var log = _decoder.Head(states.narrow(0, start, count)).to(ScalarType.Float32).log_softmax(-1); // (C, P, V)
             var p = log.exp();
-            var entropy = -(p * log).sum(-1);                                                     // (P)
-            var kl = (finalP * (finalLog - log)).sum(-1);                                         // KL(p_L ‖ p_l)
-            var (values, ids) = p.topk(k, 1, true, true);
+            var entropy = -(p * log).sum(-1);                                                   // (C, P)
+            var kl = (finalP * (finalLog - log)).sum(-1);                                       // KL(p_L ‖ p_l)
+            var (values, ids) = p.topk(k, 2, true, true);                                       // (C, P, k)
             var ent = entropy.to(CPU).data<float>().ToArray();
             var kls = kl.to(CPU).data<float>().ToArray();
             var vals = values.to(CPU).data<float>().ToArray();
             var idx = ids.to(CPU).data<long>().ToArray();
-            for (var j = 0; j < positions; j++)
-                result[l, j] = new LogitLensEntry(
-                    idx.Skip(j * k).Take(k).Select(v => (int)v).ToArray(),
-                    vals.Skip(j * k).Take(k).ToArray(),
-                    ent[j],
-                    Math.Max(0, kls[j]));
+            for (var c = 0; c < count; c++)
+                for (var j = 0; j < positions; j++)
+                {
+                    var at = c * positions + j;
+                    var top = new int[k];
+                    var probs = new float[k];
+                    for (var r = 0; r < k; r++)
+                    {
+                        top[r] = (int)idx[at * k + r];
+                        probs[r] = vals[at * k + r];
+                    }
+                    result[start + c, j] = new LogitLensEntry(top, probs, ent[at], Math.Max(0, kls[at]));
+                }
         }
         return result;
     }
@@ -175,6 +196,6 @@ internal sealed class TraceRecorder : IDisposable
 
     public void Dispose()
     {
-        DisposeAll(_residualNorms, _layerStats, _probabilities, _headStats, _lensStates);
+        DisposeAll(_states, _attentionOut, _ffnOut, _probabilities, _lensStates);
     }
 }

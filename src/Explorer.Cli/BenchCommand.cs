@@ -1,0 +1,200 @@
+using System.CommandLine;
+using Stopwatch = System.Diagnostics.Stopwatch;
+using System.Text.Json;
+using Explorer.Core.Accounting;
+using Explorer.Core.Formatting;
+using Explorer.Core.Specs;
+using Explorer.Model.Decoder;
+using Explorer.Model.Hosting;
+using Spectre.Console;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Explorer.Cli;
+
+/// <summary>
+/// <c>explorer bench</c>: the live model's figures, as ratios measured in one process run so that they hold on a
+/// noisy machine: capture overhead (traced / fused), model FLOP utilisation against an fp32 matmul measured
+/// here, bytes per head view, and resident memory after many forwards against after one.
+/// </summary>
+public static class BenchCommand
+{
+    /// <summary>What the Layers and Attention pages capture: everything, with the logit lens at the last position.</summary>
+    public static TraceOptions PageCapture(int length) => new() { LensPositions = [length - 1] };
+
+    public sealed record Row(string Model, int Tokens, double FusedMs, double CapturedMs, double CaptureOverhead,
+        double ForwardGflops, double MatmulGflops, double Utilisation, long HeadViewBytes, long AttentionBytesHeld);
+
+    public sealed record MemoryRow(string Model, int Tokens, int Forwards, long ResidentAfterFirst, long ResidentAfterAll)
+    {
+        public long Growth => ResidentAfterAll - ResidentAfterFirst;
+    }
+
+    public static Command Create(TextWriter output, TextWriter error)
+    {
+        var models = new Option<string>("--models") { Description = "Comma-separated mini presets.", DefaultValueFactory = _ => "deepseek-7b-mini,deepseek-67b-mini" };
+        var lengths = new Option<string>("--lengths") { Description = "Comma-separated prompt lengths in tokens.", DefaultValueFactory = _ => "128,512" };
+        var repeats = new Option<int>("--repeats") { Description = "Timed runs per figure (the median is reported).", DefaultValueFactory = _ => 5 };
+        var forwards = new Option<int>("--forwards") { Description = "Forwards for the memory figure.", DefaultValueFactory = _ => 200 };
+        var json = new Option<FileInfo>("--json") { Description = "Also write the figures as JSON." };
+        var command = new Command("bench", "Measure the live model: forward time, capture overhead, FLOP utilisation, payload, memory.")
+        {
+            models, lengths, repeats, forwards, json,
+        };
+        command.SetAction(result =>
+        {
+            try
+            {
+                var specs = result.GetValue(models)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                    .Select(n => MiniPresets.TryGet(n, out var s) ? s : throw new ArgumentException($"--models: unknown mini preset '{n}'.")).ToArray();
+                var tokenCounts = ForwardCommand.ParseTokens(result.GetValue(lengths)!);
+                if (tokenCounts.Any(n => n < 2 || n > 1024))
+                    throw new ArgumentException("--lengths: each length must be between 2 and 1024 tokens.");
+                var r = result.GetValue(repeats);
+                var f = result.GetValue(forwards);
+                if (r < 1 || f < 2)
+                    throw new ArgumentException("--repeats must be at least 1 and --forwards at least 2.");
+                Run(specs, tokenCounts, r, f, result.GetValue(json), output);
+                return ExitCodes.Ok;
+            }
+            catch (ArgumentException e)
+            {
+                error.WriteLine($"error: {e.Message}");
+                return ExitCodes.BadInput;
+            }
+        });
+        return command;
+    }
+
+    private static void Run(ModelSpec[] specs, int[] lengths, int repeats, int forwards, FileInfo? json, TextWriter output)
+    {
+        var matmul = MatmulGflops();
+        output.WriteLine($"fp32 matmul (1024², {torch.get_num_threads()} threads): {matmul:0.0} GFLOP/s");
+        var rows = new List<Row>();
+        var memory = new List<MemoryRow>();
+        foreach (var spec in specs)
+        {
+            using var live = LiveModel.Mini(spec, device: "cpu");
+            foreach (var length in lengths)
+            {
+                using var tokens = RandomTokens(length, spec.VocabularySize);
+                var options = PageCapture(length);
+                Warm(live.Decoder, tokens, options);
+                // Fused and captured runs alternate, and the overhead is the median of the pairs' ratios, so a
+                // slow spell of the machine hits both sides of a ratio alike.
+                long held = 0, headBytes = 0;
+                var pairs = Enumerable.Range(0, repeats).Select(_ =>
+                {
+                    var f = Time(() => { using var __ = live.Decoder.Logits(tokens); });
+                    var c = Time(() =>
+                    {
+                        using var trace = live.Decoder.Trace(tokens, options);
+                        held = trace.AttentionBytes;
+                        headBytes = trace.HeadMap(spec.Layers - 1, 0).Length * sizeof(float);
+                    });
+                    return (Fused: f, Captured: c);
+                }).ToArray();
+                var fused = MedianOf(pairs.Select(p => p.Fused));
+                var captured = MedianOf(pairs.Select(p => p.Captured));
+                var overhead = MedianOf(pairs.Select(p => p.Captured / p.Fused));
+                var gflops = FlopCount.Of(spec, length).ForwardPerToken * (double)length / (fused / 1000) / 1e9;
+                rows.Add(new Row(spec.Name, length, fused, captured, overhead, gflops, matmul, gflops / matmul, headBytes, held));
+                // Where capture time goes: each part alone, over fused.
+                var parts = new (string Name, TraceOptions Options)[]
+                {
+                    ("none", TraceOptions.Nothing),
+                    ("residual", TraceOptions.Nothing with { Residual = true }),
+                    ("attention", TraceOptions.Nothing with { Attention = true }),
+                    ("lens@last", TraceOptions.Nothing with { LogitLens = true, LensPositions = [length - 1] }),
+                    ("lens@all", TraceOptions.Nothing with { LogitLens = true }),
+                };
+                var shares = parts.Select(p => $"{p.Name} {MedianOf(Enumerable.Range(0, repeats).Select(_ => Time(() => live.Decoder.Trace(tokens, p.Options).Dispose()) / Time(() => live.Decoder.Logits(tokens).Dispose()))):0.00}");
+                output.WriteLine($"  {spec.Name} @ {length}: fused {fused:0.0} ms, captured {captured:0.0} ms; each part alone / fused: {string.Join(", ", shares)}");
+            }
+            memory.Add(Memory(live.Decoder, lengths[0], forwards));
+        }
+
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
+        console.Profile.Width = 140;
+        var table = new Table().Border(TableBorder.Simple).Title("Live model (CPU, fp32)");
+        foreach (var c in new[] { "model", "tokens", "fused ms", "captured ms", "captured / fused", "fwd GFLOP/s", "/ matmul", "head view", "maps held" })
+            table.AddColumn(new TableColumn(c).RightAligned());
+        foreach (var r in rows)
+            table.AddRow(r.Model, r.Tokens.ToString(), r.FusedMs.ToString("0.0"), r.CapturedMs.ToString("0.0"), r.CaptureOverhead.ToString("0.00"),
+                r.ForwardGflops.ToString("0.0"), (r.Utilisation * 100).ToString("0") + "%", Units.Bytes(r.HeadViewBytes), Units.Bytes(r.AttentionBytesHeld));
+        console.Write(table);
+        var mem = new Table().Border(TableBorder.Simple).Title("Resident memory, captured forwards");
+        foreach (var c in new[] { "model", "tokens", "forwards", "after 1", "after all", "growth" })
+            mem.AddColumn(new TableColumn(c).RightAligned());
+        foreach (var m in memory)
+            mem.AddRow(m.Model, m.Tokens.ToString(), m.Forwards.ToString(), Units.Bytes(m.ResidentAfterFirst), Units.Bytes(m.ResidentAfterAll), Units.Bytes(m.Growth));
+        console.Write(mem);
+        if (json is not null)
+            File.WriteAllText(json.FullName, JsonSerializer.Serialize(new { matmulGflops = matmul, rows, memory }, new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    private static MemoryRow Memory(Decoder decoder, int length, int forwards)
+    {
+        using var tokens = RandomTokens(length, decoder.Spec.VocabularySize);
+        var options = PageCapture(length);
+        long first = 0;
+        for (var i = 0; i < forwards; i++)
+        {
+            using (var trace = decoder.Trace(tokens, options))
+                _ = trace.HeadMap(0, 0);
+            NativeMemory.Trim();
+            if (i == 0)
+                first = NativeMemory.Resident();
+        }
+        return new MemoryRow(decoder.Spec.Name, length, forwards, first, NativeMemory.Resident());
+    }
+
+    private static double MatmulGflops()
+    {
+        const int n = 1024;
+        using var a = torch.randn(n, n);
+        using var b = torch.randn(n, n);
+        for (var i = 0; i < 3; i++)
+            a.matmul(b).Dispose();
+        var ms = Median(9, () => a.matmul(b).Dispose());
+        return 2.0 * n * n * n / (ms / 1000) / 1e9;
+    }
+
+    private static void Warm(Decoder decoder, Tensor tokens, TraceOptions options)
+    {
+        decoder.Logits(tokens).Dispose();
+        decoder.Trace(tokens, options).Dispose();
+    }
+
+    private static Tensor RandomTokens(int length, int vocabulary)
+    {
+        var generator = new Generator(99, CPU);
+        return torch.randint(0, vocabulary, [1, length], generator: generator, dtype: ScalarType.Int64);
+    }
+
+    private static double Time(Action action)
+    {
+        var watch = Stopwatch.StartNew();
+        action();
+        return watch.Elapsed.TotalMilliseconds;
+    }
+
+    private static double MedianOf(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted[sorted.Length / 2];
+    }
+
+    private static double Median(int repeats, Action action)
+    {
+        var times = new double[repeats];
+        for (var i = 0; i < repeats; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            action();
+            times[i] = watch.Elapsed.TotalMilliseconds;
+        }
+        Array.Sort(times);
+        return times[repeats / 2];
+    }
+}

@@ -1,0 +1,109 @@
+using System.CommandLine;
+using System.Text.Json;
+using Explorer.Core.Formatting;
+using Explorer.Model;
+using Explorer.Model.Decoder;
+using Explorer.Model.Hosting;
+using Explorer.Model.Tokenization;
+using Explorer.Model.Weights;
+using Spectre.Console;
+
+namespace Explorer.Cli;
+
+/// <summary><c>explorer forward</c>: one forward pass; the top next-token predictions, and optionally a JSON dump.</summary>
+public static class ForwardCommand
+{
+    public const int DefaultMaxTokens = 4096;
+
+    public static Command Create(TextWriter output, TextWriter error)
+    {
+        var model = new Option<string>("--model", "-m") { Description = "A runnable preset: deepseek-7b-mini or deepseek-67b-mini (seeded weights)." };
+        var weights = new Option<string>("--weights", "-w") { Description = "A Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json)." };
+        var prompt = new Option<string>("--prompt", "-p") { Description = "Text to tokenize." };
+        var tokens = new Option<string>("--tokens", "-t") { Description = "Token ids, comma-separated (e.g. 1,2,3)." };
+        var top = new Option<int>("--top", "-k") { Description = "How many predictions to print.", DefaultValueFactory = _ => 10 };
+        var dump = new Option<FileInfo>("--dump") { Description = "Write tokens, last-position logits and per-layer hidden norms as JSON." };
+        var device = new Option<string>("--device") { Description = "auto, cpu or cuda.", DefaultValueFactory = _ => "auto" };
+
+        var command = new Command("forward", "Run one forward pass and print the next-token predictions.")
+        {
+            model, weights, prompt, tokens, top, dump, device,
+        };
+        command.SetAction(result =>
+        {
+            try
+            {
+                return Run(result.GetValue(model), result.GetValue(weights), result.GetValue(prompt), result.GetValue(tokens),
+                    result.GetValue(top), result.GetValue(dump), result.GetValue(device)!, output);
+            }
+            catch (Exception e) when (e is ArgumentException or CheckpointException or InvalidOperationException or IOException)
+            {
+                error.WriteLine($"error: {e.Message}");
+                return ExitCodes.BadInput;
+            }
+        });
+        return command;
+    }
+
+    private static int Run(string? modelName, string? weights, string? prompt, string? tokenList, int top, FileInfo? dump, string device, TextWriter output)
+    {
+        if ((prompt is null) == (tokenList is null))
+            throw new ArgumentException("Give exactly one of --prompt TEXT or --tokens 1,2,3.");
+        if (top < 1)
+            throw new ArgumentException($"--top {top}: give at least 1.");
+        using var live = ModelArguments.Open(modelName, weights, device);
+        var ids = prompt is not null ? live.Encode(prompt, DefaultMaxTokens) : ParseTokens(tokenList!);
+        live.CheckTokens(ids, DefaultMaxTokens);
+
+        using var input = LiveModel.ToTensor(ids);
+        using var trace = live.Decoder.Trace(input, new TraceOptions { Residual = true, Attention = false, LogitLens = false });
+        var logits = trace.LastLogits();
+        var probabilities = Softmax(logits);
+        var ranked = Enumerable.Range(0, logits.Length).OrderByDescending(i => logits[i]).Take(Math.Min(top, logits.Length)).ToArray();
+
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
+        console.Profile.Width = 100;
+        var pieces = live.Tokenizer is null ? null : TokenPieces.Display(live.Tokenizer, ids);
+        output.WriteLine($"{live.Name} ({live.Source}), {ids.Length} tokens" + (pieces is null ? "" : ": " + string.Join(" | ", pieces)));
+        var table = new Table().Border(TableBorder.Simple);
+        table.AddColumn("rank").AddColumn(new TableColumn("id").RightAligned()).AddColumn("token").AddColumn(new TableColumn("probability").RightAligned()).AddColumn(new TableColumn("logit").RightAligned());
+        for (var r = 0; r < ranked.Length; r++)
+        {
+            var id = ranked[r];
+            var piece = live.Tokenizer is null ? "" : TokenPieces.Display(live.Tokenizer, [id])[0];
+            table.AddRow((r + 1).ToString(), id.ToString(), Markup.Escape(piece), probabilities[id].ToString("0.0000"), logits[id].ToString("0.000"));
+        }
+        console.Write(table);
+
+        if (dump is not null)
+        {
+            var norms = trace.ResidualNorm!;
+            var hidden = Enumerable.Range(1, trace.Layers)
+                .Select(l => Enumerable.Range(0, trace.Length).Select(t => norms[l, t]).ToArray()).ToArray();
+            var json = JsonSerializer.Serialize(new { model = live.Name, tokens = ids, logits, hiddenNorms = hidden });
+            var temporary = dump.FullName + ".tmp";
+            File.WriteAllText(temporary, json);
+            File.Move(temporary, dump.FullName, overwrite: true);
+            output.WriteLine($"wrote {dump.FullName} ({Units.Bytes(new FileInfo(dump.FullName).Length)})");
+        }
+        return ExitCodes.Ok;
+    }
+
+    public static int[] ParseTokens(string text)
+    {
+        var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var ids = new int[parts.Length];
+        for (var i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], out ids[i]))
+                throw new ArgumentException($"--tokens: '{parts[i]}' is not a token id; give whole numbers separated by commas.");
+        return ids;
+    }
+
+    private static double[] Softmax(float[] logits)
+    {
+        var max = logits.Max();
+        var e = logits.Select(v => Math.Exp(v - max)).ToArray();
+        var sum = e.Sum();
+        return e.Select(v => v / sum).ToArray();
+    }
+}

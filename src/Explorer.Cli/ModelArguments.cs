@@ -1,0 +1,25 @@
+using Explorer.Core.Specs;
+using Explorer.Model.Hosting;
+
+namespace Explorer.Cli;
+
+/// <summary>Turns --model / --weights into a live model, with messages that say what to do instead.</summary>
+public static class ModelArguments
+{
+    public static LiveModel Open(string? model, string? weights, string device)
+    {
+        if (!string.IsNullOrWhiteSpace(weights))
+        {
+            if (!Directory.Exists(weights))
+                throw new ArgumentException($"--weights {weights}: no such folder.");
+            return LiveModel.FromCheckpoint(weights, device);
+        }
+        if (string.IsNullOrWhiteSpace(model))
+            throw new ArgumentException($"Give --model NAME ({string.Join(", ", MiniPresets.All.Select(s => s.Name))}) or --weights DIR.");
+        if (MiniPresets.TryGet(model, out var mini))
+            return LiveModel.Mini(mini, device: device);
+        if (ModelPresets.TryGet(model, out _))
+            throw new ArgumentException($"{model} is a published shape without weights here; run it with --weights DIR (a Hugging Face checkpoint folder).");
+        throw new ArgumentException($"Unknown model '{model}'. Runnable presets: {string.Join(", ", MiniPresets.All.Select(s => s.Name))}; or use --weights DIR.");
+    }
+}

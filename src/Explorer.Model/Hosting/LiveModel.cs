@@ -1,0 +1,84 @@
+using Explorer.Core.Specs;
+using Explorer.Model.Decoder;
+using Explorer.Model.Tokenization;
+using Explorer.Model.Weights;
+using static TorchSharp.torch;
+
+namespace Explorer.Model.Hosting;
+
+/// <summary>A decoder with its tokenizer, ready to run: a mini preset or a checkpoint from disk.</summary>
+public sealed class LiveModel : IDisposable
+{
+    public LiveModel(string name, Explorer.Model.Decoder.Decoder decoder, ITextTokenizer? tokenizer, string source)
+    {
+        Name = name;
+        Decoder = decoder;
+        Tokenizer = tokenizer;
+        Source = source;
+    }
+
+    public string Name { get; }
+    public Explorer.Model.Decoder.Decoder Decoder { get; }
+    public ITextTokenizer? Tokenizer { get; }
+    /// <summary>Where the weights came from: "seed 1234" or a folder.</summary>
+    public string Source { get; }
+    public ModelSpec Spec => Decoder.Spec;
+
+    /// <summary>A mini preset, initialised from a seed, with the tokenizer that ships with the app.</summary>
+    public static LiveModel Mini(ModelSpec spec, ulong seed = 1234, string device = "cpu")
+    {
+        var decoder = Explorer.Model.Decoder.Decoder.Create(spec, new DecoderOptions { Seed = seed, Device = TorchDevice.Resolve(device) });
+        return new LiveModel(spec.Name, decoder, MiniTokenizer.Create(), $"seed {seed}");
+    }
+
+    /// <summary>A Hugging Face checkpoint folder; its tokenizer.json is used when present.</summary>
+    public static LiveModel FromCheckpoint(string directory, string device = "cpu", ScalarType? dtype = null)
+    {
+        var decoder = Checkpoint.Load(directory, dtype, TorchDevice.Resolve(device));
+        try
+        {
+            var tokenizerPath = Path.Combine(directory, HfTokenizer.FileName);
+            ITextTokenizer? tokenizer = File.Exists(tokenizerPath) ? HfTokenizer.Load(tokenizerPath) : null;
+            if (tokenizer is not null && tokenizer.VocabularySize > decoder.Spec.VocabularySize)
+                throw new CheckpointException(
+                    $"{tokenizerPath} has {tokenizer.VocabularySize:N0} tokens but the model's vocab_size is {decoder.Spec.VocabularySize:N0}.");
+            return new LiveModel(new DirectoryInfo(directory).Name, decoder, tokenizer, directory);
+        }
+        catch
+        {
+            decoder.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Token ids of a prompt, checked against the model's vocabulary and the length limit.</summary>
+    public int[] Encode(string prompt, int maxTokens)
+    {
+        if (Tokenizer is null)
+            throw new InvalidOperationException($"{Name} has no tokenizer.json: give token ids instead of text.");
+        var ids = Tokenizer.Encode(prompt).ToArray();
+        CheckTokens(ids, maxTokens);
+        return ids;
+    }
+
+    public void CheckTokens(IReadOnlyList<int> ids, int maxTokens)
+    {
+        if (ids.Count == 0)
+            throw new ArgumentException("The prompt is empty: give at least one token.");
+        var limit = Math.Min(maxTokens, Spec.ContextLength);
+        if (ids.Count > limit)
+            throw new ArgumentException($"The prompt is {ids.Count:N0} tokens; {Name} takes at most {limit:N0} here.");
+        foreach (var id in ids)
+            if (id < 0 || id >= Spec.VocabularySize)
+                throw new ArgumentException($"Token id {id} is outside {Name}'s vocabulary [0, {Spec.VocabularySize:N0}).");
+    }
+
+    public static Tensor ToTensor(IReadOnlyList<int> ids) =>
+        TorchSharp.torch.tensor(ids.Select(i => (long)i).ToArray(), dtype: ScalarType.Int64).unsqueeze(0);
+
+    public void Dispose()
+    {
+        Decoder.Dispose();
+        Tokenizer?.Dispose();
+    }
+}
