@@ -124,8 +124,8 @@ public sealed class Decoder : nn.Module
         return Run(tokens, null);
     }
 
-    /// <summary>One sequence (1, T) with the trace the options ask for.</summary>
-    public DecoderTrace Trace(Tensor tokens, TraceOptions options)
+    /// <summary>One sequence (1, T) with the trace the options ask for; cancellation is checked between layers.</summary>
+    public DecoderTrace Trace(Tensor tokens, TraceOptions options, CancellationToken cancellation = default)
     {
         if (tokens.dim() != 2 || tokens.shape[0] != 1)
             throw new ArgumentException($"Tracing takes one sequence, shape (1, T); got ({string.Join(", ", tokens.shape)}).", nameof(tokens));
@@ -133,7 +133,7 @@ public sealed class Decoder : nn.Module
         var recorder = new TraceRecorder(this, options, tokens.shape[1]);
         try
         {
-            var logits = Run(tokens, recorder);
+            var logits = Run(tokens, recorder, cancellation);
             return recorder.Finish(tokens, logits);
         }
         catch
@@ -143,7 +143,7 @@ public sealed class Decoder : nn.Module
         }
     }
 
-    internal Tensor Run(Tensor tokens, TraceRecorder? recorder)
+    internal Tensor Run(Tensor tokens, TraceRecorder? recorder, CancellationToken cancellation = default)
     {
         if (tokens.dtype != ScalarType.Int64)
             throw new ArgumentException($"Token ids must be int64; got {tokens.dtype}.", nameof(tokens));
@@ -160,6 +160,7 @@ public sealed class Decoder : nn.Module
                 x = _model.Layers[l].Forward(x, cos, sin);
                 continue;
             }
+            cancellation.ThrowIfCancellationRequested();
             var step = _model.Layers[l].Step(x, cos, sin, mask);
             recorder.OnLayer(l, x, step);
             x = step.Output;

@@ -1,0 +1,253 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Explorer.Core.Specs;
+using Explorer.Model.Decoder;
+using Explorer.Model.Tokenization;
+using Explorer.Model.Weights;
+
+namespace Explorer.Model.Hosting;
+
+/// <summary>
+/// The live models of the server process. Loads the default minis in the background; runs every forward on one
+/// worker through a bounded queue (a request whose caller went away is skipped); keeps recent traces within a
+/// byte budget; limits prompt length; loads and unloads checkpoints from the models folder only.
+/// </summary>
+public sealed class ModelHost : IAsyncDisposable
+{
+    private readonly ModelHostOptions _options;
+    private readonly ModelsFolder _folder;
+    private readonly Channel<Func<Task>> _queue;
+    private readonly Task _worker;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly ConcurrentDictionary<string, LiveModel> _models = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, ModelStatus> _status = new(StringComparer.OrdinalIgnoreCase);
+    private readonly LinkedList<CachedTrace> _cache = new(); // most recent first
+    private readonly object _cacheGate = new();
+    private long _cacheBytes;
+    private long _forwards;
+
+    public ModelHost(ModelHostOptions options)
+    {
+        if (options.MaxPromptTokens < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), options.MaxPromptTokens, "MaxPromptTokens must be at least 1.");
+        if (options.QueueCapacity < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), options.QueueCapacity, "QueueCapacity must be at least 1.");
+        _options = options;
+        _folder = new ModelsFolder(options.ModelsFolder);
+        _queue = Channel.CreateBounded<Func<Task>>(new BoundedChannelOptions(options.QueueCapacity)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        _worker = Task.Factory.StartNew(WorkAsync, _stopping.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+    }
+
+    public ModelHostOptions Options => _options;
+    public ModelsFolder Folder => _folder;
+
+    /// <summary>Raised when a model's status changes (from a background thread).</summary>
+    public event Action? Changed;
+
+    public IReadOnlyList<ModelStatus> Models => _status.Values.OrderBy(s => s.Name, StringComparer.Ordinal).ToArray();
+
+    /// <summary>Forwards run so far (cache hits excluded).</summary>
+    public long Forwards => Interlocked.Read(ref _forwards);
+
+    public long CachedBytes
+    {
+        get { lock (_cacheGate) return _cacheBytes; }
+    }
+
+    /// <summary>Starts loading the default models in the background; returns when they are ready or failed.</summary>
+    public Task LoadDefaultModelsAsync() =>
+        Task.WhenAll(MiniPresets.All.Select(spec => LoadAsync(spec.Name, $"seed {_options.Seed}",
+            () => LiveModel.Mini(spec, _options.Seed, _options.Device))));
+
+    /// <summary>Loads a checkpoint folder from inside the models folder.</summary>
+    public Task<ModelStatus> LoadCheckpointAsync(string relativeFolder)
+    {
+        var path = _folder.Resolve(relativeFolder);
+        var name = new DirectoryInfo(path).Name;
+        if (MiniPresets.TryGet(name, out _))
+            throw new ArgumentException($"'{name}' is the name of a built-in model; rename the folder.");
+        return LoadAsync(name, path, () => LiveModel.FromCheckpoint(path, _options.Device));
+    }
+
+    private async Task<ModelStatus> LoadAsync(string name, string source, Func<LiveModel> load)
+    {
+        if (_status.TryGetValue(name, out var existing) && existing.State == ModelState.Loading)
+            return existing;
+        SetStatus(new ModelStatus(name, ModelState.Loading, 0, "loading", null, source));
+        try
+        {
+            var model = await Task.Run(load);
+            if (_models.TryRemove(name, out var old))
+                await RunAsync(() => { old.Dispose(); return true; }, CancellationToken.None);
+            _models[name] = model;
+            var status = new ModelStatus(name, ModelState.Ready, 1, "ready", model.Spec, model.Source);
+            SetStatus(status);
+            return status;
+        }
+        catch (Exception e)
+        {
+            // Whatever went wrong (a bad file, no memory for a large checkpoint), the app stays up and says so.
+            var status = new ModelStatus(name, ModelState.Failed, 0, e.Message, null, source);
+            SetStatus(status);
+            return status;
+        }
+    }
+
+    /// <summary>Unloads a model; its cached traces go when no view holds them.</summary>
+    public async Task<bool> UnloadAsync(string name)
+    {
+        if (!_models.TryRemove(name, out var model))
+            return _status.TryRemove(name, out _);
+        _status.TryRemove(name, out _);
+        lock (_cacheGate)
+            foreach (var entry in _cache.Where(e => string.Equals(e.Model, name, StringComparison.OrdinalIgnoreCase)).ToArray())
+                Remove(entry);
+        await RunAsync(() => { model.Dispose(); return true; }, CancellationToken.None);
+        Changed?.Invoke();
+        return true;
+    }
+
+    public LiveModel? Find(string name) => _models.TryGetValue(name, out var model) ? model : null;
+
+    /// <summary>Tokenizes a prompt for a model, enforcing the length limit.</summary>
+    public int[] Tokenize(string model, string prompt) => Model(model).Encode(prompt, _options.MaxPromptTokens);
+
+    /// <summary>Runs (or reuses) a traced forward of a prompt.</summary>
+    public Task<TraceLease> TraceAsync(string model, string prompt, TraceOptions options, CancellationToken cancellation) =>
+        TraceAsync(model, Tokenize(model, prompt), options, cancellation);
+
+    /// <summary>Runs (or reuses) a traced forward of token ids.</summary>
+    public async Task<TraceLease> TraceAsync(string model, IReadOnlyList<int> tokens, TraceOptions options, CancellationToken cancellation)
+    {
+        var live = Model(model);
+        live.CheckTokens(tokens, _options.MaxPromptTokens);
+        var key = $"{live.Name}|{string.Join(',', tokens)}|{Describe(options)}";
+        lock (_cacheGate)
+        {
+            var hit = _cache.FirstOrDefault(e => e.Key == key);
+            if (hit is not null)
+            {
+                _cache.Remove(hit);
+                _cache.AddFirst(hit);
+                return new TraceLease(hit, fromCache: true);
+            }
+        }
+        var ids = tokens.ToArray();
+        var entry = await RunAsync(() =>
+        {
+            using var input = LiveModel.ToTensor(ids);
+            var trace = live.Decoder.Trace(input, options, cancellation);
+            Interlocked.Increment(ref _forwards);
+            var pieces = live.Tokenizer is null ? ids.Select(i => i.ToString()).ToArray() : TokenPieces.Display(live.Tokenizer, ids);
+            return new CachedTrace(key, live.Name, ids, pieces, trace);
+        }, cancellation);
+        var lease = new TraceLease(entry, fromCache: false);
+        Add(entry);
+        if (Forwards % 16 == 0)
+            NativeMemory.Trim();
+        return lease;
+    }
+
+    private static string Describe(TraceOptions o) =>
+        $"{o.Residual}{o.Attention}{o.LogitLens}{o.TopK}:{(o.LensPositions is null ? "all" : string.Join(',', o.LensPositions))}";
+
+    private LiveModel Model(string name)
+    {
+        if (_models.TryGetValue(name, out var model))
+            return model;
+        if (_status.TryGetValue(name, out var status))
+            throw new InvalidOperationException(status.State == ModelState.Loading
+                ? $"{name} is still loading; try again in a moment."
+                : $"{name} failed to load: {status.Message}");
+        throw new ArgumentException($"Unknown model '{name}'. Loaded: {string.Join(", ", _models.Keys.Order())}.");
+    }
+
+    /// <summary>Runs work on the model worker, after what is queued before it. Refused when the queue is full.</summary>
+    internal async Task<T> RunAsync<T>(Func<T> work, CancellationToken cancellation)
+    {
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Func<Task> item = () =>
+        {
+            if (cancellation.IsCancellationRequested)
+                done.TrySetCanceled(cancellation); // the caller went away while it waited: skip the forward
+            else
+            {
+                try
+                {
+                    done.TrySetResult(work());
+                }
+                catch (Exception e)
+                {
+                    done.TrySetException(e);
+                }
+            }
+            return Task.CompletedTask;
+        };
+        if (!_queue.Writer.TryWrite(item))
+            throw new InvalidOperationException($"The model is busy: {_options.QueueCapacity} requests are already waiting. Try again shortly.");
+        using var registration = cancellation.Register(() => done.TrySetCanceled(cancellation));
+        return await done.Task;
+    }
+
+    private async Task WorkAsync()
+    {
+        try
+        {
+            await foreach (var item in _queue.Reader.ReadAllAsync(_stopping.Token))
+                await item();
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private void Add(CachedTrace entry)
+    {
+        lock (_cacheGate)
+        {
+            _cache.AddFirst(entry);
+            _cacheBytes += entry.Bytes;
+            while (_cacheBytes > _options.TraceCacheBytes && _cache.Count > 1)
+                Remove(_cache.Last!.Value);
+        }
+    }
+
+    private void Remove(CachedTrace entry)
+    {
+        if (_cache.Remove(entry))
+        {
+            _cacheBytes -= entry.Bytes;
+            entry.Evict();
+        }
+    }
+
+    private void SetStatus(ModelStatus status)
+    {
+        _status[status.Name] = status;
+        Changed?.Invoke();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _stopping.CancelAsync();
+        try
+        {
+            await _worker;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        lock (_cacheGate)
+            foreach (var entry in _cache.ToArray())
+                Remove(entry);
+        foreach (var model in _models.Values)
+            model.Dispose();
+        _models.Clear();
+        _stopping.Dispose();
+    }
+}

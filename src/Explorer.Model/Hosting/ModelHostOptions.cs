@@ -1,0 +1,26 @@
+namespace Explorer.Model.Hosting;
+
+/// <summary>Settings of the model host (section "Models" of the web app's configuration).</summary>
+public sealed class ModelHostOptions
+{
+    /// <summary>The only folder checkpoints are loaded from; a path that leaves it is refused.</summary>
+    public string ModelsFolder { get; set; } = "models";
+
+    /// <summary>Longest prompt accepted, in tokens.</summary>
+    public int MaxPromptTokens { get; set; } = 512;
+
+    /// <summary>Bytes of recent traces kept for reuse (attention maps dominate).</summary>
+    public long TraceCacheBytes { get; set; } = 1L << 30;
+
+    /// <summary>Requests waiting for the model beyond this many are refused with a "busy" message.</summary>
+    public int QueueCapacity { get; set; } = 16;
+
+    /// <summary>auto, cpu or cuda.</summary>
+    public string Device { get; set; } = "auto";
+
+    /// <summary>Load the two mini models at start.</summary>
+    public bool LoadDefaultModels { get; set; } = true;
+
+    /// <summary>Seed of the default models' weights.</summary>
+    public ulong Seed { get; set; } = 1234;
+}

@@ -1,0 +1,8 @@
+using Explorer.Core.Specs;
+
+namespace Explorer.Model.Hosting;
+
+public enum ModelState { Loading, Ready, Failed }
+
+/// <summary>What the host says about one model, for a banner or a picker.</summary>
+public sealed record ModelStatus(string Name, ModelState State, double Progress, string Message, ModelSpec? Spec, string Source);

@@ -1,0 +1,90 @@
+using Explorer.Model.Decoder;
+
+namespace Explorer.Model.Hosting;
+
+/// <summary>
+/// A trace on loan from the host's cache, with the tokens it ran and their display pieces. Dispose when the view
+/// is done; the trace itself is freed once it has left the cache and no lease holds it.
+/// </summary>
+public sealed class TraceLease : IDisposable
+{
+    private readonly CachedTrace _entry;
+    private int _released;
+
+    internal TraceLease(CachedTrace entry, bool fromCache)
+    {
+        _entry = entry;
+        entry.Acquire();
+        FromCache = fromCache;
+    }
+
+    public string Model => _entry.Model;
+    public DecoderTrace Trace => _entry.Trace;
+    public IReadOnlyList<int> Tokens => _entry.Tokens;
+    public IReadOnlyList<string> Pieces => _entry.Pieces;
+    public bool FromCache { get; }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _released, 1) == 0)
+            _entry.Release();
+    }
+}
+
+/// <summary>A cache entry: counts its leases and frees the trace when evicted and unleased.</summary>
+internal sealed class CachedTrace(string key, string model, int[] tokens, IReadOnlyList<string> pieces, DecoderTrace trace)
+{
+    private int _leases;
+    private bool _evicted;
+    private bool _disposed;
+    private readonly object _gate = new();
+
+    public string Key { get; } = key;
+    public string Model { get; } = model;
+    public int[] Tokens { get; } = tokens;
+    public IReadOnlyList<string> Pieces { get; } = pieces;
+    public DecoderTrace Trace { get; } = trace;
+    public long Bytes { get; } = trace.AttentionBytes + (long)trace.Length * (trace.Layers * 6 + trace.Spec.VocabularySize) * sizeof(float);
+
+    public void Acquire()
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+                throw new ObjectDisposedException(nameof(CachedTrace), "This trace was evicted from the cache.");
+            _leases++;
+        }
+    }
+
+    public void Release()
+    {
+        lock (_gate)
+        {
+            _leases--;
+            FreeIfUnused();
+        }
+    }
+
+    public void Evict()
+    {
+        lock (_gate)
+        {
+            _evicted = true;
+            FreeIfUnused();
+        }
+    }
+
+    public bool IsDisposed
+    {
+        get { lock (_gate) return _disposed; }
+    }
+
+    private void FreeIfUnused()
+    {
+        if (_evicted && _leases == 0 && !_disposed)
+        {
+            _disposed = true;
+            Trace.Dispose();
+        }
+    }
+}

@@ -1,0 +1,153 @@
+using Explorer.Core.Specs;
+using Explorer.Model.Decoder;
+using Explorer.Model.Hosting;
+using Explorer.Model.Weights;
+
+namespace Explorer.Model.Tests;
+
+public sealed class ModelHostTests : IAsyncLifetime
+{
+    private readonly DirectoryInfo _root = Directory.CreateTempSubdirectory("explorer-host-");
+    private ModelHost _host = null!;
+
+    private static readonly TraceOptions Options = new() { LensPositions = [0] };
+
+    public async Task InitializeAsync()
+    {
+        _host = new ModelHost(new ModelHostOptions { ModelsFolder = Path.Combine(_root.FullName, "models"), MaxPromptTokens = 64, Device = "cpu" });
+        Directory.CreateDirectory(_host.Folder.Root);
+        await _host.LoadDefaultModelsAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _host.DisposeAsync();
+        _root.Delete(true);
+    }
+
+    [Fact]
+    public void DefaultModelsLoad()
+    {
+        Assert.Equal(["deepseek-67b-mini", "deepseek-7b-mini"], _host.Models.Select(m => m.Name));
+        Assert.All(_host.Models, m => Assert.Equal(ModelState.Ready, m.State));
+        Assert.Equal(95, _host.Find("deepseek-67b-mini")!.Spec.Layers);
+    }
+
+    [Fact]
+    public async Task SecondRequestComesFromTheCache()
+    {
+        using var first = await _host.TraceAsync("deepseek-7b-mini", "Attention is all you need", Options, CancellationToken.None);
+        using var second = await _host.TraceAsync("deepseek-7b-mini", "Attention is all you need", Options, CancellationToken.None);
+        Assert.False(first.FromCache);
+        Assert.True(second.FromCache);
+        Assert.Same(first.Trace, second.Trace);
+        Assert.Equal(1, _host.Forwards);
+        Assert.Equal("Attention␣is␣all␣you␣need", string.Concat(first.Pieces));
+        using var other = await _host.TraceAsync("deepseek-7b-mini", "Attention is all you need", Options with { TopK = 3 }, CancellationToken.None);
+        Assert.False(other.FromCache);
+    }
+
+    [Fact]
+    public async Task CacheStaysWithinItsBudgetAndFreesEvictedTracesWhenReleased()
+    {
+        await using var host = new ModelHost(new ModelHostOptions { ModelsFolder = _root.FullName, Device = "cpu", TraceCacheBytes = 1 });
+        await host.LoadDefaultModelsAsync();
+        var first = await host.TraceAsync("deepseek-7b-mini", "one two three", Options, CancellationToken.None);
+        using (var second = await host.TraceAsync("deepseek-7b-mini", "two", Options, CancellationToken.None))
+        {
+            // Over budget: the first was evicted but is still leased, so it stays usable.
+            Assert.Equal(0f, first.Trace.HeadMap(0, 0)[1]); // causal: token 0 cannot see token 1
+            Assert.True(host.CachedBytes <= second.Trace.AttentionBytes * 2 + 1_000_000);
+        }
+        first.Dispose();
+        Assert.Throws<InvalidOperationException>(() => first.Trace.HeadMap(0, 0)); // freed now
+        using var again = await host.TraceAsync("deepseek-7b-mini", "one two three", Options, CancellationToken.None);
+        Assert.False(again.FromCache);
+    }
+
+    [Fact]
+    public async Task PromptOverTheLimitIsRefusedWithTheNumbers()
+    {
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => _host.TraceAsync("deepseek-7b-mini", Enumerable.Repeat(7, 100).ToArray(), Options, CancellationToken.None));
+        Assert.Equal("The prompt is 100 tokens; deepseek-7b-mini takes at most 64 here.", e.Message);
+        var prompt = string.Join(' ', Enumerable.Repeat("word", 100));
+        Assert.Contains("at most 64", (await Assert.ThrowsAsync<ArgumentException>(() => _host.TraceAsync("deepseek-7b-mini", prompt, Options, CancellationToken.None))).Message);
+        await Assert.ThrowsAsync<ArgumentException>(() => _host.TraceAsync("deepseek-7b-mini", "", Options, CancellationToken.None));
+        var bad = await Assert.ThrowsAsync<ArgumentException>(() => _host.TraceAsync("deepseek-7b-mini", [1, 99999], Options, CancellationToken.None));
+        Assert.Contains("99999", bad.Message);
+    }
+
+    [Fact]
+    public async Task UnknownModelListsTheLoadedOnes()
+    {
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => _host.TraceAsync("gpt-2", "hi", Options, CancellationToken.None));
+        Assert.Contains("deepseek-7b-mini", e.Message);
+    }
+
+    [Fact]
+    public async Task CancelledRequestsAreSkipped()
+    {
+        using var gate = new ManualResetEventSlim();
+        var blocker = _host.RunAsync(() => gate.Wait(TimeSpan.FromSeconds(30)), CancellationToken.None);
+        using var cts = new CancellationTokenSource();
+        var waiting = _host.TraceAsync("deepseek-7b-mini", "never run", Options, cts.Token);
+        cts.Cancel();
+        gate.Set();
+        await blocker;
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting);
+        using var after = await _host.TraceAsync("deepseek-7b-mini", "runs", Options, CancellationToken.None);
+        Assert.Equal(1, _host.Forwards); // the cancelled request never ran its forward
+    }
+
+    [Fact]
+    public async Task FullQueueRefusesWithABusyMessage()
+    {
+        await using var host = new ModelHost(new ModelHostOptions { ModelsFolder = _root.FullName, Device = "cpu", QueueCapacity = 1, LoadDefaultModels = false });
+        using var gate = new ManualResetEventSlim();
+        var running = host.RunAsync(() => gate.Wait(TimeSpan.FromSeconds(30)), CancellationToken.None);
+        await Task.Delay(100); // the worker has taken it
+        var queued = host.RunAsync(() => true, CancellationToken.None);
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => host.RunAsync(() => true, CancellationToken.None));
+        Assert.Contains("busy", e.Message);
+        gate.Set();
+        Assert.True(await running);
+        Assert.True(await queued);
+    }
+
+    [Fact]
+    public async Task CheckpointsLoadFromTheModelsFolderOnly()
+    {
+        using (var decoder = TestModels.Build(TestModels.Small))
+            Checkpoint.Save(decoder, Path.Combine(_host.Folder.Root, "small-ckpt"));
+        Assert.Equal(["small-ckpt"], _host.Folder.Checkpoints());
+        var status = await _host.LoadCheckpointAsync("small-ckpt");
+        Assert.Equal(ModelState.Ready, status.State);
+        using (var lease = await _host.TraceAsync("small-ckpt", [1, 2, 3], Options, CancellationToken.None))
+            Assert.Equal(3, lease.Trace.Length);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => _host.TraceAsync("small-ckpt", "text", Options, CancellationToken.None)); // no tokenizer.json
+        Assert.True(await _host.UnloadAsync("small-ckpt"));
+        Assert.Null(_host.Find("small-ckpt"));
+
+        var outside = Directory.CreateDirectory(Path.Combine(_root.FullName, "elsewhere"));
+        Assert.Contains("outside the models folder", (await Assert.ThrowsAsync<ArgumentException>(() => _host.LoadCheckpointAsync("../elsewhere"))).Message);
+        Assert.Contains("absolute path", (await Assert.ThrowsAsync<ArgumentException>(() => _host.LoadCheckpointAsync(outside.FullName))).Message);
+        Directory.CreateSymbolicLink(Path.Combine(_host.Folder.Root, "sneaky"), outside.FullName);
+        Assert.Contains("outside the models folder", (await Assert.ThrowsAsync<ArgumentException>(() => _host.LoadCheckpointAsync("sneaky"))).Message);
+        Assert.Contains("no folder", (await Assert.ThrowsAsync<ArgumentException>(() => _host.LoadCheckpointAsync("missing"))).Message);
+    }
+
+    [Fact]
+    public async Task BrokenCheckpointFailsWithABannerAndTheHostStaysUsable()
+    {
+        var folder = Directory.CreateDirectory(Path.Combine(_host.Folder.Root, "broken"));
+        File.WriteAllText(Path.Combine(folder.FullName, "config.json"), HfConfigWriter.ToJson(TestModels.Small));
+        File.WriteAllBytes(Path.Combine(folder.FullName, "model.safetensors"), [1, 2, 3]);
+        var status = await _host.LoadCheckpointAsync("broken");
+        Assert.Equal(ModelState.Failed, status.State);
+        Assert.Contains("too short", status.Message);
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => _host.TraceAsync("broken", [1], Options, CancellationToken.None));
+        Assert.Contains("failed to load", e.Message);
+        using var fine = await _host.TraceAsync("deepseek-7b-mini", "still fine", Options, CancellationToken.None);
+        Assert.NotNull(fine.Trace);
+    }
+}
