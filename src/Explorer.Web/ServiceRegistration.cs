@@ -1,3 +1,6 @@
+using Explorer.Model.Hosting;
+using Microsoft.Extensions.Options;
+using Explorer.Web.Services;
 using MudBlazor.Services;
 
 namespace Explorer.Web;
@@ -9,6 +12,16 @@ public static class ServiceRegistration
     {
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();
         builder.Services.AddMudServices();
+
+        // The live models: one host for the process, loading the default minis in the background at start.
+        builder.Services.Configure<ModelHostOptions>(builder.Configuration.GetSection("Models"));
+        builder.Services.PostConfigure<ModelHostOptions>(o =>
+        {
+            if (!Path.IsPathRooted(o.ModelsFolder))
+                o.ModelsFolder = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".explorer", o.ModelsFolder);
+        });
+        builder.Services.AddSingleton(sp => new ModelHost(sp.GetRequiredService<IOptions<ModelHostOptions>>().Value));
+        builder.Services.AddHostedService<ModelHostStartup>();
         return builder;
     }
 }

@@ -124,3 +124,64 @@ public class SpecsCommandTests
         Assert.StartsWith("error:", error);
     }
 }
+
+public class ForwardCommandTests
+{
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var code = ExplorerCommand.Run(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    [Fact]
+    public void DumpHoldsTokensLogitsAndHiddenNorms()
+    {
+        var dump = Path.Combine(Path.GetTempPath(), $"explorer-dump-{Guid.NewGuid():N}.json");
+        try
+        {
+            var (code, output, error) = Run("forward", "--model", "deepseek-7b-mini", "--tokens", "5,17,400,9", "--top", "3", "--dump", dump, "--device", "cpu");
+            Assert.True(code == 0, error);
+            using var doc = JsonDocument.Parse(File.ReadAllText(dump));
+            var root = doc.RootElement;
+            Assert.Equal([5, 17, 400, 9], root.GetProperty("tokens").EnumerateArray().Select(t => t.GetInt32()));
+            var logits = root.GetProperty("logits").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+            Assert.Equal(4096, logits.Length); // every vocabulary entry of the mini tokenizer
+            var norms = root.GetProperty("hiddenNorms");
+            Assert.Equal(30, norms.GetArrayLength());                 // one row per layer
+            Assert.All(norms.EnumerateArray(), row => Assert.Equal(4, row.GetArrayLength())); // one value per position
+            // The printed top-1 is the argmax of the dumped logits.
+            var argmax = Array.IndexOf(logits, logits.Max());
+            var firstRow = output.Split('\n').First(l => l.TrimStart().StartsWith("1 "));
+            Assert.Contains($" {argmax} ", firstRow);
+        }
+        finally
+        {
+            File.Delete(dump);
+        }
+    }
+
+    [Fact]
+    public void PromptIsTokenizedAndShown()
+    {
+        var (code, output, _) = Run("forward", "--model", "deepseek-67b-mini", "--prompt", "Hello world", "--top", "2", "--device", "cpu");
+        Assert.Equal(0, code);
+        var header = output.Split('\n')[0];
+        Assert.Equal("Hello␣world", header[(header.IndexOf("tokens: ", StringComparison.Ordinal) + 8)..].Replace(" | ", "").Trim());
+    }
+
+    [Theory]
+    [InlineData("forward", "--model", "deepseek-7b-mini")]                                      // neither prompt nor tokens
+    [InlineData("forward", "--model", "deepseek-7b-mini", "--tokens", "1,x")]                   // bad id
+    [InlineData("forward", "--model", "deepseek-7b-mini", "--tokens", "99999")]                 // outside vocabulary
+    [InlineData("forward", "--model", "deepseek-llm-7b", "--tokens", "1")]                      // no weights for the full shape
+    [InlineData("forward", "--weights", "/nonexistent/folder", "--tokens", "1")]
+    [InlineData("forward", "--model", "deepseek-7b-mini", "--tokens", "1", "--device", "tpu")]
+    public void BadInputExitsTwo(params string[] args)
+    {
+        var (code, _, error) = Run(args);
+        Assert.Equal(2, code);
+        Assert.StartsWith("error:", error);
+    }
+}
