@@ -24,6 +24,8 @@ public class ArchitecturePageTests(BrowserFixture fixture) : IClassFixture<Brows
         Assert.Equal(95, await page.Locator("[data-testid=stack-1] rect.stack-layer").CountAsync());
         // Bars drawn for five components in each of the two models.
         Assert.Equal(10, await page.Locator("[data-testid=parameter-breakdown] g.point").CountAsync());
+        // The live models load in the background after start; the app bar says when they are up.
+        await Assertions.Expect(page.Locator("[data-testid=model-status]")).ToContainTextAsync("2 live models", new() { Timeout = 60000 });
         var costs = await page.Locator("[data-testid=cost-table]").InnerTextAsync();
         Assert.Contains("67,425,001,472", costs);
         Assert.Contains("6,910,365,696", costs);
