@@ -47,6 +47,30 @@ public sealed class CheckpointTests : IDisposable
             Assert.Equal(TestModels.ToArray(original[name].to(type)), TestModels.ToArray(parameter));
     }
 
+    [Theory]
+    [InlineData(ScalarType.BFloat16)]
+    [InlineData(ScalarType.Float16)]
+    public void ShardedSixteenBitRoundTripEqualsSingleFile(ScalarType type)
+    {
+        using var decoder = TestModels.Build(TestModels.Small);
+        var single = Folder($"single-{type}");
+        var sharded = Folder($"sharded-{type}");
+        Checkpoint.Save(decoder, single, type);
+        Checkpoint.Save(decoder, sharded, type, maxShardBytes: 10_000);
+        Assert.True(Directory.GetFiles(sharded, "model-*-of-*.safetensors").Length > 2);
+        using var a = Checkpoint.Load(single, ScalarType.Float32);
+        var reported = new List<double>();
+        using var b = Checkpoint.Load(sharded, ScalarType.Float32, progress: new SyncProgress(reported.Add));
+        Assert.Equal(Logits(a), Logits(b));
+        Assert.Equal(1.0, reported[^1], 9);
+        Assert.Equal(reported.Order(), reported); // progress only grows
+    }
+
+    private sealed class SyncProgress(Action<double> report) : IProgress<double>
+    {
+        public void Report(double value) => report(value);
+    }
+
     [Fact]
     public void ShardedRoundTripIsExact()
     {

@@ -32,9 +32,9 @@ public sealed class LiveModel : IDisposable
     }
 
     /// <summary>A Hugging Face checkpoint folder; its tokenizer.json is used when present.</summary>
-    public static LiveModel FromCheckpoint(string directory, string device = "cpu", ScalarType? dtype = null)
+    public static LiveModel FromCheckpoint(string directory, string device = "cpu", ScalarType? dtype = null, IProgress<double>? progress = null)
     {
-        var decoder = Checkpoint.Load(directory, dtype, TorchDevice.Resolve(device));
+        var decoder = Checkpoint.Load(directory, dtype, TorchDevice.Resolve(device), progress);
         try
         {
             var tokenizerPath = Path.Combine(directory, HfTokenizer.FileName);

@@ -70,17 +70,28 @@ public sealed class ModelHost : IAsyncDisposable
         var name = new DirectoryInfo(path).Name;
         if (MiniPresets.TryGet(name, out _))
             throw new ArgumentException($"'{name}' is the name of a built-in model; rename the folder.");
-        return LoadAsync(name, path, () => LiveModel.FromCheckpoint(path, _options.Device));
+        return LoadAsync(name, path, progress => LiveModel.FromCheckpoint(path, _options.Device, progress: progress));
     }
 
-    private async Task<ModelStatus> LoadAsync(string name, string source, Func<LiveModel> load)
+    private Task<ModelStatus> LoadAsync(string name, string source, Func<LiveModel> load) => LoadAsync(name, source, _ => load());
+
+    private async Task<ModelStatus> LoadAsync(string name, string source, Func<IProgress<double>, LiveModel> load)
     {
         if (_status.TryGetValue(name, out var existing) && existing.State == ModelState.Loading)
             return existing;
         SetStatus(new ModelStatus(name, ModelState.Loading, 0, "loading", null, source));
         try
         {
-            var model = await Task.Run(load);
+            var lastReported = 0.0;
+            var progress = new Progress<double>(fraction =>
+            {
+                // A status change per percent at most: a 7B checkpoint has hundreds of tensors.
+                if (fraction - lastReported < 0.01 && fraction < 1)
+                    return;
+                lastReported = fraction;
+                SetStatus(new ModelStatus(name, ModelState.Loading, fraction, $"loading weights: {fraction:P0}", null, source));
+            });
+            var model = await Task.Run(() => load(progress));
             if (_models.TryRemove(name, out var old))
                 await RunAsync(() => { old.Dispose(); return true; }, CancellationToken.None);
             _models[name] = model;

@@ -101,7 +101,7 @@ public static class Checkpoint
     /// Loads a checkpoint folder into a new decoder, tensor by tensor straight into the parameters (peak memory:
     /// the model plus one tensor when dtypes differ). Missing, unexpected and mis-shaped tensors are all listed.
     /// </summary>
-    public static Decoder.Decoder Load(string directory, ScalarType? dtype = null, Device? device = null)
+    public static Decoder.Decoder Load(string directory, ScalarType? dtype = null, Device? device = null, IProgress<double>? progress = null)
     {
         var spec = ReadSpec(directory);
         var tensors = OpenTensors(directory);
@@ -125,6 +125,7 @@ public static class Checkpoint
                 throw new CheckpointException($"{directory} does not fit its config.json:", problems);
 
             using var noGrad = torch.no_grad();
+            long totalBytes = tensors.Values.Sum(t => t.Entry.End - t.Entry.Begin), loaded = 0;
             foreach (var group in parameters.GroupBy(p => tensors[p.Key].File.Path))
             {
                 using var stream = new FileStream(group.Key, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
@@ -140,6 +141,8 @@ public static class Checkpoint
                         file.ReadInto(entry, staging, stream);
                         parameter.copy_(staging);
                     }
+                    loaded += entry.End - entry.Begin;
+                    progress?.Report(totalBytes == 0 ? 1 : (double)loaded / totalBytes);
                 }
             }
             if (device is not null && device.type != DeviceType.CPU)
