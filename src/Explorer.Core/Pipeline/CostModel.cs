@@ -1,0 +1,78 @@
+using Explorer.Core.Accounting;
+using Explorer.Core.Specs;
+
+namespace Explorer.Core.Pipeline;
+
+/// <summary>How units are costed: the work per micro-batch and the device that runs it.</summary>
+public sealed record CostSettings
+{
+    public int SequenceLength { get; init; } = 4096;
+    public int MicroBatchSize { get; init; } = 1;
+    /// <summary>Sustained device throughput in TFLOP/s (peak × achievable utilisation).</summary>
+    public double DeviceTflops { get; init; } = 400;
+    public Recomputation Recomputation { get; init; } = Recomputation.Selective;
+    /// <summary>Bytes of model state per parameter: 16 for mixed-precision Adam without sharding.</summary>
+    public int StateBytesPerParameter { get; init; } = MemoryAccount.AdamBytesPerParameter;
+
+    public IReadOnlyList<string> Problems()
+    {
+        var problems = new List<string>();
+        if (SequenceLength < 1) problems.Add($"sequence length {SequenceLength}: must be at least 1");
+        if (MicroBatchSize < 1) problems.Add($"micro-batch size {MicroBatchSize}: must be at least 1");
+        if (!(DeviceTflops > 0) || double.IsInfinity(DeviceTflops)) problems.Add($"device speed {DeviceTflops} TFLOP/s: must be a positive number");
+        if (StateBytesPerParameter < 0) problems.Add($"state bytes per parameter {StateBytesPerParameter}: must not be negative");
+        return problems;
+    }
+}
+
+/// <summary>
+/// Turns a spec into pipeline units. Per micro-batch of b sequences of s tokens, a decoder layer costs
+/// F = s·b·(2·N + 4·s·h), B = s·b·(2·N + 8·s·h), W = s·b·2·N FLOPs, N its matmul weights: Zero Bubble's
+/// accounting (arXiv 2401.10241), which for MHA with a 4h two-matrix FFN (N = 12h²) is s·b·h·(24h + 4s),
+/// s·b·h·(24h + 8s) and 24·s·b·h². The LM head is a matmul of 2·V·h per token each way; the embedding is a
+/// lookup. Activations follow Korthikanti et al.; the head keeps bf16 logits and the loss fp32 softmax.
+/// </summary>
+public static class CostModel
+{
+    public static IReadOnlyList<PipelineUnit> Units(ModelSpec spec, CostSettings settings)
+    {
+        var problems = settings.Problems();
+        if (problems.Count > 0)
+            throw new ArgumentException("Invalid cost settings: " + string.Join("; ", problems));
+        var p = ParameterBreakdown.Of(spec);
+        double tokens = (double)settings.SequenceLength * settings.MicroBatchSize;
+        long s = settings.SequenceLength, b = settings.MicroBatchSize, h = spec.HiddenSize, v = spec.VocabularySize;
+        double n = p.PerLayer.Matmul;
+        double Ms(double flops) => flops / (settings.DeviceTflops * 1e12) * 1e3;
+
+        var units = new List<PipelineUnit>(spec.Layers + 3)
+        {
+            new("embedding", UnitKind.Embedding, 0, 0, 0, p.Embedding, checked(2 * s * b * h)),
+        };
+        var layerActivations = MemoryAccount.ActivationBytesPerLayer(spec, settings.SequenceLength, settings.MicroBatchSize, settings.Recomputation);
+        for (var i = 0; i < spec.Layers; i++)
+            units.Add(new PipelineUnit($"layers.{i}", UnitKind.Layer,
+                Ms(tokens * (2 * n + 4.0 * s * h)),
+                Ms(tokens * (2 * n + 8.0 * s * h)),
+                Ms(tokens * 2 * n),
+                p.PerLayer.Total, layerActivations));
+        var head = 2.0 * v * h * tokens;
+        units.Add(new PipelineUnit("norm+lm_head", UnitKind.Head, Ms(head), Ms(head), Ms(head),
+            p.FinalNorm + p.LmHead, checked(2 * s * b * h + 2 * s * b * v)));
+        // Softmax cross-entropy: a few elementwise passes over the logits, costed at 5 FLOPs per logit each way.
+        units.Add(new PipelineUnit("loss", UnitKind.Loss, Ms(5.0 * v * tokens), Ms(5.0 * v * tokens), 0, 0, checked(4 * s * b * v)));
+        return units;
+    }
+
+    /// <summary>
+    /// Units from measured or user-given times: one number per unit (the whole F + B + W time; split 1 : 1 : 1
+    /// between forward, input gradient and weight gradient as for a matmul-bound layer), or objects.
+    /// </summary>
+    public static IReadOnlyList<PipelineUnit> FromTimes(IReadOnlyList<double> times)
+    {
+        for (var i = 0; i < times.Count; i++)
+            if (!(times[i] >= 0) || double.IsInfinity(times[i]))
+                throw new ArgumentException($"Unit {i} has time {times[i]}; times must be finite and not negative.");
+        return times.Select((t, i) => new PipelineUnit($"unit.{i}", UnitKind.Layer, t / 3, t / 3, t / 3, 0, 0)).ToArray();
+    }
+}
