@@ -1,0 +1,146 @@
+using Explorer.Core.Accounting;
+using Explorer.Core.Pipeline;
+using Explorer.Core.Specs;
+
+namespace Explorer.Core.Tests.Pipeline;
+
+public class PlannerTests
+{
+    private static readonly IReadOnlyList<PipelineUnit> Units7B = CostModel.Units(ModelPresets.DeepSeekLlm7B, new CostSettings());
+    private static readonly IReadOnlyList<PipelineUnit> Units67B = CostModel.Units(ModelPresets.DeepSeekLlm67B, new CostSettings());
+
+    private static PlanReport Plan(PlanRequest request)
+    {
+        var outcome = PipelinePlanner.Plan(request);
+        Assert.True(outcome.Succeeded, outcome.Refusal);
+        return outcome.Report!;
+    }
+
+    [Fact]
+    public void PlanSimulatesItsStagesAndCountsMemoryPerDevice()
+    {
+        var report = Plan(new PlanRequest { Units = Units7B, Stages = 4, MicroBatches = 16 });
+        Assert.Equal(4, report.Plan.Stages.Count);
+        // Device d's state is 16 bytes per parameter of its stage; the parameters add up to the model's.
+        Assert.Equal(ParameterBreakdown.Of(ModelPresets.DeepSeekLlm7B).Total * 16, report.Memory.Sum(m => m.StateBytes));
+        // 1F1B: device d holds p − d micro-batches of its stage's activations at the peak.
+        for (var d = 0; d < 4; d++)
+            Assert.Equal((4 - d) * report.Plan.Stages[d].ActivationBytes, report.Memory[d].PeakActivationBytes);
+        Assert.Equal(16 * 4096 / (report.Simulation.Makespan / 1000), report.TokensPerSecond, 6);
+    }
+
+    [Fact]
+    public void MemoryBudgetIsRespectedOrRefusedClearly()
+    {
+        var open = Plan(new PlanRequest { Units = Units67B, Stages = 8, MicroBatches = 32 });
+        var need = open.Memory.Max(m => m.TotalBytes);
+        var capped = Plan(new PlanRequest { Units = Units67B, Stages = 8, MicroBatches = 32, MemoryBudgetBytes = (long)(need * 0.97) });
+        Assert.All(capped.Memory, m => Assert.True(m.TotalBytes <= (long)(need * 0.97)));
+        Assert.True(capped.Plan.MaxStageTime >= open.Plan.MaxStageTime);
+        var refused = PipelinePlanner.Plan(new PlanRequest { Units = Units67B, Stages = 8, MicroBatches = 32, MemoryBudgetBytes = 1L << 30 });
+        Assert.False(refused.Succeeded);
+        Assert.Contains("alone needs", refused.Refusal);
+    }
+
+    [Fact]
+    public void BadRequestsAreNamed()
+    {
+        var outcome = PipelinePlanner.Plan(new PlanRequest { Units = Units7B, Stages = 40, MicroBatches = 0 });
+        Assert.Contains("micro-batches m = 0", outcome.Refusal);
+        Assert.Contains("40 stages is more than the 33 units", outcome.Refusal);
+    }
+
+    [Fact]
+    public void InterleavedPlansSplitIntoPTimesVChunks()
+    {
+        var report = Plan(new PlanRequest { Units = Units7B, Stages = 4, VirtualStages = 2, Schedule = ScheduleKind.Interleaved1F1B, MicroBatches = 8 });
+        Assert.Equal(8, report.Plan.Stages.Count);
+        Assert.Equal(4, report.Memory.Count);
+        Assert.Equal(5, report.DeviceOf(5) + 4);
+    }
+
+    [Fact]
+    public void DivisibilityShowsWhatThePaperMeant()
+    {
+        var rows7 = DivisibilityAnalysis.Compute(ModelPresets.DeepSeekLlm7B, new CostSettings(), 16);
+        var rows67 = DivisibilityAnalysis.Compute(ModelPresets.DeepSeekLlm67B, new CostSettings(), 16);
+        Assert.Equal(16, rows7.Count);
+        Assert.Equal(1.0, rows7[0].OptimalImbalance, 9);
+        // Megatron refuses p that does not divide the layer count: 30, 31, 32 for the 7B; 95, 96, 97 for the 67B.
+        int[] Divisors(int n) => Enumerable.Range(1, 16).Where(p => n % p == 0).ToArray();
+        Assert.Equal(Divisors(30), rows7.Where(r => r.UniformImbalance is not null).Select(r => r.Stages));
+        Assert.Equal(Divisors(32), rows7.Where(r => r.UniformPlusTwoImbalance is not null).Select(r => r.Stages));
+        Assert.Equal(Divisors(95), rows67.Where(r => r.UniformImbalance is not null).Select(r => r.Stages));
+        Assert.Equal(Divisors(96), rows67.Where(r => r.UniformPlusOneImbalance is not null).Select(r => r.Stages));
+        Assert.All(rows7.Concat(rows67), r => Assert.True(r.OptimalImbalance <= (r.UniformImbalance ?? double.MaxValue) + 1e-9));
+    }
+}
+
+public class ExportTests
+{
+    private static readonly IReadOnlyList<PipelineUnit> Units7B = CostModel.Units(ModelPresets.DeepSeekLlm7B, new CostSettings());
+
+    private static PlanReport Plan(PlanRequest request) => PipelinePlanner.Plan(request).Report!;
+
+    [Fact]
+    public void UniformPlansExportMegatronFlags()
+    {
+        var plain = Plan(new PlanRequest { Units = Units7B, Stages = 2, MicroBatches = 8, Method = PartitionMethod.Uniform });
+        Assert.Equal("--pipeline-model-parallel-size 2 --num-layers 30 --num-microbatches 8", PlanExports.Megatron(plain).Text);
+        var accounted = Plan(new PlanRequest { Units = Units7B, Stages = 4, MicroBatches = 8, Method = PartitionMethod.Uniform,
+            Uniform = new UniformPartitioner(AccountForEmbedding: true, AccountForLoss: true) });
+        Assert.EndsWith("--account-for-embedding-in-pipeline-split --account-for-loss-in-pipeline-split", PlanExports.Megatron(accounted).Text);
+    }
+
+    [Fact]
+    public void OtherPlansExportAMegatronLayout()
+    {
+        var report = Plan(new PlanRequest { Units = Units7B, Stages = 2, MicroBatches = 8, Method = PartitionMethod.Manual, Boundaries = [14] });
+        // Stage 0: embedding + layers 0–12 (units 0–13); stage 1: layers 13–29, head and loss.
+        var expected = "E" + new string('t', 13) + "|" + new string('t', 17) + "L";
+        Assert.EndsWith($"--pipeline-model-parallel-layout \"{expected}\"", PlanExports.Megatron(report).Text);
+        var split = Plan(new PlanRequest { Units = Units7B, Stages = 2, MicroBatches = 8, Method = PartitionMethod.Manual, Boundaries = [32] });
+        Assert.Contains("output layer and the loss together", PlanExports.Megatron(split).Refusal);
+        var zb = Plan(new PlanRequest { Units = Units7B, Stages = 2, MicroBatches = 8, Schedule = ScheduleKind.ZeroBubbleH1 });
+        Assert.Contains("no ZB-H1", PlanExports.Megatron(zb).Refusal);
+    }
+
+    [Fact]
+    public void DeepSpeedAcceptsItsOwnMethodsOnly()
+    {
+        // DeepSpeed's layer list is the 32 units before the loss; partition_uniform(32, 4) = [0, 8, 16, 24, 32].
+        Assert.Equal([0, 8, 16, 24, 32], PlanExports.DeepSpeedUniformParts(32, 4));
+        Assert.Equal([0, 3, 6, 8, 10], PlanExports.DeepSpeedUniformParts(10, 4));
+        var uniform = Plan(new PlanRequest { Units = Units7B, Stages = 4, MicroBatches = 8, Method = PartitionMethod.Manual, Boundaries = [8, 16, 24] });
+        Assert.Contains("partition_method='uniform'", PlanExports.DeepSpeed(uniform).Text);
+        var parameters = Plan(new PlanRequest { Units = Units7B, Stages = 4, MicroBatches = 8, Method = PartitionMethod.Parameters });
+        Assert.Contains("partition_method='parameters'", PlanExports.DeepSpeed(parameters).Text);
+        var other = Plan(new PlanRequest { Units = Units7B, Stages = 4, MicroBatches = 8, Method = PartitionMethod.Manual, Boundaries = [2, 16, 24] });
+        Assert.Contains("only by 'uniform', 'parameters' or 'type:REGEX'", PlanExports.DeepSpeed(other).Refusal);
+    }
+
+    [Fact]
+    public void TorchtitanSplitsAtLayerNames()
+    {
+        var report = Plan(new PlanRequest { Units = Units7B, Stages = 4, MicroBatches = 8, Method = PartitionMethod.Uniform,
+            Uniform = new UniformPartitioner(AccountForEmbedding: true, AccountForLoss: true) });
+        var text = PlanExports.Torchtitan(report).Text!;
+        Assert.Contains("pipeline_parallel_split_points = [\"layers.7\", \"layers.15\", \"layers.23\"]", text);
+        Assert.Contains("pipeline_parallel_schedule = \"1F1B\"", text);
+        var atHead = Plan(new PlanRequest { Units = Units7B, Stages = 2, MicroBatches = 8, Method = PartitionMethod.Manual, Boundaries = [31] });
+        Assert.Contains("splits before decoder layers", PlanExports.Torchtitan(atHead).Refusal);
+    }
+
+    [Fact]
+    public void JsonPlanLoadsBackToTheSamePlan()
+    {
+        var report = Plan(new PlanRequest { Units = Units7B, Stages = 4, MicroBatches = 12, Schedule = ScheduleKind.ZeroBubbleH1 });
+        var json = PlanExports.Export(report, "json").Text!;
+        var again = Plan(PlanDocument.Load(json));
+        Assert.Equal(report.Plan.Boundaries, again.Plan.Boundaries);
+        Assert.Equal(report.Simulation.Makespan, again.Simulation.Makespan, 9);
+        Assert.Contains("not valid", Assert.Throws<ArgumentException>(() => PlanDocument.Load("{\"version\": ")).Message);
+        Assert.Contains("version 7", Assert.Throws<ArgumentException>(() => PlanDocument.Load(json.Replace("\"version\": 1", "\"version\": 7"))).Message);
+        Assert.Contains("Unknown export format 'onnx'", Assert.Throws<ArgumentException>(() => PlanExports.Export(report, "onnx")).Message);
+    }
+}
