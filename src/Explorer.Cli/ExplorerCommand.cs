@@ -11,6 +11,9 @@ public static class ExplorerCommand
         root.Subcommands.Add(SpecsCommand.Create(output, error));
         root.Subcommands.Add(ForwardCommand.Create(output, error));
         root.Subcommands.Add(BenchCommand.Create(output, error));
+        root.Subcommands.Add(PlanCommand.CreatePlan(output, error));
+        root.Subcommands.Add(PlanCommand.CreateSimulate(output, error));
+        root.Subcommands.Add(PlanCommand.CreateExport(output, error));
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

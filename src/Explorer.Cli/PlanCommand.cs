@@ -1,0 +1,144 @@
+using System.CommandLine;
+using System.Text.Json;
+using Explorer.Core.Formatting;
+using Explorer.Core.Pipeline;
+using Spectre.Console;
+
+namespace Explorer.Cli;
+
+/// <summary><c>explorer plan</c>, <c>explorer simulate</c> and <c>explorer export</c>: the pipeline planner on the command line.</summary>
+public static class PlanCommand
+{
+    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, WriteIndented = true };
+
+    private static int Guard(TextWriter error, Func<int> run)
+    {
+        try
+        {
+            return run();
+        }
+        catch (Exception e) when (e is ArgumentException or PlanException or IOException)
+        {
+            error.WriteLine($"error: {e.Message}");
+            return ExitCodes.BadInput;
+        }
+    }
+
+    private static PlanReport Plan(PlanRequest request)
+    {
+        var outcome = PipelinePlanner.Plan(request);
+        return outcome.Report ?? throw new ArgumentException(outcome.Refusal);
+    }
+
+    public static Command CreatePlan(TextWriter output, TextWriter error)
+    {
+        var arguments = new PlanArguments();
+        var json = new Option<bool>("--json") { Description = "Print JSON." };
+        var command = new Command("plan", "Split a model into pipeline stages and simulate the schedule.");
+        arguments.AddTo(command);
+        command.Options.Add(json);
+        command.SetAction(result => Guard(error, () =>
+        {
+            var report = Plan(arguments.Request(result));
+            if (result.GetValue(json))
+                output.WriteLine(JsonSerializer.Serialize(Document(report), Json));
+            else
+                WriteTable(report, output);
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    public static object Document(PlanReport r) => new
+    {
+        method = r.Plan.Method,
+        schedule = ScheduleNames.Name(r.Request.Schedule),
+        devices = r.Request.Stages,
+        microBatches = r.Request.MicroBatches,
+        virtualStages = r.Request.VirtualStages,
+        stages = r.Plan.Stages.Select(s => new
+        {
+            index = s.Index, device = r.DeviceOf(s.Index), firstUnit = s.FirstUnit, lastUnit = s.LastUnit,
+            firstName = r.Plan.Units[s.FirstUnit].Name, lastName = r.Plan.Units[s.LastUnit].Name,
+            time = s.Time, forward = s.Forward, inputGradient = s.InputGradient, weightGradient = s.WeightGradient,
+            parameters = s.Parameters, activationBytes = s.ActivationBytes,
+        }),
+        maxStageTime = r.Plan.MaxStageTime,
+        imbalance = r.Plan.Imbalance,
+        makespan = r.Simulation.Makespan,
+        bubbleFraction = r.Simulation.BubbleFraction,
+        tokensPerSecond = r.TokensPerSecond,
+        memory = r.Memory.Select(m => new { device = m.Device, stateBytes = m.StateBytes, peakActivationBytes = m.PeakActivationBytes, totalBytes = m.TotalBytes, peakInFlight = m.PeakInFlight }),
+        warnings = r.Warnings,
+    };
+
+    private static void WriteTable(PlanReport r, TextWriter output)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
+        console.Profile.Width = 130;
+        var table = new Table().Border(TableBorder.Simple)
+            .Title($"{r.Plan.Method} split, {ScheduleNames.Name(r.Request.Schedule)}, p = {r.Request.Stages}, m = {r.Request.MicroBatches}");
+        foreach (var c in new[] { "stage", "device", "units", "first", "last", "time ms", "parameters", "memory" })
+            table.AddColumn(new TableColumn(c));
+        foreach (var s in r.Plan.Stages)
+        {
+            var device = r.DeviceOf(s.Index);
+            table.AddRow(s.Index.ToString(), device.ToString(), s.UnitCount.ToString(), Markup.Escape(r.Plan.Units[s.FirstUnit].Name),
+                Markup.Escape(r.Plan.Units[s.LastUnit].Name), s.Time.ToString("0.000"), Units.Count(s.Parameters), Units.Bytes(r.Memory[device].TotalBytes));
+        }
+        console.Write(table);
+        output.WriteLine($"slowest stage {r.Plan.MaxStageTime:0.000} ms ({Units.Ratio(r.Plan.Imbalance)}× the mean); step {r.Simulation.Makespan:0.0} ms; bubble {r.Simulation.BubbleFraction:P1}; {r.TokensPerSecond:N0} tokens/s");
+        foreach (var w in r.Warnings)
+            output.WriteLine($"warning: {w}");
+    }
+
+    public static Command CreateSimulate(TextWriter output, TextWriter error)
+    {
+        var stages = new Option<int>("--stages", "-p") { Description = "Devices.", Required = true };
+        var microbatches = new Option<int>("--microbatches") { Description = "Micro-batches.", Required = true };
+        var schedule = new Option<string>("--schedule") { Description = "gpipe, 1f1b, interleaved or zb-h1.", DefaultValueFactory = _ => "1f1b" };
+        var forward = new Option<double>("--forward") { Description = "Forward time of a stage, per micro-batch.", DefaultValueFactory = _ => 1 };
+        var backward = new Option<double>("--backward") { Description = "Input-gradient (B) time.", DefaultValueFactory = _ => 1 };
+        var weight = new Option<double>("--weight") { Description = "Weight-gradient (W) time.", DefaultValueFactory = _ => 1 };
+        var virtualStages = new Option<int>("--virtual") { Description = "Chunks per device (interleaved); each gets 1/v of the times.", DefaultValueFactory = _ => 1 };
+        var transfer = new Option<double>("--transfer") { Description = "Transfer time between devices.", DefaultValueFactory = _ => 0 };
+        var json = new Option<bool>("--json") { Description = "Print JSON." };
+        var command = new Command("simulate", "Simulate a pipeline schedule with equal stages.") { stages, microbatches, schedule, forward, backward, weight, virtualStages, transfer, json };
+        command.SetAction(result => Guard(error, () =>
+        {
+            int p = result.GetValue(stages), v = result.GetValue(virtualStages);
+            if (p < 1)
+                throw new ArgumentException($"--stages {p}: use at least 1.");
+            var kind = ScheduleNames.Parse(result.GetValue(schedule)!);
+            var times = Enumerable.Repeat(new StageTimes(result.GetValue(forward) / v, result.GetValue(backward) / v, result.GetValue(weight) / v), p * Math.Max(v, 1)).ToArray();
+            var sim = ScheduleSimulator.Simulate(kind, times, result.GetValue(microbatches), v, result.GetValue(transfer));
+            if (result.GetValue(json))
+                output.WriteLine(JsonSerializer.Serialize(new { schedule = ScheduleNames.Name(kind), devices = p, microBatches = sim.MicroBatches, makespan = sim.Makespan, bubbleFraction = sim.BubbleFraction, peakInFlight = sim.PeakInFlight, busyTime = sim.BusyTime }, Json));
+            else
+                output.WriteLine($"{ScheduleNames.Name(kind)}, p = {p}, m = {sim.MicroBatches}: makespan {sim.Makespan:0.###}, bubble {sim.BubbleFraction:P2}, peak in flight per device [{string.Join(", ", sim.PeakInFlight)}]");
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    public static Command CreateExport(TextWriter output, TextWriter error)
+    {
+        var arguments = new PlanArguments();
+        var format = new Option<string>("--format") { Description = "megatron, deepspeed, torchtitan or json.", Required = true };
+        var command = new Command("export", "Plan, then write the plan for Megatron-LM, DeepSpeed, torchtitan or as Explorer JSON.");
+        arguments.AddTo(command);
+        command.Options.Add(format);
+        command.SetAction(result => Guard(error, () =>
+        {
+            var export = PlanExports.Export(Plan(arguments.Request(result)), result.GetValue(format)!);
+            if (!export.Succeeded)
+            {
+                error.WriteLine($"error: {export.Refusal}");
+                return ExitCodes.BadInput;
+            }
+            output.WriteLine(export.Text);
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,103 @@
+using System.Text.Json;
+using Explorer.Cli;
+
+namespace Explorer.Cli.Tests;
+
+public sealed class PlanCommandTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("explorer-plan-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var code = ExplorerCommand.Run(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    private string File(string name, string text)
+    {
+        var path = Path.Combine(_dir, name);
+        System.IO.File.WriteAllText(path, text);
+        return path;
+    }
+
+    [Fact]
+    public void CostsFileOfNumbersIsSplitOptimally()
+    {
+        // Times 4 1 1 1 1 4 into 3 stages: [4] [1 1 1 1] [4] is the only split whose slowest stage is 4.
+        var (code, output, error) = Run("plan", "--costs", File("c.json", "[4, 1, 1, 1, 1, 4]"), "--stages", "3", "--json");
+        Assert.True(code == 0, error);
+        using var doc = JsonDocument.Parse(output);
+        var stages = doc.RootElement.GetProperty("stages").EnumerateArray()
+            .Select(s => (s.GetProperty("firstUnit").GetInt32(), s.GetProperty("lastUnit").GetInt32(), s.GetProperty("time").GetDouble())).ToArray();
+        Assert.Equal([(0, 0, 4.0), (1, 4, 4.0), (5, 5, 4.0)], stages);
+        Assert.Equal(4.0, doc.RootElement.GetProperty("maxStageTime").GetDouble(), 9);
+    }
+
+    [Fact]
+    public void CostsFileOfObjectsIsRead()
+    {
+        var json = """[{"name": "a", "forward": 1, "inputGradient": 2, "weightGradient": 1}, {"name": "b", "forward": 3}, {"name": "c", "forward": 1, "kind": "head"}]""";
+        var (code, output, _) = Run("plan", "--costs", File("o.json", json), "--stages", "2", "--json");
+        Assert.Equal(0, code);
+        using var doc = JsonDocument.Parse(output);
+        // a = 1 + 2 + 1 = 4, b = 3 + 3 + 3 = 9, c = 3: best is [a] [b c] = 12 or [a b] [c] = 13 → [a] [b, c].
+        Assert.Equal(12.0, doc.RootElement.GetProperty("maxStageTime").GetDouble(), 9);
+    }
+
+    [Fact]
+    public void SimulateReportsTheClosedFormBubble()
+    {
+        var (code, output, _) = Run("simulate", "--stages", "4", "--microbatches", "12", "--schedule", "1f1b", "--json");
+        Assert.Equal(0, code);
+        using var doc = JsonDocument.Parse(output);
+        Assert.Equal(3.0 / 15, doc.RootElement.GetProperty("bubbleFraction").GetDouble(), 9);   // (p − 1)/(m + p − 1)
+        Assert.Equal(15 * 3.0, doc.RootElement.GetProperty("makespan").GetDouble(), 9);
+    }
+
+    [Fact]
+    public void ExportWritesMegatronFlagsOrRefuses()
+    {
+        var (code, output, _) = Run("export", "--model", "deepseek-llm-67b", "--stages", "8", "--method", "uniform", "--account-for-embedding", "--format", "megatron");
+        Assert.Equal(0, code);
+        Assert.Contains("--pipeline-model-parallel-size 8 --num-layers 95", output);
+        Assert.Contains("--account-for-embedding-in-pipeline-split", output);
+        var refused = Run("export", "--model", "deepseek-llm-67b", "--stages", "8", "--method", "uniform", "--format", "megatron");
+        Assert.Equal(2, refused.Code);
+        Assert.Contains("divisible by the pipeline size p = 8", refused.Err);
+    }
+
+    [Theory]
+    [InlineData("plan", "--model", "deepseek-llm-7b", "--stages", "40")]                        // p larger than the units
+    [InlineData("plan", "--model", "deepseek-llm-7b", "--stages", "4", "--microbatches", "0")]  // m < 1
+    [InlineData("plan", "--model", "deepseek-llm-7b", "--stages", "4", "--memory", "1GiB")]    // infeasible budget
+    [InlineData("plan", "--model", "deepseek-llm-7b", "--stages", "4", "--memory", "lots")]
+    [InlineData("plan", "--model", "deepseek-llm-7b", "--stages", "4", "--method", "random")]
+    [InlineData("plan", "--model", "gpt-9", "--stages", "4")]
+    [InlineData("plan", "--stages", "4")]
+    [InlineData("simulate", "--stages", "4", "--microbatches", "8", "--forward", "-1")]
+    [InlineData("simulate", "--stages", "4", "--microbatches", "8", "--schedule", "pipedream")]
+    [InlineData("export", "--model", "deepseek-llm-7b", "--stages", "2", "--format", "onnx")]
+    public void BadInputExitsTwo(params string[] args)
+    {
+        var (code, _, error) = Run(args);
+        Assert.Equal(2, code);
+        Assert.StartsWith("error:", error);
+    }
+
+    [Theory]
+    [InlineData("[1, -2]", "time -2")]
+    [InlineData("{\"a\": 1}", "must be a non-empty JSON array")]
+    [InlineData("[1, ", "not valid JSON")]
+    [InlineData("[{\"forward\": \"x\"}]", "forward = \"x\"")]
+    [InlineData("[1, {\"forward\": 1}]", "use all numbers or all objects")]
+    public void MalformedCostsFilesAreNamed(string json, string message)
+    {
+        var (code, _, error) = Run("plan", "--costs", File("bad.json", json), "--stages", "1");
+        Assert.Equal(2, code);
+        Assert.Contains(message, error);
+    }
+}
