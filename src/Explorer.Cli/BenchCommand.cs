@@ -37,14 +37,22 @@ public static class BenchCommand
         var repeats = new Option<int>("--repeats") { Description = "Timed runs per figure (the median is reported).", DefaultValueFactory = _ => 5 };
         var forwards = new Option<int>("--forwards") { Description = "Forwards for the memory figure.", DefaultValueFactory = _ => 200 };
         var json = new Option<FileInfo>("--json") { Description = "Also write the figures as JSON." };
-        var command = new Command("bench", "Measure the live model: forward time, capture overhead, FLOP utilisation, payload, memory.")
+        var suite = new Option<string>("--suite") { Description = "live (the models), planner (partitioning and simulation), or all.", DefaultValueFactory = _ => "live" };
+        var command = new Command("bench", "Measure the live model (forward time, capture overhead, FLOP utilisation, payload, memory) or the pipeline planner.")
         {
-            models, lengths, repeats, forwards, json,
+            models, lengths, repeats, forwards, json, suite,
         };
         command.SetAction(result =>
         {
             try
             {
+                var which = result.GetValue(suite)!.Trim().ToLowerInvariant();
+                if (which is not ("live" or "planner" or "all"))
+                    throw new ArgumentException($"--suite '{which}': use live, planner or all.");
+                if (which is "planner" or "all")
+                    PlannerBench.Run(output);
+                if (which == "planner")
+                    return ExitCodes.Ok;
                 var specs = result.GetValue(models)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
                     .Select(n => MiniPresets.TryGet(n, out var s) ? s : throw new ArgumentException($"--models: unknown mini preset '{n}'.")).ToArray();
                 var tokenCounts = ForwardCommand.ParseTokens(result.GetValue(lengths)!);

@@ -3,8 +3,9 @@ namespace Explorer.Core.Pipeline;
 /// <summary>
 /// The contiguous split that minimises the largest stage weight exactly: stage weight = the sum of a per-unit
 /// weight (time for <see cref="Optimal"/>, parameters for DeepSpeed's 'parameters' method), with every stage
-/// non-empty. Dynamic programming over (stages, prefix) in O(p·n·log n): for a fixed end, the best start is where
-/// the non-decreasing cost of the earlier stages crosses the non-increasing weight of the last one. An optional
+/// non-empty. Dynamic programming over (stages, prefix) in O(p·n): for a fixed end, the best start is where the
+/// non-decreasing cost of the earlier stages crosses the non-increasing weight of the last one, and that crossing
+/// only moves right as the end does. An optional
 /// memory budget per stage restricts which segments a stage may hold.
 /// </summary>
 public sealed class BalancedPartitioner : IPartitioner
@@ -56,21 +57,19 @@ public sealed class BalancedPartitioner : IPartitioner
                 best[0][i] = Segment(0, i);
         for (var k = 1; k < stages; k++)
         {
+            var crossing = k;
             for (var i = k + 1; i <= n; i++)
             {
                 // The last stage is [j, i), j in [k, i − 1].
                 if (_memory is null)
                 {
-                    int lo = k, hi = i - 1;
-                    while (lo < hi)
+                    // The first j where the earlier stages' cost reaches the last stage's weight only moves right
+                    // as i grows: one pointer per k makes the whole row O(n).
+                    if (crossing < k) crossing = k;
+                    while (crossing < i - 1 && best[k - 1][crossing] < Segment(crossing, i))
+                        crossing++;
+                    for (var j = Math.Max(k, crossing - 1); j <= crossing && j <= i - 1; j++)
                     {
-                        var mid = (lo + hi) / 2;
-                        if (best[k - 1][mid] >= Segment(mid, i)) hi = mid;
-                        else lo = mid + 1;
-                    }
-                    foreach (var j in new[] { lo - 1, lo })
-                    {
-                        if (j < k || j > i - 1) continue;
                         var cost = Math.Max(best[k - 1][j], Segment(j, i));
                         if (cost < best[k][i])
                         {

@@ -102,59 +102,76 @@ public static class ScheduleSimulator
         var timeline = new List<TimelineOp>(total * microBatches * (split ? 3 : 2));
         var remaining = total * microBatches * (split ? 3 : 2);
 
+        // Each device's next operation and its earliest start, recomputed only when something it depends on
+        // changed: its own last op, or a neighbour's (a forward feeds the next device, a backward the previous).
+        var proposal = new Op[devices];
+        var proposedStart = new double[devices];
+        var stale = Enumerable.Repeat(true, devices).ToArray();
+        double Propose(int d, out Op chosen)
+        {
+            chosen = default;
+            var start = double.PositiveInfinity;
+            if (!split)
+            {
+                if (queues![d].Count == 0) return start;
+                var op = queues[d].Peek();
+                var ready = Ready(op);
+                if (double.IsNaN(ready)) return start; // a dependency has not run yet
+                chosen = op;
+                return Math.Max(free[d], ready);
+            }
+            // ZB-H1: a backward (B) as soon as it is ready; else a forward while fewer than p − d are in flight;
+            // else a deferred W. Whichever can start earliest, ties going in that order.
+            if (nextBackward[d] < microBatches)
+            {
+                var op = new Op(d, nextBackward[d], OpKind.InputGradient);
+                var r = Ready(op);
+                if (!double.IsNaN(r) && Math.Max(free[d], r) < start)
+                {
+                    chosen = op;
+                    start = Math.Max(free[d], r);
+                }
+            }
+            if (nextForward[d] < microBatches && inFlight[d] < devices - d)
+            {
+                var op = new Op(d, nextForward[d], OpKind.Forward);
+                var r = Ready(op);
+                if (!double.IsNaN(r) && Math.Max(free[d], r) < start)
+                {
+                    chosen = op;
+                    start = Math.Max(free[d], r);
+                }
+            }
+            // A W can start at once (its B ran here), so it goes only where nothing else can start as early.
+            if (pendingWeights[d].Count > 0 && free[d] < start)
+            {
+                chosen = new Op(d, pendingWeights[d].Peek(), OpKind.WeightGradient);
+                start = free[d];
+            }
+            return start;
+        }
+
         while (remaining > 0)
         {
             var bestDevice = -1;
-            Op bestOp = default;
             var bestStart = double.PositiveInfinity;
             for (var d = 0; d < devices; d++)
             {
-                Op? candidate = null;
-                double start = double.PositiveInfinity;
-                if (!split)
+                if (stale[d])
                 {
-                    if (queues![d].Count == 0) continue;
-                    var op = queues[d].Peek();
-                    var ready = Ready(op);
-                    if (double.IsNaN(ready)) continue; // a dependency has not run yet
-                    candidate = op;
-                    start = Math.Max(free[d], ready);
+                    proposedStart[d] = Propose(d, out proposal[d]);
+                    stale[d] = false;
                 }
-                else
+                if (proposedStart[d] < bestStart)
                 {
-                    // ZB-H1: a backward (B) as soon as it is ready; else a forward while fewer than p − d are in
-                    // flight; else a deferred W. Whichever can start earliest, ties going in that order.
-                    var options = new List<(Op Op, double Start, int Priority)>(3);
-                    if (nextBackward[d] < microBatches)
-                    {
-                        var op = new Op(d, nextBackward[d], OpKind.InputGradient);
-                        var r = Ready(op);
-                        if (!double.IsNaN(r)) options.Add((op, Math.Max(free[d], r), 0));
-                    }
-                    if (nextForward[d] < microBatches && inFlight[d] < devices - d)
-                    {
-                        var op = new Op(d, nextForward[d], OpKind.Forward);
-                        var r = Ready(op);
-                        if (!double.IsNaN(r)) options.Add((op, Math.Max(free[d], r), 1));
-                    }
-                    if (pendingWeights[d].Count > 0)
-                        options.Add((new Op(d, pendingWeights[d].Peek(), OpKind.WeightGradient), free[d], 2));
-                    if (options.Count == 0) continue;
-                    var earliest = options.Min(o => o.Start);
-                    // W only when it does not delay a B or F that could start now.
-                    var pick = options.Where(o => o.Start <= earliest).OrderBy(o => o.Priority).First();
-                    candidate = pick.Op;
-                    start = pick.Start;
-                }
-                if (start < bestStart)
-                {
-                    bestStart = start;
+                    bestStart = proposedStart[d];
                     bestDevice = d;
-                    bestOp = candidate!.Value;
                 }
             }
             if (bestDevice < 0)
                 throw new InvalidOperationException($"The {ScheduleNames.Name(schedule)} schedule deadlocked; this is a bug in the simulator.");
+            var bestOp = proposal[bestDevice];
+            stale[bestDevice] = stale[(bestDevice + 1) % devices] = stale[(bestDevice + devices - 1) % devices] = true;
 
             var end = bestStart + Duration(bestOp);
             var device = bestDevice;
