@@ -1,0 +1,61 @@
+using Explorer.Core.Pipeline;
+using Explorer.Core.Specs;
+
+namespace Explorer.Web.Components.Pages.Pipeline;
+
+/// <summary>What the Pipeline page's controls hold, and the plan requests they make.</summary>
+public sealed class PipelineSettings
+{
+    public static IReadOnlyList<ModelSpec> Models { get; } = [.. ModelPresets.All, .. MiniPresets.All];
+
+    public string ModelName { get; set; } = ModelPresets.DeepSeekLlm67B.Name;
+    public int Stages { get; set; } = 8;
+    public int MicroBatches { get; set; } = 32;
+    public ScheduleKind Schedule { get; set; } = ScheduleKind.OneFOneB;
+    public int VirtualStages { get; set; } = 2;
+    public PartitionMethod Method { get; set; } = PartitionMethod.Optimal;
+    public bool AccountForEmbedding { get; set; } = true;
+    public bool AccountForLoss { get; set; }
+    public int SequenceLength { get; set; } = 4096;
+    public int MicroBatchSize { get; set; } = 1;
+    public double DeviceTflops { get; set; } = 400;
+    public double MemoryGiB { get; set; } = 141;
+    public bool FitMemory { get; set; }
+    public double TransferMs { get; set; }
+    public int[]? ManualBoundaries { get; set; }
+
+    /// <summary>The comparison plan: another method and schedule on the same model and devices.</summary>
+    public PartitionMethod CompareMethod { get; set; } = PartitionMethod.Uniform;
+    public ScheduleKind CompareSchedule { get; set; } = ScheduleKind.OneFOneB;
+
+    public ModelSpec Spec => Models.First(m => m.Name == ModelName);
+
+    public CostSettings Costs => new() { SequenceLength = SequenceLength, MicroBatchSize = MicroBatchSize, DeviceTflops = DeviceTflops };
+
+    public long MemoryBytes => (long)(MemoryGiB * (1L << 30));
+
+    /// <summary>Units for the current model and cost settings, or the problems with the settings.</summary>
+    public (IReadOnlyList<PipelineUnit>? Units, string? Problem) Units()
+    {
+        var problems = Costs.Problems().ToList();
+        if (SequenceLength > Spec.ContextLength)
+            problems.Add($"sequence length {SequenceLength}: {Spec.Name} has a context of {Spec.ContextLength}");
+        if (!(MemoryGiB > 0)) problems.Add($"device memory {MemoryGiB} GiB: must be positive");
+        return problems.Count > 0 ? (null, "Check the settings: " + string.Join("; ", problems) + ".") : (CostModel.Units(Spec, Costs), null);
+    }
+
+    public PlanRequest Request(IReadOnlyList<PipelineUnit> units, PartitionMethod method, ScheduleKind schedule) => new()
+    {
+        Units = units,
+        Stages = Stages,
+        MicroBatches = MicroBatches,
+        Schedule = schedule,
+        VirtualStages = schedule == ScheduleKind.Interleaved1F1B ? VirtualStages : 1,
+        Method = method,
+        Boundaries = method == PartitionMethod.Manual ? ManualBoundaries : null,
+        Uniform = new UniformPartitioner(AccountForEmbedding, AccountForLoss),
+        MemoryBudgetBytes = FitMemory ? MemoryBytes : null,
+        TransferMs = TransferMs,
+        TokensPerMicroBatch = (long)SequenceLength * MicroBatchSize,
+    };
+}

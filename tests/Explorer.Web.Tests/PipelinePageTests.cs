@@ -1,0 +1,79 @@
+using Bunit;
+using Explorer.Core.Pipeline;
+using Explorer.Web.Components.Pages.Pipeline;
+using MudBlazor;
+
+namespace Explorer.Web.Tests;
+
+public class PipelinePageTests : BunitTest
+{
+    private IRenderedComponent<Pipeline> RenderPage()
+    {
+        Context.Render<MudPopoverProvider>();
+        return Context.Render<Pipeline>();
+    }
+
+    private static int StageRows(IRenderedComponent<Pipeline> cut, string plan = "plan-a") => cut.FindAll($"[data-testid={plan}-stages] tbody tr").Count;
+
+    [Fact]
+    public void DefaultPlansRenderForThe67B()
+    {
+        var cut = RenderPage();
+        Assert.Equal(8, StageRows(cut));
+        Assert.Equal(8, StageRows(cut, "plan-b")); // uniform with the embedding counted: 96 / 8
+        // Every unit of the 67B (embedding, 95 layers, head, loss) is drawn once in plan A's strip.
+        Assert.Equal(98, cut.FindAll("[data-testid=plan-a-strip] rect.unit").Count);
+        Assert.Equal(7, cut.FindAll("[data-testid=plan-a-strip] g.boundary").Count);
+        Assert.Contains("--pipeline-model-parallel-size 8", cut.Find("[data-testid=export-text]").TextContent);
+    }
+
+    [Fact]
+    public async Task ChangingStagesReplans()
+    {
+        var cut = RenderPage();
+        var stages = cut.FindComponents<MudNumericField<int>>().Single(f => f.Instance.Label == "Stages p");
+        await cut.InvokeAsync(() => stages.Instance.ValueChanged.InvokeAsync(4));
+        Assert.Equal(4, StageRows(cut));
+    }
+
+    [Fact]
+    public async Task MovingABoundaryMakesThePlanManualAndChangesTheStages()
+    {
+        var cut = RenderPage();
+        var before = cut.FindAll("[data-testid=plan-a-stages] tbody tr")[0].TextContent;
+        var strip = cut.FindComponents<StageStrip>().First(s => s.Instance.TestId == "plan-a-strip");
+        var first = strip.Instance.Plan.Boundaries[0];
+        await cut.InvokeAsync(() => strip.Instance.MoveTo(0, first + 3));
+        Assert.Contains("manual", cut.Find("[data-testid=plan-a] h2").TextContent);
+        var after = cut.FindAll("[data-testid=plan-a-stages] tbody tr")[0].TextContent;
+        Assert.NotEqual(before, after);
+        Assert.Equal(first + 3 + 0, cut.FindComponents<StageStrip>().First(s => s.Instance.TestId == "plan-a-strip").Instance.Plan.Boundaries[0]);
+        // A boundary cannot pass its neighbour: every stage keeps a unit.
+        var moved = cut.FindComponents<StageStrip>().First(s => s.Instance.TestId == "plan-a-strip");
+        await cut.InvokeAsync(() => moved.Instance.MoveTo(0, 10_000));
+        Assert.Equal(moved.Instance.Plan.Boundaries[1] - 1, cut.FindComponents<StageStrip>().First(s => s.Instance.TestId == "plan-a-strip").Instance.Plan.Boundaries[0]);
+    }
+
+    [Fact]
+    public async Task BadInputIsExplainedOnThePage()
+    {
+        var cut = RenderPage();
+        var micro = cut.FindComponents<MudNumericField<int>>().Single(f => f.Instance.Label == "Micro-batches m");
+        await cut.InvokeAsync(() => micro.Instance.ValueChanged.InvokeAsync(0));
+        Assert.Contains("micro-batches m = 0", cut.Find("[data-testid=plan-a-refusal]").TextContent);
+        var seq = cut.FindComponents<MudNumericField<int>>().Single(f => f.Instance.Label == "Sequence");
+        await cut.InvokeAsync(() => seq.Instance.ValueChanged.InvokeAsync(-5));
+        Assert.Contains("sequence length -5", cut.Find("[data-testid=pipeline-problem]").TextContent);
+    }
+
+    [Fact]
+    public async Task ExportRefusalSaysWhichRule()
+    {
+        var cut = RenderPage();
+        var schedule = cut.FindComponents<MudSelect<ScheduleKind>>().First(f => f.Instance.Label == "Schedule");
+        await cut.InvokeAsync(() => schedule.Instance.ValueChanged.InvokeAsync(ScheduleKind.ZeroBubbleH1));
+        Assert.Contains("no ZB-H1", cut.Find("[data-testid=export-refusal]").TextContent);
+        cut.Find("[data-testid=export-json]").Click();
+        Assert.Contains("\"schedule\": \"zb-h1\"", cut.Find("[data-testid=export-text]").TextContent);
+    }
+}
