@@ -35,6 +35,7 @@ public class PipelinePageTests(BrowserFixture fixture) : IClassFixture<BrowserFi
         {
             Directory.CreateDirectory(folder);
             await page.ScreenshotAsync(new() { Path = Path.Combine(folder, "pipeline.png") });
+            await page.ScreenshotAsync(new() { Path = Path.Combine(folder, "pipeline-full.png"), FullPage = true });
         }
         await page.CloseAsync();
     }
