@@ -28,6 +28,15 @@ public class PipelinePageTests : BunitTest
     }
 
     [Fact]
+    public async Task ChoosingAnotherModelReplansIt()
+    {
+        var cut = RenderPage();
+        var select = cut.FindComponents<MudSelect<string>>().Single(s => s.Instance.Label == "Model");
+        await cut.InvokeAsync(() => select.Instance.ValueChanged.InvokeAsync("deepseek-llm-7b"));
+        Assert.Equal(33, cut.FindAll("[data-testid=plan-a-strip] rect.unit").Count); // embedding, 30 layers, head, loss
+    }
+
+    [Fact]
     public async Task ChangingStagesReplans()
     {
         var cut = RenderPage();

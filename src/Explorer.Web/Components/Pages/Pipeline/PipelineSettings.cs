@@ -6,9 +6,8 @@ namespace Explorer.Web.Components.Pages.Pipeline;
 /// <summary>What the Pipeline page's controls hold, and the plan requests they make.</summary>
 public sealed class PipelineSettings
 {
-    public static IReadOnlyList<ModelSpec> Models { get; } = [.. ModelPresets.All, .. MiniPresets.All];
-
-    public string ModelName { get; set; } = ModelPresets.DeepSeekLlm67B.Name;
+    /// <summary>The model being split: a preset, an edited shape or an uploaded config.json.</summary>
+    public ModelSpec Spec { get; set; } = ModelPresets.DeepSeekLlm67B;
     public int Stages { get; set; } = 8;
     public int MicroBatches { get; set; } = 32;
     public ScheduleKind Schedule { get; set; } = ScheduleKind.OneFOneB;
@@ -27,8 +26,6 @@ public sealed class PipelineSettings
     /// <summary>The comparison plan: another method and schedule on the same model and devices.</summary>
     public PartitionMethod CompareMethod { get; set; } = PartitionMethod.Uniform;
     public ScheduleKind CompareSchedule { get; set; } = ScheduleKind.OneFOneB;
-
-    public ModelSpec Spec => Models.First(m => m.Name == ModelName);
 
     public CostSettings Costs => new() { SequenceLength = SequenceLength, MicroBatchSize = MicroBatchSize, DeviceTflops = DeviceTflops };
 
