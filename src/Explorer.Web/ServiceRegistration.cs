@@ -22,6 +22,7 @@ public static class ServiceRegistration
         });
         builder.Services.AddSingleton(sp => new ModelHost(sp.GetRequiredService<IOptions<ModelHostOptions>>().Value));
         builder.Services.AddHostedService<ModelHostStartup>();
+        builder.Services.AddScoped<PromptSession>();
         return builder;
     }
 }

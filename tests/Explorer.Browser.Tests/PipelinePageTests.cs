@@ -46,6 +46,7 @@ public class PipelinePageTests(BrowserFixture fixture) : IClassFixture<BrowserFi
         var page = await fixture.Browser.NewPageAsync();
         await page.GotoAsync(new Uri(fixture.Server.BaseAddress, "/pipeline").ToString());
         await page.Locator("[data-testid=gantt-a] .main-svg").First.WaitForAsync(new() { Timeout = 30000 });
+        await page.Locator("[data-testid=app-interactive]").WaitForAsync(new() { State = WaitForSelectorState.Attached });
         var stages = page.Locator("input[data-testid=stages], [data-testid=stages] input").First;
         await stages.FillAsync("200");
         await stages.PressAsync("Tab");

@@ -1,0 +1,98 @@
+using Explorer.Core.Specs;
+using Explorer.Model.Decoder;
+using Explorer.Model.Hosting;
+
+namespace Explorer.Web.Services;
+
+/// <summary>
+/// The prompt and its runs for one browser tab (a scoped service lives as long as the tab's circuit): which model,
+/// what text, the traces the pages look at, and the run in progress. Closing the tab disposes it, which cancels
+/// the run and hands the traces back to the host's cache.
+/// </summary>
+public sealed class PromptSession(ModelHost host) : IDisposable
+{
+    private CancellationTokenSource? _run;
+    private readonly Dictionary<string, TraceLease> _leases = new(StringComparer.OrdinalIgnoreCase);
+
+    public string Model { get; set; } = MiniPresets.DeepSeek7BMini.Name;
+    public string Prompt { get; set; } = "The quick brown fox jumps over the lazy dog. The quick brown fox";
+    public bool Running => _run is not null;
+    public string? Error { get; private set; }
+    public string? Status { get; private set; }
+    public event Action? Changed;
+
+    /// <summary>What the Layers and Attention pages keep: everything, the logit lens at up to 128 positions.</summary>
+    public static TraceOptions Capture(int length) => new()
+    {
+        LensPositions = length <= 128 ? null : Enumerable.Range(length - 128, 128).ToArray(),
+    };
+
+    public TraceLease? Trace(string model) => _leases.GetValueOrDefault(model);
+
+    public Explorer.Model.Tokenization.ITextTokenizer? Tokenizer(string model) => host.Find(model)?.Tokenizer;
+
+    public IReadOnlyList<string> ReadyModels => host.Models.Where(m => m.State == ModelState.Ready).Select(m => m.Name).ToArray();
+
+    /// <summary>Runs the prompt through <paramref name="models"/> (one after the other on the host's worker).</summary>
+    public async Task RunAsync(IReadOnlyList<string> models)
+    {
+        Cancel();
+        var run = new CancellationTokenSource();
+        _run = run;
+        Error = null;
+        Notify();
+        try
+        {
+            foreach (var model in models)
+            {
+                Status = $"running {model}…";
+                Notify();
+                var tokens = host.Tokenize(model, Prompt);
+                var lease = await host.TraceAsync(model, tokens, Capture(tokens.Length), run.Token);
+                if (_leases.Remove(model, out var old))
+                    old.Dispose();
+                _leases[model] = lease;
+                Notify();
+            }
+            Status = null;
+        }
+        catch (OperationCanceledException)
+        {
+            Status = null;
+            Error = "Cancelled: the run stopped; the charts show the last finished run.";
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            Status = null;
+            Error = e.Message;
+        }
+        finally
+        {
+            if (ReferenceEquals(_run, run))
+                _run = null;
+            run.Dispose();
+            Notify();
+        }
+    }
+
+    public void Cancel()
+    {
+        try
+        {
+            _run?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    private void Notify() => Changed?.Invoke();
+
+    public void Dispose()
+    {
+        Cancel();
+        foreach (var lease in _leases.Values)
+            lease.Dispose();
+        _leases.Clear();
+    }
+}

@@ -1,0 +1,101 @@
+using System.Diagnostics;
+using Microsoft.Playwright;
+
+namespace Explorer.Browser.Tests;
+
+public class LiveModelPagesTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
+{
+    private async Task<IPage> OpenAsync(string path)
+    {
+        var page = await fixture.Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1600, Height = 1300 } });
+        await page.GotoAsync(new Uri(fixture.Server.BaseAddress, path).ToString());
+        await Assertions.Expect(page.Locator("[data-testid=model-status]")).ToContainTextAsync("2 live models", new() { Timeout = 60000 });
+        await page.Locator("[data-testid=app-interactive]").WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 30000 });
+        return page;
+    }
+
+    private static async Task RunPromptAsync(IPage page, string prompt)
+    {
+        var box = page.Locator("[data-testid=prompt-text] input, input[data-testid=prompt-text]").First;
+        await box.FillAsync(prompt);
+        await page.Locator("[data-testid=prompt-run]").ClickAsync();
+    }
+
+    [BrowserFact]
+    public async Task RunALayerThenItsHeads()
+    {
+        var page = await OpenAsync("/layers");
+        await RunPromptAsync(page, "Attention is all you need, and attention is what we see.");
+        try
+        {
+            await page.Locator("[data-testid=residual-norm] .main-svg").First.WaitForAsync(new() { Timeout = 60000 });
+        }
+        catch (TimeoutException)
+        {
+            await page.ScreenshotAsync(new() { Path = "/tmp/shots/debug-layers.png", FullPage = true });
+            throw;
+        }
+        await Assertions.Expect(page.Locator("[data-testid=token-chips]")).ToContainTextAsync("Attention");
+        await page.Locator("[data-testid=logit-lens-0] .main-svg").First.WaitForAsync();
+
+        // Click the 6th layer's point: the Attention page opens on that layer.
+        var point = page.Locator("[data-testid=residual-norm] .scatterlayer .point").Nth(6);
+        var box = (await point.BoundingBoxAsync())!;
+        await page.Mouse.ClickAsync(box.X + box.Width / 2, box.Y + box.Height / 2);
+        await Assertions.Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/attention.*layer=5"), new() { Timeout = 30000 });
+        await page.Locator("[data-testid=head-map] .main-svg").First.WaitForAsync(new() { Timeout = 60000 });
+        await Assertions.Expect(page.Locator("[data-testid=head-grid] .head-thumb")).ToHaveCountAsync(8);
+
+        // Another head: the focused heatmap changes.
+        var map = page.Locator("[data-testid=head-map] .main-svg").First;
+        var before = await map.InnerHTMLAsync();
+        await page.Locator("[data-testid=head-thumb-3]").ClickAsync();
+        await page.WaitForFunctionAsync("b => document.querySelector('[data-testid=head-map] .main-svg').innerHTML !== b", before);
+        await Assertions.Expect(page.Locator("[data-testid=head-map] .gtitle")).ToContainTextAsync("head 3");
+        Assert.Contains("head=3", page.Url);
+        if (BrowserFixture.ScreenshotFolder is { } folder)
+        {
+            Directory.CreateDirectory(folder);
+            await page.ScreenshotAsync(new() { Path = Path.Combine(folder, "attention.png") });
+        }
+        await page.CloseAsync();
+    }
+
+    [BrowserFact]
+    public async Task CompareModeShowsBothModels()
+    {
+        var page = await OpenAsync("/layers");
+        await page.Locator("[data-testid=compare] input, input[data-testid=compare]").First.CheckAsync();
+        await RunPromptAsync(page, "The quick brown fox jumps over the lazy dog.");
+        await page.Locator("[data-testid=token-layer-1] .main-svg").First.WaitForAsync(new() { Timeout = 90000 });
+        var legend = await page.Locator("[data-testid=residual-norm] .legend").First.TextContentAsync() ?? "";
+        Assert.Contains("deepseek-7b-mini", legend);
+        Assert.Contains("deepseek-67b-mini", legend);
+        Assert.Contains("compare=true", page.Url, StringComparison.OrdinalIgnoreCase);
+        if (BrowserFixture.ScreenshotFolder is { } folder)
+            await page.ScreenshotAsync(new() { Path = Path.Combine(folder, "layers-compare.png") });
+        await page.CloseAsync();
+    }
+
+    [BrowserFact]
+    public async Task EmptyPromptSaysSoAndTheServerStaysUp()
+    {
+        var page = await OpenAsync("/layers");
+        await RunPromptAsync(page, "");
+        await Assertions.Expect(page.Locator("[data-testid=prompt-error]")).ToContainTextAsync("empty");
+        await RunPromptAsync(page, "still working");
+        await page.Locator("[data-testid=residual-norm] .main-svg").First.WaitForAsync(new() { Timeout = 60000 });
+        await page.CloseAsync();
+    }
+
+    [BrowserFact]
+    public async Task SharedLinkRunsItsPrompt()
+    {
+        var page = await OpenAsync("/attention?model=deepseek-67b-mini&prompt=Shared%20links%20reload&layer=10&head=4");
+        await page.Locator("[data-testid=head-map] .main-svg").First.WaitForAsync(new() { Timeout = 60000 });
+        await Assertions.Expect(page.Locator("[data-testid=head-map] .gtitle")).ToContainTextAsync("Layer 11, head 4 (reads KV head 0)");
+        // 16 heads in two KV groups of eight.
+        await Assertions.Expect(page.Locator("[data-testid=kv-group-1] .head-thumb")).ToHaveCountAsync(8);
+        await page.CloseAsync();
+    }
+}
