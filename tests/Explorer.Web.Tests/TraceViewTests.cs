@@ -1,0 +1,105 @@
+using System.Text.Json;
+using Bunit;
+using Explorer.Core.Specs;
+using Explorer.Model.Decoder;
+using Explorer.Web.Components.Pages.Attention;
+using Explorer.Web.Views;
+using static TorchSharp.torch;
+
+namespace Explorer.Web.Tests;
+
+public sealed class TraceViewTests : BunitTest, IDisposable
+{
+    private static readonly ModelSpec Spec = new("view-test", 3, 32, 64, 4, 2, 50, 512);
+    private readonly Decoder _decoder = Decoder.Create(Spec, new DecoderOptions { Seed = 3, InitStd = 0.2 });
+
+    private DecoderTrace Trace(int length, TraceOptions? options = null)
+    {
+        using var tokens = TorchSharp.torch.tensor(Enumerable.Range(0, length).Select(i => (long)(i * 7 % 50)).ToArray(), dtype: ScalarType.Int64).unsqueeze(0);
+        return _decoder.Trace(tokens, options ?? TraceOptions.Everything);
+    }
+
+    private static string[] Pieces(int n) => Enumerable.Range(0, n).Select(i => $"t{i}").ToArray();
+
+    [Fact]
+    public void SmallMapsAreSentExactly()
+    {
+        using var trace = Trace(12);
+        var view = HeadMapView.From(trace, 1, 3, Pieces(12));
+        var map = trace.HeadMap(1, 3);
+        Assert.Equal(1, view.BlockSize);
+        Assert.Null(view.Note);
+        for (var q = 0; q < 12; q++)
+            for (var k = 0; k < 12; k++)
+                Assert.Equal(Math.Round(map[q * 12 + k], 3), view.Weights[q][k], 9);
+        Assert.Equal(1, view.KvGroup); // head 3 of 4 reads KV head 3 / 2
+        Assert.Equal("4: t4", view.QueryLabels[4]);
+    }
+
+    [Fact]
+    public void LongMapsAreBlockAveragedUnder64KB()
+    {
+        using var trace = Trace(256, new TraceOptions { LensPositions = [255] });
+        var view = HeadMapView.From(trace, 0, 0, Pieces(256));
+        // 256 tokens over at most 80 cells: blocks of ⌈256 / 80⌉ = 4 tokens, 64 × 64 cells.
+        Assert.Equal(4, view.BlockSize);
+        Assert.Equal(64, view.Weights.Length);
+        Assert.Contains("blocks of 4", view.Note);
+        Assert.True(view.PayloadBytes <= 64 * 1024, $"{view.PayloadBytes} bytes");
+        // A cell is the mean of its 4 × 4 block of the full map.
+        var map = trace.HeadMap(0, 0);
+        double expected = 0;
+        for (var q = 8; q < 12; q++)
+            for (var k = 4; k < 8; k++)
+                expected += map[q * 256 + k];
+        Assert.Equal(Math.Round(expected / 16, 3), view.Weights[2][1], 9);
+        // Each row of blocks still sums to one over keys once the block widths are counted back.
+        Assert.All(view.Weights, row => Assert.InRange(row.Sum() * 4, 0.97, 1.03));
+    }
+
+    [Fact]
+    public void LastTokenOnlyIsOneRow()
+    {
+        using var trace = Trace(20);
+        var view = HeadMapView.From(trace, 2, 0, Pieces(20), [19]);
+        Assert.Single(view.Weights);
+        Assert.Equal(20, view.Weights[0].Length);
+        Assert.InRange(view.Weights[0].Sum(), 0.99, 1.01);
+    }
+
+    [Fact]
+    public void LayerSummaryFollowsTheTraceAndExports()
+    {
+        using var trace = Trace(10);
+        var summary = LayerSummary.From("m", trace, Pieces(10), id => $"#{id}");
+        Assert.Equal(trace.MeanResidualNorm(2), summary.MeanResidualNorm[2], 9);
+        Assert.Equal(trace.GrowthRatio(1), summary.GrowthRatio[1], 9);
+        Assert.Equal(3, summary.Layers);
+        Assert.Equal([1.0 / 3, 2.0 / 3, 1.0], summary.RelativeDepth);
+        // The last layer's lens is the final prediction, so it is top-1 there at the latest.
+        Assert.All(summary.FirstTop1Layer, l => Assert.InRange(l, 1, 3));
+        var csv = SummaryExport.Csv([summary]).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(1 + 3, csv.Length);
+        Assert.StartsWith("m,2,", csv[2]);
+        using var json = JsonDocument.Parse(SummaryExport.Json([summary]));
+        Assert.Equal(10, json.RootElement[0].GetProperty("tokens").GetArrayLength());
+    }
+
+    [Fact]
+    public void HeadGridGroupsHeadsByKvHead()
+    {
+        using var trace = Trace(8);
+        var thumbnails = Enumerable.Range(0, 4).Select(h => new HeadGrid.Thumbnail(h, trace.KvGroup(h), HeadMapView.Thumbnail(trace, 0, h))).ToArray();
+        var chosen = -1;
+        var cut = Context.Render<HeadGrid>(p => p.Add(c => c.Thumbnails, thumbnails).Add(c => c.Selected, 2).Add(c => c.HeadChosen, h => chosen = h));
+        Assert.Equal(2, cut.FindAll("[data-testid=kv-group-0] .head-thumb").Count);
+        Assert.Equal(2, cut.FindAll("[data-testid=kv-group-1] .head-thumb").Count);
+        Assert.Contains("selected", cut.Find("[data-testid=head-thumb-2]").ClassName);
+        cut.Find("[data-testid=head-thumb-1]").Click();
+        Assert.Equal(1, chosen);
+        // An 8-token map in ⌈8/16⌉ = 1-token blocks: 8 × 8 cells, lower triangle drawn: 36 per head.
+        Assert.Equal(36, cut.FindAll("[data-testid=head-thumb-0] rect").Count);
+    }
+
+    public void Dispose() => _decoder.Dispose();
+}
