@@ -103,3 +103,18 @@ public sealed class TraceViewTests : BunitTest, IDisposable
 
     public void Dispose() => _decoder.Dispose();
 }
+
+public class PlotlyPointTests
+{
+    [Theory]
+    [InlineData("L12", 12)]
+    [InlineData("h3", 3)]
+    [InlineData("layer 5", 5)]
+    [InlineData("embedding", -1)]
+    [InlineData(null, -1)]
+    public void TrailingNumberReadsCategoryLabels(string? label, int expected) =>
+        Assert.Equal(expected, PlotlyPoint.TrailingNumber(label is null ? null : JsonDocument.Parse($"\"{label}\"").RootElement));
+
+    [Fact]
+    public void NumbersArriveAsJson() => Assert.Equal(0.25, PlotlyPoint.Number(JsonDocument.Parse("0.25").RootElement));
+}

@@ -22,7 +22,15 @@ public static class PlotlyPoint
         _ => value.ToString(),
     };
 
-    /// <summary>The index in front of a "3·label" category (HeatmapChart makes its labels unique that way).</summary>
-    public static int Index(object? value) =>
-        Text(value) is { } s && s.IndexOf('·') is > 0 and var dot && int.TryParse(s[..dot], out var i) ? i : -1;
+    /// <summary>The number at the end of a category label such as "L12", "h3" or "layer 5"; −1 if there is none.</summary>
+    public static int TrailingNumber(object? value)
+    {
+        var s = Text(value);
+        if (string.IsNullOrEmpty(s))
+            return -1;
+        var start = s.Length;
+        while (start > 0 && char.IsAsciiDigit(s[start - 1]))
+            start--;
+        return start < s.Length && int.TryParse(s[start..], out var n) ? n : -1;
+    }
 }
