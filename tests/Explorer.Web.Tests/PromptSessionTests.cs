@@ -1,0 +1,74 @@
+using Explorer.Model.Hosting;
+using Explorer.Web.Services;
+
+namespace Explorer.Web.Tests;
+
+public sealed class PromptSessionTests : IAsyncLifetime
+{
+    private readonly DirectoryInfo _root = Directory.CreateTempSubdirectory("explorer-session-");
+    private ModelHost _host = null!;
+
+    public async Task InitializeAsync()
+    {
+        _host = new ModelHost(new ModelHostOptions { ModelsFolder = _root.FullName, Device = "cpu", MaxPromptTokens = 32 });
+        await _host.LoadDefaultModelsAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _host.DisposeAsync();
+        _root.Delete(true);
+    }
+
+    [Fact]
+    public async Task RunKeepsATraceForEachModel()
+    {
+        using var session = new PromptSession(_host) { Prompt = "Two models, one prompt." };
+        await session.RunAsync(["deepseek-7b-mini", "deepseek-67b-mini"]);
+        Assert.Null(session.Error);
+        Assert.Equal(30, session.Trace("deepseek-7b-mini")!.Trace.Layers);
+        Assert.Equal(95, session.Trace("deepseek-67b-mini")!.Trace.Layers);
+        Assert.False(session.Running);
+    }
+
+    [Theory]
+    [InlineData("", "deepseek-7b-mini", "empty")]
+    [InlineData("word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word", "deepseek-7b-mini", "at most 32")]
+    [InlineData("hello", "gpt-2", "Unknown model 'gpt-2'")]
+    public async Task BadInputIsAMessageNotACrash(string prompt, string model, string message)
+    {
+        using var session = new PromptSession(_host) { Prompt = prompt };
+        await session.RunAsync([model]);
+        Assert.Contains(message, session.Error);
+        Assert.Null(session.Trace(model));
+        // The host still serves the next request.
+        session.Prompt = "fine";
+        await session.RunAsync(["deepseek-7b-mini"]);
+        Assert.Null(session.Error);
+    }
+
+    [Fact]
+    public async Task CancelMidRunStopsAndSaysSo()
+    {
+        using var session = new PromptSession(_host) { Prompt = "long enough to take a while on the deep model" };
+        var run = session.RunAsync(["deepseek-67b-mini", "deepseek-7b-mini"]);
+        session.Cancel();
+        await run;
+        Assert.Contains("Cancelled", session.Error);
+        Assert.False(session.Running);
+    }
+
+    [Fact]
+    public async Task ClosingTheTabCancelsAndReleasesItsTraces()
+    {
+        var session = new PromptSession(_host) { Prompt = "closing" };
+        await session.RunAsync(["deepseek-7b-mini"]);
+        var lease = session.Trace("deepseek-7b-mini")!;
+        var run = session.RunAsync(["deepseek-67b-mini"]);
+        session.Dispose(); // what the circuit does when the tab goes away
+        await run;
+        Assert.NotNull(lease.Trace); // the cache still holds it for the next visitor
+        using var again = await _host.TraceAsync("deepseek-7b-mini", "closing", PromptSession.Capture(2), CancellationToken.None);
+        Assert.True(again.FromCache);
+    }
+}
