@@ -100,7 +100,7 @@ public class ArchitecturePageTests : BunitTest
     }
 
     [Fact]
-    public void UploadingAConfigReplacesTheSpec()
+    public async Task UploadingAConfigReplacesTheSpec()
     {
         var cut = RenderPage();
         var json = """
@@ -111,27 +111,27 @@ public class ArchitecturePageTests : BunitTest
 
         // 12·(2·512² + 2·512·128 + 3·512·1376 + 2·512) + 2·32000·512 + 512.
         long expected = 12L * (2 * 512 * 512 + 2 * 512 * 128 + 3 * 512 * 1376 + 2 * 512) + 2L * 32000 * 512 + 512;
-        cut.WaitForAssertion(() => Assert.Contains(expected.ToString("N0"), CostTable(cut)));
+        await cut.WaitForAssertionAsync(() => Assert.Contains(expected.ToString("N0"), CostTable(cut)), TimeSpan.FromSeconds(30));
         Assert.Contains("tiny", cut.Find("[data-testid=config-table]").TextContent);
     }
 
     [Fact]
-    public void UploadingABadConfigNamesTheProblemAndKeepsTheSpec()
+    public async Task UploadingABadConfigNamesTheProblemAndKeepsTheSpec()
     {
         var cut = RenderPage();
         Picker(cut, "b").FindComponent<InputFile>().UploadFiles(InputFileContent.CreateFromText("""{"hidden_size": 512}""", "bad.json"));
-        cut.WaitForAssertion(() => Assert.Contains("intermediate_size", cut.Find("[data-testid=errors-b]").TextContent));
+        await cut.WaitForAssertionAsync(() => Assert.Contains("intermediate_size", cut.Find("[data-testid=errors-b]").TextContent), TimeSpan.FromSeconds(30));
         Assert.Contains("bad.json was not loaded", cut.Find("[data-testid=errors-b]").TextContent);
         Assert.Contains("67,425,001,472", CostTable(cut));
     }
 
     [Fact]
-    public void OversizedUploadIsRefused()
+    public async Task OversizedUploadIsRefused()
     {
         var cut = RenderPage();
         var big = new string(' ', HfConfigReader.MaxBytes + 10);
         Picker(cut, "a").FindComponent<InputFile>().UploadFiles(InputFileContent.CreateFromText(big, "huge.json"));
-        cut.WaitForAssertion(() => Assert.Contains("too large", cut.Find("[data-testid=errors-a]").TextContent));
+        await cut.WaitForAssertionAsync(() => Assert.Contains("too large", cut.Find("[data-testid=errors-a]").TextContent), TimeSpan.FromSeconds(30));
         Assert.Contains("6,910,365,696", CostTable(cut));
     }
 

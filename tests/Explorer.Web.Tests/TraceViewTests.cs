@@ -118,3 +118,13 @@ public class PlotlyPointTests
     [Fact]
     public void NumbersArriveAsJson() => Assert.Equal(0.25, PlotlyPoint.Number(JsonDocument.Parse("0.25").RootElement));
 }
+
+public class PrecisionTests
+{
+    [Theory]
+    [InlineData(0.41827368736, 0.4183)]
+    [InlineData(12345.678, 12350)]
+    [InlineData(-0.000123456, -0.0001235)]
+    [InlineData(0, 0)]
+    public void RoundsToSignificantDigits(double value, double expected) => Assert.Equal(expected, Precision.Significant(value), 12);
+}
