@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Stopwatch = System.Diagnostics.Stopwatch;
 using System.Text.Json;
 using Explorer.Core.Accounting;
 using Explorer.Core.Formatting;
@@ -93,8 +92,8 @@ public static class BenchCommand
                 long held = 0, headBytes = 0;
                 var pairs = Enumerable.Range(0, repeats).Select(_ =>
                 {
-                    var f = Time(() => { using var __ = live.Decoder.Logits(tokens); });
-                    var c = Time(() =>
+                    var f = Timing.Milliseconds(() => { using var __ = live.Decoder.Logits(tokens); });
+                    var c = Timing.Milliseconds(() =>
                     {
                         using var trace = live.Decoder.Trace(tokens, options);
                         held = trace.AttentionBytes;
@@ -102,9 +101,9 @@ public static class BenchCommand
                     });
                     return (Fused: f, Captured: c);
                 }).ToArray();
-                var fused = MedianOf(pairs.Select(p => p.Fused));
-                var captured = MedianOf(pairs.Select(p => p.Captured));
-                var overhead = MedianOf(pairs.Select(p => p.Captured / p.Fused));
+                var fused = Timing.Median(pairs.Select(p => p.Fused));
+                var captured = Timing.Median(pairs.Select(p => p.Captured));
+                var overhead = Timing.Median(pairs.Select(p => p.Captured / p.Fused));
                 var gflops = FlopCount.Of(spec, length).ForwardPerToken * (double)length / (fused / 1000) / 1e9;
                 rows.Add(new Row(spec.Name, length, fused, captured, overhead, gflops, matmul, gflops / matmul, headBytes, held));
                 // Where capture time goes: each part alone, over fused.
@@ -116,7 +115,7 @@ public static class BenchCommand
                     ("lens@last", TraceOptions.Nothing with { LogitLens = true, LensPositions = [length - 1] }),
                     ("lens@all", TraceOptions.Nothing with { LogitLens = true }),
                 };
-                var shares = parts.Select(p => $"{p.Name} {MedianOf(Enumerable.Range(0, repeats).Select(_ => Time(() => live.Decoder.Trace(tokens, p.Options).Dispose()) / Time(() => live.Decoder.Logits(tokens).Dispose()))):0.00}");
+                var shares = parts.Select(p => $"{p.Name} {Timing.Median(Enumerable.Range(0, repeats).Select(_ => Timing.Milliseconds(() => live.Decoder.Trace(tokens, p.Options).Dispose()) / Timing.Milliseconds(() => live.Decoder.Logits(tokens).Dispose()))):0.00}");
                 output.WriteLine($"  {spec.Name} @ {length}: fused {fused:0.0} ms, captured {captured:0.0} ms; each part alone / fused: {string.Join(", ", shares)}");
             }
             memory.Add(Memory(live.Decoder, lengths[0], forwards));
@@ -164,7 +163,7 @@ public static class BenchCommand
         using var b = torch.randn(n, n);
         for (var i = 0; i < 3; i++)
             a.matmul(b).Dispose();
-        var ms = Median(9, () => a.matmul(b).Dispose());
+        var ms = Timing.Median(9, () => a.matmul(b).Dispose());
         return 2.0 * n * n * n / (ms / 1000) / 1e9;
     }
 
@@ -178,31 +177,5 @@ public static class BenchCommand
     {
         var generator = new Generator(99, CPU);
         return torch.randint(0, vocabulary, [1, length], generator: generator, dtype: ScalarType.Int64);
-    }
-
-    private static double Time(Action action)
-    {
-        var watch = Stopwatch.StartNew();
-        action();
-        return watch.Elapsed.TotalMilliseconds;
-    }
-
-    private static double MedianOf(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted[sorted.Length / 2];
-    }
-
-    private static double Median(int repeats, Action action)
-    {
-        var times = new double[repeats];
-        for (var i = 0; i < repeats; i++)
-        {
-            var watch = Stopwatch.StartNew();
-            action();
-            times[i] = watch.Elapsed.TotalMilliseconds;
-        }
-        Array.Sort(times);
-        return times[repeats / 2];
     }
 }

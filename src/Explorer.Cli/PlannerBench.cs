@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Explorer.Core.Pipeline;
 using Explorer.Core.Specs;
 
@@ -28,14 +27,6 @@ public static class PlannerBench
     private static void Report(TextWriter output, string name, int repeats, Action action)
     {
         action(); // warm
-        var times = new double[repeats];
-        for (var i = 0; i < repeats; i++)
-        {
-            var watch = Stopwatch.StartNew();
-            action();
-            times[i] = watch.Elapsed.TotalMilliseconds;
-        }
-        Array.Sort(times);
-        output.WriteLine($"  {name,-48} {times[repeats / 2],10:0.000} ms");
+        output.WriteLine($"  {name,-48} {Timing.Median(repeats, action),10:0.000} ms");
     }
 }
