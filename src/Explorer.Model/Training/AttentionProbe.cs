@@ -1,0 +1,38 @@
+namespace Explorer.Model.Training;
+
+/// <summary>
+/// Scores of the induction probe: a sequence of random tokens repeated twice (length n each). A previous-token head
+/// puts its weight on A[i, i−1]; an induction head, in the second copy, on A[i, i−n+1]: the token after the
+/// current token's earlier occurrence.
+/// </summary>
+public static class AttentionProbe
+{
+    /// <summary>Random ordinary tokens repeated twice, from a fixed seed.</summary>
+    public static int[] RepeatedTokens(int n, int vocabulary, int seed = 7)
+    {
+        var random = new Random(seed);
+        var first = Enumerable.Range(0, n).Select(_ => random.Next(256, vocabulary - 1)).ToArray();
+        return [.. first, .. first];
+    }
+
+    /// <summary>Mean over the second copy's positions i = n…2n−1 of A[i, i − n + 1], for a row-major T × T map, T = 2n.</summary>
+    public static double InductionScore(float[] map, int n)
+    {
+        var t = 2 * n;
+        if (map.Length != t * t)
+            throw new ArgumentException($"A map of {map.Length} entries is not {t} × {t}.");
+        double sum = 0;
+        for (var i = n; i < t; i++)
+            sum += map[i * t + i - n + 1];
+        return sum / n;
+    }
+
+    /// <summary>Mean over i = 1…T−1 of A[i, i−1].</summary>
+    public static double PreviousTokenScore(float[] map, int t)
+    {
+        double sum = 0;
+        for (var i = 1; i < t; i++)
+            sum += map[i * t + i - 1];
+        return sum / (t - 1);
+    }
+}
