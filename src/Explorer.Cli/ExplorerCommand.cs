@@ -15,6 +15,7 @@ public static class ExplorerCommand
         root.Subcommands.Add(PlanCommand.CreateSimulate(output, error));
         root.Subcommands.Add(PlanCommand.CreateExport(output, error));
         root.Subcommands.Add(TrainCommand.Create(output, error));
+        root.Subcommands.Add(ProbeCommand.Create(output, error));
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

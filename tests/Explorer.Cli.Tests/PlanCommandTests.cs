@@ -95,3 +95,38 @@ public sealed class PlanCommandTests : IDisposable
         Assert.Contains(message, error);
     }
 }
+
+public sealed class TrainCommandTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("explorer-train-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    [Fact]
+    public void TrainsWritesCheckpointsAndResumes()
+    {
+        var (code, output, error) = Cli.Run("train", "--model", "deepseek-7b-mini", "--out", _dir, "--steps", "2", "--batch", "2", "--seq", "16", "--warmup", "1", "--checkpoint-every", "1");
+        Assert.True(code == 0, error);
+        Assert.Contains("step 2/2", output);
+        Assert.True(Directory.Exists(Path.Combine(_dir, "step-000002")));
+        var resumed = Cli.Run("train", "--model", "deepseek-7b-mini", "--out", _dir, "--steps", "3", "--batch", "2", "--seq", "16", "--warmup", "1", "--resume");
+        Assert.Equal(0, resumed.Code);
+        Assert.Contains("(step 2)", resumed.Out);
+        Assert.Contains("step 3/3", resumed.Out);
+        var probe = Cli.Run("probe", "--weights", Path.Combine(_dir, "step-000003"), "--n", "8", "--top", "1");
+        Assert.Equal(0, probe.Code);
+        Assert.Contains("best induction heads:", probe.Out);
+    }
+
+    [Theory]
+    [InlineData("train", "--out", "x", "--steps", "0")]
+    [InlineData("train", "--out", "x", "--model", "gpt-2")]
+    [InlineData("train", "--out", "x", "--text", "/nonexistent.txt")]
+    [InlineData("probe", "--model", "deepseek-7b-mini", "--n", "1")]
+    public void BadInputExitsTwo(params string[] args)
+    {
+        var (code, _, error) = Cli.Run(args);
+        Assert.Equal(2, code);
+        Assert.StartsWith("error:", error);
+    }
+}

@@ -171,3 +171,19 @@ public class AttentionProbeTests
         Assert.Equal(probe.Take(5), probe.Skip(5));
     }
 }
+
+public class ProbeMeasureTests
+{
+    [Fact]
+    public void EveryHeadIsScoredAgainstItsOwnMap()
+    {
+        using var decoder = TestModels.Build(TestModels.Small with { VocabularySize = 400 }, seed: 2);
+        var scores = AttentionProbe.Measure(decoder, n: 6);
+        Assert.Equal(3 * 4, scores.Count);
+        var ids = AttentionProbe.RepeatedTokens(6, 400);
+        using var trace = decoder.Trace(TestModels.Tokens(ids.Select(i => (long)i).ToArray()), Decoder.TraceOptions.Everything);
+        var s = scores.Single(x => x.Layer == 1 && x.Head == 2);
+        Assert.Equal(AttentionProbe.InductionScore(trace.HeadMap(1, 2), 6), s.Induction, 9);
+        Assert.Equal(trace.PreviousTokenScore![1, 2], s.PreviousToken, 2); // the trace's own summary, from the fp16 map
+    }
+}

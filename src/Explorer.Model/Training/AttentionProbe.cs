@@ -1,4 +1,9 @@
+using Explorer.Model.Decoder;
+
 namespace Explorer.Model.Training;
+
+/// <summary>One head's scores on the induction probe.</summary>
+public sealed record HeadScore(int Layer, int Head, double Induction, double PreviousToken);
 
 /// <summary>
 /// Scores of the induction probe: a sequence of random tokens repeated twice (length n each). A previous-token head
@@ -25,6 +30,22 @@ public static class AttentionProbe
         for (var i = n; i < t; i++)
             sum += map[i * t + i - n + 1];
         return sum / n;
+    }
+
+    /// <summary>Runs the probe (random tokens repeated twice, <paramref name="n"/> each) and scores every head.</summary>
+    public static IReadOnlyList<HeadScore> Measure(Decoder.Decoder decoder, int n = 32, int seed = 7)
+    {
+        var ids = RepeatedTokens(n, decoder.Spec.VocabularySize, seed);
+        using var tokens = TorchSharp.torch.tensor(ids.Select(i => (long)i).ToArray(), dtype: TorchSharp.torch.ScalarType.Int64).unsqueeze(0);
+        using var trace = decoder.Trace(tokens, new TraceOptions { Residual = false, LogitLens = false, Attention = true });
+        var scores = new List<HeadScore>();
+        for (var layer = 0; layer < decoder.Spec.Layers; layer++)
+            for (var head = 0; head < decoder.Spec.AttentionHeads; head++)
+            {
+                var map = trace.HeadMap(layer, head);
+                scores.Add(new HeadScore(layer, head, InductionScore(map, n), PreviousTokenScore(map, 2 * n)));
+            }
+        return scores;
     }
 
     /// <summary>Mean over i = 1…T−1 of A[i, i−1].</summary>
