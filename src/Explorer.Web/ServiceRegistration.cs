@@ -23,6 +23,7 @@ public static class ServiceRegistration
         builder.Services.AddSingleton(sp => new ModelHost(sp.GetRequiredService<IOptions<ModelHostOptions>>().Value));
         builder.Services.AddHostedService<ModelHostStartup>();
         builder.Services.AddScoped<PromptSession>();
+        builder.Services.AddSingleton<TrainingJobs>();
         return builder;
     }
 }
