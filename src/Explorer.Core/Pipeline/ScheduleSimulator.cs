@@ -229,6 +229,17 @@ public static class ScheduleSimulator
         return grid;
     }
 
+    /// <summary>
+    /// The (micro-batch, operation) order in which device <paramref name="device"/> of <paramref name="devices"/> runs a
+    /// GPipe or 1F1B step of <paramref name="microBatches"/>: what a real pipeline executes.
+    /// </summary>
+    public static IReadOnlyList<(int MicroBatch, OpKind Kind)> DeviceOrder(ScheduleKind schedule, int device, int devices, int microBatches)
+    {
+        if (schedule is not (ScheduleKind.GPipe or ScheduleKind.OneFOneB))
+            throw new ArgumentException($"Running a split for real supports gpipe and 1f1b; {ScheduleNames.Name(schedule)} is simulated only.");
+        return Order(schedule, device, devices, microBatches, 1).Select(o => (o.MicroBatch, o.Kind)).ToArray();
+    }
+
     /// <summary>The order in which device <paramref name="d"/> runs its operations under a fixed-order schedule.</summary>
     private static IEnumerable<Op> Order(ScheduleKind schedule, int d, int p, int m, int v)
     {

@@ -98,6 +98,9 @@ public sealed class Decoder : nn.Module
 
     public IReadOnlyList<DecoderLayer> Layers => _model.Layers.ToArray();
     internal TokenEmbedding Embedding => _model.Embed;
+
+    /// <summary>tokens (B, T) → embeddings (B, T, d): the first unit of a pipeline split.</summary>
+    public Tensor Embed(Tensor tokens) => _model.Embed.forward(tokens.to(Device));
     internal RmsNorm FinalNorm => _model.Norm;
     public Device Device => _model.Embed.Weight.device;
     public ScalarType DType => _model.Embed.Weight.dtype;
