@@ -16,6 +16,8 @@ public static class ExplorerCommand
         root.Subcommands.Add(PlanCommand.CreateExport(output, error));
         root.Subcommands.Add(TrainCommand.Create(output, error));
         root.Subcommands.Add(ProbeCommand.Create(output, error));
+        root.Subcommands.Add(RunPipelineCommand.CreateProfile(output, error));
+        root.Subcommands.Add(RunPipelineCommand.CreateRun(output, error));
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

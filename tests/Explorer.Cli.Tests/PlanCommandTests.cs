@@ -130,3 +130,53 @@ public sealed class TrainCommandTests : IDisposable
         Assert.StartsWith("error:", error);
     }
 }
+
+public class RunPipelineCommandTests
+{
+    [Fact]
+    public void ProfilesPlansAndRunsASplitForReal()
+    {
+        var (code, output, error) = Cli.Run("run-pipeline", "--model", "deepseek-7b-mini", "--stages", "2", "--microbatches", "2", "--seq", "16", "--json");
+        Assert.True(code == 0, error);
+        using var doc = System.Text.Json.JsonDocument.Parse(output);
+        var root = doc.RootElement;
+        Assert.Single(root.GetProperty("boundaries").EnumerateArray());
+        Assert.True(root.GetProperty("measuredMakespan").GetDouble() > 0);
+        Assert.True(root.GetProperty("predictedMakespan").GetDouble() > 0);
+        // An untrained 4,096-token model starts near ln 4096 ≈ 8.32 nats.
+        Assert.InRange(root.GetProperty("loss").GetDouble(), 7.5, 9.0);
+    }
+
+    [Fact]
+    public void ProfileWritesACostsFileThatPlanReads()
+    {
+        var (code, output, _) = Cli.Run("profile", "--model", "deepseek-7b-mini", "--seq", "16");
+        Assert.Equal(0, code);
+        var path = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(path, output);
+            var plan = Cli.Run("plan", "--costs", path, "--stages", "4", "--json");
+            Assert.Equal(0, plan.Code);
+            using var doc = System.Text.Json.JsonDocument.Parse(plan.Out);
+            Assert.Equal(4, doc.RootElement.GetProperty("stages").GetArrayLength());
+            // 30 layers + embedding + head + loss = 33 units; the last stage ends at unit 32.
+            Assert.Equal(32, doc.RootElement.GetProperty("stages").EnumerateArray().Last().GetProperty("lastUnit").GetInt32());
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Theory]
+    [InlineData("run-pipeline", "--stages", "2", "--schedule", "zb-h1")]
+    [InlineData("run-pipeline", "--stages", "99")]
+    [InlineData("profile", "--model", "gpt-2")]
+    public void BadInputExitsTwo(params string[] args)
+    {
+        var (code, _, error) = Cli.Run(args);
+        Assert.Equal(2, code);
+        Assert.StartsWith("error:", error);
+    }
+}

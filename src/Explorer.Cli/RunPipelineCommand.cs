@@ -1,0 +1,109 @@
+using System.CommandLine;
+using System.Text.Json;
+using Explorer.Core.Pipeline;
+using Explorer.Core.Specs;
+using Explorer.Model.Decoder;
+using Explorer.Model.Pipeline;
+using Explorer.Model.Tokenization;
+using Explorer.Model.Training;
+
+namespace Explorer.Cli;
+
+/// <summary><c>explorer profile</c> and <c>explorer run-pipeline</c>: measured unit costs, and a planned split run for real.</summary>
+public static class RunPipelineCommand
+{
+    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, WriteIndented = true };
+
+    private static ModelSpec Mini(string name) => MiniPresets.TryGet(name, out var spec) ? spec
+        : throw new ArgumentException($"Unknown mini preset '{name}'. Use one of: {string.Join(", ", MiniPresets.All.Select(s => s.Name))}.");
+
+    public static Command CreateProfile(TextWriter output, TextWriter error)
+    {
+        var model = new Option<string>("--model", "-m") { DefaultValueFactory = _ => MiniPresets.DeepSeek7BMini.Name };
+        var mbs = new Option<int>("--mbs") { Description = "Micro-batch size.", DefaultValueFactory = _ => 1 };
+        var seq = new Option<int>("--seq") { DefaultValueFactory = _ => 64 };
+        var command = new Command("profile", "Time every unit of a live mini model (forward, backward) and print them as a --costs file for plan.") { model, mbs, seq };
+        command.SetAction(result =>
+        {
+            try
+            {
+                using var decoder = Decoder.Create(Mini(result.GetValue(model)!));
+                var units = UnitProfiler.Profile(decoder, result.GetValue(mbs), result.GetValue(seq));
+                output.WriteLine(JsonSerializer.Serialize(units.Select(u => new
+                {
+                    name = u.Name, kind = u.Kind.ToString(), forward = u.Forward, inputGradient = u.InputGradient,
+                    weightGradient = u.WeightGradient, parameters = u.Parameters, activationBytes = u.ActivationBytes,
+                }), Json));
+                return ExitCodes.Ok;
+            }
+            catch (ArgumentException e)
+            {
+                error.WriteLine($"error: {e.Message}");
+                return ExitCodes.BadInput;
+            }
+        });
+        return command;
+    }
+
+    public static Command CreateRun(TextWriter output, TextWriter error)
+    {
+        var model = new Option<string>("--model", "-m") { DefaultValueFactory = _ => MiniPresets.DeepSeek7BMini.Name };
+        var stages = new Option<int>("--stages", "-p") { Required = true };
+        var microbatches = new Option<int>("--microbatches") { DefaultValueFactory = _ => 8 };
+        var schedule = new Option<string>("--schedule") { Description = "gpipe or 1f1b.", DefaultValueFactory = _ => "1f1b" };
+        var method = new Option<string>("--method") { Description = "optimal or uniform.", DefaultValueFactory = _ => "optimal" };
+        var mbs = new Option<int>("--mbs") { DefaultValueFactory = _ => 1 };
+        var seq = new Option<int>("--seq") { DefaultValueFactory = _ => 64 };
+        var json = new Option<bool>("--json");
+        var command = new Command("run-pipeline", "Profile a mini model, plan a split, simulate it, then run one training step split for real and compare.")
+        {
+            model, stages, microbatches, schedule, method, mbs, seq, json,
+        };
+        command.SetAction(result =>
+        {
+            try
+            {
+                var spec = Mini(result.GetValue(model)!);
+                var kind = ScheduleNames.Parse(result.GetValue(schedule)!);
+                if (kind is not (ScheduleKind.GPipe or ScheduleKind.OneFOneB))
+                    throw new ArgumentException($"--schedule {result.GetValue(schedule)}: running for real supports gpipe and 1f1b.");
+                int p = result.GetValue(stages), m = result.GetValue(microbatches), b = result.GetValue(mbs), s = result.GetValue(seq);
+                using var decoder = Decoder.Create(spec);
+                var units = UnitProfiler.Profile(decoder, b, s);
+                var outcome = PipelinePlanner.Plan(new PlanRequest
+                {
+                    Units = units, Stages = p, MicroBatches = m, Schedule = kind,
+                    Method = result.GetValue(method) == "uniform" ? PartitionMethod.Uniform : PartitionMethod.Optimal,
+                    Uniform = new UniformPartitioner(AccountForEmbedding: true, AccountForLoss: true),
+                    TokensPerMicroBatch = (long)b * s,
+                });
+                var report = outcome.Report ?? throw new ArgumentException(outcome.Refusal);
+                using var tokenizer = MiniTokenizer.Create();
+                var batch = new BuiltInCorpus(tokenizer).Batch(new Random(3), m * b, s);
+                decoder.train();
+                var measured = PipelineRun.TrainStep(decoder, batch, report.Plan.Stages.Select(x => x.FirstUnit).ToArray(), kind, m);
+                var busy = measured.Timeline.GroupBy(o => o.Device).Sum(g => g.Sum(o => o.End - o.Start));
+                var measuredBubble = 1 - busy / (p * measured.MakespanMs);
+                var error_ = (measured.MakespanMs - report.Simulation.Makespan) / report.Simulation.Makespan;
+                if (result.GetValue(json))
+                    output.WriteLine(JsonSerializer.Serialize(new
+                    {
+                        model = spec.Name, stages = p, microBatches = m, schedule = ScheduleNames.Name(kind),
+                        boundaries = report.Plan.Boundaries, predictedMakespan = report.Simulation.Makespan, measuredMakespan = measured.MakespanMs,
+                        makespanError = error_, predictedBubble = report.Simulation.BubbleFraction, measuredBubble, loss = measured.Loss,
+                    }, Json));
+                else
+                    output.WriteLine($"{spec.Name}, {report.Plan.Method} split at units [{string.Join(", ", report.Plan.Boundaries)}], {ScheduleNames.Name(kind)}, p = {p}, m = {m}: " +
+                        $"predicted {report.Simulation.Makespan:0.0} ms (bubble {report.Simulation.BubbleFraction:P1}), measured {measured.MakespanMs:0.0} ms " +
+                        $"(bubble {measuredBubble:P1}); simulator error {error_:+0.0%;-0.0%}; loss {measured.Loss:0.0000}");
+                return ExitCodes.Ok;
+            }
+            catch (ArgumentException e)
+            {
+                error.WriteLine($"error: {e.Message}");
+                return ExitCodes.BadInput;
+            }
+        });
+        return command;
+    }
+}

@@ -1,0 +1,80 @@
+using System.Diagnostics;
+using Explorer.Core.Pipeline;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Explorer.Model.Pipeline;
+
+/// <summary>
+/// Times each unit of a live decoder on one micro-batch: the embedding, every layer, the final norm and LM head,
+/// and the loss; forward and backward, medians of a few runs. The planner's "measured" cost basis.
+/// </summary>
+public static class UnitProfiler
+{
+    public static IReadOnlyList<PipelineUnit> Profile(Decoder.Decoder decoder, int microBatchSize, int sequenceLength, int repeats = 3)
+    {
+        if (microBatchSize < 1 || sequenceLength < 2 || repeats < 1)
+            throw new ArgumentException($"Profile needs a micro-batch ≥ 1, a sequence ≥ 2 and repeats ≥ 1 (got {microBatchSize}, {sequenceLength}, {repeats}).");
+        var spec = decoder.Spec;
+        var analytic = CostModel.Units(spec, new CostSettings { SequenceLength = sequenceLength, MicroBatchSize = microBatchSize });
+        var random = new Generator(5, CPU);
+        using var tokens = torch.randint(0, spec.VocabularySize, [microBatchSize, sequenceLength + 1], generator: random, dtype: ScalarType.Int64);
+        var inputs = tokens.narrow(1, 0, sequenceLength);
+        var targets = tokens.narrow(1, 1, sequenceLength);
+        var (cos, sin) = Decoder.Rotary.Tables(sequenceLength, spec.HeadDim, spec.RopeTheta, decoder.Device);
+        var hidden = torch.randn([microBatchSize, sequenceLength, spec.HiddenSize], generator: random);
+        decoder.train();
+        try
+        {
+            (double Forward, double Backward) Time(Func<Tensor, Tensor> f, Func<Tensor>? input)
+            {
+                var forward = new double[repeats];
+                var backward = new double[repeats];
+                for (var r = 0; r <= repeats; r++) // the first run warms up
+                {
+                    using var scope = NewDisposeScope();
+                    var x = input?.Invoke();
+                    var watch = Stopwatch.StartNew();
+                    var y = f(x!);
+                    var fwd = watch.Elapsed.TotalMilliseconds;
+                    watch.Restart();
+                    if (y.requires_grad)
+                        y.backward([torch.ones_like(y)]);
+                    var bwd = watch.Elapsed.TotalMilliseconds;
+                    if (r > 0)
+                    {
+                        forward[r - 1] = fwd;
+                        backward[r - 1] = bwd;
+                    }
+                }
+                Array.Sort(forward);
+                Array.Sort(backward);
+                return (forward[repeats / 2], backward[repeats / 2]);
+            }
+
+            var units = new List<PipelineUnit>();
+            var embed = Time(_ => decoder.Embed(inputs), null);
+            units.Add(analytic[0] with { Forward = embed.Forward, InputGradient = embed.Backward, WeightGradient = 0 });
+            for (var l = 0; l < spec.Layers; l++)
+            {
+                var layer = decoder.Layers[l];
+                var t = Time(x => layer.Forward(x, cos, sin), () => hidden.clone().requires_grad_(true));
+                units.Add(analytic[l + 1] with { Forward = t.Forward, InputGradient = t.Backward, WeightGradient = 0 });
+            }
+            var head = Time(x => decoder.Head(x), () => hidden.clone().requires_grad_(true));
+            units.Add(analytic[^2] with { Forward = head.Forward, InputGradient = head.Backward, WeightGradient = 0 });
+            var logits = torch.randn([microBatchSize, sequenceLength, spec.VocabularySize], generator: random);
+            var loss = Time(x => nn.functional.cross_entropy(x.reshape(-1, spec.VocabularySize), targets.reshape(-1)), () => logits.clone().requires_grad_(true));
+            units.Add(analytic[^1] with { Forward = loss.Forward, InputGradient = loss.Backward, WeightGradient = 0 });
+            decoder.zero_grad();
+            return units;
+        }
+        finally
+        {
+            decoder.eval();
+            cos.Dispose();
+            sin.Dispose();
+            hidden.Dispose();
+        }
+    }
+}
