@@ -38,7 +38,10 @@ public sealed class LiveModel : IDisposable
         try
         {
             var tokenizerPath = Path.Combine(directory, HfTokenizer.FileName);
-            ITextTokenizer? tokenizer = File.Exists(tokenizerPath) ? HfTokenizer.Load(tokenizerPath) : null;
+            var marker = Path.Combine(directory, MiniTokenizer.MarkerFile);
+            ITextTokenizer? tokenizer = File.Exists(tokenizerPath) ? HfTokenizer.Load(tokenizerPath)
+                : File.Exists(marker) && File.ReadAllText(marker).Trim() == MiniTokenizer.MarkerText ? MiniTokenizer.Create()
+                : null;
             if (tokenizer is not null && tokenizer.VocabularySize > decoder.Spec.VocabularySize)
                 throw new CheckpointException(
                     $"{tokenizerPath} has {tokenizer.VocabularySize:N0} tokens but the model's vocab_size is {decoder.Spec.VocabularySize:N0}.");

@@ -15,6 +15,10 @@ namespace Explorer.Model.Tokenization;
 public sealed partial class MiniTokenizer : ITextTokenizer
 {
     public const string EndOfText = "<|endoftext|>";
+
+    /// <summary>A checkpoint trained on this tokenizer says so in this file (it has no tokenizer.json).</summary>
+    public const string MarkerFile = "tokenizer.txt";
+    public const string MarkerText = "mini-bpe-4k";
     public const int BpeRanks = MiniPresets.Vocabulary - 1;
 
     private readonly TiktokenTokenizer _tokenizer;

@@ -146,6 +146,8 @@ public static class Trainer
             Directory.Delete(temporary, true);
         Checkpoint.Save(decoder, temporary);
         File.WriteAllText(Path.Combine(temporary, StateFile), JsonSerializer.Serialize(new { step, loss, options }));
+        if (decoder.Spec.VocabularySize == Core.Specs.MiniPresets.Vocabulary)
+            File.WriteAllText(Path.Combine(temporary, Tokenization.MiniTokenizer.MarkerFile), Tokenization.MiniTokenizer.MarkerText);
         if (Directory.Exists(final))
             Directory.Delete(final, true);
         Directory.Move(temporary, final);
