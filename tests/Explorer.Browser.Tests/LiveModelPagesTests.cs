@@ -96,6 +96,10 @@ public class LiveModelPagesTests(BrowserFixture fixture) : IClassFixture<Browser
         await Assertions.Expect(page.Locator("[data-testid=head-map] .gtitle")).ToContainTextAsync("Layer 11, head 4 (reads KV head 0)");
         // 16 heads in two KV groups of eight.
         await Assertions.Expect(page.Locator("[data-testid=kv-group-1] .head-thumb")).ToHaveCountAsync(8);
+        // The induction probe scores every head and says which are induction or previous-token heads.
+        await page.Locator("[data-testid=run-probe]").ClickAsync();
+        await Assertions.Expect(page.Locator("[data-testid=probe-summary]")).ToContainTextAsync("Induction probe (2 × 32 random tokens)", new() { Timeout = 60000 });
+        await Assertions.Expect(page.Locator("[data-testid=head-map] .gtitle")).ToContainTextAsync("probe: induction");
         await page.CloseAsync();
     }
 }

@@ -91,7 +91,10 @@ public sealed class TraceViewTests : BunitTest, IDisposable
         using var trace = Trace(8);
         var thumbnails = Enumerable.Range(0, 4).Select(h => new HeadGrid.Thumbnail(h, trace.KvGroup(h), HeadMapView.Thumbnail(trace, 0, h))).ToArray();
         var chosen = -1;
-        var cut = Context.Render<HeadGrid>(p => p.Add(c => c.Thumbnails, thumbnails).Add(c => c.Selected, 2).Add(c => c.HeadChosen, h => chosen = h));
+        var cut = Context.Render<HeadGrid>(p => p.Add(c => c.Thumbnails, thumbnails).Add(c => c.Selected, 2).Add(c => c.HeadChosen, h => chosen = h)
+            .Add(c => c.Labels, new Dictionary<int, string> { [3] = "induction 0.71" }));
+        Assert.Equal("induction 0.71", cut.Find("[data-testid=probe-label-3]").TextContent);
+        Assert.Empty(cut.FindAll("[data-testid=probe-label-0]"));
         Assert.Equal(2, cut.FindAll("[data-testid=kv-group-0] .head-thumb").Count);
         Assert.Equal(2, cut.FindAll("[data-testid=kv-group-1] .head-thumb").Count);
         Assert.Contains("selected", cut.Find("[data-testid=head-thumb-2]").ClassName);
