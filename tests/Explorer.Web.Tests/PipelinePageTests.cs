@@ -1,16 +1,43 @@
 using Bunit;
 using Explorer.Core.Pipeline;
 using Explorer.Web.Components.Pages.Pipeline;
+using Microsoft.Extensions.DependencyInjection;
 using MudBlazor;
 
 namespace Explorer.Web.Tests;
 
-public class PipelinePageTests : BunitTest
+public sealed class PipelinePageTests : BunitTest, IDisposable
 {
-    private IRenderedComponent<Pipeline> RenderPage()
+    private readonly DirectoryInfo _root = Directory.CreateTempSubdirectory("explorer-pipeline-page-");
+    private Explorer.Model.Hosting.ModelHost? _host;
+
+    private IRenderedComponent<Pipeline> RenderPage(bool liveModels = false)
     {
+        _host = new Explorer.Model.Hosting.ModelHost(new Explorer.Model.Hosting.ModelHostOptions { ModelsFolder = _root.FullName, Device = "cpu" });
+        if (liveModels)
+            _host.LoadDefaultModelsAsync().GetAwaiter().GetResult();
+        Context.Services.AddSingleton(_host);
         Context.Render<MudPopoverProvider>();
         return Context.Render<Pipeline>();
+    }
+
+    public void Dispose()
+    {
+        _host?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _root.Delete(true);
+    }
+
+    [Fact]
+    public async Task MeasuredCostsComeFromTheLiveModel()
+    {
+        var cut = RenderPage(liveModels: true);
+        var select = cut.FindComponents<MudSelect<string>>().Single(s => s.Instance.Label == "Model");
+        await cut.InvokeAsync(() => select.Instance.ValueChanged.InvokeAsync("deepseek-7b-mini"));
+        var analytic = cut.Find("[data-testid=plan-a-stages]").TextContent;
+        var toggle = cut.FindComponents<MudSwitch<bool>>().Single(s => s.Instance.Label!.Contains("measured costs"));
+        await cut.InvokeAsync(() => toggle.Instance.ValueChanged.InvokeAsync(true));
+        await cut.WaitForAssertionAsync(() => Assert.NotEqual(analytic, cut.Find("[data-testid=plan-a-stages]").TextContent), TimeSpan.FromSeconds(60));
+        Assert.Equal(33, cut.FindAll("[data-testid=plan-a-strip] rect.unit").Count);
     }
 
     private static int StageRows(IRenderedComponent<Pipeline> cut, string plan = "plan-a") => cut.FindAll($"[data-testid={plan}-stages] tbody tr").Count;

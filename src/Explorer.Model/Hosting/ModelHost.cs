@@ -177,6 +177,15 @@ public sealed class ModelHost : IAsyncDisposable
         throw new ArgumentException($"Unknown model '{name}'. Loaded: {string.Join(", ", _models.Keys.Order())}.");
     }
 
+    /// <summary>Times every unit of a loaded model on the worker: the planner's measured cost basis.</summary>
+    public Task<IReadOnlyList<Explorer.Core.Pipeline.PipelineUnit>> ProfileAsync(string model, int microBatchSize, int sequenceLength, CancellationToken cancellation)
+    {
+        var live = Model(model);
+        if (sequenceLength > live.Spec.ContextLength)
+            throw new ArgumentException($"Sequence length {sequenceLength} is over {model}'s context of {live.Spec.ContextLength}.");
+        return RunAsync(() => Pipeline.UnitProfiler.Profile(live.Decoder, microBatchSize, sequenceLength), cancellation);
+    }
+
     /// <summary>Runs work on the model worker, after what is queued before it. Refused when the queue is full.</summary>
     internal async Task<T> RunAsync<T>(Func<T> work, CancellationToken cancellation)
     {

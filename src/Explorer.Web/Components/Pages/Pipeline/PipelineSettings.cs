@@ -23,6 +23,9 @@ public sealed class PipelineSettings
     public double TransferMs { get; set; }
     public int[]? ManualBoundaries { get; set; }
 
+    /// <summary>Unit costs timed on the live model (null: the analytic costs from the shape).</summary>
+    public IReadOnlyList<PipelineUnit>? MeasuredUnits { get; set; }
+
     /// <summary>The comparison plan: another method and schedule on the same model and devices.</summary>
     public PartitionMethod CompareMethod { get; set; } = PartitionMethod.Uniform;
     public ScheduleKind CompareSchedule { get; set; } = ScheduleKind.OneFOneB;
@@ -38,7 +41,7 @@ public sealed class PipelineSettings
         if (SequenceLength > Spec.ContextLength)
             problems.Add($"sequence length {SequenceLength}: {Spec.Name} has a context of {Spec.ContextLength}");
         if (!(MemoryGiB > 0)) problems.Add($"device memory {MemoryGiB} GiB: must be positive");
-        return problems.Count > 0 ? (null, "Check the settings: " + string.Join("; ", problems) + ".") : (CostModel.Units(Spec, Costs), null);
+        return problems.Count > 0 ? (null, "Check the settings: " + string.Join("; ", problems) + ".") : (MeasuredUnits ?? CostModel.Units(Spec, Costs), null);
     }
 
     public PlanRequest Request(IReadOnlyList<PipelineUnit> units, PartitionMethod method, ScheduleKind schedule) => new()
