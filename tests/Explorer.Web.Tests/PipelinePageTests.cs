@@ -43,6 +43,23 @@ public sealed class PipelinePageTests : BunitTest, IDisposable
     private static int StageRows(IRenderedComponent<Pipeline> cut, string plan = "plan-a") => cut.FindAll($"[data-testid={plan}-stages] tbody tr").Count;
 
     [Fact]
+    public async Task APlanRunsForRealOnTheLiveModel()
+    {
+        var cut = RenderPage(liveModels: true);
+        var select = cut.FindComponents<MudSelect<string>>().Single(s => s.Instance.Label == "Model");
+        await cut.InvokeAsync(() => select.Instance.ValueChanged.InvokeAsync("deepseek-7b-mini"));
+        var stages = cut.FindComponents<MudNumericField<int>>().Single(f => f.Instance.Label == "Stages p");
+        await cut.InvokeAsync(() => stages.Instance.ValueChanged.InvokeAsync(2));
+        var micro = cut.FindComponents<MudNumericField<int>>().Single(f => f.Instance.Label == "Micro-batches m");
+        await cut.InvokeAsync(() => micro.Instance.ValueChanged.InvokeAsync(2));
+        var seq = cut.FindComponents<MudNumericField<int>>().Single(f => f.Instance.Label == "Sequence");
+        await cut.InvokeAsync(() => seq.Instance.ValueChanged.InvokeAsync(32));
+        cut.Find("[data-testid=run-for-real]").Click();
+        await cut.WaitForAssertionAsync(() => Assert.Contains("the simulator is off by", cut.Find("[data-testid=simulator-error]").TextContent), TimeSpan.FromSeconds(60));
+        Assert.NotNull(cut.FindComponents<Explorer.Web.Components.Charts.GanttChart>().SingleOrDefault(g => g.Instance.Id == "gantt-measured"));
+    }
+
+    [Fact]
     public void DefaultPlansRenderForThe67B()
     {
         var cut = RenderPage();

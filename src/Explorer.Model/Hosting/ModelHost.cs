@@ -186,6 +186,41 @@ public sealed class ModelHost : IAsyncDisposable
         return RunAsync(() => Pipeline.UnitProfiler.Profile(live.Decoder, microBatchSize, sequenceLength), cancellation);
     }
 
+    /// <summary>
+    /// Runs one training step of a loaded model split at <paramref name="stageFirstUnits"/>, each stage on its own
+    /// thread (GPipe or 1F1B), on a batch of built-in corpus text (random tokens for other vocabularies). The model's
+    /// gradients are cleared afterwards; its weights do not change.
+    /// </summary>
+    public Task<Pipeline.PipelineRunResult> RunPipelineStepAsync(string model, IReadOnlyList<int> stageFirstUnits,
+        Explorer.Core.Pipeline.ScheduleKind schedule, int microBatches, int microBatchSize, int sequenceLength, CancellationToken cancellation)
+    {
+        var live = Model(model);
+        return RunAsync(() =>
+        {
+            var random = new Random(3);
+            long[,] batch;
+            if (live.Tokenizer is MiniTokenizer mini)
+                batch = new Training.BuiltInCorpus(mini).Batch(random, microBatches * microBatchSize, sequenceLength);
+            else
+            {
+                batch = new long[microBatches * microBatchSize, sequenceLength + 1];
+                for (var b = 0; b < batch.GetLength(0); b++)
+                    for (var t = 0; t <= sequenceLength; t++)
+                        batch[b, t] = random.Next(live.Spec.VocabularySize);
+            }
+            live.Decoder.train();
+            try
+            {
+                return Pipeline.PipelineRun.TrainStep(live.Decoder, batch, stageFirstUnits, schedule, microBatches);
+            }
+            finally
+            {
+                live.Decoder.zero_grad();
+                live.Decoder.eval();
+            }
+        }, cancellation);
+    }
+
     /// <summary>Runs work on the model worker, after what is queued before it. Refused when the queue is full.</summary>
     internal async Task<T> RunAsync<T>(Func<T> work, CancellationToken cancellation)
     {
