@@ -78,6 +78,24 @@ public class LiveModelPagesTests(BrowserFixture fixture) : IClassFixture<Browser
     }
 
     [BrowserFact]
+    public async Task StageBandsOnTheLayersPageLeadToThePlanner()
+    {
+        var page = await OpenAsync("/layers?model=deepseek-7b-mini");
+        await RunPromptAsync(page, "Where would the pipeline cut this model?");
+        await page.Locator("[data-testid=residual-norm] .main-svg").First.WaitForAsync(new() { Timeout = 60000 });
+        await page.Locator("[data-testid=stage-bands]").ClickAsync();
+        await page.GetByRole(AriaRole.Option, new() { Name = "4 stages" }).ClickAsync();
+        await Assertions.Expect(page.Locator("[data-testid=boundaries] tbody tr")).ToHaveCountAsync(3);
+        await Assertions.Expect(page.Locator("[data-testid=boundaries]")).ToContainTextAsync("residual stream");
+        // Four shaded stages on the depth chart.
+        await Assertions.Expect(page.Locator("[data-testid=residual-norm] .layer-below .shapelayer path")).ToHaveCountAsync(4);
+        await page.Locator("[data-testid=plan-this]").ClickAsync();
+        await Assertions.Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/pipeline\\?model=deepseek-7b-mini&stages=4"));
+        await Assertions.Expect(page.Locator("[data-testid=plan-a-stages] tbody tr")).ToHaveCountAsync(4, new() { Timeout = 30000 });
+        await page.CloseAsync();
+    }
+
+    [BrowserFact]
     public async Task EmptyPromptSaysSoAndTheServerStaysUp()
     {
         var page = await OpenAsync("/layers");

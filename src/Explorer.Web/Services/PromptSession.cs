@@ -31,6 +31,8 @@ public sealed class PromptSession(ModelHost host) : IDisposable
 
     public Explorer.Model.Tokenization.ITextTokenizer? Tokenizer(string model) => host.Find(model)?.Tokenizer;
 
+    public ModelSpec? Spec(string model) => host.Find(model)?.Spec;
+
     public IReadOnlyList<string> ReadyModels => host.Models.Where(m => m.State == ModelState.Ready).Select(m => m.Name).ToArray();
 
     /// <summary>Runs the prompt through <paramref name="models"/> (one after the other on the host's worker).</summary>
