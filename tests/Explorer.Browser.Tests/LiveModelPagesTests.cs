@@ -89,6 +89,13 @@ public class LiveModelPagesTests(BrowserFixture fixture) : IClassFixture<Browser
         await Assertions.Expect(page.Locator("[data-testid=boundaries]")).ToContainTextAsync("residual stream");
         // Four shaded stages on the depth chart.
         await Assertions.Expect(page.Locator("[data-testid=residual-norm] .layer-below .shapelayer path")).ToHaveCountAsync(4);
+        if (BrowserFixture.ScreenshotFolder is { } folder)
+        {
+            await page.Locator("[data-testid=theme-toggle]").ClickAsync();
+            await page.WaitForTimeoutAsync(1000);
+            await page.ScreenshotAsync(new() { Path = Path.Combine(folder, "layers-dark.png"), FullPage = true });
+            await page.Locator("[data-testid=theme-toggle]").ClickAsync();
+        }
         await page.Locator("[data-testid=plan-this]").ClickAsync();
         await Assertions.Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/pipeline\\?model=deepseek-7b-mini&stages=4"));
         await Assertions.Expect(page.Locator("[data-testid=plan-a-stages] tbody tr")).ToHaveCountAsync(4, new() { Timeout = 30000 });
