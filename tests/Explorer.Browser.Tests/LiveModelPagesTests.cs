@@ -103,6 +103,16 @@ public class LiveModelPagesTests(BrowserFixture fixture) : IClassFixture<Browser
     }
 
     [BrowserFact]
+    public async Task LongPromptsAreShownAsBlocks()
+    {
+        var page = await OpenAsync("/layers?model=deepseek-7b-mini");
+        await RunPromptAsync(page, string.Join(' ', Enumerable.Repeat("The quick brown fox jumps over the lazy dog.", 20)));
+        await page.Locator("[data-testid=token-layer-0] .main-svg").First.WaitForAsync(new() { Timeout = 60000 });
+        await Assertions.Expect(page.Locator(".chart-note").First).ToContainTextAsync("320 tokens shown as blocks of 3");
+        await page.CloseAsync();
+    }
+
+    [BrowserFact]
     public async Task EmptyPromptSaysSoAndTheServerStaysUp()
     {
         var page = await OpenAsync("/layers");
