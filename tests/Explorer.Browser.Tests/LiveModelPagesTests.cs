@@ -103,6 +103,15 @@ public class LiveModelPagesTests(BrowserFixture fixture) : IClassFixture<Browser
     }
 
     [BrowserFact]
+    public async Task TheAttentionPageSaysWhichStageALayerIsIn()
+    {
+        var page = await OpenAsync("/attention?model=deepseek-7b-mini&prompt=Stages%20too&layer=0&head=0&stages=4");
+        await page.Locator("[data-testid=head-map] .main-svg").First.WaitForAsync(new() { Timeout = 60000 });
+        await Assertions.Expect(page.Locator("[data-testid=layer-stage]")).ToContainTextAsync("pipeline stage 1 of 4 (layers 1–");
+        await page.CloseAsync();
+    }
+
+    [BrowserFact]
     public async Task LongPromptsAreShownAsBlocks()
     {
         var page = await OpenAsync("/layers?model=deepseek-7b-mini");
@@ -131,6 +140,7 @@ public class LiveModelPagesTests(BrowserFixture fixture) : IClassFixture<Browser
         await Assertions.Expect(page.Locator("[data-testid=head-map] .gtitle")).ToContainTextAsync("Layer 11, head 4 (reads KV head 0)");
         // 16 heads in two KV groups of eight.
         await Assertions.Expect(page.Locator("[data-testid=kv-group-1] .head-thumb")).ToHaveCountAsync(8);
+        await Assertions.Expect(page.Locator("[data-testid=layer-stage]")).ToHaveCountAsync(0); // no split asked for
         // The induction probe scores every head and says which are induction or previous-token heads.
         await page.Locator("[data-testid=run-probe]").ClickAsync();
         await Assertions.Expect(page.Locator("[data-testid=probe-summary]")).ToContainTextAsync("Induction probe (2 × 32 random tokens)", new() { Timeout = 60000 });
