@@ -60,15 +60,10 @@ public sealed class CheckpointTests : IDisposable
         Assert.True(Directory.GetFiles(sharded, "model-*-of-*.safetensors").Length > 2);
         using var a = Checkpoint.Load(single, ScalarType.Float32);
         var reported = new List<double>();
-        using var b = Checkpoint.Load(sharded, ScalarType.Float32, progress: new SyncProgress(reported.Add));
+        using var b = Checkpoint.Load(sharded, ScalarType.Float32, progress: new SyncProgress<double>(reported.Add));
         Assert.Equal(Logits(a), Logits(b));
         Assert.Equal(1.0, reported[^1], 9);
         Assert.Equal(reported.Order(), reported); // progress only grows
-    }
-
-    private sealed class SyncProgress(Action<double> report) : IProgress<double>
-    {
-        public void Report(double value) => report(value);
     }
 
     [Fact]

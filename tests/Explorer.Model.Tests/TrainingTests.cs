@@ -36,7 +36,7 @@ public sealed class TrainingTests : IDisposable
     {
         using var decoder = Decoder.Decoder.Create(TestModels.Small, new Decoder.DecoderOptions { Seed = 1 });
         var losses = new List<double>();
-        var last = await Trainer.TrainAsync(decoder, new CountingCorpus(50), Quick, null, new SyncProgress(p => losses.Add(p.Loss)), CancellationToken.None);
+        var last = await Trainer.TrainAsync(decoder, new CountingCorpus(50), Quick, null, new SyncProgress<TrainingProgress>(p => losses.Add(p.Loss)), CancellationToken.None);
         Assert.Equal(40, losses.Count);
         Assert.True(losses[0] > Math.Log(50) * 0.8, $"first loss {losses[0]}"); // about uniform over 50 tokens
         Assert.True(last < losses[0] * 0.6, $"loss went from {losses[0]} to {last}");
@@ -49,7 +49,7 @@ public sealed class TrainingTests : IDisposable
         using var decoder = Decoder.Decoder.Create(TestModels.Small, new Decoder.DecoderOptions { Seed = 1 });
         var saved = new List<string>();
         await Trainer.TrainAsync(decoder, new CountingCorpus(50), Quick with { Steps = 10, CheckpointEvery = 5 }, _dir,
-            new SyncProgress(p => { if (p.Checkpoint is { } c) saved.Add(c); }), CancellationToken.None);
+            new SyncProgress<TrainingProgress>(p => { if (p.Checkpoint is { } c) saved.Add(c); }), CancellationToken.None);
         Assert.Equal([Path.Combine(_dir, "step-000005"), Path.Combine(_dir, "step-000010")], saved);
         var latest = Trainer.Latest(_dir)!.Value;
         Assert.Equal(10, latest.Step);
@@ -95,7 +95,7 @@ public sealed class TrainingTests : IDisposable
         using var cts = new CancellationTokenSource();
         var steps = 0;
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Trainer.TrainAsync(decoder, new CountingCorpus(50), Quick, null,
-            new SyncProgress(p => { if (++steps == 3) cts.Cancel(); }), cts.Token));
+            new SyncProgress<TrainingProgress>(p => { if (++steps == 3) cts.Cancel(); }), cts.Token));
         Assert.Equal(3, steps);
     }
 
@@ -116,11 +116,6 @@ public sealed class TrainingTests : IDisposable
         var e = Assert.Throws<AggregateException>(() => Trainer.TrainAsync(TestModels.Build(TestModels.Tiny), new CountingCorpus(11), new TrainingOptions { Steps = 0, LearningRate = 5 }, null, null, CancellationToken.None).Wait());
         Assert.Contains("steps 0", e.InnerException!.Message);
         Assert.Contains("learning rate 5", e.InnerException.Message);
-    }
-
-    private sealed class SyncProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
     }
 }
 

@@ -103,7 +103,7 @@ public sealed class TrainingJobs : IAsyncDisposable
         try
         {
             using var decoder = Decoder.Create(job.Spec, new DecoderOptions { Seed = (ulong)job.Options.Seed });
-            var progress = new SyncProgress(p =>
+            var progress = new Explorer.Model.SyncProgress<TrainingProgress>(p =>
             {
                 job.Record(p);
                 Changed?.Invoke();
@@ -122,11 +122,6 @@ public sealed class TrainingJobs : IAsyncDisposable
             job.Error = e.Message;
         }
         Changed?.Invoke();
-    }
-
-    private sealed class SyncProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
     }
 
     public async ValueTask DisposeAsync()
