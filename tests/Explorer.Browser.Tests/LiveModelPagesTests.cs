@@ -39,9 +39,14 @@ public class LiveModelPagesTests(BrowserFixture fixture) : IClassFixture<Browser
         await page.Locator("[data-testid=logit-lens-0] .main-svg").First.WaitForAsync();
 
         // Click the 6th layer's point: the Attention page opens on that layer.
-        var point = page.Locator("[data-testid=residual-norm] .scatterlayer .point").Nth(6);
-        var box = (await point.BoundingBoxAsync())!;
-        await page.Mouse.ClickAsync(box.X + box.Width / 2, box.Y + box.Height / 2);
+        // The chart subscribes to clicks just after it draws; on a loaded machine the first click can come earlier.
+        for (var attempt = 0; attempt < 20 && !page.Url.Contains("/attention"); attempt++)
+        {
+            var point = page.Locator("[data-testid=residual-norm] .scatterlayer .point").Nth(6);
+            var box = (await point.BoundingBoxAsync())!;
+            await page.Mouse.ClickAsync(box.X + box.Width / 2, box.Y + box.Height / 2);
+            await page.WaitForTimeoutAsync(500);
+        }
         await Assertions.Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/attention.*layer=5"), new() { Timeout = 30000 });
         await page.Locator("[data-testid=head-map] .main-svg").First.WaitForAsync(new() { Timeout = 60000 });
         await Assertions.Expect(page.Locator("[data-testid=head-grid] .head-thumb")).ToHaveCountAsync(8);
