@@ -24,9 +24,14 @@ public static class TrainCommand
         var warmup = new Option<int>("--warmup") { DefaultValueFactory = _ => 50 };
         var every = new Option<int>("--checkpoint-every") { DefaultValueFactory = _ => 100 };
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 1234 };
+        var mix = new Option<string>("--mix") { Description = "Built-in corpus weights S:R:B (sentences, repeated random segments, brackets).", DefaultValueFactory = _ => "1:1:1" };
+        var repeat = new Option<int[]>("--repeat") { Description = "Length of a repeated segment: MIN MAX tokens.", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => [8, 24] };
+        var initStd = new Option<double>("--init-std") { Description = "Standard deviation of the initial weights (output projections scaled by 1/√(2·layers)).", DefaultValueFactory = _ => 0.02 };
+        var alphabet = new Option<int>("--alphabet") { Description = "Draw repeated segments from the first N ordinary tokens (0: all).", DefaultValueFactory = _ => 0 };
+        var copies = new Option<int>("--copies") { Description = "How many times a random segment repeats (2–8).", DefaultValueFactory = _ => 2 };
         var command = new Command("train", "Train a mini model; progress per step, checkpoints written atomically.")
         {
-            model, output_, resume, text, steps, batch, seq, lr, warmup, every, seed,
+            model, output_, resume, text, steps, batch, seq, lr, warmup, every, seed, mix, repeat, copies, initStd, alphabet,
         };
         command.SetAction(async (result, cancellation) =>
         {
@@ -48,7 +53,9 @@ public static class TrainCommand
                 using var tokenizer = MiniTokenizer.Create();
                 ITrainingCorpus corpus = result.GetValue(text) is { } file
                     ? TextFileCorpus.FromBytes(file.Name, file.Exists ? File.ReadAllBytes(file.FullName) : throw new ArgumentException($"--text {file.FullName}: no such file."), tokenizer, options.SequenceLength + 1)
-                    : new BuiltInCorpus(tokenizer);
+                    : new BuiltInCorpus(tokenizer, CorpusMix.Parse(result.GetValue(mix)!,
+                        result.GetValue(repeat) is { Length: 2 } r ? r[0] : throw new ArgumentException("--repeat: give MIN MAX, e.g. --repeat 8 24."),
+                        r[1], result.GetValue(copies), result.GetValue(alphabet)));
                 Decoder decoder;
                 var start = 0;
                 if (result.GetValue(resume) && Trainer.Latest(folder) is { } latest)
@@ -58,7 +65,7 @@ public static class TrainCommand
                     output.WriteLine($"resuming {decoder.Spec.Name} from {latest.Directory} (step {start})");
                 }
                 else
-                    decoder = Decoder.Create(spec, new DecoderOptions { Seed = (ulong)options.Seed });
+                    decoder = Decoder.Create(spec, new DecoderOptions { Seed = (ulong)options.Seed, InitStd = result.GetValue(initStd) });
                 using (decoder)
                 {
                     var progress = new Progress<TrainingProgress>(p =>

@@ -1,4 +1,6 @@
+using Explorer.Model.Hosting;
 using Explorer.Web;
+using Explorer.Web.Services;
 using Explorer.Web.Components;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -13,6 +15,8 @@ if (!app.Environment.IsDevelopment())
 app.UseAntiforgery();
 app.MapStaticAssets();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+// For operators and the soak test: model states, the work queue, open tabs, memory (never prompts or traces).
+app.MapGet("/api/health", (ModelHost host, CircuitCounter circuits) => HealthReport.From(host, circuits));
 app.Run();
 
 /// <summary>Entry point, visible to tests.</summary>

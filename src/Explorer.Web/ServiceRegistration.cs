@@ -24,6 +24,9 @@ public static class ServiceRegistration
         builder.Services.AddHostedService<ModelHostStartup>();
         builder.Services.AddScoped<PromptSession>();
         builder.Services.AddSingleton<TrainingJobs>();
+        builder.Services.AddSingleton<CircuitCounter>();
+        builder.Services.AddSingleton<Microsoft.AspNetCore.Components.Server.Circuits.CircuitHandler>(sp => sp.GetRequiredService<CircuitCounter>());
+        builder.Services.AddScoped<Microsoft.AspNetCore.Components.Server.Circuits.CircuitHandler, TabClosedHandler>();
         return builder;
     }
 }

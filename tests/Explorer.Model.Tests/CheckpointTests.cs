@@ -192,4 +192,20 @@ public sealed class CheckpointTests : IDisposable
         File.WriteAllText(Path.Combine(empty, "config.json"), HfConfigWriter.ToJson(TestModels.Small));
         Assert.Contains("neither model.safetensors nor", Assert.Throws<CheckpointException>(() => Checkpoint.Load(empty)).Message);
     }
+
+    [Fact]
+    public void ACheckpointLargerThanMemoryIsRefusedBeforeAnythingIsAllocated()
+    {
+        // The 67B's config beside a one-tensor file: refused on its size, before shapes are checked or memory taken.
+        var folder = Folder("huge");
+        using (var decoder = TestModels.Build(TestModels.Small))
+            Checkpoint.Save(decoder, folder, ScalarType.BFloat16);
+        File.WriteAllText(Path.Combine(folder, "config.json"), HfConfigWriter.ToJson(ModelPresets.DeepSeekLlm67B, "bfloat16"));
+        var needed = 67_425_001_472L * 2; // bf16: the exact count of the 67B times two bytes
+        var e = Assert.Throws<CheckpointException>(() => Checkpoint.CheckMemory(folder, ModelPresets.DeepSeekLlm67B, ScalarType.BFloat16, availableBytes: needed - 1));
+        Assert.Contains($"{needed / (double)(1L << 30):0.0} GiB in BFloat16", e.Message);
+        Checkpoint.CheckMemory(folder, ModelPresets.DeepSeekLlm67B, ScalarType.BFloat16, availableBytes: needed); // exactly enough: fine
+        if (Checkpoint.AvailableMemoryBytes() < needed)
+            Assert.Contains("GiB of memory are available", Assert.Throws<CheckpointException>(() => Checkpoint.Load(folder)).Message);
+    }
 }

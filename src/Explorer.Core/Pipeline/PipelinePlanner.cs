@@ -27,15 +27,27 @@ public sealed record PlanRequest
 
     public int PartitionStages => Schedule == ScheduleKind.Interleaved1F1B ? Stages * VirtualStages : Stages;
 
+    /// <summary>Most micro-batches a plan may have.</summary>
+    public const int MaxMicroBatches = 65_536;
+
+    /// <summary>Most (virtual) stage × micro-batch steps one simulation runs (a few seconds here at the limit).</summary>
+    public const long MaxSimulatedSteps = 1L << 22;
+
+    private long PartitionStagesChecked => Schedule == ScheduleKind.Interleaved1F1B ? (long)Stages * VirtualStages : Stages;
+
     public IReadOnlyList<string> Problems()
     {
         var problems = new List<string>();
         if (Stages < 1) problems.Add($"stages p = {Stages}: use at least 1");
-        if (MicroBatches < 1) problems.Add($"micro-batches m = {MicroBatches}: use at least 1");
+        if (MicroBatches is < 1 or > MaxMicroBatches) problems.Add($"micro-batches m = {MicroBatches}: use 1 to {MaxMicroBatches:N0}");
         if (VirtualStages < 1) problems.Add($"virtual stages v = {VirtualStages}: use at least 1");
         if (VirtualStages > 1 && Schedule != ScheduleKind.Interleaved1F1B) problems.Add($"virtual stages v = {VirtualStages}: only the interleaved schedule uses them");
-        if (Units.Count > 0 && PartitionStages > Units.Count) problems.Add($"{PartitionStages} stages is more than the {Units.Count} units: every stage needs at least one unit");
+        if (Units.Count > 0 && PartitionStagesChecked > Units.Count) problems.Add($"{PartitionStagesChecked} stages is more than the {Units.Count} units: every stage needs at least one unit");
         if (Units.Count == 0) problems.Add("there are no units");
+        if (Stages >= 1 && VirtualStages >= 1 && MicroBatches is >= 1 and <= MaxMicroBatches
+            && PartitionStagesChecked * MicroBatches > MaxSimulatedSteps)
+            problems.Add($"{Stages:N0} stages{(VirtualStages > 1 ? $" × {VirtualStages} virtual" : "")} × {MicroBatches:N0} micro-batches is " +
+                $"{PartitionStagesChecked * MicroBatches:N0} stage steps to simulate; keep it at or under {MaxSimulatedSteps:N0}");
         if (MemoryBudgetBytes is <= 0) problems.Add($"memory budget {MemoryBudgetBytes} bytes: must be positive");
         if (!(TransferMs >= 0) || double.IsInfinity(TransferMs)) problems.Add($"transfer time {TransferMs} ms: must be finite and not negative");
         if (Method == PartitionMethod.Manual && Boundaries is null) problems.Add("manual partitioning needs boundaries");
@@ -96,7 +108,14 @@ public static class PipelinePlanner
         var partition = partitioner.Partition(request.Units, request.PartitionStages);
         if (!partition.Succeeded)
             return new PlanOutcome(null, partition.Refusal);
-        return new PlanOutcome(Report(request, partition.Plan!), null);
+        try
+        {
+            return new PlanOutcome(Report(request, partition.Plan!), null);
+        }
+        catch (PlanException e)
+        {
+            return new PlanOutcome(null, e.Message); // a schedule's own rule (e.g. interleaved needs m divisible by p)
+        }
     }
 
     private static PlanReport Report(PlanRequest request, StagePlan plan)

@@ -20,19 +20,25 @@ public sealed class LiveModel : IDisposable
     public string Name { get; }
     public Explorer.Model.Decoder.Decoder Decoder { get; }
     public ITextTokenizer? Tokenizer { get; }
-    /// <summary>Where the weights came from: "seed 1234" or a folder.</summary>
+    /// <summary>Where the weights came from: "seed 1234", "trained (defaults/NAME)" or a folder.</summary>
     public string Source { get; }
     public ModelSpec Spec => Decoder.Spec;
 
-    /// <summary>A mini preset, initialised from a seed, with the tokenizer that ships with the app.</summary>
-    public static LiveModel Mini(ModelSpec spec, ulong seed = 1234, string device = "cpu")
+    /// <summary>
+    /// A mini preset with the tokenizer that ships with the app: its trained weights when the build ships them and
+    /// <paramref name="trained"/> is set, else initialised from <paramref name="seed"/>.
+    /// </summary>
+    public static LiveModel Mini(ModelSpec spec, ulong seed = 1234, string device = "cpu", bool trained = true)
     {
+        if (trained && TrainedDefaults.Find(spec) is not null)
+            return TrainedDefaults.Load(spec, device);
         var decoder = Explorer.Model.Decoder.Decoder.Create(spec, new DecoderOptions { Seed = seed, Device = TorchDevice.Resolve(device) });
         return new LiveModel(spec.Name, decoder, MiniTokenizer.Create(), $"seed {seed}");
     }
 
     /// <summary>A Hugging Face checkpoint folder; its tokenizer.json is used when present.</summary>
-    public static LiveModel FromCheckpoint(string directory, string device = "cpu", ScalarType? dtype = null, IProgress<double>? progress = null)
+    public static LiveModel FromCheckpoint(string directory, string device = "cpu", ScalarType? dtype = null, IProgress<double>? progress = null,
+        string? source = null)
     {
         var decoder = Checkpoint.Load(directory, dtype, TorchDevice.Resolve(device), progress);
         try
@@ -45,7 +51,7 @@ public sealed class LiveModel : IDisposable
             if (tokenizer is not null && tokenizer.VocabularySize > decoder.Spec.VocabularySize)
                 throw new CheckpointException(
                     $"{tokenizerPath} has {tokenizer.VocabularySize:N0} tokens but the model's vocab_size is {decoder.Spec.VocabularySize:N0}.");
-            return new LiveModel(new DirectoryInfo(directory).Name, decoder, tokenizer, directory);
+            return new LiveModel(new DirectoryInfo(directory).Name, decoder, tokenizer, source ?? directory);
         }
         catch
         {

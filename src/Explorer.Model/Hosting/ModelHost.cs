@@ -25,6 +25,9 @@ public sealed class ModelHost : IAsyncDisposable
     private readonly object _cacheGate = new();
     private long _cacheBytes;
     private long _forwards;
+    private long _cancelled;
+    private int _waiting;
+    private int _peakWaiting;
 
     public ModelHost(ModelHostOptions options)
     {
@@ -53,6 +56,13 @@ public sealed class ModelHost : IAsyncDisposable
     /// <summary>Forwards run so far (cache hits excluded).</summary>
     public long Forwards => Interlocked.Read(ref _forwards);
 
+    /// <summary>Requests whose caller went away (a cancelled run, a closed tab) before or while they ran.</summary>
+    public long Cancelled => Interlocked.Read(ref _cancelled);
+
+    /// <summary>Requests queued or running on the worker now, and the most there have been at once.</summary>
+    public int Waiting => Volatile.Read(ref _waiting);
+    public int PeakWaiting => Volatile.Read(ref _peakWaiting);
+
     public long CachedBytes
     {
         get { lock (_cacheGate) return _cacheBytes; }
@@ -60,8 +70,9 @@ public sealed class ModelHost : IAsyncDisposable
 
     /// <summary>Starts loading the default models in the background; returns when they are ready or failed.</summary>
     public Task LoadDefaultModelsAsync() =>
-        Task.WhenAll(MiniPresets.All.Select(spec => LoadAsync(spec.Name, $"seed {_options.Seed}",
-            () => LiveModel.Mini(spec, _options.Seed, _options.Device))));
+        Task.WhenAll(MiniPresets.All.Select(spec => LoadAsync(spec.Name,
+            _options.TrainedDefaults && TrainedDefaults.Find(spec) is not null ? $"trained ({TrainedDefaults.FolderName}/{spec.Name})" : $"seed {_options.Seed}",
+            () => LiveModel.Mini(spec, _options.Seed, _options.Device, _options.TrainedDefaults))));
 
     /// <summary>Loads a checkpoint folder from inside the models folder.</summary>
     public Task<ModelStatus> LoadCheckpointAsync(string relativeFolder)
@@ -227,23 +238,44 @@ public sealed class ModelHost : IAsyncDisposable
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         Func<Task> item = () =>
         {
-            if (cancellation.IsCancellationRequested)
-                done.TrySetCanceled(cancellation); // the caller went away while it waited: skip the forward
-            else
+            try
             {
-                try
+                if (cancellation.IsCancellationRequested)
                 {
-                    done.TrySetResult(work());
+                    Interlocked.Increment(ref _cancelled); // the caller went away while it waited: skip the work
+                    done.TrySetCanceled(cancellation);
                 }
-                catch (Exception e)
+                else
                 {
-                    done.TrySetException(e);
+                    try
+                    {
+                        done.TrySetResult(work());
+                    }
+                    catch (OperationCanceledException e)
+                    {
+                        Interlocked.Increment(ref _cancelled); // stopped between layers
+                        done.TrySetCanceled(e.CancellationToken);
+                    }
+                    catch (Exception e)
+                    {
+                        done.TrySetException(e);
+                    }
                 }
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _waiting);
             }
             return Task.CompletedTask;
         };
+        var waiting = Interlocked.Increment(ref _waiting);
         if (!_queue.Writer.TryWrite(item))
+        {
+            Interlocked.Decrement(ref _waiting);
             throw new InvalidOperationException($"The model is busy: {_options.QueueCapacity} requests are already waiting. Try again shortly.");
+        }
+        for (var peak = Volatile.Read(ref _peakWaiting); waiting > peak; peak = Volatile.Read(ref _peakWaiting))
+            Interlocked.CompareExchange(ref _peakWaiting, waiting, peak);
         using var registration = cancellation.Register(() => done.TrySetCanceled(cancellation));
         return await done.Task;
     }

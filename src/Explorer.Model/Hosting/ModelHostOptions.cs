@@ -21,6 +21,9 @@ public sealed class ModelHostOptions
     /// <summary>Load the two mini models at start.</summary>
     public bool LoadDefaultModels { get; set; } = true;
 
-    /// <summary>Seed of the default models' weights.</summary>
+    /// <summary>Load the trained weights that ship with the app (false: initialise the minis from <see cref="Seed"/>).</summary>
+    public bool TrainedDefaults { get; set; } = true;
+
+    /// <summary>Seed of the default models' weights when they are not the trained ones.</summary>
     public ulong Seed { get; set; } = 1234;
 }

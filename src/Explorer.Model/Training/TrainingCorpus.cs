@@ -12,12 +12,49 @@ public interface ITrainingCorpus
 }
 
 /// <summary>
+/// How often each kind of chunk of the built-in corpus is drawn (relative weights), and how long a repeated segment
+/// is. The default is an even mix.
+/// </summary>
+public sealed record CorpusMix(int Sentences = 1, int Repeats = 1, int Brackets = 1, int MinRepeat = 8, int MaxRepeat = 24, int Copies = 2, int Alphabet = 0)
+{
+    /// <summary>Parses "S:R:B" weights, as the command line gives them.</summary>
+    public static CorpusMix Parse(string weights, int minRepeat = 8, int maxRepeat = 24, int copies = 2, int alphabet = 0)
+    {
+        var parts = weights.Split(':');
+        if (parts.Length != 3 || !parts.All(p => int.TryParse(p, out _)))
+            throw new ArgumentException($"mix '{weights}': give three whole numbers S:R:B (sentences, repeated segments, brackets), e.g. 1:4:1.");
+        var mix = new CorpusMix(int.Parse(parts[0]), int.Parse(parts[1]), int.Parse(parts[2]), minRepeat, maxRepeat, copies, alphabet);
+        return mix.Problems() is { Count: > 0 } problems ? throw new ArgumentException(string.Join("; ", problems) + ".") : mix;
+    }
+
+    public static CorpusMix Even { get; } = new();
+
+    public IReadOnlyList<string> Problems()
+    {
+        var p = new List<string>();
+        if (Sentences < 0 || Repeats < 0 || Brackets < 0 || Sentences + Repeats + Brackets == 0)
+            p.Add($"mix {Sentences}:{Repeats}:{Brackets}: weights must be non-negative and not all zero");
+        if (MinRepeat < 1 || MaxRepeat < MinRepeat)
+            p.Add($"repeated segments of {MinRepeat}–{MaxRepeat} tokens: use 1 ≤ min ≤ max");
+        if (Alphabet < 0)
+            p.Add($"alphabet of {Alphabet} tokens: use 0 (every ordinary token) or a positive count");
+        if (Copies is < 2 or > 8)
+            p.Add($"{Copies} copies of a segment: use 2 to 8");
+        return p;
+    }
+}
+
+/// <summary>
 /// The built-in corpus, deterministic from its seed and shipped with the app: templated English-like sentences,
 /// random token segments repeated (which rewards induction heads: the token after the earlier occurrence comes
 /// next), and bracket sequences that must close in order.
 /// </summary>
-public sealed class BuiltInCorpus(ITextTokenizer tokenizer) : ITrainingCorpus
+public sealed class BuiltInCorpus(ITextTokenizer tokenizer, CorpusMix? mix = null) : ITrainingCorpus
 {
+    private readonly CorpusMix _mix = (mix ?? CorpusMix.Even).Problems() is { Count: > 0 } problems
+        ? throw new ArgumentException(string.Join("; ", problems) + ".")
+        : mix ?? CorpusMix.Even;
+
     private static readonly string[] Subjects = ["the model", "a layer", "the head", "every stage", "the residual stream", "a small network", "the planner", "each token"];
     private static readonly string[] Verbs = ["reads", "writes", "moves", "copies", "follows", "predicts", "adds", "splits"];
     private static readonly string[] Objects = ["the next token", "the previous word", "a long sequence", "the first position", "its own output", "the last layer", "eight devices", "the attention map"];
@@ -32,12 +69,12 @@ public sealed class BuiltInCorpus(ITextTokenizer tokenizer) : ITrainingCorpus
         {
             var ids = new List<int>(length + 1);
             while (ids.Count < length + 1)
-                ids.AddRange(random.Next(3) switch
-                {
-                    0 => tokenizer.Encode(Sentence(random)),
-                    1 => Repeated(random),
-                    _ => tokenizer.Encode(Brackets(random)),
-                });
+            {
+                var pick = random.Next(_mix.Sentences + _mix.Repeats + _mix.Brackets);
+                ids.AddRange(pick < _mix.Sentences ? tokenizer.Encode(Sentence(random))
+                    : pick < _mix.Sentences + _mix.Repeats ? Repeated(random)
+                    : tokenizer.Encode(Brackets(random)));
+            }
             for (var t = 0; t <= length; t++)
                 result[b, t] = ids[t];
         }
@@ -50,9 +87,9 @@ public sealed class BuiltInCorpus(ITextTokenizer tokenizer) : ITrainingCorpus
 
     private IEnumerable<int> Repeated(Random r)
     {
-        // 8–24 random ordinary tokens, then the same again: the second copy is predictable only by induction.
-        var segment = Enumerable.Range(0, r.Next(8, 25)).Select(_ => r.Next(256, tokenizer.VocabularySize - 1)).ToArray();
-        return segment.Concat(segment);
+        // Random ordinary tokens, then the same again: the second copy is predictable only by induction.
+        var segment = Enumerable.Range(0, r.Next(_mix.MinRepeat, _mix.MaxRepeat + 1)).Select(_ => r.Next(256, Math.Min(tokenizer.VocabularySize - 1, _mix.Alphabet > 0 ? 256 + _mix.Alphabet : int.MaxValue))).ToArray();
+        return Enumerable.Repeat(segment, _mix.Copies).SelectMany(s => s);
     }
 
     private static string Brackets(Random r)

@@ -107,6 +107,7 @@ public static class Checkpoint
         var tensors = OpenTensors(directory);
         var fileTypes = tensors.Values.Select(t => t.Entry.DType).Distinct().ToArray();
         var target = dtype ?? (fileTypes.All(t => t == "F32") ? ScalarType.Float32 : ScalarType.BFloat16);
+        CheckMemory(directory, spec, target);
         var decoder = Decoder.Decoder.Create(spec, new DecoderOptions { Initialise = false, DType = target, Device = CPU });
         try
         {
@@ -154,6 +155,38 @@ public static class Checkpoint
             decoder.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Refuses, before allocating anything, a checkpoint whose weights in <paramref name="dtype"/> would not fit in the
+    /// memory the system has available: running out of memory part-way would take the whole process down.
+    /// </summary>
+    public static void CheckMemory(string directory, ModelSpec spec, ScalarType dtype, long? availableBytes = null)
+    {
+        var needed = Core.Accounting.ParameterBreakdown.Of(spec).Total * SafetensorsFile.ElementSizes[SafetensorsFile.FromScalarType(dtype)];
+        var available = availableBytes ?? AvailableMemoryBytes();
+        if (needed > available)
+            throw new CheckpointException(
+                $"{directory}: its {spec.Layers}-layer model needs {needed / (double)(1L << 30):0.0} GiB in {dtype} but only " +
+                $"{available / (double)(1L << 30):0.0} GiB of memory are available; load a smaller model or free memory.");
+    }
+
+    /// <summary>Memory the system can give this process now: MemAvailable on Linux, else what the GC reports.</summary>
+    public static long AvailableMemoryBytes()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/meminfo"))
+                if (line.StartsWith("MemAvailable:", StringComparison.Ordinal))
+                    return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+        return GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
     }
 
     /// <summary>

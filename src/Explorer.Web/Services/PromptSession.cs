@@ -19,6 +19,8 @@ public sealed class PromptSession(ModelHost host) : IDisposable
     public bool Running => _run is not null;
     public string? Error { get; private set; }
     public string? Status { get; private set; }
+    /// <summary>Runs that finished (all their models traced); what a test or a soak client waits on.</summary>
+    public int CompletedRuns { get; private set; }
     public event Action? Changed;
 
     /// <summary>What the Layers and Attention pages keep: everything, the logit lens at up to 128 positions.</summary>
@@ -57,6 +59,7 @@ public sealed class PromptSession(ModelHost host) : IDisposable
                 Notify();
             }
             Status = null;
+            CompletedRuns++;
         }
         catch (OperationCanceledException)
         {

@@ -1,0 +1,180 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text;
+using Microsoft.Playwright;
+using Xunit.Abstractions;
+
+namespace Explorer.Browser.Tests;
+
+/// <summary>
+/// The running app under many tabs at once: 8 clients, each with a live-model tab and a planner tab (16 circuits),
+/// 1,000 traced forwards of distinct prompts mixed with planner changes; then tabs closed in the middle of queued
+/// work. The server is measured through <c>/api/health</c>. Chromium draws no charts here (plotly.js is replaced by
+/// a stub that accepts the same calls), so the two cores go to the server, which is what is under test.
+/// </summary>
+public sealed class SoakTests(ITestOutputHelper output)
+{
+    private const int Clients = 8;
+    private const int ForwardsPerClient = 125;
+    private const string PlotlyStub = """
+        window.Plotly = (() => {
+          const draw = id => { const e = typeof id === 'string' ? document.getElementById(id) : id; if (e && !e.on) e.on = () => {}; return Promise.resolve(e); };
+          return { newPlot: draw, react: draw, relayout: draw, restyle: draw, update: draw, addTraces: draw, deleteTraces: draw,
+                   extendTraces: draw, prependTraces: draw, purge: () => {}, toImage: () => Promise.resolve(''),
+                   downloadImage: () => Promise.resolve(), Plots: { resize: () => {} } };
+        })();
+        """;
+
+    private sealed record Health(int Waiting, int PeakWaiting, int QueueCapacity, long Forwards, long Cancelled, int OpenCircuits,
+        long CircuitsOpened, long ResidentBytes, long ManagedBytes, Health.Model[] Models)
+    {
+        public sealed record Model(string Name, string State, string Message);
+    }
+
+    [BrowserFact]
+    public async Task ManyTabsThousandForwardsAndClosedTabs()
+    {
+        // A trace cache of 256 MiB fills during the warm-up, so what follows is the steady state.
+        await using var server = await AppServer.StartAsync(new Dictionary<string, string> { ["Models__TraceCacheBytes"] = (256L << 20).ToString() });
+        using var http = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(10) };
+        async Task<Health> HealthAsync() => (await http.GetFromJsonAsync<Health>("/api/health"))!;
+        var ready = Stopwatch.StartNew();
+        while ((await HealthAsync()).Models is var m && !(m.Length == 2 && m.All(x => x.State == "Ready")))
+        {
+            Assert.True(ready.Elapsed < TimeSpan.FromSeconds(60), "the default models did not load within 60 s");
+            await Task.Delay(250);
+        }
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = BrowserFactAttribute.ChromiumPath,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync"],
+        });
+
+        // Memory and queue, sampled while the clients run.
+        var samples = new List<(double Seconds, long Forwards, double ResidentMiB, double ManagedMiB, int Waiting)>();
+        using var stopSampling = new CancellationTokenSource();
+        var clock = Stopwatch.StartNew();
+        var sampler = Task.Run(async () =>
+        {
+            while (!stopSampling.IsCancellationRequested)
+            {
+                var h = await HealthAsync();
+                lock (samples)
+                    samples.Add((clock.Elapsed.TotalSeconds, h.Forwards, h.ResidentBytes / 1048576.0, h.ManagedBytes / 1048576.0, h.Waiting));
+                try { await Task.Delay(1000, stopSampling.Token); } catch (OperationCanceledException) { }
+            }
+        });
+
+        var before = await HealthAsync();
+        var clients = Enumerable.Range(0, Clients).Select(c => RunClientAsync(browser, server, c)).ToArray();
+        var errors = await Task.WhenAll(clients);
+        await stopSampling.CancelAsync();
+        await sampler;
+        var after = await HealthAsync();
+
+        Assert.Empty(errors.SelectMany(e => e));
+        Assert.True(after.Forwards - before.Forwards >= Clients * ForwardsPerClient,
+            $"{after.Forwards - before.Forwards} forwards ran; the clients asked for {Clients * ForwardsPerClient} distinct prompts");
+        Assert.InRange(after.PeakWaiting, 1, after.QueueCapacity + 1);
+        Assert.Equal(0, after.Waiting);
+
+        // Resident memory after warm-up (the first fifth of the forwards) stays flat.
+        var report = new StringBuilder("seconds,forwards,resident_mib,managed_mib,waiting\n");
+        foreach (var s in samples)
+            report.AppendLine($"{s.Seconds:0.0},{s.Forwards},{s.ResidentMiB:0.0},{s.ManagedMiB:0.0},{s.Waiting}");
+        if (Environment.GetEnvironmentVariable("EXPLORER_SOAK_REPORT") is { Length: > 0 } path)
+            await File.WriteAllTextAsync(path, report.ToString());
+        var warm = samples.Where(s => s.Forwards - before.Forwards >= Clients * ForwardsPerClient / 5).ToArray();
+        Assert.True(warm.Length >= 3, $"too few samples after warm-up ({warm.Length})");
+        // Drift: the mean of the last quarter of the samples against the mean of the first quarter (one sample is noisy:
+        // the GC and the allocator breathe by tens of MiB).
+        var quarter = Math.Max(1, warm.Length / 4);
+        var first = warm.Take(quarter).Average(s => s.ResidentMiB);
+        var last = warm.TakeLast(quarter).Average(s => s.ResidentMiB);
+        output.WriteLine($"resident after warm-up: first quarter {first:0} MiB, last quarter {last:0} MiB, peak {warm.Max(s => s.ResidentMiB):0} MiB");
+        Assert.True(last - first < 100, $"resident memory drifted by {last - first:0} MiB after warm-up ({first:0} → {last:0} MiB)");
+
+        // Tabs closed while their work waits in the queue: the work is skipped, the circuits go, the rest carries on.
+        var closing = await ClosedTabsCancelTheirWorkAsync(browser, server, HealthAsync);
+        output.WriteLine(closing);
+        Assert.DoesNotContain("Unhandled exception", server.Log);
+        Assert.DoesNotContain("fail:", server.Log);
+    }
+
+    private async Task<List<string>> RunClientAsync(IBrowser browser, AppServer server, int client)
+    {
+        var errors = new List<string>();
+        await using var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
+        await context.RouteAsync("**/plotly-*.min.js", route => route.FulfillAsync(new RouteFulfillOptions { ContentType = "text/javascript", Body = PlotlyStub }));
+        var live = await context.NewPageAsync();
+        var planner = await context.NewPageAsync();
+        live.PageError += (_, e) => { lock (errors) errors.Add($"client {client} live tab: {e}"); };
+        planner.PageError += (_, e) => { lock (errors) errors.Add($"client {client} planner tab: {e}"); };
+        var model = client % 2 == 0 ? "deepseek-7b-mini" : "deepseek-67b-mini";
+        var path = client < 2 ? "layers" : "attention"; // the layer view is the heavy one (hundreds of KB per run)
+        await live.GotoAsync(new Uri(server.BaseAddress, $"/{path}?model={model}").ToString());
+        await planner.GotoAsync(new Uri(server.BaseAddress, "/pipeline").ToString());
+        foreach (var page in new[] { live, planner })
+            await page.Locator("[data-testid=app-interactive]").WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 60000 });
+        var bar = live.Locator("[data-testid=prompt-bar]");
+        var box = live.Locator("[data-testid=prompt-text] input, input[data-testid=prompt-text]").First;
+        var stages = planner.Locator("input[data-testid=stages], [data-testid=stages] input").First;
+        await Assertions.Expect(bar).ToHaveAttributeAsync("data-running", "false", new() { Timeout = 60000 });
+        var runs = int.Parse((await bar.GetAttributeAsync("data-runs"))!);
+        for (var k = 0; k < ForwardsPerClient; k++)
+        {
+            await box.FillAsync($"Client {client} asks question {k}: what does layer {k % 30} of the {model} add to the stream?");
+            await live.Locator("[data-testid=prompt-run]").ClickAsync();
+            await Assertions.Expect(bar).ToHaveAttributeAsync("data-runs", (++runs).ToString(), new() { Timeout = 60000 });
+            if (await live.Locator("[data-testid=prompt-error]").CountAsync() > 0)
+                errors.Add($"client {client} run {k}: {await live.Locator("[data-testid=prompt-error]").First.InnerTextAsync()}");
+            if (k % 5 == 4)
+            {
+                // A planner change between forwards: another stage count, re-planned and re-simulated at once.
+                await stages.FillAsync((2 + (k + client) % 7).ToString());
+                await stages.PressAsync("Tab");
+                await Assertions.Expect(planner.Locator("[data-testid=plan-a-stages] tbody tr")).ToHaveCountAsync(2 + (k + client) % 7, new() { Timeout = 30000 });
+            }
+        }
+        return errors;
+    }
+
+    private static async Task<string> ClosedTabsCancelTheirWorkAsync(IBrowser browser, AppServer server, Func<Task<Health>> health)
+    {
+        var before = await health();
+        var long_ = string.Join(' ', Enumerable.Range(0, 60).Select(i => $"token{i} and more"));
+        var pages = new List<IPage>();
+        for (var i = 0; i < 6; i++)
+        {
+            var page = await browser.NewPageAsync();
+            await page.GotoAsync(new Uri(server.BaseAddress, "/layers?model=deepseek-67b-mini").ToString());
+            await page.Locator("[data-testid=app-interactive]").WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 60000 });
+            await page.Locator("[data-testid=prompt-text] input, input[data-testid=prompt-text]").First.FillAsync($"{i} {long_}");
+            pages.Add(page);
+        }
+        var open = (await health()).OpenCircuits;
+        // All six start; five tabs close at once, while their forwards wait behind each other on the one worker.
+        foreach (var page in pages)
+            await page.Locator("[data-testid=prompt-run]").ClickAsync();
+        foreach (var page in pages.Take(5))
+            await page.CloseAsync(new PageCloseOptions { RunBeforeUnload = true });
+        var survivor = pages[^1].Locator("[data-testid=prompt-bar]");
+        await Assertions.Expect(survivor).ToHaveAttributeAsync("data-runs", "1", new() { Timeout = 60000 });
+
+        var deadline = Stopwatch.StartNew();
+        Health after;
+        while ((after = await health()).Waiting > 0 && deadline.Elapsed < TimeSpan.FromSeconds(30))
+            await Task.Delay(250);
+        Assert.Equal(0, after.Waiting);
+        var cancelled = after.Cancelled - before.Cancelled;
+        var ran = after.Forwards - before.Forwards;
+        Assert.True(cancelled >= 1, $"closing 5 tabs with queued work cancelled nothing ({ran} forwards ran)");
+        Assert.True(ran + cancelled >= 6 && ran < 6, $"{ran} forwards ran and {cancelled} were cancelled for 6 runs");
+        await pages[^1].CloseAsync();
+        return $"closed 5 of 6 tabs mid-run: {cancelled} forwards cancelled, {ran} ran (circuits kept for reconnection: {after.OpenCircuits} of {open})";
+    }
+}
