@@ -26,6 +26,7 @@ public static class ServiceRegistration
         builder.Services.AddSingleton<TrainingJobs>();
         builder.Services.AddSingleton<CircuitCounter>();
         builder.Services.AddSingleton<Microsoft.AspNetCore.Components.Server.Circuits.CircuitHandler>(sp => sp.GetRequiredService<CircuitCounter>());
+        builder.Services.AddScoped<TabConnection>();
         builder.Services.AddScoped<Microsoft.AspNetCore.Components.Server.Circuits.CircuitHandler, TabClosedHandler>();
         return builder;
     }

@@ -23,6 +23,46 @@ public class BrowserBenchmark(BrowserFixture fixture, ITestOutputHelper output) 
     [BenchmarkFact]
     public async Task RunToFirstChartAndBytesPerView()
     {
+        var lines = await BrowserFiguresAsync();
+        foreach (var line in lines)
+            output.WriteLine(line);
+    }
+
+    /// <summary>
+    /// Every figure the project tracks in one report: the live models (time, capture overhead, FLOP utilisation, head
+    /// view bytes, memory after many forwards) and the planner from <c>explorer bench --suite all</c>, then the
+    /// browser (run → first chart, bytes per view), with the machine it ran on. Written to EXPLORER_BENCH_OUT too.
+    /// </summary>
+    [BenchmarkFact]
+    public async Task EveryFigure()
+    {
+        var report = new List<string> { "## Benchmarks", "", Machine(), "" };
+        using (var cliOut = new StringWriter())
+        using (var cliErr = new StringWriter())
+        {
+            var code = Explorer.Cli.ExplorerCommand.Run(["bench", "--suite", "all"], cliOut, cliErr);
+            Assert.True(code == 0, cliErr.ToString());
+            report.AddRange(["### Live models and planner (`explorer bench --suite all`)", "", "```", .. cliOut.ToString().TrimEnd().Split('\n'), "```", ""]);
+        }
+        report.AddRange(["### Browser (headless Chromium over loopback, 128-token prompts)", "", .. await BrowserFiguresAsync()]);
+        foreach (var line in report)
+            output.WriteLine(line);
+        if (Environment.GetEnvironmentVariable("EXPLORER_BENCH_OUT") is { Length: > 0 } file)
+            await File.WriteAllLinesAsync(file, report);
+    }
+
+    private static string Machine()
+    {
+        static string? Field(string file, string key) => File.Exists(file)
+            ? File.ReadLines(file).FirstOrDefault(l => l.StartsWith(key, StringComparison.Ordinal))?.Split(':', 2)[1].Trim()
+            : null;
+        var memory = Field("/proc/meminfo", "MemTotal") is { } kb ? $"{long.Parse(kb.Split(' ')[0]) / 1048576.0:0} GiB" : "?";
+        return $"Machine: {Field("/proc/cpuinfo", "model name") ?? "unknown CPU"}, {Environment.ProcessorCount} cores, {memory} memory, " +
+               $"{System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}; {DateTime.UtcNow:yyyy-MM-dd}.";
+    }
+
+    private async Task<List<string>> BrowserFiguresAsync()
+    {
         var lines = new List<string> { "| model | run → first chart (median of 5, ms) | layer summary view | head map view | head grid + map view |", "|---|---|---|---|---|" };
         foreach (var model in new[] { "deepseek-7b-mini", "deepseek-67b-mini" })
         {
@@ -69,9 +109,6 @@ public class BrowserBenchmark(BrowserFixture fixture, ITestOutputHelper output) 
             lines.Add($"| {model} | {times[times.Count / 2]:0} | {summaryBytes / 1024.0:0.0} KB | {headBytes / 1024.0:0.0} KB | {gridBytes / 1024.0:0.0} KB |");
             await page.CloseAsync();
         }
-        foreach (var line in lines)
-            output.WriteLine(line);
-        if (Environment.GetEnvironmentVariable("EXPLORER_BENCH_OUT") is { } file)
-            await File.WriteAllLinesAsync(file, lines);
+        return lines;
     }
 }

@@ -15,7 +15,8 @@ namespace Explorer.Browser.Tests;
 public sealed class SoakTests(ITestOutputHelper output)
 {
     private const int Clients = 8;
-    private const int ForwardsPerClient = 125;
+    /// <summary>125 per client (1,000 in all); EXPLORER_SOAK_FORWARDS sets fewer for a quick look while working on it.</summary>
+    private static readonly int ForwardsPerClient = int.TryParse(Environment.GetEnvironmentVariable("EXPLORER_SOAK_FORWARDS"), out var n) && n > 0 ? n : 125;
     private const string PlotlyStub = """
         window.Plotly = (() => {
           const draw = id => { const e = typeof id === 'string' ? document.getElementById(id) : id; if (e && !e.on) e.on = () => {}; return Promise.resolve(e); };
@@ -34,8 +35,8 @@ public sealed class SoakTests(ITestOutputHelper output)
     [BrowserFact]
     public async Task ManyTabsThousandForwardsAndClosedTabs()
     {
-        // A trace cache of 256 MiB fills during the warm-up, so what follows is the steady state.
-        await using var server = await AppServer.StartAsync(new Dictionary<string, string> { ["Models__TraceCacheBytes"] = (256L << 20).ToString() });
+        // A trace cache of 128 MiB fills during the warm-up (traces here are about 1 MiB), so what follows is the steady state.
+        await using var server = await AppServer.StartAsync(new Dictionary<string, string> { ["Models__TraceCacheBytes"] = (128L << 20).ToString() });
         using var http = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(10) };
         async Task<Health> HealthAsync() => (await http.GetFromJsonAsync<Health>("/api/health"))!;
         var ready = Stopwatch.StartNew();
@@ -90,19 +91,27 @@ public sealed class SoakTests(ITestOutputHelper output)
             await File.WriteAllTextAsync(path, report.ToString());
         var warm = samples.Where(s => s.Forwards - before.Forwards >= Clients * ForwardsPerClient / 5).ToArray();
         Assert.True(warm.Length >= 3, $"too few samples after warm-up ({warm.Length})");
-        // Drift: the mean of the last quarter of the samples against the mean of the first quarter (one sample is noisy:
-        // the GC and the allocator breathe by tens of MiB).
-        var quarter = Math.Max(1, warm.Length / 4);
-        var first = warm.Take(quarter).Average(s => s.ResidentMiB);
-        var last = warm.TakeLast(quarter).Average(s => s.ResidentMiB);
-        output.WriteLine($"resident after warm-up: first quarter {first:0} MiB, last quarter {last:0} MiB, peak {warm.Max(s => s.ResidentMiB):0} MiB");
-        Assert.True(last - first < 100, $"resident memory drifted by {last - first:0} MiB after warm-up ({first:0} → {last:0} MiB)");
+        // The floor does not rise: the allocator keeps up to 512 MiB of freed memory before it trims (M_TRIM_THRESHOLD,
+        // set for speed in NativeMemory), so single samples swing by hundreds of MiB, but leaked traces (about 1 MiB per
+        // forward here) would lift the lowest samples of the second half by hundreds of MiB over the first half's.
+        var half = warm.Length / 2;
+        var floorFirst = warm.Take(half).Min(s => s.ResidentMiB);
+        var floorSecond = warm.Skip(half).Min(s => s.ResidentMiB);
+        var managedFirst = warm.Take(half).Average(s => s.ManagedMiB);
+        var managedSecond = warm.Skip(half).Average(s => s.ManagedMiB);
+        output.WriteLine($"resident after warm-up: floor {floorFirst:0} → {floorSecond:0} MiB (first half → second half), peak {warm.Max(s => s.ResidentMiB):0} MiB; " +
+                         $"managed mean {managedFirst:0} → {managedSecond:0} MiB");
+        if (Clients * ForwardsPerClient >= 1000) // a quick look is too short to get past the warm-up
+            Assert.True(floorSecond - floorFirst < 150, $"the resident floor rose by {floorSecond - floorFirst:0} MiB after warm-up ({floorFirst:0} → {floorSecond:0} MiB)");
+        if (Clients * ForwardsPerClient >= 1000)
+            Assert.True(managedSecond - managedFirst < 50, $"the managed heap grew by {managedSecond - managedFirst:0} MiB after warm-up");
 
         // Tabs closed while their work waits in the queue: the work is skipped, the circuits go, the rest carries on.
         var closing = await ClosedTabsCancelTheirWorkAsync(browser, server, HealthAsync);
         output.WriteLine(closing);
-        Assert.DoesNotContain("Unhandled exception", server.Log);
-        Assert.DoesNotContain("fail:", server.Log);
+        var log = server.Log.Split('\n');
+        var failure = Array.FindIndex(log, l => l.Contains("fail:") || l.Contains("Unhandled exception"));
+        Assert.True(failure < 0, "the server logged a failure:\n" + string.Join('\n', log.Skip(Math.Max(0, failure - 2)).Take(30)));
     }
 
     private async Task<List<string>> RunClientAsync(IBrowser browser, AppServer server, int client)
