@@ -58,11 +58,13 @@ public class FirstTenMinutesTests(BrowserFixture fixture) : IClassFixture<Browse
     {
         var page = await OpenAsync("/attention?model=deepseek-7b-mini&prompt=Keys%20only&layer=3&head=1");
         await page.Locator("[data-testid=head-map] .main-svg").First.WaitForAsync(new() { Timeout = 60000 });
+        // The URL counts layers from 0, the page from 1: layer=3 is "Layer 4"; ArrowUp moves to the next one.
+        await Assertions.Expect(page.Locator("[data-testid=head-map] .gtitle")).ToContainTextAsync("Layer 4,", new() { Timeout = 30000 });
         var layer = page.Locator("input[data-testid=layer-select], [data-testid=layer-select] input").First;
         await layer.FocusAsync();
         await page.Keyboard.PressAsync("ArrowUp");
         await Assertions.Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("layer=4"), new() { Timeout = 30000 });
-        await Assertions.Expect(page.Locator("[data-testid=head-map] .gtitle")).ToContainTextAsync("Layer 4", new() { Timeout = 30000 });
+        await Assertions.Expect(page.Locator("[data-testid=head-map] .gtitle")).ToContainTextAsync("Layer 5,", new() { Timeout = 30000 });
 
         // Light by default; the toggle switches to dark and back, and the choice changes the page's colours.
         var background = () => page.EvaluateAsync<string>("() => getComputedStyle(document.body).backgroundColor");
