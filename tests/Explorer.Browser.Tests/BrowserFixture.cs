@@ -15,15 +15,17 @@ public sealed class BrowserFixture : IAsyncLifetime
             return; // every test here is skipped
         Server = await AppServer.StartAsync();
         _playwright = await Playwright.CreateAsync();
-        Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = BrowserFactAttribute.ChromiumPath,
-            Headless = true,
-            // This machine has no network beyond loopback: keep Chromium from calling out.
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync"],
-        });
+        Browser = await _playwright.Chromium.LaunchAsync(LaunchOptions);
     }
+
+    /// <summary>Debian's headless Chromium, kept from calling out: this machine has no network beyond loopback.</summary>
+    public static BrowserTypeLaunchOptions LaunchOptions => new()
+    {
+        ExecutablePath = BrowserFactAttribute.ChromiumPath,
+        Headless = true,
+        Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"],
+    };
 
     public async Task DisposeAsync()
     {

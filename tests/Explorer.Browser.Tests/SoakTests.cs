@@ -47,13 +47,7 @@ public sealed class SoakTests(ITestOutputHelper output)
         }
 
         using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = BrowserFactAttribute.ChromiumPath,
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync"],
-        });
+        await using var browser = await playwright.Chromium.LaunchAsync(BrowserFixture.LaunchOptions);
 
         // Memory and queue, sampled while the clients run.
         var samples = new List<(double Seconds, long Forwards, double ResidentMiB, double ManagedMiB, int Waiting)>();
