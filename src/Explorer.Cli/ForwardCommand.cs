@@ -17,7 +17,7 @@ public static class ForwardCommand
 
     public static Command Create(TextWriter output, TextWriter error)
     {
-        var model = new Option<string>("--model", "-m") { Description = "A runnable preset: deepseek-7b-mini or deepseek-67b-mini (seeded weights)." };
+        var model = new Option<string>("--model", "-m") { Description = "A runnable preset: deepseek-7b-mini or deepseek-67b-mini (the trained weights that ship with the app; seeded ones in a build without them)." };
         var weights = new Option<string>("--weights", "-w") { Description = "A Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json)." };
         var prompt = new Option<string>("--prompt", "-p") { Description = "Text to tokenize." };
         var tokens = new Option<string>("--tokens", "-t") { Description = "Token ids, comma-separated (e.g. 1,2,3)." };

@@ -9,7 +9,7 @@ public static class ProbeCommand
 {
     public static Command Create(TextWriter output, TextWriter error)
     {
-        var model = new Option<string>("--model", "-m") { Description = "A mini preset (seeded weights)." };
+        var model = new Option<string>("--model", "-m") { Description = "A mini preset (the trained weights that ship with the app; seeded ones in a build without them)." };
         var weights = new Option<string>("--weights", "-w") { Description = "A checkpoint folder." };
         var n = new Option<int>("--n") { Description = "Length of the random segment (it is repeated once).", DefaultValueFactory = _ => 32 };
         var top = new Option<int>("--top") { DefaultValueFactory = _ => 5 };

@@ -1,3 +1,4 @@
+using Explorer.Core.Specs;
 using System.Diagnostics;
 using Microsoft.Playwright;
 
@@ -49,7 +50,7 @@ public class LiveModelPagesTests(BrowserFixture fixture) : IClassFixture<Browser
         }
         await Assertions.Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/attention.*layer=5"), new() { Timeout = 30000 });
         await page.Locator("[data-testid=head-map] .main-svg").First.WaitForAsync(new() { Timeout = 60000 });
-        await Assertions.Expect(page.Locator("[data-testid=head-grid] .head-thumb")).ToHaveCountAsync(8);
+        await Assertions.Expect(page.Locator("[data-testid=head-grid] .head-thumb")).ToHaveCountAsync(MiniPresets.DeepSeek7BMini.AttentionHeads);
 
         // Another head: the focused heatmap changes.
         var map = page.Locator("[data-testid=head-map] .main-svg").First;
@@ -58,11 +59,6 @@ public class LiveModelPagesTests(BrowserFixture fixture) : IClassFixture<Browser
         await page.WaitForFunctionAsync("b => document.querySelector('[data-testid=head-map] .main-svg').innerHTML !== b", before);
         await Assertions.Expect(page.Locator("[data-testid=head-map] .gtitle")).ToContainTextAsync("head 3");
         Assert.Contains("head=3", page.Url);
-        if (BrowserFixture.ScreenshotFolder is { } folder)
-        {
-            Directory.CreateDirectory(folder);
-            await page.ScreenshotAsync(new() { Path = Path.Combine(folder, "attention.png") });
-        }
         await page.CloseAsync();
     }
 
@@ -140,16 +136,49 @@ public class LiveModelPagesTests(BrowserFixture fixture) : IClassFixture<Browser
     [BrowserFact]
     public async Task SharedLinkRunsItsPrompt()
     {
-        var page = await OpenAsync("/attention?model=deepseek-67b-mini&prompt=Shared%20links%20reload&layer=10&head=4");
+        var page = await OpenAsync("/attention?model=deepseek-67b-mini&prompt=Shared%20links%20reload&layer=10&head=3");
         await page.Locator("[data-testid=head-map] .main-svg").First.WaitForAsync(new() { Timeout = 60000 });
-        await Assertions.Expect(page.Locator("[data-testid=head-map] .gtitle")).ToContainTextAsync("Layer 11, head 4 (reads KV head 0)");
-        // 16 heads in two KV groups of eight.
-        await Assertions.Expect(page.Locator("[data-testid=kv-group-1] .head-thumb")).ToHaveCountAsync(8);
+        await Assertions.Expect(page.Locator("[data-testid=head-map] .gtitle")).ToContainTextAsync("Layer 11, head 3 (reads KV head 0)");
+        // Four query heads sharing one KV head: one group of four.
+        await Assertions.Expect(page.Locator("[data-testid=kv-group-0] .head-thumb")).ToHaveCountAsync(4);
+        await Assertions.Expect(page.Locator("[data-testid=kv-group-1]")).ToHaveCountAsync(0);
         await Assertions.Expect(page.Locator("[data-testid=layer-stage]")).ToHaveCountAsync(0); // no split asked for
         // The induction probe scores every head and says which are induction or previous-token heads.
         await page.Locator("[data-testid=run-probe]").ClickAsync();
         await Assertions.Expect(page.Locator("[data-testid=probe-summary]")).ToContainTextAsync("Induction probe (2 × 32 random tokens)", new() { Timeout = 60000 });
         await Assertions.Expect(page.Locator("[data-testid=head-map] .gtitle")).ToContainTextAsync("probe: induction");
+        await page.CloseAsync();
+    }
+
+    [BrowserFact]
+    public async Task TheShippedMiniShowsItsInductionHead()
+    {
+        // The app loads the trained minis by default; on a prompt that repeats itself the probe finds an induction
+        // head, one click shows it, and its map carries its score.
+        var page = await OpenAsync("/attention?model=deepseek-7b-mini&prompt=" +
+            Uri.EscapeDataString("Pipeline stages split the layer stack across devices. Pipeline stages split the layer stack across devices."));
+        await page.Locator("[data-testid=head-map] .main-svg").First.WaitForAsync(new() { Timeout = 60000 });
+        await Assertions.Expect(page.Locator("[data-testid=model-source]")).ToContainTextAsync("weights: trained (defaults/deepseek-7b-mini)", new() { Timeout = 30000 });
+        using (var http = new HttpClient { BaseAddress = fixture.Server.BaseAddress })
+        {
+            var health = await http.GetStringAsync("/api/health");
+            foreach (var mini in MiniPresets.All)
+                Assert.Contains($"\"source\":\"trained (defaults/{mini.Name})\"", health);
+        }
+        await page.Locator("[data-testid=run-probe]").ClickAsync();
+        await Assertions.Expect(page.Locator("[data-testid=probe-summary]")).ToContainTextAsync("Best induction", new() { Timeout = 60000 });
+        await page.Locator("[data-testid=show-induction]").ClickAsync();
+        var title = page.Locator("[data-testid=head-map] .gtitle");
+        await Assertions.Expect(title).ToContainTextAsync("probe: induction", new() { Timeout = 30000 });
+        var score = System.Text.RegularExpressions.Regex.Match(await title.TextContentAsync() ?? "", @"probe: induction (\d\.\d\d)");
+        Assert.True(score.Success && double.Parse(score.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= 0.5, await title.TextContentAsync());
+        // The head's thumbnail in the layer's grid is labelled as an induction head.
+        await Assertions.Expect(page.Locator("[data-testid=head-grid]")).ToContainTextAsync("induction 0.");
+        if (BrowserFixture.ScreenshotFolder is { } folder)
+        {
+            Directory.CreateDirectory(folder);
+            await page.ScreenshotAsync(new() { Path = Path.Combine(folder, "attention.png") });
+        }
         await page.CloseAsync();
     }
 }
