@@ -170,7 +170,7 @@ public class LiveModelPagesTests(BrowserFixture fixture) : IClassFixture<Browser
         await page.Locator("[data-testid=show-induction]").ClickAsync();
         var title = page.Locator("[data-testid=head-map] .gtitle");
         await Assertions.Expect(title).ToContainTextAsync("probe: induction", new() { Timeout = 30000 });
-        var score = System.Text.RegularExpressions.Regex.Match(await title.TextContentAsync() ?? "", @"probe: induction (\d\.\d\d)");
+        var score = System.Text.RegularExpressions.Regex.Match(await title.TextContentAsync() ?? "", @"probe:\s*induction\s*(\d\.\d\d)");
         Assert.True(score.Success && double.Parse(score.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= 0.5, await title.TextContentAsync());
         // The head's thumbnail in the layer's grid is labelled as an induction head.
         await Assertions.Expect(page.Locator("[data-testid=head-grid]")).ToContainTextAsync("induction 0.");
