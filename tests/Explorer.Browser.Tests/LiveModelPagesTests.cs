@@ -167,9 +167,14 @@ public class LiveModelPagesTests(BrowserFixture fixture) : IClassFixture<Browser
         }
         await page.Locator("[data-testid=run-probe]").ClickAsync();
         await Assertions.Expect(page.Locator("[data-testid=probe-summary]")).ToContainTextAsync("Best induction", new() { Timeout = 60000 });
+        var summary = await page.Locator("[data-testid=probe-summary]").TextContentAsync() ?? "";
+        var best = System.Text.RegularExpressions.Regex.Match(summary, @"Best induction:\s+layer\s+(\d+)\s+head\s+(\d+)");
+        Assert.True(best.Success, summary);
         await page.Locator("[data-testid=show-induction]").ClickAsync();
+        // The map switches to that head (the title had probe scores before the click too: wait for the head itself).
         var title = page.Locator("[data-testid=head-map] .gtitle");
-        await Assertions.Expect(title).ToContainTextAsync("probe: induction", new() { Timeout = 30000 });
+        await Assertions.Expect(title).ToContainTextAsync(new System.Text.RegularExpressions.Regex(
+            $@"Layer\s{best.Groups[1].Value},\s+head\s{best.Groups[2].Value}\s.*probe:\s*induction"), new() { Timeout = 30000 });
         var score = System.Text.RegularExpressions.Regex.Match(await title.TextContentAsync() ?? "", @"probe:\s*induction\s*(\d\.\d\d)");
         Assert.True(score.Success && double.Parse(score.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= 0.5, await title.TextContentAsync());
         // The head's thumbnail in the layer's grid is labelled as an induction head.
