@@ -5,6 +5,7 @@ using Explorer.Core.Formatting;
 using Explorer.Core.Specs;
 using Explorer.Model.Decoder;
 using Explorer.Model.Hosting;
+using Explorer.Model.Weights;
 using Spectre.Console;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -36,15 +37,30 @@ public static class BenchCommand
         var repeats = new Option<int>("--repeats") { Description = "Timed runs per figure (the median is reported).", DefaultValueFactory = _ => 5 };
         var forwards = new Option<int>("--forwards") { Description = "Forwards for the memory figure.", DefaultValueFactory = _ => 200 };
         var json = new Option<FileInfo>("--json") { Description = "Also write the figures as JSON." };
+        var weights = new Option<string>("--weights", "-w") { Description = "A checkpoint folder: its load time against a raw read, memory, and forwards (lengths default 32,128)." };
         var suite = new Option<string>("--suite") { Description = "live (the models), planner (partitioning and simulation), or all.", DefaultValueFactory = _ => "live" };
         var command = new Command("bench", "Measure the live model (forward time, capture overhead, FLOP utilisation, payload, memory) or the pipeline planner.")
         {
-            models, lengths, repeats, forwards, json, suite,
+            models, lengths, repeats, forwards, json, suite, weights,
         };
         command.SetAction(result =>
         {
             try
             {
+                if (result.GetValue(weights) is { } folder)
+                {
+                    if (!Directory.Exists(folder))
+                        throw new ArgumentException($"--weights {folder}: no such folder.");
+                    var counts = result.GetResult(lengths) is { Implicit: false } ? ForwardCommand.ParseTokens(result.GetValue(lengths)!) : [32, 128];
+                    if (counts.Any(n => n < 1 || n > 4096))
+                        throw new ArgumentException("--lengths: each length must be between 1 and 4096 tokens.");
+                    if (result.GetValue(repeats) < 1)
+                        throw new ArgumentException("--repeats must be at least 1.");
+                    var report = WeightsBench.Run(folder, counts, result.GetValue(repeats), output);
+                    if (result.GetValue(json) is { } file)
+                        WeightsBench.WriteJson(report, file.FullName);
+                    return ExitCodes.Ok;
+                }
                 var which = result.GetValue(suite)!.Trim().ToLowerInvariant();
                 if (which is not ("live" or "planner" or "all"))
                     throw new ArgumentException($"--suite '{which}': use live, planner or all.");
@@ -64,7 +80,7 @@ public static class BenchCommand
                 Run(specs, tokenCounts, r, f, result.GetValue(json), output);
                 return ExitCodes.Ok;
             }
-            catch (ArgumentException e)
+            catch (Exception e) when (e is ArgumentException or CheckpointException or IOException)
             {
                 error.WriteLine($"error: {e.Message}");
                 return ExitCodes.BadInput;

@@ -70,7 +70,7 @@ public static class ForwardCommand
         for (var r = 0; r < ranked.Length; r++)
         {
             var id = ranked[r];
-            var piece = live.Tokenizer is null ? "" : TokenPieces.Display(live.Tokenizer, [id])[0];
+            var piece = TokenPieces.Display(live.Tokenizer, id);
             table.AddRow((r + 1).ToString(), id.ToString(), Markup.Escape(piece), probabilities[id].ToString("0.0000"), logits[id].ToString("0.000"));
         }
         console.Write(table);
@@ -80,7 +80,9 @@ public static class ForwardCommand
             var norms = trace.ResidualNorm!;
             var hidden = Enumerable.Range(1, trace.Layers)
                 .Select(l => Enumerable.Range(0, trace.Length).Select(t => norms[l, t]).ToArray()).ToArray();
-            var json = JsonSerializer.Serialize(new { model = live.Name, tokens = ids, logits, hiddenNorms = hidden });
+            // A model can emit ±Inf or NaN; JSON has no literal for them, so they are written as "Infinity", "-Infinity", "NaN".
+            var json = JsonSerializer.Serialize(new { model = live.Name, tokens = ids, pieces, logits, hiddenNorms = hidden },
+                new JsonSerializerOptions { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals });
             var temporary = dump.FullName + ".tmp";
             File.WriteAllText(temporary, json);
             File.Move(temporary, dump.FullName, overwrite: true);

@@ -19,6 +19,7 @@ public static class ServiceRegistration
         {
             if (!Path.IsPathRooted(o.ModelsFolder))
                 o.ModelsFolder = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".explorer", o.ModelsFolder);
+            o.HubCache = HubCacheLocation.Choose(o.HubCache, Environment.GetEnvironmentVariable);
         });
         builder.Services.AddSingleton(sp => new ModelHost(sp.GetRequiredService<IOptions<ModelHostOptions>>().Value));
         builder.Services.AddHostedService<ModelHostStartup>();

@@ -119,7 +119,7 @@ public sealed class ModelHostTests : IAsyncLifetime
     {
         using (var decoder = TestModels.Build(TestModels.Small))
             Checkpoint.Save(decoder, Path.Combine(_host.Folder.Root, "small-ckpt"));
-        Assert.Equal(["small-ckpt"], _host.Folder.Checkpoints());
+        Assert.Equal(["small-ckpt"], _host.Folder.Checkpoints().Select(c => c.Name));
         var status = await _host.LoadCheckpointAsync("small-ckpt");
         Assert.Equal(ModelState.Ready, status.State);
         using (var lease = await _host.TraceAsync("small-ckpt", [1, 2, 3], Options, CancellationToken.None))

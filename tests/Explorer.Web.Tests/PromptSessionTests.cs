@@ -68,7 +68,7 @@ public sealed class PromptSessionTests : IAsyncLifetime
         session.Dispose(); // what the circuit does when the tab goes away
         await run;
         Assert.NotNull(lease.Trace); // the cache still holds it for the next visitor
-        using var again = await _host.TraceAsync("deepseek-7b-mini", "closing", PromptSession.Capture(2), CancellationToken.None);
+        using var again = await _host.TraceAsync("deepseek-7b-mini", "closing", Explorer.Model.Decoder.TraceOptions.ForViews(2), CancellationToken.None);
         Assert.True(again.FromCache);
     }
 }

@@ -1,5 +1,4 @@
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Explorer.Model.Decoder;
@@ -7,7 +6,7 @@ namespace Explorer.Model.Decoder;
 /// <summary>Causal self-attention with RoPE and grouped-query attention (KV head g serves query heads g·n_rep … g·n_rep + n_rep − 1).</summary>
 public sealed class Attention : nn.Module
 {
-    private readonly Linear _q, _k, _v, _o;
+    private readonly Projection _q, _k, _v, _o;
     private readonly long _heads, _kvHeads, _headDim;
 
     public Attention(string name, long hidden, long heads, long kvHeads, Device device, ScalarType dtype = ScalarType.Float32) : base(name)
@@ -15,17 +14,15 @@ public sealed class Attention : nn.Module
         _heads = heads;
         _kvHeads = kvHeads;
         _headDim = hidden / heads;
-        _q = nn.Linear(hidden, heads * _headDim, hasBias: false, device: device, dtype: dtype);
-        _k = nn.Linear(hidden, kvHeads * _headDim, hasBias: false, device: device, dtype: dtype);
-        _v = nn.Linear(hidden, kvHeads * _headDim, hasBias: false, device: device, dtype: dtype);
-        _o = nn.Linear(heads * _headDim, hidden, hasBias: false, device: device, dtype: dtype);
+        _q = new Projection("q_proj", hidden, heads * _headDim, device, dtype);
+        _k = new Projection("k_proj", hidden, kvHeads * _headDim, device, dtype);
+        _v = new Projection("v_proj", hidden, kvHeads * _headDim, device, dtype);
+        _o = new Projection("o_proj", heads * _headDim, hidden, device, dtype);
         register_module("q_proj", _q);
         register_module("k_proj", _k);
         register_module("v_proj", _v);
         register_module("o_proj", _o);
     }
-
-    public Linear OutputProjection => _o;
 
     /// <summary>
     /// Attends x (B, T, d). Given an additive <paramref name="causalMask"/> (T, T) the softmax is computed explicitly

@@ -13,7 +13,7 @@ namespace Explorer.Model.Decoder;
 public sealed class Decoder : nn.Module
 {
     private readonly Body _model;
-    private readonly Linear? _lmHead;
+    private readonly Projection? _lmHead;
 
     public ModelSpec Spec { get; }
     public DecoderOptions Options { get; }
@@ -45,7 +45,7 @@ public sealed class Decoder : nn.Module
         register_module("model", _model);
         if (!spec.TiedEmbeddings)
         {
-            _lmHead = nn.Linear(spec.HiddenSize, spec.VocabularySize, hasBias: false, device: device, dtype: dtype);
+            _lmHead = new Projection("lm_head", spec.HiddenSize, spec.VocabularySize, device, dtype);
             register_module("lm_head", _lmHead);
         }
     }

@@ -1,6 +1,5 @@
 using TorchSharp;
 using Explorer.Core.Specs;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Explorer.Model.Decoder;
@@ -8,23 +7,21 @@ namespace Explorer.Model.Decoder;
 /// <summary>SwiGLU: down(silu(gate(x)) · up(x)); or, for the GELU variant, down(gelu(up(x))).</summary>
 public sealed class FeedForward : nn.Module<Tensor, Tensor>
 {
-    private readonly Linear? _gate;
-    private readonly Linear _up, _down;
+    private readonly Projection? _gate;
+    private readonly Projection _up, _down;
 
     public FeedForward(string name, long hidden, long intermediate, FfnKind kind, Device device, ScalarType dtype = ScalarType.Float32) : base(name)
     {
         if (kind == FfnKind.SwiGlu)
         {
-            _gate = nn.Linear(hidden, intermediate, hasBias: false, device: device, dtype: dtype);
+            _gate = new Projection("gate_proj", hidden, intermediate, device, dtype);
             register_module("gate_proj", _gate);
         }
-        _up = nn.Linear(hidden, intermediate, hasBias: false, device: device, dtype: dtype);
-        _down = nn.Linear(intermediate, hidden, hasBias: false, device: device, dtype: dtype);
+        _up = new Projection("up_proj", hidden, intermediate, device, dtype);
+        _down = new Projection("down_proj", intermediate, hidden, device, dtype);
         register_module("up_proj", _up);
         register_module("down_proj", _down);
     }
-
-    public Linear DownProjection => _down;
 
     public override Tensor forward(Tensor x)
     {

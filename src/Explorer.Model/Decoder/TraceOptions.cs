@@ -19,6 +19,15 @@ public sealed record TraceOptions
     public int TopK { get; init; } = 5;
 
     public static TraceOptions Everything { get; } = new();
+
+    /// <summary>Most positions the views' logit lens covers: the last 128 of a longer prompt.</summary>
+    public const int ViewLensPositions = 128;
+
+    /// <summary>What the Layers and Attention pages keep for a prompt of <paramref name="length"/> tokens.</summary>
+    public static TraceOptions ForViews(int length) => new()
+    {
+        LensPositions = length <= ViewLensPositions ? null : Enumerable.Range(length - ViewLensPositions, ViewLensPositions).ToArray(),
+    };
     public static TraceOptions Nothing { get; } = new() { Residual = false, Attention = false, LogitLens = false };
 
     public bool KeepsAnything => Residual || Attention || LogitLens;

@@ -36,28 +36,49 @@ public sealed class LiveModel : IDisposable
         return new LiveModel(spec.Name, decoder, MiniTokenizer.Create(), $"seed {seed}");
     }
 
-    /// <summary>A Hugging Face checkpoint folder; its tokenizer.json is used when present.</summary>
+    /// <summary>
+    /// A Hugging Face checkpoint folder; its tokenizer.json is used when present. The tokenizer is read first, against
+    /// the config's vocab_size, so a bad one is refused before gigabytes of weights are read.
+    /// </summary>
     public static LiveModel FromCheckpoint(string directory, string device = "cpu", ScalarType? dtype = null, IProgress<double>? progress = null,
-        string? source = null)
+        string? source = null, string? name = null)
     {
-        var decoder = Checkpoint.Load(directory, dtype, TorchDevice.Resolve(device), progress);
+        var spec = Checkpoint.ReadSpec(directory);
+        var tokenizer = ReadTokenizer(directory, spec);
         try
         {
-            var tokenizerPath = Path.Combine(directory, HfTokenizer.FileName);
-            var marker = Path.Combine(directory, MiniTokenizer.MarkerFile);
-            ITextTokenizer? tokenizer = File.Exists(tokenizerPath) ? HfTokenizer.Load(tokenizerPath)
-                : File.Exists(marker) && File.ReadAllText(marker).Trim() == MiniTokenizer.MarkerText ? MiniTokenizer.Create()
-                : null;
-            if (tokenizer is not null && tokenizer.VocabularySize > decoder.Spec.VocabularySize)
-                throw new CheckpointException(
-                    $"{tokenizerPath} has {tokenizer.VocabularySize:N0} tokens but the model's vocab_size is {decoder.Spec.VocabularySize:N0}.");
-            return new LiveModel(new DirectoryInfo(directory).Name, decoder, tokenizer, source ?? directory);
+            var decoder = Checkpoint.Load(directory, dtype, TorchDevice.Resolve(device), progress);
+            return new LiveModel(name ?? new DirectoryInfo(directory).Name, decoder, tokenizer, source ?? directory);
         }
         catch
         {
-            decoder.Dispose();
+            tokenizer?.Dispose();
             throw;
         }
+    }
+
+    private static ITextTokenizer? ReadTokenizer(string directory, ModelSpec spec)
+    {
+        var tokenizerPath = Path.Combine(directory, HfTokenizer.FileName);
+        if (File.Exists(tokenizerPath))
+        {
+            try
+            {
+                return HfTokenizer.Load(tokenizerPath, spec.VocabularySize);
+            }
+            catch (ArgumentException e)
+            {
+                throw new CheckpointException(e.Message);
+            }
+        }
+        var marker = Path.Combine(directory, MiniTokenizer.MarkerFile);
+        if (File.Exists(marker) && new FileInfo(marker).Length < 1024 && File.ReadAllText(marker).Trim() == MiniTokenizer.MarkerText)
+        {
+            if (spec.VocabularySize < MiniPresets.Vocabulary)
+                throw new CheckpointException($"{marker} names the {MiniTokenizer.MarkerText} tokenizer ({MiniPresets.Vocabulary:N0} tokens) but the model's vocab_size is {spec.VocabularySize:N0}.");
+            return MiniTokenizer.Create();
+        }
+        return null;
     }
 
     /// <summary>Token ids of a prompt, checked against the model's vocabulary and the length limit.</summary>

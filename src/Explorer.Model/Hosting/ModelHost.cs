@@ -36,7 +36,7 @@ public sealed class ModelHost : IAsyncDisposable
         if (options.QueueCapacity < 1)
             throw new ArgumentOutOfRangeException(nameof(options), options.QueueCapacity, "QueueCapacity must be at least 1.");
         _options = options;
-        _folder = new ModelsFolder(options.ModelsFolder);
+        _folder = new ModelsFolder(options.ModelsFolder, options.HubCache);
         _queue = Channel.CreateBounded<Func<Task>>(new BoundedChannelOptions(options.QueueCapacity)
         {
             SingleReader = true,
@@ -74,14 +74,15 @@ public sealed class ModelHost : IAsyncDisposable
             _options.TrainedDefaults && TrainedDefaults.Find(spec) is not null ? $"trained ({TrainedDefaults.FolderName}/{spec.Name})" : $"seed {_options.Seed}",
             () => LiveModel.Mini(spec, _options.Seed, _options.Device, _options.TrainedDefaults))));
 
-    /// <summary>Loads a checkpoint folder from inside the models folder.</summary>
-    public Task<ModelStatus> LoadCheckpointAsync(string relativeFolder)
+    /// <summary>Loads a checkpoint from inside the models folder or the hub cache, by the name the folder lists it under.</summary>
+    public Task<ModelStatus> LoadCheckpointAsync(string name)
     {
-        var path = _folder.Resolve(relativeFolder);
-        var name = new DirectoryInfo(path).Name;
-        if (MiniPresets.TryGet(name, out _))
-            throw new ArgumentException($"'{name}' is the name of a built-in model; rename the folder.");
-        return LoadAsync(name, path, progress => LiveModel.FromCheckpoint(path, _options.Device, progress: progress));
+        var entry = _folder.Resolve(name);
+        var modelName = entry.Revision is null ? new DirectoryInfo(entry.Path).Name : entry.Name;
+        if (MiniPresets.TryGet(modelName, out _))
+            throw new ArgumentException($"'{modelName}' is the name of a built-in model; rename the folder.");
+        var source = entry.Revision is null ? entry.Path : $"hub cache {entry.Name} @ {entry.Revision[..Math.Min(12, entry.Revision.Length)]}";
+        return LoadAsync(modelName, source, progress => LiveModel.FromCheckpoint(entry.Path, _options.Device, progress: progress, source: source, name: modelName));
     }
 
     private Task<ModelStatus> LoadAsync(string name, string source, Func<LiveModel> load) => LoadAsync(name, source, _ => load());

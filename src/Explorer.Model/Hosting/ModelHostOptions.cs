@@ -6,6 +6,12 @@ public sealed class ModelHostOptions
     /// <summary>The only folder checkpoints are loaded from; a path that leaves it is refused.</summary>
     public string ModelsFolder { get; set; } = "models";
 
+    /// <summary>
+    /// A Hugging Face hub cache (<c>models--ORG--NAME/snapshots/REV/</c>) whose models are listed beside the models
+    /// folder's, as ORG/NAME; null or empty for none. The web app defaults it to the standard location when that exists.
+    /// </summary>
+    public string? HubCache { get; set; }
+
     /// <summary>Longest prompt accepted, in tokens.</summary>
     public int MaxPromptTokens { get; set; } = 512;
 

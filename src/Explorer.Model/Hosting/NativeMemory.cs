@@ -14,7 +14,11 @@ public static partial class NativeMemory
     [LibraryImport("libc", EntryPoint = "mallopt")]
     private static partial int MallOpt(int parameter, int value);
 
-    private const int MTrimThreshold = -1, MMmapThreshold = -3;
+    [LibraryImport("libc", EntryPoint = "madvise", SetLastError = true)]
+    private static partial int MAdvise(nint address, nuint length, int advice);
+
+    private const int MTrimThreshold = -1, MMmapThreshold = -3, MAdvHugePage = 14, MAdvPopulateRead = 22;
+    private const long HugePage = 2L << 20;
     private static bool _unavailable;
     private static int _configured;
 
@@ -52,11 +56,66 @@ public static partial class NativeMemory
         }
     }
 
+    /// <summary>
+    /// Asks the kernel to back [address, address + length) with 2 MiB pages where transparent huge pages are on
+    /// "madvise" (Debian's default). Filling fresh memory then takes one page fault per 2 MiB instead of per 4 KiB:
+    /// reading a 7B checkpoint into fresh tensors ran at 250 MB/s on this machine's VM, almost all of it in faults.
+    /// Only whole huge pages inside the range are advised; a no-op elsewhere or where it fails.
+    /// </summary>
+    public static void AdviseHugePages(nint address, long length)
+    {
+        if (_unavailable || !OperatingSystem.IsLinux() || length < HugePage)
+            return;
+        var start = (address + (nint)(HugePage - 1)) & ~(nint)(HugePage - 1);
+        var end = (address + (nint)length) & ~(nint)(HugePage - 1);
+        if (end <= start)
+            return;
+        try
+        {
+            MAdvise(start, (nuint)(end - start), MAdvHugePage);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            _unavailable = true;
+        }
+    }
+
+    /// <summary>
+    /// Maps every page of a file mapping's [address, address + length) in one call (MADV_POPULATE_READ, Linux 5.14+)
+    /// instead of one fault per 16 pages as a first read would: 7B weights mapped 2–3 times faster so. Returns false
+    /// where the kernel does not offer it; the pages then come in as they are read.
+    /// </summary>
+    public static bool PopulateRead(nint address, long length)
+    {
+        if (_unavailable || !OperatingSystem.IsLinux() || length <= 0)
+            return false;
+        var start = address & ~(nint)4095;
+        try
+        {
+            return MAdvise(start, (nuint)(address + (nint)length - start), MAdvPopulateRead) == 0;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            _unavailable = true;
+            return false;
+        }
+    }
+
     /// <summary>Resident memory of this process, in bytes.</summary>
     public static long Resident()
     {
         using var process = System.Diagnostics.Process.GetCurrentProcess();
         process.Refresh();
         return process.WorkingSet64;
+    }
+
+    /// <summary>The most resident memory this process has had (VmHWM on Linux; the current figure elsewhere).</summary>
+    public static long PeakResident()
+    {
+        if (OperatingSystem.IsLinux())
+            foreach (var line in File.ReadLines("/proc/self/status"))
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                    return long.Parse(line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        return Resident();
     }
 }

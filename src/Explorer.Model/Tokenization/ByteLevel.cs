@@ -7,6 +7,10 @@ namespace Explorer.Model.Tokenization;
 public static class ByteLevel
 {
     private static readonly Dictionary<char, byte> CharToByte = Build();
+    private static readonly char[] ByteToChar = CharToByte.OrderBy(p => p.Value).Select(p => p.Key).ToArray();
+
+    /// <summary>The character that stands for <paramref name="b"/> in a byte-level vocabulary.</summary>
+    public static char ToChar(byte b) => ByteToChar[b];
 
     private static Dictionary<char, byte> Build()
     {

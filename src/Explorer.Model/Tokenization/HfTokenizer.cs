@@ -28,14 +28,23 @@ public sealed class HfTokenizer : ITextTokenizer
     public string Name { get; }
     public int VocabularySize => _names.Length;
 
-    public static HfTokenizer Load(string path)
+    /// <summary>Largest vocabulary read when no model bounds it (the largest published ones hold about 256k).</summary>
+    public const int MaxVocabulary = 1 << 22;
+
+    /// <summary>
+    /// Reads a tokenizer.json. Every id must lie in [0, <paramref name="vocabularyLimit"/>) (the model's vocab_size;
+    /// <see cref="MaxVocabulary"/> when not given): ids are checked before anything sized by them is allocated, and
+    /// every problem is named with the file and the field. Throws <see cref="ArgumentException"/>.
+    /// </summary>
+    public static HfTokenizer Load(string path, int? vocabularyLimit = null)
     {
         var info = new FileInfo(path);
         if (!info.Exists)
             throw new ArgumentException($"{path} does not exist.", nameof(path));
         if (info.Length > MaxBytes)
             throw new ArgumentException($"{path} is {info.Length:N0} bytes; a tokenizer.json may be at most {MaxBytes:N0}.", nameof(path));
-        var (names, bytes) = ReadVocabulary(path);
+        var limit = Math.Min(vocabularyLimit ?? MaxVocabulary, MaxVocabulary);
+        var (names, bytes) = ReadVocabulary(path, limit, vocabularyLimit is null ? $"at most {MaxVocabulary:N0} tokens are read" : "the model's vocab_size");
         Tokenizers.DotNet.Tokenizer tokenizer;
         try
         {
@@ -48,23 +57,67 @@ public sealed class HfTokenizer : ITextTokenizer
         return new HfTokenizer(info.Directory?.Name ?? "tokenizer", tokenizer, names, bytes);
     }
 
-    private static (string[] Names, byte[][] Bytes) ReadVocabulary(string path)
+    private static (string[] Names, byte[][] Bytes) ReadVocabulary(string path, int limit, string limitMeaning)
     {
+        var file = Path.GetFileName(path);
+        JsonDocument doc;
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            doc = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { MaxDepth = 64 });
+        }
+        catch (JsonException e)
+        {
+            throw new ArgumentException($"{path} is not valid JSON: {e.Message.Split(" Path:")[0]}", nameof(path));
+        }
+        using (doc)
+        {
             var root = doc.RootElement;
-            if (!root.TryGetProperty("model", out var model) || !model.TryGetProperty("vocab", out var vocab) || vocab.ValueKind != JsonValueKind.Object)
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object
+                || !model.TryGetProperty("vocab", out var vocab) || vocab.ValueKind != JsonValueKind.Object)
                 throw new ArgumentException($"{path} has no model.vocab object; only BPE tokenizer.json files are supported.", nameof(path));
-            var byteLevel = root.GetRawText().Contains("\"ByteLevel\"", StringComparison.Ordinal);
-            var byId = new SortedDictionary<int, (string Name, bool Special)>();
+            var problems = new List<string>();
+            var byId = new Dictionary<int, (string Name, bool Special)>();
+            string Range(string field, JsonElement value) =>
+                $"{file}: {field} is {Clip(value.GetRawText())}; ids must be whole numbers in [0, {limit:N0}) ({limitMeaning}).";
+            bool TryId(JsonElement value, out int id)
+            {
+                id = -1;
+                return value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out id) && id >= 0 && id < limit;
+            }
             foreach (var entry in vocab.EnumerateObject())
-                byId[entry.Value.GetInt32()] = (entry.Name, false);
-            if (root.TryGetProperty("added_tokens", out var added) && added.ValueKind == JsonValueKind.Array)
-                foreach (var token in added.EnumerateArray())
-                    byId[token.GetProperty("id").GetInt32()] = (token.GetProperty("content").GetString()!,
-                        token.TryGetProperty("special", out var special) && special.ValueKind == JsonValueKind.True);
-            var size = byId.Count == 0 ? 0 : byId.Keys.Max() + 1;
+            {
+                if (!TryId(entry.Value, out var id))
+                    problems.Add(Range($"model.vocab[{Clip(JsonSerializer.Serialize(entry.Name))}]", entry.Value));
+                else if (byId.TryGetValue(id, out var other))
+                    problems.Add($"{file}: model.vocab gives id {id} to both {Clip(JsonSerializer.Serialize(other.Name))} and {Clip(JsonSerializer.Serialize(entry.Name))}.");
+                else
+                    byId[id] = (entry.Name, false);
+            }
+            if (root.TryGetProperty("added_tokens", out var added) && added.ValueKind != JsonValueKind.Null)
+            {
+                if (added.ValueKind != JsonValueKind.Array)
+                    problems.Add($"{file}: added_tokens must be an array, not {added.ValueKind}.");
+                else
+                {
+                    var i = 0;
+                    foreach (var token in added.EnumerateArray())
+                    {
+                        var field = $"added_tokens[{i++}]";
+                        if (token.ValueKind != JsonValueKind.Object || !token.TryGetProperty("id", out var idElement)
+                            || !token.TryGetProperty("content", out var content) || content.ValueKind != JsonValueKind.String)
+                            problems.Add($"{file}: {field} must be an object with a whole-number id and a string content.");
+                        else if (!TryId(idElement, out var id))
+                            problems.Add(Range($"{field}.id", idElement));
+                        else // an added token may restate a vocabulary entry (SentencePiece files do): it wins
+                            byId[id] = (content.GetString()!, token.TryGetProperty("special", out var special) && special.ValueKind == JsonValueKind.True);
+                    }
+                }
+            }
+            if (problems.Count > 0)
+                throw new ArgumentException($"{path} cannot be used:{Environment.NewLine}" + string.Join(Environment.NewLine,
+                    problems.Take(20).Select(p => "  " + p)) + (problems.Count > 20 ? $"{Environment.NewLine}  … and {problems.Count - 20} more" : ""), nameof(path));
+            var byteLevel = root.GetRawText().Contains("\"ByteLevel\"", StringComparison.Ordinal);
+            var size = byId.Count == 0 ? 0 : byId.Keys.Max() + 1; // at most limit, checked above
             var names = new string[size];
             var bytes = new byte[size][];
             for (var id = 0; id < size; id++)
@@ -80,15 +133,9 @@ public sealed class HfTokenizer : ITextTokenizer
             }
             return (names, bytes);
         }
-        catch (JsonException e)
-        {
-            throw new ArgumentException($"{path} is not valid JSON: {e.Message.Split(" Path:")[0]}", nameof(path));
-        }
-        catch (Exception e) when (e is InvalidOperationException or KeyNotFoundException or FormatException)
-        {
-            throw new ArgumentException($"{path} is not a tokenizer.json this tool can read: {e.Message}", nameof(path));
-        }
     }
+
+    private static string Clip(string text) => text.Length <= 60 ? text : text[..57] + "...";
 
     private static byte[] NameToBytes(string name, bool byteLevel)
     {

@@ -10,7 +10,20 @@ namespace Explorer.Model.Tokenization;
 public static class TokenPieces
 {
     public static IReadOnlyList<string> Display(ITextTokenizer tokenizer, IReadOnlyList<int> ids) =>
-        Display(ids.Select(id => (tokenizer.TokenBytes(id), tokenizer.TokenName(id))).ToArray());
+        Display(ids.Select(id => HasToken(tokenizer, id) ? (tokenizer.TokenBytes(id), tokenizer.TokenName(id)) : ([], NoToken(id))).ToArray());
+
+    /// <summary>One id shown alone (a prediction, a lens entry): its piece, or <c>&lt;id N&gt;</c> when it has no token.</summary>
+    public static string Display(ITextTokenizer? tokenizer, int id) =>
+        tokenizer is null ? NoToken(id) : Display(tokenizer, [id])[0];
+
+    /// <summary>
+    /// Whether the tokenizer has a token for <paramref name="id"/>. Models often pad their vocabulary beyond the
+    /// tokenizer's (DeepSeek LLM: 102,400 rows for about 100k tokens), and a model may still predict those rows.
+    /// </summary>
+    public static bool HasToken(ITextTokenizer tokenizer, int id) => id >= 0 && id < tokenizer.VocabularySize;
+
+    /// <summary>How an id without a token is shown.</summary>
+    public static string NoToken(int id) => $"<id {id}>";
 
     public static IReadOnlyList<string> Display(IReadOnlyList<(byte[] Bytes, string Name)> tokens)
     {

@@ -98,54 +98,52 @@ public static class Checkpoint
     }
 
     /// <summary>
-    /// Loads a checkpoint folder into a new decoder, tensor by tensor straight into the parameters (peak memory:
-    /// the model plus one tensor when dtypes differ). Missing, unexpected and mis-shaped tensors are all listed.
+    /// Loads a checkpoint folder into a new decoder. Where a tensor's dtype in the file is the one asked for, its
+    /// parameter is a view of the file mapped into memory (copy-on-write, <see cref="MappedFile"/>): nothing is copied,
+    /// the page cache is the only copy of the weights, and a model as large as most of the machine's memory loads at
+    /// the speed the files read. Other dtypes are read and converted in chunks. Either way no parameter is initialised
+    /// first, missing, unexpected and mis-shaped tensors are all listed before anything is allocated, and NaN or Inf in
+    /// any weight is refused, naming each tensor and how many values.
     /// </summary>
-    public static Decoder.Decoder Load(string directory, ScalarType? dtype = null, Device? device = null, IProgress<double>? progress = null)
+    public static Decoder.Decoder Load(string directory, ScalarType? dtype = null, Device? device = null, IProgress<double>? progress = null,
+        bool mapFiles = true)
     {
         var spec = ReadSpec(directory);
         var tensors = OpenTensors(directory);
         var fileTypes = tensors.Values.Select(t => t.Entry.DType).Distinct().ToArray();
         var target = dtype ?? (fileTypes.All(t => t == "F32") ? ScalarType.Float32 : ScalarType.BFloat16);
         CheckMemory(directory, spec, target);
+        CheckNames(directory, spec, tensors);
         var decoder = Decoder.Decoder.Create(spec, new DecoderOptions { Initialise = false, DType = target, Device = CPU });
         try
         {
             var parameters = decoder.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-            var problems = new List<string>();
-            foreach (var (name, parameter) in parameters)
-            {
-                if (!tensors.TryGetValue(name, out var found))
-                    problems.Add($"{name}: missing (expected shape [{string.Join(", ", parameter.shape)}]).");
-                else if (!found.Entry.Shape.SequenceEqual(parameter.shape))
-                    problems.Add($"{name}: shape [{string.Join(", ", found.Entry.Shape)}] in {Path.GetFileName(found.File.Path)}, expected [{string.Join(", ", parameter.shape)}].");
-            }
-            foreach (var name in tensors.Keys.Where(n => !parameters.ContainsKey(n) && !IsIgnorable(n)))
-                problems.Add($"{name}: unexpected (no such parameter in a {spec.Layers}-layer decoder).");
-            if (problems.Count > 0)
-                throw new CheckpointException($"{directory} does not fit its config.json:", problems);
-
             using var noGrad = torch.no_grad();
-            long totalBytes = tensors.Values.Sum(t => t.Entry.End - t.Entry.Begin), loaded = 0;
+            long totalBytes = parameters.Keys.Sum(n => tensors[n].Entry.End - tensors[n].Entry.Begin), loaded = 0;
+            void Advance(long bytes)
+            {
+                loaded += bytes;
+                progress?.Report(totalBytes == 0 ? 1 : (double)loaded / totalBytes);
+            }
+            var nonFinite = new List<string>();
             foreach (var group in parameters.GroupBy(p => tensors[p.Key].File.Path))
             {
-                using var stream = new FileStream(group.Key, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+                using var stream = new FileStream(group.Key, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+                using var mapped = new MappedFile(group.Key, stream.Length);
                 foreach (var (name, parameter) in group)
                 {
                     var (file, entry) = tensors[name];
-                    var fileType = SafetensorsFile.ToScalarType(entry.DType);
-                    if (fileType == parameter.dtype && parameter.is_contiguous())
-                        file.ReadInto(entry, parameter, stream);
-                    else
-                    {
-                        using var staging = torch.empty(entry.Shape, fileType);
-                        file.ReadInto(entry, staging, stream);
-                        parameter.copy_(staging);
-                    }
-                    loaded += entry.End - entry.Begin;
-                    progress?.Report(totalBytes == 0 ? 1 : (double)loaded / totalBytes);
+                    var found = mapFiles && mapped.TryView(file, entry, parameter.dtype) is { } view
+                        ? Attach(parameter, view, entry, Advance)
+                        : file.ReadInto(entry, parameter, stream, Advance);
+                    if (found.Total > 0)
+                        nonFinite.Add($"{name} in {Path.GetFileName(file.Path)}: {found.NaN:N0} NaN and {found.Infinite:N0} infinite of {entry.Elements:N0} values.");
                 }
             }
+            // Refused rather than flagged: one NaN in a projection spreads through attention to every later
+            // position and layer, and the charts would draw numbers that mean nothing.
+            if (nonFinite.Count > 0)
+                throw new CheckpointException($"{directory} has weights that are not finite numbers:", nonFinite);
             if (device is not null && device.type != DeviceType.CPU)
                 decoder.to(device);
             return decoder;
@@ -155,6 +153,37 @@ public static class Checkpoint
             decoder.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Makes the parameter a view of the mapped file, scanning it for NaN and Inf as its pages come in.</summary>
+    private static NonFiniteCount Attach(Tensor parameter, Tensor view, SafetensorsEntry entry, Action<long> advance)
+    {
+        using (view)
+        {
+            var found = MappedFile.PopulateAndScan(view, entry.End - entry.Begin, entry.DType);
+            advance(entry.End - entry.Begin);
+            parameter.set_(view);
+            return found;
+        }
+    }
+
+    /// <summary>Every parameter present with its shape, nothing unexpected: checked on a shapes-only (meta) decoder.</summary>
+    private static void CheckNames(string directory, ModelSpec spec, IReadOnlyDictionary<string, (SafetensorsFile File, SafetensorsEntry Entry)> tensors)
+    {
+        using var shapes = Decoder.Decoder.Create(spec, new DecoderOptions { Device = META });
+        var parameters = shapes.named_parameters().ToDictionary(p => p.name, p => p.parameter.shape);
+        var problems = new List<string>();
+        foreach (var (name, shape) in parameters)
+        {
+            if (!tensors.TryGetValue(name, out var found))
+                problems.Add($"{name}: missing (expected shape [{string.Join(", ", shape)}]).");
+            else if (!found.Entry.Shape.SequenceEqual(shape))
+                problems.Add($"{name}: shape [{string.Join(", ", found.Entry.Shape)}] in {Path.GetFileName(found.File.Path)}, expected [{string.Join(", ", shape)}].");
+        }
+        foreach (var name in tensors.Keys.Where(n => !parameters.ContainsKey(n) && !IsIgnorable(n)))
+            problems.Add($"{name}: unexpected (no such parameter in a {spec.Layers}-layer decoder).");
+        if (problems.Count > 0)
+            throw new CheckpointException($"{directory} does not fit its config.json:", problems);
     }
 
     /// <summary>

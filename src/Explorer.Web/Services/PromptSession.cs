@@ -23,12 +23,6 @@ public sealed class PromptSession(ModelHost host) : IDisposable
     public int CompletedRuns { get; private set; }
     public event Action? Changed;
 
-    /// <summary>What the Layers and Attention pages keep: everything, the logit lens at up to 128 positions.</summary>
-    public static TraceOptions Capture(int length) => new()
-    {
-        LensPositions = length <= 128 ? null : Enumerable.Range(length - 128, 128).ToArray(),
-    };
-
     public TraceLease? Trace(string model) => _leases.GetValueOrDefault(model);
 
     public Explorer.Model.Tokenization.ITextTokenizer? Tokenizer(string model) => host.Find(model)?.Tokenizer;
@@ -52,7 +46,7 @@ public sealed class PromptSession(ModelHost host) : IDisposable
                 Status = $"running {model}…";
                 Notify();
                 var tokens = host.Tokenize(model, Prompt);
-                var lease = await host.TraceAsync(model, tokens, Capture(tokens.Length), run.Token);
+                var lease = await host.TraceAsync(model, tokens, TraceOptions.ForViews(tokens.Length), run.Token);
                 if (_leases.Remove(model, out var old))
                     old.Dispose();
                 _leases[model] = lease;

@@ -1,0 +1,81 @@
+
+using System.Text.Json;
+using Explorer.Core.Formatting;
+using Explorer.Model.Decoder;
+using Explorer.Model.Hosting;
+using Explorer.Model.Weights;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Explorer.Cli;
+
+/// <summary>
+/// <c>explorer bench --weights DIR</c>: a real checkpoint's figures in one run: loading against reading the same
+/// files raw, resident memory, and fused against traced forwards (with the views' capture) with the lens's share.
+/// </summary>
+public static class WeightsBench
+{
+    public sealed record Forward(int Tokens, double FusedMs, double TracedMs, double LensMs);
+
+    public sealed record Report(string Model, long WeightBytes, double LoadSeconds, double RawReadSeconds, long ResidentBytes, long PeakResidentBytes,
+        IReadOnlyList<Forward> Forwards);
+
+    public static Report Run(string directory, IReadOnlyList<int> lengths, int repeats, TextWriter output)
+    {
+        var files = Directory.EnumerateFiles(directory, "*.safetensors").Order(StringComparer.Ordinal).ToArray();
+        if (files.Length == 0)
+            throw new ArgumentException($"--weights {directory}: no .safetensors files there.");
+        var bytes = files.Sum(f => new FileInfo(f).Length);
+        // Raw first: a read of every byte, through the same kind of stream the loader uses, into one reused buffer.
+        var raw = System.Diagnostics.Stopwatch.StartNew();
+        var buffer = new byte[SafetensorsFile.ChunkBytes];
+        foreach (var file in files)
+        {
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+            while (stream.Read(buffer) > 0) { }
+        }
+        var rawSeconds = raw.Elapsed.TotalSeconds;
+        output.WriteLine($"read {files.Length} files, {Units.Bytes(bytes)} raw: {rawSeconds:0.00} s ({bytes / rawSeconds / 1e9:0.00} GB/s)");
+
+        var load = System.Diagnostics.Stopwatch.StartNew();
+        using var live = LiveModel.FromCheckpoint(directory, "cpu");
+        var loadSeconds = load.Elapsed.TotalSeconds;
+        NativeMemory.Trim();
+        var resident = NativeMemory.Resident();
+        output.WriteLine($"loaded {live.Name} ({live.Spec.Layers} layers, d {live.Spec.HiddenSize}, {live.Decoder.DType}): {loadSeconds:0.00} s, " +
+            $"{loadSeconds / rawSeconds:0.00}× the raw read; resident {Units.Bytes(resident)}, peak {Units.Bytes(NativeMemory.PeakResident())}");
+
+        var forwards = new List<Forward>();
+        foreach (var length in lengths)
+        {
+            if (length > live.Spec.ContextLength)
+                throw new ArgumentException($"--lengths {length}: over {live.Name}'s context of {live.Spec.ContextLength}.");
+            using var tokens = torch.randint(0, live.Spec.VocabularySize, [1, length], generator: new Generator(99, CPU), dtype: ScalarType.Int64);
+            var views = TraceOptions.ForViews(length);
+            var noLens = views with { LogitLens = false };
+            live.Decoder.Logits(tokens).Dispose(); // warm-up
+            var runs = Enumerable.Range(0, repeats).Select(_ => (
+                Fused: Timing.Milliseconds(() => live.Decoder.Logits(tokens).Dispose()),
+                Traced: Timing.Milliseconds(() => live.Decoder.Trace(tokens, views).Dispose()),
+                WithoutLens: Timing.Milliseconds(() => live.Decoder.Trace(tokens, noLens).Dispose()))).ToArray();
+            var row = new Forward(length, Timing.Median(runs.Select(r => r.Fused)), Timing.Median(runs.Select(r => r.Traced)),
+                Math.Max(0, Timing.Median(runs.Select(r => r.Traced - r.WithoutLens))));
+            forwards.Add(row);
+            output.WriteLine($"  {length,4} tokens: fused {row.FusedMs:0} ms, traced {row.TracedMs:0} ms ({row.TracedMs / row.FusedMs:0.00}×), " +
+                $"lens {row.LensMs:0} ms ({row.LensMs / row.TracedMs:P0} of traced)");
+        }
+        return new Report(live.Name, bytes, loadSeconds, rawSeconds, resident, NativeMemory.PeakResident(), forwards);
+    }
+
+    public static void WriteJson(Report report, string path) =>
+        File.WriteAllText(path, JsonSerializer.Serialize(new
+        {
+            model = report.Model,
+            weightBytes = report.WeightBytes,
+            loadSeconds = report.LoadSeconds,
+            rawReadSeconds = report.RawReadSeconds,
+            residentBytes = report.ResidentBytes,
+            peakResidentBytes = report.PeakResidentBytes,
+            forwards = report.Forwards.Select(f => new { tokens = f.Tokens, fusedMs = f.FusedMs, tracedMs = f.TracedMs, lensMs = f.LensMs }),
+        }, new JsonSerializerOptions { WriteIndented = true }));
+}
