@@ -127,6 +127,29 @@ public sealed class HfTokenizerTests : IDisposable
     }
 
     [Fact]
+    public void IdsBeyondTheTokenizerAreShownAsIdsAndTheRestStillReads()
+    {
+        using var tokenizer = HfTokenizer.Load(WriteTokenizer());
+        // A model whose vocabulary is padded past the tokenizer's 260 tokens may predict 102,356.
+        Assert.Equal(["a", "<id 102356>", "␣the", "<id 260>"], TokenPieces.Display(tokenizer, [(int)'a', 102_356, 258, 260]));
+        Assert.Equal("<id 102356>", TokenPieces.Display(tokenizer, 102_356));
+        Assert.Equal("<id 7>", TokenPieces.Display(null, 7));
+        Assert.Equal("␣the", TokenPieces.Display(tokenizer, 258));
+    }
+
+    [Fact]
+    public void ATokenizerIsReadAgainstTheModelsVocabulary()
+    {
+        var path = WriteTokenizer();
+        using (var fits = HfTokenizer.Load(path, vocabularyLimit: 260))
+            Assert.Equal(260, fits.VocabularySize);
+        var e = Assert.Throws<ArgumentException>(() => HfTokenizer.Load(path, vocabularyLimit: 259));
+        Assert.Contains("added_tokens[0].id is 259", e.Message);
+        Assert.Contains("[0, 259)", e.Message);
+        Assert.Contains("tokenizer.json", e.Message);
+    }
+
+    [Fact]
     public void BadFilesAreRejectedClearly()
     {
         var missing = Assert.Throws<ArgumentException>(() => HfTokenizer.Load(Path.Combine(_dir, "nope.json")));

@@ -83,7 +83,7 @@ public sealed class TrainingTests : IDisposable
         var spec = MiniPresets.DeepSeek7BMini with { Name = "mini-like", Layers = 2 };
         using var decoder = Decoder.Decoder.Create(spec, new Decoder.DecoderOptions { Seed = 1 });
         await Trainer.TrainAsync(decoder, new CountingCorpus(4096), Quick with { Steps = 1 }, _dir, null, CancellationToken.None);
-        using var live = Hosting.LiveModel.FromCheckpoint(Trainer.Latest(_dir)!.Value.Directory);
+        using var live = Explorer.Model.Hosting.LiveModel.FromCheckpoint(Trainer.Latest(_dir)!.Value.Directory);
         Assert.Equal("mini-bpe-4k", live.Tokenizer!.Name);
         Assert.NotEmpty(live.Encode("text works", 64));
     }
