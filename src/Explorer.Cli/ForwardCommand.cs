@@ -63,8 +63,8 @@ public static class ForwardCommand
 
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
         console.Profile.Width = 100;
-        var pieces = live.Tokenizer is null ? null : TokenPieces.Display(live.Tokenizer, ids);
-        output.WriteLine($"{live.Name} ({live.Source}), {ids.Length} tokens" + (pieces is null ? "" : ": " + string.Join(" | ", pieces)));
+        var pieces = live.Tokenizer is null ? ids.Select(TokenPieces.NoToken).ToArray() : TokenPieces.Display(live.Tokenizer, ids);
+        output.WriteLine($"{live.Name} ({live.Source}), {ids.Length} tokens" + (live.Tokenizer is null ? "" : ": " + string.Join(" | ", pieces)));
         var table = new Table().Border(TableBorder.Simple);
         table.AddColumn("rank").AddColumn(new TableColumn("id").RightAligned()).AddColumn("token").AddColumn(new TableColumn("probability").RightAligned()).AddColumn(new TableColumn("logit").RightAligned());
         for (var r = 0; r < ranked.Length; r++)

@@ -46,8 +46,8 @@ public static class MakeCheckpointCommand
                     var other => throw new ArgumentException($"--dtype '{other}': use bf16, fp16 or fp32."),
                 };
                 var gb = result.GetValue(shard);
-                if (!(gb >= 0.001 && gb <= 1000))
-                    throw new ArgumentException($"--shard-gb {gb}: use 0.001 to 1000.");
+                if (!(gb >= 0.0001 && gb <= 1000))
+                    throw new ArgumentException($"--shard-gb {gb}: use 0.0001 to 1000.");
                 var folder = result.GetValue(outDir)!;
                 if (folder.Exists && folder.EnumerateFileSystemInfos().Any())
                     throw new ArgumentException($"--out {folder.FullName} is not empty; give a new or empty folder.");
