@@ -1,0 +1,120 @@
+using Explorer.Core.Specs;
+using Explorer.Model.Weights;
+using Microsoft.Playwright;
+using static TorchSharp.torch;
+
+namespace Explorer.Browser.Tests;
+
+/// <summary>
+/// The app on checkpoints as users keep them: a models folder holding a checkpoint whose vocabulary (4,096 rows) is
+/// larger than its tokenizer (258 tokens), and a Hugging Face hub cache whose snapshot files are links into blobs/.
+/// </summary>
+public sealed class CheckpointPagesFixture : IAsyncLifetime
+{
+    public const string Padded = "padded-vocab";
+    public const string Hubbed = "org/hubbed";
+    private readonly DirectoryInfo _root = Directory.CreateTempSubdirectory("explorer-browser-ckpt-");
+    private IPlaywright? _playwright;
+
+    public AppServer Server { get; private set; } = null!;
+    public IBrowser Browser { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        if (!File.Exists(BrowserFactAttribute.ChromiumPath) && Environment.GetEnvironmentVariable("CI") != "true")
+            return;
+        var spec = MiniPresets.DeepSeek7BMini with { Layers = 3 };
+        var models = Path.Combine(_root.FullName, "models");
+        RandomCheckpoint.Write(spec, Path.Combine(models, Padded), ScalarType.BFloat16, long.MaxValue, seed: 5);
+
+        // A hub cache: the files live in blobs/, the snapshot holds relative links to them, refs/main names it.
+        var repo = Path.Combine(_root.FullName, "hub", "models--org--hubbed");
+        var staging = Path.Combine(_root.FullName, "staging");
+        RandomCheckpoint.Write(spec with { Layers = 2 }, staging, ScalarType.BFloat16, 200_000, seed: 6);
+        var snapshot = Directory.CreateDirectory(Path.Combine(repo, "snapshots", "c0ffee")).FullName;
+        var blobs = Directory.CreateDirectory(Path.Combine(repo, "blobs")).FullName;
+        foreach (var file in Directory.GetFiles(staging))
+        {
+            var blob = Path.GetFileName(file) + ".blob";
+            File.Move(file, Path.Combine(blobs, blob));
+            File.CreateSymbolicLink(Path.Combine(snapshot, Path.GetFileName(file)), Path.Combine("..", "..", "blobs", blob));
+        }
+        Directory.CreateDirectory(Path.Combine(repo, "refs"));
+        await File.WriteAllTextAsync(Path.Combine(repo, "refs", "main"), "c0ffee");
+
+        Server = await AppServer.StartAsync(new Dictionary<string, string>
+        {
+            ["Models__ModelsFolder"] = models,
+            ["Models__HubCache"] = Path.Combine(_root.FullName, "hub"),
+        });
+        _playwright = await Playwright.CreateAsync();
+        Browser = await _playwright.Chromium.LaunchAsync(BrowserFixture.LaunchOptions);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (Browser is not null)
+            await Browser.CloseAsync();
+        _playwright?.Dispose();
+        if (Server is not null)
+            await Server.DisposeAsync();
+        _root.Delete(recursive: true);
+    }
+}
+
+public sealed class CheckpointPagesTests(CheckpointPagesFixture fixture) : IClassFixture<CheckpointPagesFixture>
+{
+    private async Task<IPage> OpenAsync(string path)
+    {
+        var page = await fixture.Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1600, Height = 1300 } });
+        await page.GotoAsync(new Uri(fixture.Server.BaseAddress, path).ToString());
+        await page.Locator("[data-testid=app-interactive]").WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 60000 });
+        return page;
+    }
+
+    private static async Task LoadAsync(IPage page, string name)
+    {
+        await page.Locator($"[data-testid=\"load-{name}\"]").ClickAsync();
+        var row = page.Locator("[data-testid=live-models] tr", new() { HasText = name });
+        await Assertions.Expect(row).ToContainTextAsync("Ready", new() { Timeout = 60000 });
+    }
+
+    [BrowserFact]
+    public async Task TheModelsPageListsAndLoadsTheHubCacheAndTheFolder()
+    {
+        var page = await OpenAsync("/models");
+        var checkpoints = page.Locator("[data-testid=checkpoints]");
+        await Assertions.Expect(checkpoints).ToContainTextAsync(CheckpointPagesFixture.Padded, new() { Timeout = 30000 });
+        await Assertions.Expect(checkpoints.Locator("tr", new() { HasText = CheckpointPagesFixture.Hubbed })).ToContainTextAsync("c0ffee");
+        await LoadAsync(page, CheckpointPagesFixture.Hubbed);
+        await Assertions.Expect(page.Locator("[data-testid=live-models] tr", new() { HasText = CheckpointPagesFixture.Hubbed }))
+            .ToContainTextAsync("hub cache org/hubbed @ c0ffee");
+        await page.CloseAsync();
+        Assert.DoesNotContain("Unhandled exception", fixture.Server.Log, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [BrowserFact]
+    public async Task TheLayersPageShowsIdsWithoutTokensAndKeepsWorking()
+    {
+        var models = await OpenAsync("/models");
+        await LoadAsync(models, CheckpointPagesFixture.Padded);
+        await models.CloseAsync();
+
+        var page = await OpenAsync($"/layers?model={CheckpointPagesFixture.Padded}&prompt=Hello%20padded%20world");
+        await page.Locator("[data-testid=prompt-run]").ClickAsync();
+        var lens = page.Locator("[data-testid=logit-lens-0]");
+        await lens.Locator(".main-svg").First.WaitForAsync(new() { Timeout = 60000 });
+        await Assertions.Expect(page.Locator("[data-testid=token-chips]")).ToContainTextAsync("H");
+        // A random model over 4,096 rows with 258 tokens predicts ids past the tokenizer 15 times in 16: the lens's
+        // cells (the heatmap's text, as Plotly holds it) name them as ids.
+        var cells = await lens.Locator(".js-plotly-plot").First.EvaluateAsync<string[]>("g => g.data[0].text.flat()");
+        Assert.Equal(3 * "Hello padded world".Length, cells.Length); // 3 layers × one byte token per character
+        Assert.Contains(cells, c => System.Text.RegularExpressions.Regex.IsMatch(c, @"^<id \d{3,4}>$"));
+        await Assertions.Expect(page.Locator(".chart-note", new() { HasText = "final prediction at the last position" })).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator("[data-testid=prompt-error]")).ToHaveCountAsync(0);
+        await page.Locator("[data-testid=residual-norm] .main-svg").First.WaitForAsync();
+        await page.CloseAsync();
+        Assert.DoesNotContain("Token id must be in", fixture.Server.Log);
+        Assert.DoesNotContain("Unhandled exception", fixture.Server.Log, StringComparison.OrdinalIgnoreCase);
+    }
+}
