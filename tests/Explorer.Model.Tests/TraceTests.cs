@@ -124,6 +124,44 @@ public class TraceTests
     }
 
     [Fact]
+    public void ADeferredLensCompletesToTheLensTheForwardWouldHaveComputed()
+    {
+        using var decoder = TestModels.Build(TestModels.Small);
+        using var tokens = TestModels.Tokens(Prompt);
+        using var eager = decoder.Trace(tokens, new TraceOptions { Attention = false });           // lens at every position
+        using var views = decoder.Trace(tokens, TraceOptions.ForViews(Prompt.Length, attention: false));
+        Assert.False(views.HasAttention);
+        Assert.Equal([Prompt.Length - 1], views.LensPositions);                                  // the forward's own
+        Assert.Equal(Enumerable.Range(0, Prompt.Length), views.DeferredLensPositions);
+        Assert.Null(views.FullLens);
+        // The kept states: L layers × 12 positions × d 32, in the model's fp32.
+        Assert.Equal(3L * 12 * 32 * 4, views.DeferredLensBytes);
+
+        var full = views.CompleteLens(decoder);
+        Assert.Same(full, views.CompleteLens(decoder)); // once
+        Assert.Equal(0, views.DeferredLensBytes);       // states freed
+        var expected = eager.LogitLens!;
+        for (var l = 0; l < views.Layers; l++)
+            for (var j = 0; j < Prompt.Length; j++)
+            {
+                Assert.Equal(expected[l, j].TopTokens, full[l, j].TopTokens);
+                Assert.Equal(expected[l, j].TopProbabilities, full[l, j].TopProbabilities);
+                Assert.Equal(expected[l, j].KlToFinal, full[l, j].KlToFinal, 6);
+            }
+        Assert.Equal(expected[2, Prompt.Length - 1].TopTokens, views.LogitLens![2, 0].TopTokens);
+    }
+
+    [Fact]
+    public void AViewOfALongPromptDefersTheLensAtItsLast128Positions()
+    {
+        var options = TraceOptions.ForViews(300);
+        Assert.True(options.Attention);
+        Assert.Equal([299], options.LensPositions);
+        Assert.Equal(Enumerable.Range(172, 128), options.DeferredLensPositions);
+        Assert.Throws<InvalidOperationException>(() => Traced(new TraceOptions()).CompleteLens(TestModels.Build(TestModels.Small)));
+    }
+
+    [Fact]
     public void NothingKeptMeansNoMapsAndTheFusedPath()
     {
         using var trace = Traced(TraceOptions.Nothing);

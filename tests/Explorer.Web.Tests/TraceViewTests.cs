@@ -86,6 +86,23 @@ public sealed class TraceViewTests : BunitTest, IDisposable
     }
 
     [Fact]
+    public void TheLayerSummaryShowsTheLastPositionFirstAndEveryPositionOnceTheLensIsComplete()
+    {
+        using var trace = Trace(10, TraceOptions.ForViews(10, attention: false));
+        var pending = LayerSummary.From("m", trace, Pieces(10), id => $"#{id}");
+        Assert.True(pending.LensPending);
+        Assert.Equal([9], pending.LensPositions);
+        trace.CompleteLens(_decoder);
+        var complete = LayerSummary.From("m", trace, Pieces(10), id => $"#{id}");
+        Assert.False(complete.LensPending);
+        Assert.Equal(Enumerable.Range(0, 10), complete.LensPositions);
+        // The last position reads the same either way: the forward's own lens there is the full lens's last column.
+        for (var l = 0; l < 3; l++)
+            Assert.Equal(pending.LensTopToken[l, 0], complete.LensTopToken[l, 9]);
+        Assert.Equal(pending.FirstTop1Layer[0], complete.FirstTop1Layer[9]);
+    }
+
+    [Fact]
     public void HeadGridGroupsHeadsByKvHead()
     {
         using var trace = Trace(8);

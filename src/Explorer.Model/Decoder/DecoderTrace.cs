@@ -17,13 +17,20 @@ public sealed class DecoderTrace : IDisposable
 {
     private readonly Tensor _logits;          // (T, V) fp32
     private readonly Tensor[] _probabilities; // per layer (H, T, T) fp16
+    private readonly int _topK;
+    private readonly object _lensGate = new();
+    private Tensor? _deferredStates;          // (L, P', d) in the model's dtype until the lens is completed
+    private LogitLensEntry[,]? _fullLens;
 
     internal DecoderTrace(
         ModelSpec spec, int[] tokens, Tensor logits,
         float[,]? residualNorm, float[,]? blockInfluence, float[,]? relativeUpdate, float[,]? attentionNorm, float[,]? ffnNorm,
         Tensor[] probabilities, float[,]? headEntropy, float[,]? sinkMass, float[,]? previousToken,
-        int[] lensPositions, LogitLensEntry[,]? logitLens)
+        int[] lensPositions, LogitLensEntry[,]? logitLens, int[]? deferredLensPositions = null, Tensor? deferredStates = null, int topK = 5)
     {
+        DeferredLensPositions = deferredLensPositions ?? [];
+        _deferredStates = deferredStates;
+        _topK = topK;
         Spec = spec;
         Tokens = tokens;
         _logits = logits;
@@ -68,6 +75,43 @@ public sealed class DecoderTrace : IDisposable
     public LogitLensEntry[,]? LogitLens { get; }
 
     public bool HasAttention => _probabilities.Length > 0;
+
+    /// <summary>Positions whose lens can be completed after the forward (<see cref="CompleteLens"/>); empty if none.</summary>
+    public int[] DeferredLensPositions { get; }
+
+    /// <summary>The lens at <see cref="DeferredLensPositions"/> once completed, [layer, index into them]; null before.</summary>
+    public LogitLensEntry[,]? FullLens
+    {
+        get { lock (_lensGate) return _fullLens; }
+    }
+
+    /// <summary>Bytes held for the deferred lens (freed when it is completed).</summary>
+    public long DeferredLensBytes
+    {
+        get { lock (_lensGate) return _deferredStates is null ? 0 : _deferredStates.numel() * _deferredStates.element_size(); }
+    }
+
+    /// <summary>
+    /// Computes the lens at every deferred position from the states the forward kept (no second forward), keeps it as
+    /// <see cref="FullLens"/> and frees the states. Run on the thread that runs the model. Idempotent.
+    /// </summary>
+    public LogitLensEntry[,] CompleteLens(Decoder decoder, CancellationToken cancellation = default)
+    {
+        lock (_lensGate)
+        {
+            if (_fullLens is not null)
+                return _fullLens;
+            if (_deferredStates is null)
+                throw NotKept("deferred lens states");
+            using var noGrad = torch.no_grad();
+            using var index = torch.tensor(DeferredLensPositions.Select(i => (long)i).ToArray(), device: _logits.device);
+            using var final = _logits.index_select(0, index);
+            _fullLens = LogitLensComputation.Compute(decoder, _deferredStates, final, _topK, cancellation);
+            _deferredStates.Dispose();
+            _deferredStates = null;
+            return _fullLens;
+        }
+    }
 
     /// <summary>The KV head that query head <paramref name="head"/> reads.</summary>
     public int KvGroup(int head) => head / Spec.QueriesPerKeyValueHead;
@@ -122,6 +166,11 @@ public sealed class DecoderTrace : IDisposable
 
     public void Dispose()
     {
+        lock (_lensGate)
+        {
+            _deferredStates?.Dispose();
+            _deferredStates = null;
+        }
         _logits.Dispose();
         foreach (var p in _probabilities)
             p.Dispose();

@@ -15,6 +15,12 @@ public sealed record TraceOptions
 
     public IReadOnlyList<int>? LensPositions { get; init; }
 
+    /// <summary>
+    /// Positions whose residual state is kept at every layer so the logit lens there can be completed later
+    /// (<see cref="DecoderTrace.CompleteLens"/>) instead of during the forward; null keeps none.
+    /// </summary>
+    public IReadOnlyList<int>? DeferredLensPositions { get; init; }
+
     /// <summary>Top tokens kept per layer and position.</summary>
     public int TopK { get; init; } = 5;
 
@@ -23,10 +29,17 @@ public sealed record TraceOptions
     /// <summary>Most positions the views' logit lens covers: the last 128 of a longer prompt.</summary>
     public const int ViewLensPositions = 128;
 
-    /// <summary>What the Layers and Attention pages keep for a prompt of <paramref name="length"/> tokens.</summary>
-    public static TraceOptions ForViews(int length) => new()
+    /// <summary>
+    /// What the live pages keep for a prompt of <paramref name="length"/> tokens: residual statistics, the logit lens at
+    /// the last position, the states to complete the lens at the last 128 positions on demand, and the attention maps
+    /// when a page shows them. The first charts need only the forward; the lens over every position (at a 102,400-token
+    /// vocabulary it costs more than the 7B forward itself) comes after.
+    /// </summary>
+    public static TraceOptions ForViews(int length, bool attention = true) => new()
     {
-        LensPositions = length <= ViewLensPositions ? null : Enumerable.Range(length - ViewLensPositions, ViewLensPositions).ToArray(),
+        Attention = attention,
+        LensPositions = [length - 1],
+        DeferredLensPositions = Enumerable.Range(Math.Max(0, length - ViewLensPositions), Math.Min(length, ViewLensPositions)).ToArray(),
     };
     public static TraceOptions Nothing { get; } = new() { Residual = false, Attention = false, LogitLens = false };
 

@@ -20,6 +20,8 @@ internal sealed class TraceRecorder : IDisposable
     private readonly List<Tensor> _ffnOut = [];         // (T, d) per layer
     private readonly List<Tensor> _probabilities = [];  // (H, T, T) fp16 per layer
     private readonly List<Tensor> _lensStates = [];     // (P, d) per layer
+    private readonly int[]? _deferredPositions;
+    private readonly List<Tensor> _deferredStates = []; // (P', d) per layer, for a lens completed later
 
     public TraceRecorder(Decoder decoder, TraceOptions options, long length)
     {
@@ -33,6 +35,13 @@ internal sealed class TraceRecorder : IDisposable
             if (p < 0 || p >= length)
                 throw new ArgumentOutOfRangeException(nameof(options), p, $"Logit-lens position {p} is outside the sequence [0, {length}).");
         _lensPositions = positions.ToArray();
+        if (options.DeferredLensPositions is { } deferred)
+        {
+            foreach (var p in deferred)
+                if (p < 0 || p >= length)
+                    throw new ArgumentOutOfRangeException(nameof(options), p, $"Deferred lens position {p} is outside the sequence [0, {length}).");
+            _deferredPositions = deferred.ToArray();
+        }
     }
 
     public bool KeepsAttention => _options.Attention;
@@ -63,6 +72,11 @@ internal sealed class TraceRecorder : IDisposable
         {
             var index = torch.tensor(_lensPositions.Select(i => (long)i).ToArray(), device: step.Output.device);
             _lensStates.Add(Keep(step.Output[0].index_select(0, index)));
+        }
+        if (_deferredPositions is not null)
+        {
+            var index = torch.tensor(_deferredPositions.Select(i => (long)i).ToArray(), device: step.Output.device);
+            _deferredStates.Add(Keep(step.Output[0].index_select(0, index)));
         }
     }
 
@@ -120,7 +134,11 @@ internal sealed class TraceRecorder : IDisposable
         }
         LogitLensEntry[,]? lens = null;
         if (_options.LogitLens)
-            lens = LogitLens(logits);
+        {
+            var index = torch.tensor(_lensPositions.Select(i => (long)i).ToArray(), device: logits.device);
+            lens = LogitLensComputation.Compute(_decoder, torch.stack(_lensStates), logits[0].index_select(0, index), _options.TopK);
+        }
+        var deferred = _deferredPositions is null ? null : Keep(torch.stack(_deferredStates)); // (L, P', d)
 
         var trace = new DecoderTrace(
             spec,
@@ -128,50 +146,10 @@ internal sealed class TraceRecorder : IDisposable
             Keep(logits[0].to(ScalarType.Float32)),
             residualNorm, influence, update, attention, ffn,
             _probabilities.ToArray(), entropy, sink, previous,
-            _lensPositions, lens);
-        DisposeAll(_states, _attentionOut, _ffnOut, _lensStates);
+            _lensPositions, lens, _deferredPositions, deferred, _options.TopK);
+        DisposeAll(_states, _attentionOut, _ffnOut, _lensStates, _deferredStates);
         _probabilities.Clear(); // now owned by the trace
         return trace;
-    }
-
-    private LogitLensEntry[,] LogitLens(Tensor logits)
-    {
-        int layers = _lensStates.Count, positions = _lensPositions.Length, k = Math.Min(_options.TopK, _decoder.Spec.VocabularySize);
-        var result = new LogitLensEntry[layers, positions];
-        var index = torch.tensor(_lensPositions.Select(i => (long)i).ToArray(), device: logits.device);
-        var finalLog = logits[0].index_select(0, index).to(ScalarType.Float32).log_softmax(-1); // (P, V)
-        var finalP = finalLog.exp();
-        var states = torch.stack(_lensStates);                                                  // (L, P, d)
-        // Layers in chunks of at most ~2M logits (8 MB), so a long prompt's lens never needs (L, T, V) at once.
-        var chunk = (int)Math.Max(1, (2L << 20) / ((long)positions * _decoder.Spec.VocabularySize));
-        for (var start = 0; start < layers; start += chunk)
-        {
-            using var scope = NewDisposeScope();
-            var count = Math.Min(chunk, layers - start);
-            var log = _decoder.Head(states.narrow(0, start, count)).to(ScalarType.Float32).log_softmax(-1); // (C, P, V)
-            var p = log.exp();
-            var entropy = -(p * log).sum(-1);                                                   // (C, P)
-            var kl = (finalP * (finalLog - log)).sum(-1);                                       // KL(p_L ‖ p_l)
-            var (values, ids) = p.topk(k, 2, true, true);                                       // (C, P, k)
-            var ent = entropy.to(CPU).data<float>().ToArray();
-            var kls = kl.to(CPU).data<float>().ToArray();
-            var vals = values.to(CPU).data<float>().ToArray();
-            var idx = ids.to(CPU).data<long>().ToArray();
-            for (var c = 0; c < count; c++)
-                for (var j = 0; j < positions; j++)
-                {
-                    var at = c * positions + j;
-                    var top = new int[k];
-                    var probs = new float[k];
-                    for (var r = 0; r < k; r++)
-                    {
-                        top[r] = (int)idx[at * k + r];
-                        probs[r] = vals[at * k + r];
-                    }
-                    result[start + c, j] = new LogitLensEntry(top, probs, ent[at], Math.Max(0, kls[at]));
-                }
-        }
-        return result;
     }
 
     private static float[,] Copy2D(Tensor t)
@@ -196,6 +174,6 @@ internal sealed class TraceRecorder : IDisposable
 
     public void Dispose()
     {
-        DisposeAll(_states, _attentionOut, _ffnOut, _probabilities, _lensStates);
+        DisposeAll(_states, _attentionOut, _ffnOut, _probabilities, _lensStates, _deferredStates);
     }
 }

@@ -176,7 +176,20 @@ public sealed class ModelHost : IAsyncDisposable
     }
 
     private static string Describe(TraceOptions o) =>
-        $"{o.Residual}{o.Attention}{o.LogitLens}{o.TopK}:{(o.LensPositions is null ? "all" : string.Join(',', o.LensPositions))}";
+        $"{o.Residual}{o.Attention}{o.LogitLens}{o.TopK}:{(o.LensPositions is null ? "all" : string.Join(',', o.LensPositions))}" +
+        $":{(o.DeferredLensPositions is null ? "none" : string.Join(',', o.DeferredLensPositions))}";
+
+    /// <summary>
+    /// Completes a trace's logit lens at its deferred positions on the model worker (from the states the forward kept:
+    /// no second forward). A no-op when it is complete already; cancelled between layer chunks.
+    /// </summary>
+    public Task CompleteLensAsync(TraceLease lease, CancellationToken cancellation)
+    {
+        if (lease.Trace.FullLens is not null)
+            return Task.CompletedTask;
+        var live = Model(lease.Model);
+        return RunAsync(() => lease.Trace.CompleteLens(live.Decoder, cancellation), cancellation);
+    }
 
     private LiveModel Model(string name)
     {

@@ -44,7 +44,7 @@ internal sealed class CachedTrace(string key, string model, int[] tokens, IReadO
     public int[] Tokens { get; } = tokens;
     public IReadOnlyList<string> Pieces { get; } = pieces;
     public DecoderTrace Trace { get; } = trace;
-    public long Bytes { get; } = trace.AttentionBytes + (long)trace.Length * (trace.Layers * 6 + trace.Spec.VocabularySize) * sizeof(float);
+    public long Bytes { get; } = trace.AttentionBytes + trace.DeferredLensBytes + (long)trace.Length * (trace.Layers * 6 + trace.Spec.VocabularySize) * sizeof(float);
 
     public void Acquire()
     {

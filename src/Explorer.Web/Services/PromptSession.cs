@@ -12,6 +12,8 @@ namespace Explorer.Web.Services;
 public sealed class PromptSession(ModelHost host) : IDisposable
 {
     private CancellationTokenSource? _run;
+    private readonly CancellationTokenSource _lensRun = new(); // the tab's lifetime: lens completions stop when it closes
+    private CancellationTokenSource? _lens;                      // the lens completion under way; a new run cancels it
     private readonly Dictionary<string, TraceLease> _leases = new(StringComparer.OrdinalIgnoreCase);
 
     public string Model { get; set; } = MiniPresets.DeepSeek7BMini.Name;
@@ -22,6 +24,9 @@ public sealed class PromptSession(ModelHost host) : IDisposable
     /// <summary>Runs that finished (all their models traced); what a test or a soak client waits on.</summary>
     public int CompletedRuns { get; private set; }
     public event Action? Changed;
+
+    /// <summary>Whether runs keep attention maps: the Attention page shows them, the Layers page does not need them.</summary>
+    public bool KeepAttention { get; set; } = true;
 
     public TraceLease? Trace(string model) => _leases.GetValueOrDefault(model);
 
@@ -35,6 +40,7 @@ public sealed class PromptSession(ModelHost host) : IDisposable
     public async Task RunAsync(IReadOnlyList<string> models)
     {
         Cancel();
+        CancelLens();
         var run = new CancellationTokenSource();
         _run = run;
         Error = null;
@@ -46,7 +52,7 @@ public sealed class PromptSession(ModelHost host) : IDisposable
                 Status = $"running {model}…";
                 Notify();
                 var tokens = host.Tokenize(model, Prompt);
-                var lease = await host.TraceAsync(model, tokens, TraceOptions.ForViews(tokens.Length), run.Token);
+                var lease = await host.TraceAsync(model, tokens, TraceOptions.ForViews(tokens.Length, KeepAttention), run.Token);
                 if (_leases.Remove(model, out var old))
                     old.Dispose();
                 _leases[model] = lease;
@@ -74,6 +80,54 @@ public sealed class PromptSession(ModelHost host) : IDisposable
         }
     }
 
+    /// <summary>
+    /// Completes the logit lens at every position of the current traces of <paramref name="models"/>, one after the
+    /// other on the host's worker; a new run cancels it. Views rebuild when each is done.
+    /// </summary>
+    public async Task CompleteLensAsync(IReadOnlyList<string> models)
+    {
+        CancelLens();
+        using var lens = CancellationTokenSource.CreateLinkedTokenSource(_lensRun.Token);
+        _lens = lens;
+        var token = lens.Token;
+        try
+        {
+            foreach (var model in models)
+                if (Trace(model) is { Trace.FullLens: null, Trace.DeferredLensPositions.Length: > 0 } lease)
+                {
+                    Status = $"logit lens of {model} at every position…";
+                    Notify();
+                    await host.CompleteLensAsync(lease, token);
+                }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or ObjectDisposedException)
+        {
+            Error = e.Message;
+        }
+        finally
+        {
+            if (ReferenceEquals(_lens, lens))
+                _lens = null;
+            if (!Running)
+                Status = null;
+            Notify();
+        }
+    }
+
+    private void CancelLens()
+    {
+        try
+        {
+            _lens?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
     public void Cancel()
     {
         try
@@ -90,6 +144,8 @@ public sealed class PromptSession(ModelHost host) : IDisposable
     public void Dispose()
     {
         Cancel();
+        _lensRun.Cancel();
+        _lensRun.Dispose();
         foreach (var lease in _leases.Values)
             lease.Dispose();
         _leases.Clear();

@@ -24,7 +24,8 @@ public sealed record LayerSummary(
     string[,] LensTopToken,             // [L, P]
     float[,] LensTopProbability,        // [L, P]
     float[,] LensKl,                    // [L, P]
-    int[] FirstTop1Layer)               // [P]: first layer (1-based) whose top token is the final one, from there on
+    int[] FirstTop1Layer,               // [P]: first layer (1-based) whose top token is the final one, from there on
+    bool LensPending = false)           // the lens covers the last position only until the rest is computed
 {
     /// <summary>Relative depth l / L of each layer, so a 30- and a 95-layer model line up.</summary>
     public double[] RelativeDepth => Enumerable.Range(1, Layers).Select(l => (double)l / Layers).ToArray();
@@ -34,8 +35,11 @@ public sealed record LayerSummary(
         var norms = trace.ResidualNorm ?? throw new ArgumentException("The trace kept no residual statistics.");
         int layers = trace.Layers, t = trace.Length;
         double Mean(float[,] m, int row, bool skipFirst = false) => DecoderTrace.MeanOverPositions(m, row, skipFirst);
-        var lens = trace.LogitLens ?? throw new ArgumentException("The trace kept no logit lens.");
-        int p = trace.LensPositions.Length;
+        // The lens over every position, once completed; until then what the forward computed (the last position).
+        var full = trace.FullLens;
+        var lens = full ?? trace.LogitLens ?? throw new ArgumentException("The trace kept no logit lens.");
+        var positions = full is null ? trace.LensPositions : trace.DeferredLensPositions;
+        int p = positions.Length;
         var top = new string[layers, p];
         var prob = new float[layers, p];
         var kl = new float[layers, p];
@@ -62,6 +66,6 @@ public sealed record LayerSummary(
             Enumerable.Range(0, layers).Select(l => Mean(trace.AttentionNorm!, l)).ToArray(),
             Enumerable.Range(0, layers).Select(l => Mean(trace.FfnNorm!, l)).ToArray(),
             norms, trace.BlockInfluence!, trace.RelativeUpdate!,
-            trace.LensPositions, top, prob, kl, first);
+            positions, top, prob, kl, first, LensPending: full is null && trace.DeferredLensPositions.Length > positions.Length);
     }
 }
