@@ -119,4 +119,30 @@ public sealed class CheckpointPagesTests(CheckpointPagesFixture fixture) : IClas
         Assert.DoesNotContain("Token id must be in", fixture.Server.Log);
         Assert.DoesNotContain("Unhandled exception", fixture.Server.Log, StringComparison.OrdinalIgnoreCase);
     }
+
+    [BrowserFact]
+    public async Task ACheckpointComparesWithAMiniOnRelativeDepthAndTheUrlCarriesBoth()
+    {
+        var models = await OpenAsync("/models");
+        await LoadAsync(models, CheckpointPagesFixture.Padded);
+        await models.CloseAsync();
+
+        var page = await OpenAsync($"/layers?model={CheckpointPagesFixture.Padded}&compare=deepseek-67b-mini&prompt=Depth%20against%20depth");
+        await page.Locator("[data-testid=prompt-run]").ClickAsync();
+        await page.Locator("[data-testid=token-layer-1] .main-svg").First.WaitForAsync(new() { Timeout = 90000 });
+        var legend = await page.Locator("[data-testid=residual-norm] .legend").First.TextContentAsync() ?? "";
+        Assert.Contains(CheckpointPagesFixture.Padded, legend);
+        Assert.Contains("deepseek-67b-mini", legend);
+        Assert.Contains("relative depth", await page.Locator("[data-testid=residual-norm] .xtitle").First.TextContentAsync() ?? "");
+        Assert.Contains($"model={CheckpointPagesFixture.Padded}", page.Url);
+        Assert.Contains("compare=deepseek-67b-mini", page.Url);
+        // The 3-layer checkpoint's points sit at 1/3, 2/3, 1 and the 95-layer mini's at l / 95: both end at depth 1.
+        var xs = await page.Locator("[data-testid=residual-norm] .js-plotly-plot").First.EvaluateAsync<double[][]>("g => g.data.map(t => t.x.map(Number))");
+        Assert.Equal(2, xs.Length);
+        Assert.Equal(1.0, xs[0][^1], 9);
+        Assert.Equal(1.0, xs[1][^1], 9);
+        Assert.Equal(4, xs[0].Length);  // boundaries 0…3
+        Assert.Equal(96, xs[1].Length); // boundaries 0…95
+        await page.CloseAsync();
+    }
 }

@@ -72,7 +72,8 @@ public class LiveModelPagesTests(BrowserFixture fixture) : IClassFixture<Browser
         var legend = await page.Locator("[data-testid=residual-norm] .legend").First.TextContentAsync() ?? "";
         Assert.Contains("deepseek-7b-mini", legend);
         Assert.Contains("deepseek-67b-mini", legend);
-        Assert.Contains("compare=true", page.Url, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("model=deepseek-7b-mini", page.Url);
+        Assert.Contains("compare=deepseek-67b-mini", page.Url); // the switch picks the other mini
         if (BrowserFixture.ScreenshotFolder is { } folder)
             await page.ScreenshotAsync(new() { Path = Path.Combine(folder, "layers-compare.png") });
         await page.CloseAsync();
