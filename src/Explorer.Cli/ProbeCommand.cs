@@ -29,6 +29,12 @@ public static class ProbeCommand
                     foreach (var s in scores.OrderByDescending(pick).Take(result.GetValue(top)))
                         output.WriteLine($"  layer {s.Layer + 1,3} head {s.Head,2}: induction {s.Induction:0.000}, previous-token {s.PreviousToken:0.000}");
                 }
+                if (live.Tokenizer is { } tokenizer)
+                {
+                    var accuracy = SentenceProbe.Measure(live.Decoder, tokenizer);
+                    output.WriteLine($"held-out template sentences ({accuracy.Predictions} predictions): lens top-1 = next token at the last layer {accuracy.Final:P1}; " +
+                        $"by layer {string.Join(" ", accuracy.ByLayer.Select(a => a.ToString("0.00")))}");
+                }
                 return ExitCodes.Ok;
             }
             catch (Exception e) when (e is ArgumentException or CheckpointException)

@@ -55,10 +55,30 @@ public sealed class BuiltInCorpus(ITextTokenizer tokenizer, CorpusMix? mix = nul
         ? throw new ArgumentException(string.Join("; ", problems) + ".")
         : mix ?? CorpusMix.Even;
 
-    private static readonly string[] Subjects = ["the model", "a layer", "the head", "every stage", "the residual stream", "a small network", "the planner", "each token"];
-    private static readonly string[] Verbs = ["reads", "writes", "moves", "copies", "follows", "predicts", "adds", "splits"];
-    private static readonly string[] Objects = ["the next token", "the previous word", "a long sequence", "the first position", "its own output", "the last layer", "eight devices", "the attention map"];
-    private static readonly string[] Tails = [".", " again.", " quickly.", " in order.", " before the end.", ", and then stops."];
+    /// <summary>
+    /// The sentence template: a subject, then a predicate whose object the verb decides ("Each token reads the attention
+    /// map."). The subject and the verb are free choices; everything after the verb follows from it, so a model that
+    /// learned the grammar predicts most of a sentence, including sentences it never saw.
+    /// </summary>
+    public static readonly string[] Subjects = ["The model", "A layer", "The head", "Every stage", "The residual stream", "A small network", "The planner", "Each token"];
+    public static readonly (string Verb, string Object)[] Predicates =
+    [
+        ("reads", "the attention map"), ("writes", "its own output"), ("moves", "a long sequence"), ("copies", "the previous word"),
+        ("follows", "the first position"), ("predicts", "the next token"), ("adds", "the last layer"), ("splits", "eight devices"),
+    ];
+
+    /// <summary>A quarter of the subject × verb pairs never appear in training: they test whether the grammar was learned.</summary>
+    public static bool IsHeldOut(int subject, int predicate) => (subject + predicate) % 4 == 0;
+
+    /// <summary>The sentences training never shows, each as the model sees it (leading space, final period).</summary>
+    public static IReadOnlyList<string> HeldOutSentences() =>
+        (from s in Enumerable.Range(0, Subjects.Length)
+         from p in Enumerable.Range(0, Predicates.Length)
+         where IsHeldOut(s, p)
+         select SentenceText(s, p)).ToArray();
+
+    private static string SentenceText(int subject, int predicate) =>
+        $" {Subjects[subject]} {Predicates[predicate].Verb} {Predicates[predicate].Object}.";
 
     public string Name => "built-in";
 
@@ -81,9 +101,15 @@ public sealed class BuiltInCorpus(ITextTokenizer tokenizer, CorpusMix? mix = nul
         return result;
     }
 
-    private static string Sentence(Random r) =>
-        " " + char.ToUpperInvariant(Subjects[r.Next(Subjects.Length)][0]) + Subjects[r.Next(Subjects.Length)][1..] + " "
-        + Verbs[r.Next(Verbs.Length)] + " " + Objects[r.Next(Objects.Length)] + Tails[r.Next(Tails.Length)];
+    private static string Sentence(Random r)
+    {
+        while (true)
+        {
+            int subject = r.Next(Subjects.Length), predicate = r.Next(Predicates.Length);
+            if (!IsHeldOut(subject, predicate))
+                return SentenceText(subject, predicate);
+        }
+    }
 
     private IEnumerable<int> Repeated(Random r)
     {
