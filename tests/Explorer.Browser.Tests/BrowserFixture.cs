@@ -3,7 +3,7 @@ using Microsoft.Playwright;
 namespace Explorer.Browser.Tests;
 
 /// <summary>One server and one headless Chromium shared by the tests of a class.</summary>
-public sealed class BrowserFixture : IAsyncLifetime
+public class BrowserFixture : IAsyncLifetime
 {
     public AppServer Server { get; private set; } = null!;
     public IBrowser Browser { get; private set; } = null!;
@@ -13,10 +13,13 @@ public sealed class BrowserFixture : IAsyncLifetime
     {
         if (!File.Exists(BrowserFactAttribute.ChromiumPath) && Environment.GetEnvironmentVariable("CI") != "true")
             return; // every test here is skipped
-        Server = await AppServer.StartAsync();
+        Server = await AppServer.StartAsync(await PrepareAsync());
         _playwright = await Playwright.CreateAsync();
         Browser = await _playwright.Chromium.LaunchAsync(LaunchOptions);
     }
+
+    /// <summary>What a fixture sets up before the server starts, and the environment the server gets.</summary>
+    protected virtual Task<IReadOnlyDictionary<string, string>?> PrepareAsync() => Task.FromResult<IReadOnlyDictionary<string, string>?>(null);
 
     /// <summary>Debian's headless Chromium, kept from calling out: this machine has no network beyond loopback.</summary>
     public static BrowserTypeLaunchOptions LaunchOptions => new()
@@ -27,7 +30,7 @@ public sealed class BrowserFixture : IAsyncLifetime
                 "--disable-component-update", "--disable-sync"],
     };
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         if (Browser is not null)
             await Browser.CloseAsync();

@@ -9,20 +9,14 @@ namespace Explorer.Browser.Tests;
 /// The app on checkpoints as users keep them: a models folder holding a checkpoint whose vocabulary (4,096 rows) is
 /// larger than its tokenizer (258 tokens), and a Hugging Face hub cache whose snapshot files are links into blobs/.
 /// </summary>
-public sealed class CheckpointPagesFixture : IAsyncLifetime
+public sealed class CheckpointPagesFixture : BrowserFixture
 {
     public const string Padded = "padded-vocab";
     public const string Hubbed = "org/hubbed";
     private readonly DirectoryInfo _root = Directory.CreateTempSubdirectory("explorer-browser-ckpt-");
-    private IPlaywright? _playwright;
 
-    public AppServer Server { get; private set; } = null!;
-    public IBrowser Browser { get; private set; } = null!;
-
-    public async Task InitializeAsync()
+    protected override async Task<IReadOnlyDictionary<string, string>?> PrepareAsync()
     {
-        if (!File.Exists(BrowserFactAttribute.ChromiumPath) && Environment.GetEnvironmentVariable("CI") != "true")
-            return;
         var spec = MiniPresets.DeepSeek7BMini with { Layers = 3 };
         var models = Path.Combine(_root.FullName, "models");
         RandomCheckpoint.Write(spec, Path.Combine(models, Padded), ScalarType.BFloat16, long.MaxValue, seed: 5);
@@ -41,23 +35,16 @@ public sealed class CheckpointPagesFixture : IAsyncLifetime
         }
         Directory.CreateDirectory(Path.Combine(repo, "refs"));
         await File.WriteAllTextAsync(Path.Combine(repo, "refs", "main"), "c0ffee");
-
-        Server = await AppServer.StartAsync(new Dictionary<string, string>
+        return new Dictionary<string, string>
         {
             ["Models__ModelsFolder"] = models,
             ["Models__HubCache"] = Path.Combine(_root.FullName, "hub"),
-        });
-        _playwright = await Playwright.CreateAsync();
-        Browser = await _playwright.Chromium.LaunchAsync(BrowserFixture.LaunchOptions);
+        };
     }
 
-    public async Task DisposeAsync()
+    public override async Task DisposeAsync()
     {
-        if (Browser is not null)
-            await Browser.CloseAsync();
-        _playwright?.Dispose();
-        if (Server is not null)
-            await Server.DisposeAsync();
+        await base.DisposeAsync();
         _root.Delete(recursive: true);
     }
 }
