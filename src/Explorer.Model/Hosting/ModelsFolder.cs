@@ -38,11 +38,22 @@ public sealed class ModelsFolder
         if (System.IO.Path.IsPathRooted(name))
             throw new ArgumentException($"'{name}' is an absolute path; give a folder name inside the models folder ({Root}).");
         foreach (var cache in Caches())
-            if (HubEntries(cache).FirstOrDefault(e => e.Name == name) is { } hub)
+        {
+            CheckpointEntry? hub;
+            try
+            {
+                hub = HubEntries(cache).FirstOrDefault(e => e.Name == name);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new ArgumentException($"The hub cache {cache} cannot be read: {e.Message}");
+            }
+            if (hub is not null)
             {
                 CheckLinks(hub.Path, cache, name);
                 return hub;
             }
+        }
         var full = System.IO.Path.GetFullPath(System.IO.Path.Combine(Root, name));
         if (!IsInside(full, Root))
             throw new ArgumentException($"'{name}' leads outside the models folder ({Root}); only folders inside it can be loaded.");
@@ -62,7 +73,16 @@ public sealed class ModelsFolder
                 .Select(d => new CheckpointEntry(System.IO.Path.GetFileName(d), d, null))
                 .OrderBy(e => e.Name, StringComparer.Ordinal));
         foreach (var cache in Caches())
-            result.AddRange(HubEntries(cache).OrderBy(e => e.Name, StringComparer.Ordinal));
+        {
+            try
+            {
+                result.AddRange(HubEntries(cache).OrderBy(e => e.Name, StringComparer.Ordinal));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // A cache this process cannot read lists nothing; the models folder's own entries still show.
+            }
+        }
         return result;
     }
 
