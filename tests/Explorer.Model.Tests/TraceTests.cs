@@ -115,6 +115,24 @@ public class TraceTests
     }
 
     [Fact]
+    public void ALensOverSeveralPositionBlocksPutsEachPositionInItsPlace()
+    {
+        // 300,000 tokens × 30 positions is 9M logits: more than one block (30 MiB of fp32), so positions 0–25 and
+        // 26–29 are computed apart. At the last layer the lens is the model's own output at each position.
+        var spec = new Explorer.Core.Specs.ModelSpec("wide-vocab", Layers: 2, HiddenSize: 8, IntermediateSize: 16,
+            AttentionHeads: 2, KeyValueHeads: 2, VocabularySize: 300_000, ContextLength: 64);
+        using var decoder = TestModels.Build(spec, std: 0.5);
+        using var trace = decoder.Trace(TestModels.Tokens(Enumerable.Range(0, 30).Select(i => (long)(i * 9973 % 300_000)).ToArray()),
+            new TraceOptions { Attention = false });
+        for (var position = 0; position < 30; position++)
+        {
+            var logits = trace.LogitsAt(position);
+            Assert.Equal(Array.IndexOf(logits, logits.Max()), trace.LogitLens![1, position].TopTokens[0]);
+            Assert.InRange(trace.LogitLens[1, position].KlToFinal, 0, 1e-4);
+        }
+    }
+
+    [Fact]
     public void LensPositionsCanBeChosenAndAreChecked()
     {
         using var trace = Traced(new TraceOptions { LensPositions = [11], TopK = 3 });
