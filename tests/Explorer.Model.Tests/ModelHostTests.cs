@@ -115,6 +115,23 @@ public sealed class ModelHostTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheLensCompletesOnTheWorkerAndACancelledCompletionLeavesItPending()
+    {
+        var tokens = _host.Tokenize("deepseek-7b-mini", "The lens comes later");
+        using var lease = await _host.TraceAsync("deepseek-7b-mini", tokens, TraceOptions.ForViews(tokens.Length, attention: false), CancellationToken.None);
+        Assert.Null(lease.Trace.FullLens);
+        using (var cancelled = new CancellationTokenSource())
+        {
+            await cancelled.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _host.CompleteLensAsync(lease, cancelled.Token));
+        }
+        Assert.Null(lease.Trace.FullLens);
+        await _host.CompleteLensAsync(lease, CancellationToken.None);
+        Assert.Equal(tokens.Length, lease.Trace.FullLens!.GetLength(1));
+        Assert.Equal(30, lease.Trace.FullLens.GetLength(0));
+    }
+
+    [Fact]
     public async Task CheckpointsLoadFromTheModelsFolderOnly()
     {
         using (var decoder = TestModels.Build(TestModels.Small))

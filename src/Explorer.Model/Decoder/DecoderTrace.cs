@@ -97,18 +97,28 @@ public sealed class DecoderTrace : IDisposable
     /// </summary>
     public LogitLensEntry[,] CompleteLens(Decoder decoder, CancellationToken cancellation = default)
     {
+        Tensor states;
         lock (_lensGate)
         {
             if (_fullLens is not null)
                 return _fullLens;
-            if (_deferredStates is null)
-                throw NotKept("deferred lens states");
-            using var noGrad = torch.no_grad();
-            using var index = torch.tensor(DeferredLensPositions.Select(i => (long)i).ToArray(), device: _logits.device);
-            using var final = _logits.index_select(0, index);
-            _fullLens = LogitLensComputation.Compute(decoder, _deferredStates, final, _topK, cancellation);
-            _deferredStates.Dispose();
-            _deferredStates = null;
+            states = _deferredStates ?? throw NotKept("deferred lens states");
+        }
+        // Computed outside the lock, so a view reading FullLens meanwhile is not held up; the caller holds the trace
+        // (a lease), so the states are not freed under it.
+        LogitLensEntry[,] full;
+        using (torch.no_grad())
+        using (var index = torch.tensor(DeferredLensPositions.Select(i => (long)i).ToArray(), device: _logits.device))
+        using (var final = _logits.index_select(0, index))
+            full = LogitLensComputation.Compute(decoder, states, final, _topK, cancellation);
+        lock (_lensGate)
+        {
+            if (_fullLens is null)
+            {
+                _fullLens = full;
+                _deferredStates?.Dispose();
+                _deferredStates = null;
+            }
             return _fullLens;
         }
     }

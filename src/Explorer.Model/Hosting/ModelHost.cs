@@ -183,12 +183,15 @@ public sealed class ModelHost : IAsyncDisposable
     /// Completes a trace's logit lens at its deferred positions on the model worker (from the states the forward kept:
     /// no second forward). A no-op when it is complete already; cancelled between layer chunks.
     /// </summary>
-    public Task CompleteLensAsync(TraceLease lease, CancellationToken cancellation)
+    public async Task CompleteLensAsync(TraceLease lease, CancellationToken cancellation)
     {
         if (lease.Trace.FullLens is not null)
-            return Task.CompletedTask;
+            return;
         var live = Model(lease.Model);
-        return RunAsync(() => lease.Trace.CompleteLens(live.Decoder, cancellation), cancellation);
+        // Its own lease, released only when the worker is done with the trace (so the wait is not abandoned on
+        // cancellation: the lens stops at its next block instead), whatever the caller does with theirs.
+        using var held = lease.Share();
+        await RunAsync(() => held.Trace.CompleteLens(live.Decoder, cancellation), CancellationToken.None);
     }
 
     private LiveModel Model(string name)

@@ -24,6 +24,9 @@ public sealed class TraceLease : IDisposable
     public IReadOnlyList<string> Pieces => _entry.Pieces;
     public bool FromCache { get; }
 
+    /// <summary>Another lease on the same trace, for work that must outlive the caller's (the lens completion).</summary>
+    internal TraceLease Share() => new(_entry, FromCache);
+
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _released, 1) == 0)
