@@ -66,6 +66,17 @@ public sealed class CheckpointPagesTests(CheckpointPagesFixture fixture) : IClas
         await Assertions.Expect(row).ToContainTextAsync("Ready", new() { Timeout = 60000 });
     }
 
+    /// <summary>Loads the padded-vocabulary checkpoint from the Models page, opens it on the Layers page and runs.</summary>
+    private async Task<IPage> RunPaddedOnLayersAsync(string query)
+    {
+        var models = await OpenAsync("/models");
+        await LoadAsync(models, CheckpointPagesFixture.Padded);
+        await models.CloseAsync();
+        var page = await OpenAsync($"/layers?model={CheckpointPagesFixture.Padded}&{query}");
+        await page.Locator("[data-testid=prompt-run]").ClickAsync();
+        return page;
+    }
+
     [BrowserFact]
     public async Task TheModelsPageListsAndLoadsTheHubCacheAndTheFolder()
     {
@@ -83,12 +94,7 @@ public sealed class CheckpointPagesTests(CheckpointPagesFixture fixture) : IClas
     [BrowserFact]
     public async Task TheLayersPageShowsIdsWithoutTokensAndKeepsWorking()
     {
-        var models = await OpenAsync("/models");
-        await LoadAsync(models, CheckpointPagesFixture.Padded);
-        await models.CloseAsync();
-
-        var page = await OpenAsync($"/layers?model={CheckpointPagesFixture.Padded}&prompt=Hello%20padded%20world");
-        await page.Locator("[data-testid=prompt-run]").ClickAsync();
+        var page = await RunPaddedOnLayersAsync("prompt=Hello%20padded%20world");
         var lens = page.Locator("[data-testid=logit-lens-0]");
         await lens.Locator(".main-svg").First.WaitForAsync(new() { Timeout = 60000 });
         await Assertions.Expect(page.Locator("[data-testid=token-chips]")).ToContainTextAsync("H");
@@ -110,12 +116,7 @@ public sealed class CheckpointPagesTests(CheckpointPagesFixture fixture) : IClas
     [BrowserFact]
     public async Task ACheckpointComparesWithAMiniOnRelativeDepthAndTheUrlCarriesBoth()
     {
-        var models = await OpenAsync("/models");
-        await LoadAsync(models, CheckpointPagesFixture.Padded);
-        await models.CloseAsync();
-
-        var page = await OpenAsync($"/layers?model={CheckpointPagesFixture.Padded}&compare=deepseek-67b-mini&prompt=Depth%20against%20depth");
-        await page.Locator("[data-testid=prompt-run]").ClickAsync();
+        var page = await RunPaddedOnLayersAsync("compare=deepseek-67b-mini&prompt=Depth%20against%20depth");
         await page.Locator("[data-testid=token-layer-1] .main-svg").First.WaitForAsync(new() { Timeout = 90000 });
         var legend = await page.Locator("[data-testid=residual-norm] .legend").First.TextContentAsync() ?? "";
         Assert.Contains(CheckpointPagesFixture.Padded, legend);
