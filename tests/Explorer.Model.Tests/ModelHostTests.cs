@@ -100,6 +100,27 @@ public sealed class ModelHostTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheWarmUpAfterALoadIsNotCountedAsAForward()
+    {
+        // Queued after the load returns, the probe runs after the minis' warm-ups (the worker keeps order).
+        Assert.Equal(0, await _host.RunAsync(() => _host.Forwards, CancellationToken.None));
+    }
+
+    [Fact]
+    public void WarmUpFitsAShortContextAndLeavesTheOutputsAsTheyWere()
+    {
+        var spec = MiniPresets.DeepSeek7BMini with { Name = "short", ContextLength = 4, VocabularySize = 300 };
+        using var model = LiveModel.Mini(spec, seed: 7, trained: false);
+        int[] ids = [1, 2, 3];
+        using var input = LiveModel.ToTensor(ids);
+        using var before = model.Decoder.Trace(input, Options);
+        model.WarmUp();
+        using var after = model.Decoder.Trace(input, Options);
+        Assert.Equal(before.LogitLens![0, 0].TopTokens, after.LogitLens![0, 0].TopTokens);
+        Assert.Equal(before.LastLogits(), after.LastLogits());
+    }
+
+    [Fact]
     public async Task FullQueueRefusesWithABusyMessage()
     {
         await using var host = new ModelHost(new ModelHostOptions { ModelsFolder = _root.FullName, Device = "cpu", QueueCapacity = 1, LoadDefaultModels = false });

@@ -103,6 +103,22 @@ public sealed class LiveModel : IDisposable
                 throw new ArgumentException($"Token id {id} is outside {Name}'s vocabulary [0, {Spec.VocabularySize:N0}).");
     }
 
+    /// <summary>Tokens in the warm-up forward: enough for every kernel a prompt's forward and lens use.</summary>
+    public const int WarmUpTokens = 8;
+
+    /// <summary>
+    /// Runs one short traced forward and its lens at every position, and drops them, so that what a process pays once
+    /// (first-touch of the working memory, kernel selection, JIT of the trace code) is not paid by the first prompt: on
+    /// a 7B shape that first forward took 3.9 s against 2.1–2.7 s for the ones after it.
+    /// </summary>
+    public void WarmUp()
+    {
+        var ids = Enumerable.Range(0, Math.Min(WarmUpTokens, Spec.ContextLength)).Select(i => i % Spec.VocabularySize).ToArray();
+        using var input = ToTensor(ids);
+        using var trace = Decoder.Trace(input, TraceOptions.ForViews(ids.Length, attention: false));
+        trace.CompleteLens(Decoder);
+    }
+
     public static Tensor ToTensor(IReadOnlyList<int> ids) =>
         TorchSharp.torch.tensor(ids.Select(i => (long)i).ToArray(), dtype: ScalarType.Int64).unsqueeze(0);
 

@@ -109,6 +109,7 @@ public sealed class ModelHost : IAsyncDisposable
             _models[name] = model;
             var status = new ModelStatus(name, ModelState.Ready, 1, "ready", model.Spec, model.Source);
             SetStatus(status);
+            WarmUpLater(model);
             return status;
         }
         catch (Exception e)
@@ -118,6 +119,19 @@ public sealed class ModelHost : IAsyncDisposable
             SetStatus(status);
             return status;
         }
+    }
+
+    /// <summary>
+    /// Queues the model's warm-up on the worker, ahead of any prompt sent after the load returns (a prompt sent during
+    /// it waits for it, as it would for any forward). Not counted as a forward; a failure there is left to the first
+    /// prompt to report.
+    /// </summary>
+    private void WarmUpLater(LiveModel model)
+    {
+        if (!_options.WarmUp)
+            return;
+        _ = RunAsync(() => { model.WarmUp(); return true; }, _stopping.Token)
+            .ContinueWith(t => _ = t.Exception, TaskContinuationOptions.NotOnRanToCompletion);
     }
 
     /// <summary>Unloads a model; its cached traces go when no view holds them.</summary>

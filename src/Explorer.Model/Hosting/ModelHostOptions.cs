@@ -30,6 +30,9 @@ public sealed class ModelHostOptions
     /// <summary>Load the trained weights that ship with the app (false: initialise the minis from <see cref="Seed"/>).</summary>
     public bool TrainedDefaults { get; set; } = true;
 
+    /// <summary>Run a short forward on each model right after it loads (<see cref="LiveModel.WarmUp"/>).</summary>
+    public bool WarmUp { get; set; } = true;
+
     /// <summary>Seed of the default models' weights when they are not the trained ones.</summary>
     public ulong Seed { get; set; } = 1234;
 }
