@@ -1,0 +1,54 @@
+using Explorer.Core.Pipeline;
+
+namespace Explorer.Core.Parallel;
+
+/// <summary>What a layer keeps for its backward (Korthikanti et al. 2022).</summary>
+public enum Recompute
+{
+    /// <summary>Every activation kept.</summary>
+    None,
+    /// <summary>The attention core (scores, softmax, dropout) recomputed; the rest kept.</summary>
+    Selective,
+    /// <summary>Only each layer's input kept; the whole layer's forward runs again in the backward.</summary>
+    Full,
+}
+
+/// <summary>
+/// How a training step is spread over t·p·d GPUs: tensor parallel t (optionally with sequence parallelism), pipeline
+/// p with v model chunks per device, data parallel d with a ZeRO stage, and the batch.
+/// </summary>
+public sealed record ParallelConfig
+{
+    public int Tensor { get; init; } = 1;
+    public int Pipeline { get; init; } = 1;
+    public int Data { get; init; } = 1;
+    /// <summary>Model chunks per pipeline device (interleaved schedule only).</summary>
+    public int VirtualStages { get; init; } = 1;
+    /// <summary>Sequences per micro-batch b.</summary>
+    public int MicroBatch { get; init; } = 1;
+    /// <summary>Sequences per optimizer step B.</summary>
+    public int GlobalBatch { get; init; } = 1;
+    public bool SequenceParallel { get; init; }
+    public Recompute Recompute { get; init; } = Recompute.None;
+    /// <summary>0: replicated optimizer; 1: optimizer state sharded (as Megatron's distributed optimizer); 2: also
+    /// gradients; 3: also weights.</summary>
+    public int Zero { get; init; } = 1;
+    public ScheduleKind Schedule { get; init; } = ScheduleKind.OneFOneB;
+
+    public int Gpus => Tensor * Pipeline * Data;
+
+    /// <summary>Micro-batches each pipeline runs per step: B / (d·b).</summary>
+    public int MicroBatches => GlobalBatch / (Data * MicroBatch);
+
+    public string Describe() =>
+        $"t={Tensor}{(SequenceParallel ? "+SP" : "")} p={Pipeline}{(VirtualStages > 1 ? $"×v{VirtualStages}" : "")} d={Data} b={MicroBatch} " +
+        $"m={MicroBatches} {ScheduleNames.Name(Schedule)} recompute={Recompute.ToString().ToLowerInvariant()} zero={Zero}";
+
+    public static Recompute ParseRecompute(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "none" => Recompute.None,
+        "selective" => Recompute.Selective,
+        "full" => Recompute.Full,
+        _ => throw new ArgumentException($"Unknown recomputation '{text}'. Use none, selective or full."),
+    };
+}

@@ -1,0 +1,182 @@
+using Explorer.Core.Accounting;
+using Explorer.Core.Pipeline;
+using Explorer.Core.Specs;
+
+namespace Explorer.Core.Parallel;
+
+/// <summary>
+/// Predicts one training step of a decoder under a parallel configuration: time (compute split by t, tensor-parallel
+/// collectives, pipeline transfers and bubble, exposed data-parallel reduction) and memory per GPU (weights,
+/// gradients and optimizer state by ZeRO stage, activations after Korthikanti et al. 2022, in-flight micro-batches).
+/// FLOPs are counted as Megatron-LM counts them (attention scores over the full s × s, bf16 everywhere, Adam with an
+/// fp32 master copy), so that its published TFLOP/s can be reproduced.
+/// </summary>
+public static class ParallelEstimator
+{
+    private const int Bf16 = 2;
+
+    public static ParallelEstimate Estimate(ModelSpec spec, int sequenceLength, Cluster cluster, ParallelConfig config, Efficiency? efficiency = null)
+    {
+        var e = efficiency ?? Efficiency.Default;
+        var violations = ParallelRules.Check(spec, sequenceLength, cluster, config);
+        if (violations.Count > 0)
+            return new ParallelEstimate(config, violations, null, null, cluster.Gpu.MemoryBytes, 0, 0, 0, 0, "invalid");
+
+        var p = ParameterBreakdown.Of(spec);
+        double s = sequenceLength, b = config.MicroBatch, h = spec.HiddenSize, vocab = spec.VocabularySize;
+        int t = config.Tensor, pp = config.Pipeline, d = config.Data, v = config.VirtualStages, m = config.MicroBatches;
+        var layersOnStage = (spec.Layers + pp - 1) / pp;
+
+        // FLOPs of one layer for one micro-batch.
+        var forward = 2 * b * s * p.PerLayer.Matmul + AttentionCoreFlops(b, s, h);
+        var recomputed = config.Recompute switch
+        {
+            Recompute.Full => forward,
+            Recompute.Selective => AttentionCoreFlops(b, s, h),
+            _ => 0,
+        };
+        var layerHardware = 3 * forward + recomputed;
+        var headFlops = 6 * b * s * h * vocab; // forward 2bshV, backward twice that; never recomputed
+        var rate = cluster.Gpu.PeakBf16Flops * e.LayerFraction(spec.HiddenSize);
+        var layerSeconds = layerHardware / t / rate;
+        var headSeconds = headFlops / t / rate;
+
+        // Tensor parallel: 2 all-reduces of the b·s·h activations forward and 2 backward per layer (2 more when the
+        // forward is recomputed); sequence parallelism moves the same bytes as reduce-scatter + all-gather pairs.
+        var tensorCollectives = 4 + (config.Recompute == Recompute.Full ? 2 : 0);
+        var tensorLayerSeconds = tensorCollectives * AllReduceSeconds(Bf16 * b * s * h, t, cluster.IntraNodeBytesPerSecond, cluster.IntraNodeLatencySeconds, e);
+
+        // Pipeline: each micro-batch sends its activations forward and their gradient back, once per model chunk.
+        // Megatron orders ranks t fastest, then d, then p: pipeline neighbours are t·d ranks apart.
+        double transferSeconds = 0;
+        if (pp > 1)
+        {
+            var crossesNodes = (long)t * d >= cluster.GpusPerNode;
+            var bandwidth = crossesNodes ? cluster.InterNodeBytesPerSecond : cluster.IntraNodeBytesPerSecond;
+            var latency = crossesNodes ? cluster.InterNodeLatencySeconds : cluster.IntraNodeLatencySeconds;
+            transferSeconds = 2 * v * (latency + Bf16 * b * s * h / t / (bandwidth * e.LinkFraction));
+        }
+
+        var stageSeconds = layersOnStage * layerSeconds;
+        var stageTensorSeconds = layersOnStage * tensorLayerSeconds;
+        var bubbleStages = config.Schedule switch
+        {
+            ScheduleKind.Interleaved1F1B => (pp - 1) / (double)v,
+            ScheduleKind.ZeroBubbleH1 => (pp - 1) / 3.0, // (p−1)(F+B−W) with F = B = W
+            _ => pp - 1,
+        };
+        var compute = m * (stageSeconds + headSeconds);
+        var tensorComm = m * stageTensorSeconds;
+        var pipelineComm = m * transferSeconds;
+        var bubble = bubbleStages * (stageSeconds + stageTensorSeconds + transferSeconds);
+
+        // Data parallel: gradients reduced once per step (ZeRO-3 also gathers the weights for every micro-batch's
+        // forward and backward). Neighbours are t ranks apart: the group leaves the node when t·d exceeds it.
+        var parametersOnGpu = ParametersOnGpu(spec, p, config, layersOnStage);
+        double dataComm = 0;
+        if (d > 1)
+        {
+            var crossesNodes = (long)t * d > cluster.GpusPerNode;
+            var bandwidth = crossesNodes ? cluster.InterNodeBytesPerSecond : cluster.IntraNodeBytesPerSecond;
+            var latency = crossesNodes ? cluster.InterNodeLatencySeconds : cluster.IntraNodeLatencySeconds;
+            var gradientBytes = Bf16 * parametersOnGpu;
+            dataComm = AllReduceSeconds(gradientBytes, d, bandwidth, latency, e);
+            if (config.Zero == 3)
+                dataComm += 2 * m * AllGatherSeconds(gradientBytes, d, bandwidth, latency, e);
+            dataComm *= 1 - e.DataParallelOverlap;
+        }
+
+        var time = new StepTime(compute, tensorComm, pipelineComm, bubble, dataComm);
+        var memory = Memory(spec, sequenceLength, config, e, p, layersOnStage, parametersOnGpu);
+        var step = time.Step;
+        var microBatchesInStep = (double)m * d;
+        var hardware = microBatchesInStep * (spec.Layers * layerHardware + headFlops);
+        var model = microBatchesInStep * (spec.Layers * 3 * forward + headFlops);
+        var gpus = config.Gpus;
+        var bubbleFraction = bubble / step;
+        var estimate = new ParallelEstimate(config, [], time, memory, cluster.Gpu.MemoryBytes,
+            TokensPerSecond: config.GlobalBatch * s / step,
+            HardwareFlopsPerGpu: hardware / (step * gpus),
+            ModelFlopsUtilization: model / (step * gpus * cluster.Gpu.PeakBf16Flops),
+            BubbleFraction: bubbleFraction,
+            Bottleneck: "");
+        return estimate with { Bottleneck = Bottleneck(estimate) };
+    }
+
+    /// <summary>QKᵀ and the weighted sum of V over the full s × s, as Megatron-LM counts them: 4·b·s²·h.</summary>
+    private static double AttentionCoreFlops(double b, double s, double h) => 4 * b * s * s * h;
+
+    /// <summary>A ring all-reduce of <paramref name="bytes"/> over <paramref name="ranks"/>: 2(k−1) steps, each moving 1/k of the data.</summary>
+    public static double AllReduceSeconds(double bytes, int ranks, double bytesPerSecond, double latencySeconds, Efficiency e) =>
+        ranks <= 1 ? 0 : 2.0 * (ranks - 1) * latencySeconds + 2.0 * (ranks - 1) / ranks * bytes / (bytesPerSecond * e.LinkFraction);
+
+    /// <summary>A ring all-gather: k−1 steps, each moving 1/k of the data.</summary>
+    public static double AllGatherSeconds(double bytes, int ranks, double bytesPerSecond, double latencySeconds, Efficiency e) =>
+        ranks <= 1 ? 0 : (ranks - 1) * latencySeconds + (ranks - 1.0) / ranks * bytes / (bytesPerSecond * e.LinkFraction);
+
+    /// <summary>
+    /// Parameters one GPU of the fullest stage holds: its layers split t ways, plus the embedding (first stage) or the
+    /// LM head (last stage), vocabulary-parallel; a single stage holds both, once when they are tied.
+    /// </summary>
+    private static double ParametersOnGpu(ModelSpec spec, ParameterBreakdown p, ParallelConfig c, int layersOnStage)
+    {
+        var vocabulary = (double)spec.VocabularySize * spec.HiddenSize;
+        var ends = c.Pipeline == 1 ? vocabulary * (spec.TiedEmbeddings ? 1 : 2) : vocabulary;
+        return (layersOnStage * (double)p.PerLayer.Total + ends) / c.Tensor;
+    }
+
+    private static MemoryPerGpu Memory(ModelSpec spec, int sequenceLength, ParallelConfig c, Efficiency e, ParameterBreakdown p,
+        int layersOnStage, double parameters)
+    {
+        int t = c.Tensor, d = c.Data;
+        var weights = Bf16 * parameters / (c.Zero >= 3 ? d : 1);
+        var gradients = Bf16 * parameters / (c.Zero >= 2 ? d : 1);
+        var optimizer = 12 * parameters / (c.Zero >= 1 ? d : 1); // fp32 master weights and Adam's two moments
+
+        double s = sequenceLength, b = c.MicroBatch, h = spec.HiddenSize, a = spec.AttentionHeads;
+        var sbh = s * b * h;
+        // Korthikanti et al. 2022, bytes per layer per micro-batch (16-bit activations, dropout masks of 1 byte).
+        double everything = t == 1 ? sbh * (34 + 5 * a * s / h)
+            : c.SequenceParallel ? sbh * (34 + 5 * a * s / h) / t
+            : sbh * (10 + 24.0 / t + 5 * a * s / (h * t));
+        var perLayer = c.Recompute switch
+        {
+            Recompute.Full => 2 * sbh / (c.SequenceParallel ? t : 1),
+            Recompute.Selective => c.SequenceParallel || t == 1 ? 34 * sbh / t : sbh * (10 + 24.0 / t),
+            _ => everything,
+        };
+        // The first stage holds the most micro-batches: p under 1F1B (at most m), scaled by 1 + (p−1)/(p·v) when
+        // interleaved; GPipe keeps all m.
+        double inFlight = c.Schedule switch
+        {
+            ScheduleKind.GPipe => c.MicroBatches,
+            ScheduleKind.Interleaved1F1B => Math.Min(c.MicroBatches, c.Pipeline) * (1 + (c.Pipeline - 1.0) / (c.Pipeline * c.VirtualStages)),
+            _ => Math.Min(c.MicroBatches, c.Pipeline),
+        };
+        var activations = inFlight * layersOnStage * perLayer;
+        if (c.Recompute == Recompute.Full)
+            activations += everything; // the layer being recomputed holds all of its activations for its backward
+        if (c.Pipeline == 1)
+            activations += 4 * s * b * spec.VocabularySize / t; // fp32 logits of the micro-batch for the loss
+        return new MemoryPerGpu((long)weights, (long)gradients, (long)optimizer, (long)activations, e.ReservedBytes);
+    }
+
+    private static string Bottleneck(ParallelEstimate estimate)
+    {
+        if (!estimate.Fits)
+            return "memory: does not fit";
+        var time = estimate.Time!;
+        var parts = new (string Name, double Seconds)[]
+        {
+            ("pipeline bubble", time.Bubble),
+            ("tensor-parallel communication", time.TensorComm),
+            ("pipeline transfers", time.PipelineComm),
+            ("data-parallel communication", time.DataComm),
+        };
+        var largest = parts.MaxBy(x => x.Seconds);
+        var headroom = 1 - (double)estimate.Memory!.Total / estimate.GpuMemoryBytes;
+        if (headroom < 0.05)
+            return "memory headroom";
+        return largest.Seconds / time.Step >= 0.1 ? largest.Name : "compute";
+    }
+}

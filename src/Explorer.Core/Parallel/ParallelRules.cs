@@ -1,0 +1,61 @@
+using Explorer.Core.Pipeline;
+using Explorer.Core.Specs;
+
+namespace Explorer.Core.Parallel;
+
+/// <summary>The rules a parallel configuration must follow, each broken one named with its numbers.</summary>
+public static class ParallelRules
+{
+    /// <summary>Most GPUs a plan may ask for.</summary>
+    public const int MaxGpus = 1 << 20;
+
+    /// <summary>Most sequences in one step.</summary>
+    public const int MaxGlobalBatch = 1 << 24;
+
+    public static IReadOnlyList<string> Check(ModelSpec spec, int sequenceLength, Cluster cluster, ParallelConfig c)
+    {
+        var broken = new List<string>(cluster.Problems());
+        foreach (var (name, value) in new[] { ("Tensor parallel t", c.Tensor), ("Pipeline parallel p", c.Pipeline), ("Data parallel d", c.Data),
+                     ("Virtual stages v", c.VirtualStages), ("Micro-batch size b", c.MicroBatch), ("Global batch B", c.GlobalBatch) })
+            if (value < 1)
+                broken.Add($"{name} is {value}; it must be at least 1.");
+        if (broken.Count > 0)
+            return broken;
+        if ((long)c.Tensor * c.Pipeline * c.Data > MaxGpus)
+            broken.Add($"t·p·d = {(long)c.Tensor * c.Pipeline * c.Data:N0} GPUs; at most {MaxGpus:N0}.");
+        if (c.GlobalBatch > MaxGlobalBatch)
+            broken.Add($"Global batch {c.GlobalBatch:N0}; at most {MaxGlobalBatch:N0} sequences.");
+        if (sequenceLength < 1 || sequenceLength > SpecValidator.MaxContextLength)
+            broken.Add($"Sequence length {sequenceLength}; it must be between 1 and {SpecValidator.MaxContextLength:N0}.");
+        if (spec.AttentionHeads % c.Tensor != 0)
+            broken.Add($"t = {c.Tensor} does not divide the {spec.AttentionHeads} attention heads.");
+        if (spec.KeyValueHeads % c.Tensor != 0)
+            broken.Add($"t = {c.Tensor} does not divide the {spec.KeyValueHeads} key/value heads.");
+        if (c.Tensor > cluster.GpusPerNode)
+            broken.Add($"t = {c.Tensor} spans more than one node of {cluster.GpusPerNode} GPUs; tensor parallelism needs NVLink.");
+        if (c.Pipeline > spec.Layers)
+            broken.Add($"p = {c.Pipeline} is more stages than the {spec.Layers} layers.");
+        if ((long)c.Data * c.MicroBatch > 0 && c.GlobalBatch % ((long)c.Data * c.MicroBatch) != 0)
+            broken.Add($"Global batch {c.GlobalBatch} is not a multiple of d·b = {c.Data}·{c.MicroBatch} = {(long)c.Data * c.MicroBatch}.");
+        if (c.SequenceParallel && c.Tensor == 1)
+            broken.Add("Sequence parallelism splits along t: it needs t > 1.");
+        if (c.Zero is < 0 or > 3)
+            broken.Add($"ZeRO stage {c.Zero}; use 0, 1, 2 or 3.");
+        if (c.Zero >= 2 && c.Pipeline > 1)
+            broken.Add($"ZeRO-{c.Zero} shards gradients across the micro-batches a pipeline accumulates; DeepSpeed and Megatron-LM allow only ZeRO-1 (the distributed optimizer) with p > 1.");
+        if (c.Schedule == ScheduleKind.Interleaved1F1B)
+        {
+            if (c.VirtualStages < 2)
+                broken.Add($"The interleaved schedule needs v ≥ 2 model chunks per device; v = {c.VirtualStages}.");
+            if (c.Pipeline < 2)
+                broken.Add("The interleaved schedule needs p ≥ 2.");
+            if (spec.Layers % ((long)c.Pipeline * c.VirtualStages) != 0)
+                broken.Add($"Interleaving needs the {spec.Layers} layers to divide into p·v = {(long)c.Pipeline * c.VirtualStages} equal chunks.");
+            if (c.Data * c.MicroBatch > 0 && c.MicroBatches % c.Pipeline != 0)
+                broken.Add($"Megatron-LM's interleaved schedule needs the micro-batches (m = {c.MicroBatches}) to be a multiple of p = {c.Pipeline}.");
+        }
+        else if (c.VirtualStages != 1)
+            broken.Add($"v = {c.VirtualStages} model chunks per device need the interleaved schedule.");
+        return broken;
+    }
+}

@@ -1,0 +1,89 @@
+using Explorer.Core.Pipeline;
+using Explorer.Core.Specs;
+
+namespace Explorer.Core.Parallel;
+
+/// <summary>The outcome of a search: the configurations that fit, fastest first, and how many were looked at.</summary>
+public sealed record SearchResult(IReadOnlyList<ParallelEstimate> Fitting, int Considered, int Valid, IReadOnlyList<string> Problems);
+
+/// <summary>
+/// Every way to run a model on N GPUs at a global batch: t dividing the heads and the KV heads within a node, p up to
+/// the layers, d the rest, micro-batch sizes dividing the batch, 1F1B / interleaved / ZB-H1, sequence parallelism,
+/// recomputation and ZeRO stage; those that fit in memory ranked by predicted step time.
+/// </summary>
+public static class ParallelSearch
+{
+    public static readonly int[] MicroBatchSizes = [1, 2, 4, 8, 16];
+
+    /// <summary>Most virtual stages per device tried.</summary>
+    public const int MaxVirtualStages = 8;
+
+    public static SearchResult Search(ModelSpec spec, int sequenceLength, Cluster cluster, int gpus, int globalBatch, Efficiency? efficiency = null)
+    {
+        var problems = new List<string>(cluster.Problems());
+        if (gpus is < 1 or > ParallelRules.MaxGpus)
+            problems.Add($"GPUs: {gpus}; use 1 to {ParallelRules.MaxGpus:N0}.");
+        if (globalBatch is < 1 or > ParallelRules.MaxGlobalBatch)
+            problems.Add($"Global batch: {globalBatch}; use 1 to {ParallelRules.MaxGlobalBatch:N0} sequences.");
+        if (sequenceLength < 1 || sequenceLength > SpecValidator.MaxContextLength)
+            problems.Add($"Sequence length {sequenceLength}; it must be between 1 and {SpecValidator.MaxContextLength:N0}.");
+        problems.AddRange(SpecValidator.Validate(spec).Select(e => e.ToString()));
+        if (problems.Count > 0)
+            return new SearchResult([], 0, 0, problems);
+
+        var fitting = new List<ParallelEstimate>();
+        int considered = 0, valid = 0;
+        foreach (var config in Candidates(spec, cluster, gpus, globalBatch))
+        {
+            considered++;
+            var estimate = ParallelEstimator.Estimate(spec, sequenceLength, cluster, config, efficiency);
+            if (!estimate.Valid)
+                continue;
+            valid++;
+            if (estimate.Fits)
+                fitting.Add(estimate);
+        }
+        fitting.Sort((a, b) => a.StepSeconds.CompareTo(b.StepSeconds));
+        return new SearchResult(fitting, considered, valid, []);
+    }
+
+    private static IEnumerable<ParallelConfig> Candidates(ModelSpec spec, Cluster cluster, int gpus, int globalBatch)
+    {
+        foreach (var t in Divisors(gpus).Where(t => t <= cluster.GpusPerNode && spec.AttentionHeads % t == 0 && spec.KeyValueHeads % t == 0))
+        foreach (var p in Divisors(gpus / t).Where(p => p <= spec.Layers))
+        {
+            var d = gpus / t / p;
+            foreach (var b in MicroBatchSizes.Where(b => globalBatch % ((long)d * b) == 0))
+            {
+                var m = globalBatch / (d * b);
+                foreach (var (schedule, v) in Schedules(spec, p, m))
+                foreach (var sp in t > 1 ? new[] { false, true } : [false])
+                foreach (var recompute in new[] { Recompute.None, Recompute.Selective, Recompute.Full })
+                foreach (var zero in p == 1 ? new[] { 0, 1, 2, 3 } : [0, 1])
+                    yield return new ParallelConfig
+                    {
+                        Tensor = t, Pipeline = p, Data = d, VirtualStages = v, MicroBatch = b, GlobalBatch = globalBatch,
+                        SequenceParallel = sp, Recompute = recompute, Zero = zero, Schedule = schedule,
+                    };
+            }
+        }
+    }
+
+    private static IEnumerable<(ScheduleKind, int)> Schedules(ModelSpec spec, int p, int m)
+    {
+        yield return (ScheduleKind.OneFOneB, 1);
+        if (p == 1)
+            yield break;
+        yield return (ScheduleKind.ZeroBubbleH1, 1);
+        for (var v = 2; v <= MaxVirtualStages; v++)
+            if (spec.Layers % (p * v) == 0 && m % p == 0)
+                yield return (ScheduleKind.Interleaved1F1B, v);
+    }
+
+    private static IEnumerable<int> Divisors(int n)
+    {
+        for (var i = 1; i <= n; i++)
+            if (n % i == 0)
+                yield return i;
+    }
+}

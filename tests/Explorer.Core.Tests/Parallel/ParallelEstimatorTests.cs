@@ -1,0 +1,139 @@
+using Explorer.Core.Parallel;
+using Explorer.Core.Pipeline;
+using Explorer.Core.Specs;
+
+namespace Explorer.Core.Tests.Parallel;
+
+public class ParallelEstimatorTests
+{
+    // 4 layers, h = 1024, GELU MLP of 4096, 8 heads: every number below is worked out by hand from the shape.
+    private static readonly ModelSpec Small = new("small", Layers: 4, HiddenSize: 1024, IntermediateSize: 4096, AttentionHeads: 8, KeyValueHeads: 8,
+        VocabularySize: 1000, ContextLength: 4096, FfnKind: FfnKind.Gelu);
+
+    private static readonly Cluster A100 = Cluster.Node8(Gpu.A100_80GB);
+
+    /// <summary>Links so fast that transfers and collectives cost nothing: only compute and the bubble remain.</summary>
+    private static readonly Cluster Instant = A100 with
+    {
+        IntraNodeBytesPerSecond = 1e300, InterNodeBytesPerSecond = 1e300, IntraNodeLatencySeconds = 0, InterNodeLatencySeconds = 0,
+    };
+
+    [Fact]
+    public void WeightsGradientsAndOptimizerStateFollowTheZeroStage()
+    {
+        // Per layer: q, k, v, o of h² each, up and down of h·4h, two norms of h = 12,584,960. The fullest stage of
+        // p = 2 holds 2 layers and the embedding (V·h = 1,024,000): 26,193,920 parameters, halved by t = 2.
+        const double onGpu = (2 * (4.0 * 1024 * 1024 + 2.0 * 1024 * 4096 + 2 * 1024) + 1000.0 * 1024) / 2;
+        foreach (var zero in new[] { 0, 1 })
+        {
+            var e = ParallelEstimator.Estimate(Small, 512, A100, new ParallelConfig { Tensor = 2, Pipeline = 2, Data = 4, GlobalBatch = 8, Zero = zero });
+            Assert.True(e.Valid, string.Join("; ", e.Violations));
+            Assert.Equal((long)(2 * onGpu), e.Memory!.Weights);
+            Assert.Equal((long)(2 * onGpu), e.Memory.Gradients);
+            Assert.Equal((long)(12 * onGpu / (zero == 1 ? 4 : 1)), e.Memory.OptimizerState);
+        }
+        // p = 1 holds everything: both ends (untied), and ZeRO-2 and -3 shard gradients and then weights over d = 4.
+        const double all = 4 * (4.0 * 1024 * 1024 + 2.0 * 1024 * 4096 + 2 * 1024) + 2 * 1000.0 * 1024;
+        var zero3 = ParallelEstimator.Estimate(Small, 512, A100, new ParallelConfig { Data = 4, GlobalBatch = 8, Zero = 3 });
+        Assert.Equal((long)(2 * all / 4), zero3.Memory!.Weights);
+        Assert.Equal((long)(2 * all / 4), zero3.Memory.Gradients);
+        Assert.Equal((long)(12 * all / 4), zero3.Memory.OptimizerState);
+    }
+
+    [Fact]
+    public void ActivationsAreKorthikantisPerLayerBytesTimesTheMicroBatchesInFlight()
+    {
+        // s = 2048, b = 1, h = 1024, a = 8: s·b·h·(34 + 5·a·s/h) = 2,097,152 · 114 bytes per layer, t = 1.
+        const double perLayer = 2048.0 * 1024 * (34 + 5.0 * 8 * 2048 / 1024);
+        // p = 2 under 1F1B with m = 8: the first stage holds 2 micro-batches of its 2 layers.
+        var e = ParallelEstimator.Estimate(Small, 2048, A100, new ParallelConfig { Pipeline = 2, GlobalBatch = 8 });
+        Assert.Equal((long)(2 * 2 * perLayer), e.Memory!.Activations);
+        // GPipe holds all 8.
+        var gpipe = ParallelEstimator.Estimate(Small, 2048, A100, new ParallelConfig { Pipeline = 2, GlobalBatch = 8, Schedule = ScheduleKind.GPipe });
+        Assert.Equal((long)(8 * 2 * perLayer), gpipe.Memory!.Activations);
+        // t = 2 with sequence parallelism divides all of it by t; selective keeps 34·s·b·h / t.
+        var sp = ParallelEstimator.Estimate(Small, 2048, A100, new ParallelConfig { Tensor = 2, Pipeline = 2, GlobalBatch = 8, SequenceParallel = true });
+        Assert.Equal((long)(2 * 2 * perLayer / 2), sp.Memory!.Activations);
+        var selective = ParallelEstimator.Estimate(Small, 2048, A100, new ParallelConfig { Tensor = 2, Pipeline = 2, GlobalBatch = 8, SequenceParallel = true, Recompute = Recompute.Selective });
+        Assert.Equal((long)(2 * 2 * 34 * 2048.0 * 1024 / 2), selective.Memory!.Activations);
+        // Without SP, t = 2: s·b·h·(10 + 24/t + 5·a·s/(h·t)).
+        var tpOnly = ParallelEstimator.Estimate(Small, 2048, A100, new ParallelConfig { Tensor = 2, Pipeline = 2, GlobalBatch = 8 });
+        Assert.Equal((long)(2 * 2 * 2048.0 * 1024 * (10 + 12 + 5.0 * 8 * 2048 / (1024 * 2))), tpOnly.Memory!.Activations);
+    }
+
+    [Fact]
+    public void TheBubbleIsPMinusOneStagesShrunkByVirtualStagesAndByZeroBubble()
+    {
+        var config = new ParallelConfig { Pipeline = 4, GlobalBatch = 16 };
+        var oneF = ParallelEstimator.Estimate(Small, 1024, Instant, config);
+        var interleaved = ParallelEstimator.Estimate(Small, 1024, Instant, config with { Schedule = ScheduleKind.Interleaved1F1B, VirtualStages = 2, Pipeline = 2 });
+        var zb = ParallelEstimator.Estimate(Small, 1024, Instant, config with { Schedule = ScheduleKind.ZeroBubbleH1 });
+        // One stage of p = 4 is one layer: with instant links, compute = m·(layer + head) and bubble = (p−1)·layer.
+        var head = 6.0 * 1 * 1024 * 1024 * 1000 / (Gpu.A100_80GB.PeakBf16Flops * Efficiency.Default.LayerFraction(1024));
+        var layer = oneF.Time!.Compute / 16 - head;
+        Assert.Equal(3 * layer, oneF.Time.Bubble, 12);
+        Assert.Equal(oneF.Time.Bubble / 3, zb.Time!.Bubble, 12);
+        // p = 2, v = 2: a stage is 2 layers, bubble (p−1)/v stages = one layer.
+        Assert.Equal(layer, interleaved.Time!.Bubble, 12);
+        Assert.Equal(0, oneF.Time.TensorComm + oneF.Time.PipelineComm + oneF.Time.DataComm, 12);
+    }
+
+    [Fact]
+    public void ARingAllReduceMovesTwiceTheDataLessOneShare()
+    {
+        // 1 GB over 8 ranks at 100 GB/s achieving 80%, 10 µs per step: 14·10 µs + 2·7/8·1e9 / 8e10.
+        var seconds = ParallelEstimator.AllReduceSeconds(1e9, 8, 100e9, 10e-6, Efficiency.Default);
+        Assert.Equal(14 * 10e-6 + 1.75e9 / 80e9, seconds, 12);
+        Assert.Equal(0, ParallelEstimator.AllReduceSeconds(1e9, 1, 100e9, 10e-6, Efficiency.Default));
+    }
+
+    [Fact]
+    public void TensorParallelTimeIsFourAllReducesPerLayerPerMicroBatchAndSixWithFullRecomputation()
+    {
+        var config = new ParallelConfig { Tensor = 8, GlobalBatch = 2 };
+        var e = ParallelEstimator.Estimate(Small, 1024, A100, config);
+        var allReduce = ParallelEstimator.AllReduceSeconds(2.0 * 1024 * 1024, 8, A100.IntraNodeBytesPerSecond, A100.IntraNodeLatencySeconds, Efficiency.Default);
+        Assert.Equal(2 * 4 * 4 * allReduce, e.Time!.TensorComm, 12); // m = 2, 4 layers, 4 collectives
+        var full = ParallelEstimator.Estimate(Small, 1024, A100, config with { Recompute = Recompute.Full });
+        Assert.Equal(2 * 4 * 6 * allReduce, full.Time!.TensorComm, 12);
+    }
+
+    [Theory]
+    [InlineData(3, 1, 1, 8, "t = 3 does not divide the 8 attention heads")]
+    [InlineData(16, 1, 1, 16, "spans more than one node of 8 GPUs")]
+    [InlineData(1, 5, 1, 8, "p = 5 is more stages than the 4 layers")]
+    [InlineData(1, 1, 3, 8, "Global batch 8 is not a multiple of d·b = 3·1 = 3")]
+    public void BrokenRulesAreListedWithTheirNumbers(int t, int p, int d, int batch, string expected)
+    {
+        var e = ParallelEstimator.Estimate(Small, 512, A100, new ParallelConfig { Tensor = t, Pipeline = p, Data = d, GlobalBatch = batch });
+        Assert.False(e.Valid);
+        Assert.Contains(e.Violations, v => v.Contains(expected));
+        Assert.Equal("invalid", e.Bottleneck);
+    }
+
+    [Fact]
+    public void ScheduleAndZeroRulesAreListed()
+    {
+        var zero2 = ParallelEstimator.Estimate(Small, 512, A100, new ParallelConfig { Pipeline = 2, GlobalBatch = 8, Zero = 2 });
+        Assert.Contains(zero2.Violations, v => v.Contains("ZeRO-2"));
+        var v1 = ParallelEstimator.Estimate(Small, 512, A100, new ParallelConfig { Pipeline = 2, GlobalBatch = 8, Schedule = ScheduleKind.Interleaved1F1B });
+        Assert.Contains(v1.Violations, v => v.Contains("v ≥ 2"));
+        var chunks = ParallelEstimator.Estimate(Small, 512, A100, new ParallelConfig { Pipeline = 2, VirtualStages = 3, GlobalBatch = 8, Schedule = ScheduleKind.Interleaved1F1B });
+        Assert.Contains(chunks.Violations, v => v.Contains("p·v = 6"));
+        var sp = ParallelEstimator.Estimate(Small, 512, A100, new ParallelConfig { GlobalBatch = 8, SequenceParallel = true });
+        Assert.Contains(sp.Violations, v => v.Contains("t > 1"));
+        var zeroes = ParallelEstimator.Estimate(Small, 512, A100, new ParallelConfig { Data = 0 });
+        Assert.Contains(zeroes.Violations, v => v.Contains("Data parallel d is 0"));
+    }
+
+    [Fact]
+    public void AModelTooLargeForTheGpuDoesNotFitAndSaysSo()
+    {
+        var e = ParallelEstimator.Estimate(ModelPresets.DeepSeekLlm67B, 4096, Cluster.Node8(Gpu.H200), new ParallelConfig { GlobalBatch = 1 });
+        Assert.True(e.Valid);
+        Assert.False(e.Fits);
+        Assert.Equal("memory: does not fit", e.Bottleneck);
+        // 16 bytes per parameter of 67.4B, unsharded, is far above 141 GB.
+        Assert.True(e.Memory!.Weights + e.Memory.Gradients + e.Memory.OptimizerState > 16L * 67_000_000_000);
+    }
+}

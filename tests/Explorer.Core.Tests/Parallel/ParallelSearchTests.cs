@@ -1,0 +1,63 @@
+using Explorer.Core.Parallel;
+using Explorer.Core.Specs;
+
+namespace Explorer.Core.Tests.Parallel;
+
+public class ParallelSearchTests
+{
+    [Fact]
+    public void TheSixtySevenBOnSixtyFourH200sHasFittingConfigurationsFastestFirst()
+    {
+        var result = ParallelSearch.Search(ModelPresets.DeepSeekLlm67B, 4096, Cluster.Node8(Gpu.H200), 64, 1024);
+        Assert.Empty(result.Problems);
+        Assert.NotEmpty(result.Fitting);
+        Assert.True(result.Considered >= result.Valid && result.Valid >= result.Fitting.Count);
+        for (var i = 1; i < result.Fitting.Count; i++)
+            Assert.True(result.Fitting[i - 1].StepSeconds <= result.Fitting[i].StepSeconds);
+        Assert.All(result.Fitting, e =>
+        {
+            Assert.True(e.Fits);
+            Assert.Equal(64, e.Config.Gpus);
+            Assert.Equal(0, 1024 % (e.Config.Data * e.Config.MicroBatch));
+            Assert.Equal(0, 64 % e.Config.Tensor); // and the 64 heads, 8 KV heads
+            Assert.Equal(0, 8 % e.Config.Tensor);
+            Assert.True(e.Memory!.Total <= Gpu.H200.MemoryBytes);
+        });
+        // Tensor parallelism is among what makes it fit (as DeepSeek trained it, with t, SP, 1F1B and ZeRO-1).
+        Assert.Contains(result.Fitting, e => e.Config.Tensor > 1);
+    }
+
+    [Fact]
+    public void EveryConfigurationTheSearchLeavesOutBreaksARuleOrDoesNotFit()
+    {
+        // A brute force over a small space: every (t, p, d) product of 16 with b in 1..16 is either in the result, or
+        // estimated invalid, or does not fit.
+        var spec = ModelPresets.DeepSeekLlm7B;
+        var cluster = Cluster.Node8(Gpu.A100_80GB);
+        var result = ParallelSearch.Search(spec, 4096, cluster, 16, 64);
+        var found = result.Fitting.Select(e => e.Config).ToHashSet();
+        foreach (var t in new[] { 1, 2, 4, 8, 16 })
+        foreach (var p in new[] { 1, 2, 4, 8, 16 })
+        {
+            if (16 % (t * p) != 0) continue;
+            foreach (var b in new[] { 1, 2, 4, 8, 16 })
+            foreach (var recompute in new[] { Recompute.None, Recompute.Selective, Recompute.Full })
+            {
+                var config = new ParallelConfig { Tensor = t, Pipeline = p, Data = 16 / (t * p), MicroBatch = b, GlobalBatch = 64, Recompute = recompute, Zero = 1 };
+                var e = ParallelEstimator.Estimate(spec, 4096, cluster, config);
+                Assert.Equal(e.Fits, found.Contains(config));
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(0, 8, "GPUs: 0")]
+    [InlineData(8, 0, "Global batch: 0")]
+    [InlineData(int.MaxValue, 8, "GPUs: 2147483647")]
+    public void BadSearchInputIsReportedNotThrown(int gpus, int batch, string expected)
+    {
+        var result = ParallelSearch.Search(ModelPresets.DeepSeekLlm7B, 4096, Cluster.Node8(Gpu.H100_80GB), gpus, batch);
+        Assert.Contains(result.Problems, p => p.Contains(expected));
+        Assert.Empty(result.Fitting);
+    }
+}
