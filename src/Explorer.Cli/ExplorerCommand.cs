@@ -14,6 +14,7 @@ public static class ExplorerCommand
         root.Subcommands.Add(PlanCommand.CreatePlan(output, error));
         root.Subcommands.Add(PlanCommand.CreateSimulate(output, error));
         root.Subcommands.Add(PlanCommand.CreateExport(output, error));
+        root.Subcommands.Add(ParallelCommand.Create(output, error));
         root.Subcommands.Add(TrainCommand.Create(output, error));
         root.Subcommands.Add(TrainDefaultsCommand.Create(output, error));
         root.Subcommands.Add(ProbeCommand.Create(output, error));

@@ -1,0 +1,66 @@
+using System.Text.Json;
+using Explorer.Core.Parallel;
+using Explorer.Core.Specs;
+
+namespace Explorer.Cli.Tests;
+
+public class ParallelCommandTests
+{
+    [Fact]
+    public void OneConfigurationPrintsTheEstimatorsNumbers()
+    {
+        var (code, output, error) = Cli.Run("parallel", "--model", "deepseek-llm-67b", "--gpus", "64", "--gpu", "h200", "--global-batch", "1024",
+            "--seq", "4096", "--tp", "8", "--pp", "4", "--mbs", "1", "--sequence-parallel", "--recompute", "selective", "--zero", "1", "--json");
+        Assert.Equal(0, code);
+        Assert.Equal("", error);
+        var json = JsonDocument.Parse(output).RootElement;
+        var expected = ParallelEstimator.Estimate(ModelPresets.DeepSeekLlm67B, 4096, Cluster.Node8(Gpu.H200), new ParallelConfig
+        {
+            Tensor = 8, Pipeline = 4, Data = 2, GlobalBatch = 1024, SequenceParallel = true, Recompute = Recompute.Selective, Zero = 1,
+        });
+        Assert.Equal(2, json.GetProperty("dp").GetInt32());
+        Assert.Equal(512, json.GetProperty("microBatches").GetInt32());
+        Assert.Equal(expected.StepSeconds, json.GetProperty("stepSeconds").GetDouble(), 9);
+        Assert.Equal(expected.Memory!.Total, json.GetProperty("memoryPerGpuBytes").GetInt64());
+        Assert.Equal(expected.Fits, json.GetProperty("fits").GetBoolean());
+        foreach (var key in new[] { "tp", "pp", "vpp", "mbs", "tokensPerSecond", "tflopsPerGpu", "mfu", "bubbleFraction", "bottleneck" })
+            Assert.True(json.TryGetProperty(key, out _), key);
+    }
+
+    [Fact]
+    public void ASearchOfAGptShapeListsFittingConfigurationsFastestFirst()
+    {
+        var (code, output, _) = Cli.Run("parallel", "--layers", "24", "--hidden", "2304", "--heads", "24", "--vocab", "51200", "--gpus", "32",
+            "--gpu", "a100-80gb", "--global-batch", "512", "--seq", "2048", "--json");
+        Assert.Equal(0, code);
+        var rows = JsonDocument.Parse(output).RootElement.GetProperty("configurations").EnumerateArray().ToArray();
+        Assert.NotEmpty(rows);
+        var steps = rows.Select(r => r.GetProperty("stepSeconds").GetDouble()).ToArray();
+        Assert.Equal(steps.Order(), steps);
+        Assert.All(rows, r => Assert.Equal(32, r.GetProperty("tp").GetInt32() * r.GetProperty("pp").GetInt32() * r.GetProperty("dp").GetInt32()));
+    }
+
+    [Theory]
+    [InlineData("--tp", "3", "t = 3 does not divide the 64 attention heads")]
+    [InlineData("--pp", "96", "p = 96 is more stages than the 95 layers")]
+    public void ABrokenConfigurationNamesTheRuleAndExitsWithTwo(string flag, string value, string expected)
+    {
+        var (code, output, _) = Cli.Run("parallel", "--model", "deepseek-llm-67b", "--gpus", "96", "--global-batch", "96", flag, value,
+            flag == "--tp" ? "--pp" : "--tp", "1");
+        Assert.Equal(2, code);
+        Assert.Contains(expected, output);
+    }
+
+    [Theory]
+    [InlineData(new[] { "parallel", "--gpus", "8", "--global-batch", "8" }, "Give exactly one of --model")]
+    [InlineData(new[] { "parallel", "--model", "deepseek-llm-7b", "--gpus", "8", "--global-batch", "8", "--gpu", "tpu" }, "Unknown GPU 'tpu'")]
+    [InlineData(new[] { "parallel", "--model", "deepseek-llm-7b", "--gpus", "8", "--global-batch", "8", "--tp", "3" }, "not a multiple of t·p = 3")]
+    [InlineData(new[] { "parallel", "--model", "deepseek-llm-7b", "--gpus", "0", "--global-batch", "8" }, "GPUs: 0")]
+    [InlineData(new[] { "parallel", "--model", "deepseek-llm-7b", "--gpus", "8", "--global-batch", "8", "--recompute", "some" }, "Unknown recomputation 'some'")]
+    public void BadFlagsExitWithTwoAndSayWhy(string[] args, string expected)
+    {
+        var (code, _, error) = Cli.Run(args);
+        Assert.Equal(2, code);
+        Assert.Contains(expected, error);
+    }
+}
