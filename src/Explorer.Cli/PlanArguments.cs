@@ -30,6 +30,8 @@ public sealed class PlanArguments
             command.Options.Add(option);
     }
 
+    public int MicroBatchSize(ParseResult result) => result.GetValue(_mbs);
+
     public PlanRequest Request(ParseResult result)
     {
         var model = result.GetValue(_model);

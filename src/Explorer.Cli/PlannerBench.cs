@@ -1,3 +1,4 @@
+using Explorer.Core.Parallel;
 using Explorer.Core.Pipeline;
 using Explorer.Core.Specs;
 
@@ -22,6 +23,11 @@ public static class PlannerBench
         Report(output, "simulate ZB-H1, p = 64, m = 1024", 3, () => ScheduleSimulator.Simulate(ScheduleKind.ZeroBubbleH1, times64, 1024));
         var chunks = Enumerable.Repeat(new StageTimes(0.5, 0.5, 0.5), 128).ToArray();
         Report(output, "simulate interleaved, p = 64, v = 2, m = 1024", 3, () => ScheduleSimulator.Simulate(ScheduleKind.Interleaved1F1B, chunks, 1024, 2));
+        var h200 = Cluster.Node8(Gpu.H200);
+        var searched = ParallelSearch.Search(ModelPresets.DeepSeekLlm67B, 4096, h200, 1024, 4096);
+        Report(output, $"parallel search, 67B on 1,024 H200 ({searched.Considered:N0} configs)", 3,
+            () => ParallelSearch.Search(ModelPresets.DeepSeekLlm67B, 4096, h200, 1024, 4096));
+        Report(output, "parallel search, 67B on 64 H200", 5, () => ParallelSearch.Search(ModelPresets.DeepSeekLlm67B, 4096, h200, 64, 1024));
     }
 
     private static void Report(TextWriter output, string name, int repeats, Action action)

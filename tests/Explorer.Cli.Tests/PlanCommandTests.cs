@@ -57,8 +57,19 @@ public sealed class PlanCommandTests : IDisposable
     {
         var (code, output, _) = Run("export", "--model", "deepseek-llm-67b", "--stages", "8", "--method", "uniform", "--account-for-embedding", "--format", "megatron");
         Assert.Equal(0, code);
-        Assert.Contains("--pipeline-model-parallel-size 8 --num-layers 95", output);
+        Assert.Contains("--pipeline-model-parallel-size 8 --num-layers 95 --micro-batch-size 1 --global-batch-size 8", output);
         Assert.Contains("--account-for-embedding-in-pipeline-split", output);
+        // With the parallel configuration: t, d, batch, SP, recomputation and the distributed optimizer.
+        var full = Run("export", "--model", "deepseek-llm-67b", "--stages", "8", "--method", "uniform", "--account-for-embedding", "--format", "megatron",
+            "--tp", "8", "--dp", "4", "--mbs", "1", "--global-batch", "32", "--sequence-parallel", "--recompute", "selective", "--zero", "1");
+        Assert.Equal(0, full.Code);
+        Assert.Contains("--tensor-model-parallel-size 8 --pipeline-model-parallel-size 8 --num-layers 95 --micro-batch-size 1 --global-batch-size 32 " +
+                        "--sequence-parallel --recompute-granularity selective --use-distributed-optimizer", full.Out);
+        Assert.Contains("world size t·p·d = 8·8·4 = 256 GPUs", full.Out);
+        var mismatch = Run("export", "--model", "deepseek-llm-67b", "--stages", "8", "--method", "uniform", "--account-for-embedding", "--format", "megatron",
+            "--dp", "4", "--global-batch", "64");
+        Assert.Equal(2, mismatch.Code);
+        Assert.Contains("m = B/(d·b) = 64/(4·1) = 16 micro-batches but the plan has 8", mismatch.Err);
         var refused = Run("export", "--model", "deepseek-llm-67b", "--stages", "8", "--method", "uniform", "--format", "megatron");
         Assert.Equal(2, refused.Code);
         Assert.Contains("divisible by the pipeline size p = 8", refused.Err);

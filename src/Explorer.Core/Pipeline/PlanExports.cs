@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Explorer.Core.Parallel;
 
 namespace Explorer.Core.Pipeline;
 
@@ -12,35 +13,103 @@ public sealed record ExportResult(string Format, string? Text, string? Refusal)
     public static ExportResult Refuse(string format, string why) => new(format, null, why);
 }
 
-/// <summary>Writes a plan for the engines people train with: Megatron-LM, DeepSpeed, torchtitan, or Explorer's own JSON.</summary>
+/// <summary>
+/// The versions the exports are written for: each export names its target in its first line, and the tests check
+/// every flag, key and field against a fixture extracted from those commits' own sources
+/// (research/export-fixtures/extract.py).
+/// </summary>
+public static class ExportTargets
+{
+    public const string MegatronCommit = "d98e8a64ddf34856e74b24714e3bedb2f5a39553";
+    public const string MegatronDate = "2026-08-22";
+    public const string TorchtitanCommit = "b5bcd76c66d0acb1a08b176d9639425bc55e0b2a";
+    public const string TorchtitanDate = "2026-08-21";
+    public const string DeepSpeedCommit = "edaa7221267243c7be7fb49c5d5f5c4fb97b4641";
+    public const string DeepSpeedDate = "2026-08-22";
+
+    public static string Megatron => $"Megatron-LM main @ {MegatronCommit[..10]} ({MegatronDate})";
+    public static string Torchtitan => $"torchtitan main @ {TorchtitanCommit[..10]} ({TorchtitanDate})";
+    public static string DeepSpeed => $"DeepSpeed master @ {DeepSpeedCommit[..10]} ({DeepSpeedDate})";
+}
+
+/// <summary>
+/// Writes a plan for the engines people train with: Megatron-LM, DeepSpeed, torchtitan, or Explorer's own JSON. With
+/// a <see cref="ParallelConfig"/> the export carries the tensor and data dimensions, batch, sequence parallelism,
+/// recomputation and ZeRO stage; without one, the plan's pipeline alone (t = d = 1, one sequence per micro-batch).
+/// </summary>
 public static class PlanExports
 {
     public static IReadOnlyList<string> Formats { get; } = ["megatron", "deepspeed", "torchtitan", "json"];
 
-    public static ExportResult Export(PlanReport report, string format) => format.Trim().ToLowerInvariant() switch
+    public static ExportResult Export(PlanReport report, string format, ParallelConfig? parallel = null) => format.Trim().ToLowerInvariant() switch
     {
-        "megatron" => Megatron(report),
-        "deepspeed" => DeepSpeed(report),
-        "torchtitan" => Torchtitan(report),
+        "megatron" => Megatron(report, parallel),
+        "deepspeed" => DeepSpeed(report, parallel),
+        "torchtitan" => Torchtitan(report, parallel),
         "json" => ExportResult.Ok("json", PlanDocument.From(report).ToJson()),
         _ => throw new ArgumentException($"Unknown export format '{format}'. Use one of: {string.Join(", ", Formats)}."),
     };
 
+    /// <summary>The configuration an export describes: the one given, or the plan's pipeline alone.</summary>
+    public static ParallelConfig ConfigOf(PlanReport report, ParallelConfig? parallel) => parallel ?? new ParallelConfig
+    {
+        Pipeline = report.Request.Stages,
+        VirtualStages = report.Request.Schedule == ScheduleKind.Interleaved1F1B ? report.Request.VirtualStages : 1,
+        Schedule = report.Request.Schedule,
+        GlobalBatch = report.Request.MicroBatches,
+        Zero = 0,
+    };
+
+    private static string? Mismatch(PlanReport report, ParallelConfig c)
+    {
+        var r = report.Request;
+        if (c.Pipeline != r.Stages)
+            return $"The configuration has p = {c.Pipeline} but the plan has {r.Stages} stages.";
+        if (c.Schedule != r.Schedule)
+            return $"The configuration's schedule is {ScheduleNames.Name(c.Schedule)} but the plan's is {ScheduleNames.Name(r.Schedule)}.";
+        if (c.MicroBatches != r.MicroBatches)
+            return $"The configuration has m = B/(d·b) = {c.GlobalBatch}/({c.Data}·{c.MicroBatch}) = {c.MicroBatches} micro-batches but the plan has {r.MicroBatches}.";
+        if (c.Schedule == ScheduleKind.Interleaved1F1B && c.VirtualStages != r.VirtualStages)
+            return $"The configuration has v = {c.VirtualStages} but the plan has {r.VirtualStages} chunks per device.";
+        return null;
+    }
+
     /// <summary>
-    /// Megatron-LM arguments. A uniform plan uses its flags; any other plan is spelled out with
-    /// <c>--pipeline-model-parallel-layout</c> (E the embedding, t a decoder layer, L the output layer with the loss).
+    /// Megatron-LM arguments (pretrain_gpt.py). Micro-batches follow from --global-batch-size, --micro-batch-size and
+    /// the data-parallel size (world size / (t·p)). A uniform plan uses the uniform flags (and, interleaved,
+    /// --num-virtual-stages-per-pipeline-rank); any other plan is spelled out with --pipeline-model-parallel-layout
+    /// (E the embedding, t a decoder layer, L the output layer with the loss; v·p stages when interleaved).
     /// </summary>
-    public static ExportResult Megatron(PlanReport report)
+    public static ExportResult Megatron(PlanReport report, ParallelConfig? parallel = null)
     {
         var r = report.Request;
         var plan = report.Plan;
+        var c = ConfigOf(report, parallel);
+        if (Mismatch(report, c) is { } mismatch)
+            return ExportResult.Refuse("megatron", mismatch);
         var layers = plan.Units.Count(u => u.Kind == UnitKind.Layer);
         if (r.Schedule == ScheduleKind.ZeroBubbleH1)
             return ExportResult.Refuse("megatron", "Megatron-LM's pipeline schedules are 1F1B and interleaved 1F1B; it has no ZB-H1 (choose 1f1b or interleaved).");
         if (r.Schedule == ScheduleKind.GPipe)
             return ExportResult.Refuse("megatron", "Megatron-LM does not run GPipe; its schedules are 1F1B and interleaved 1F1B.");
+        if (c.Zero >= 2)
+            return ExportResult.Refuse("megatron", $"Megatron-LM's distributed optimizer shards the optimizer state (ZeRO-1); ZeRO-{c.Zero} has no flag in its argument parser. Choose ZeRO 0 or 1.");
         var args = new StringBuilder();
-        args.Append($"--pipeline-model-parallel-size {r.Stages} --num-layers {layers} --num-microbatches {r.MicroBatches}");
+        args.Append($"--tensor-model-parallel-size {c.Tensor} --pipeline-model-parallel-size {c.Pipeline} --num-layers {layers}");
+        args.Append($" --micro-batch-size {c.MicroBatch} --global-batch-size {c.GlobalBatch}");
+        if (c.SequenceParallel)
+            args.Append(" --sequence-parallel");
+        args.Append(c.Recompute switch
+        {
+            Recompute.Selective => " --recompute-granularity selective",
+            Recompute.Full => " --recompute-granularity full --recompute-method uniform --recompute-num-layers 1",
+            _ => "",
+        });
+        if (c.Zero == 1)
+            args.Append(" --use-distributed-optimizer");
+        var header = $"# {ExportTargets.Megatron}: world size t·p·d = {c.Tensor}·{c.Pipeline}·{c.Data} = {c.Gpus} GPUs, {c.MicroBatches} micro-batches per step\n";
+        var uniformChunks = r.Schedule == ScheduleKind.Interleaved1F1B && plan.Method == "uniform" && !r.Uniform.AccountForEmbedding && !r.Uniform.AccountForLoss
+                            && r.Uniform.FirstStageLayers is null && r.Uniform.LastStageLayers is null && layers % (r.Stages * r.VirtualStages) == 0;
         if (plan.Method == "uniform" && r.Schedule == ScheduleKind.OneFOneB)
         {
             var u = r.Uniform;
@@ -48,8 +117,10 @@ public static class PlanExports
             if (u.AccountForLoss) args.Append(" --account-for-loss-in-pipeline-split");
             if (u.FirstStageLayers is { } first) args.Append($" --decoder-first-pipeline-num-layers {first}");
             if (u.LastStageLayers is { } last) args.Append($" --decoder-last-pipeline-num-layers {last}");
-            return ExportResult.Ok("megatron", args.ToString());
+            return ExportResult.Ok("megatron", header + args);
         }
+        if (uniformChunks)
+            return ExportResult.Ok("megatron", header + args + $" --num-virtual-stages-per-pipeline-rank {r.VirtualStages}");
         var stages = new List<string>();
         foreach (var stage in plan.Stages)
         {
@@ -84,22 +155,28 @@ public static class PlanExports
         }
         if (!stages[^1].EndsWith('L') && plan.Units.Any(u => u.Kind == UnitKind.Head))
             return ExportResult.Refuse("megatron", "Megatron-LM places the output layer and loss (L) on the last stage; this plan does not.");
-        if (r.Schedule == ScheduleKind.Interleaved1F1B)
-            args.Append($" --virtual-pipeline-model-parallel-size {r.VirtualStages}");
+        // The layout alone sets the virtual stages (v·p entries): Megatron-LM accepts at most one of it,
+        // --num-layers-per-virtual-pipeline-stage and --num-virtual-stages-per-pipeline-rank.
         args.Append($" --pipeline-model-parallel-layout \"{string.Join('|', stages)}\"");
-        return ExportResult.Ok("megatron", args.ToString());
+        return ExportResult.Ok("megatron", header + args);
     }
 
     /// <summary>
-    /// DeepSpeed <c>PipelineModule</c> settings. DeepSpeed partitions by 'uniform', 'parameters' or 'type:REGEX'
-    /// only, so a plan exports when it is what one of those produces; otherwise the refusal says so.
+    /// DeepSpeed: the <c>PipelineModule</c> call and the config JSON (batch, bf16, ZeRO). DeepSpeed partitions by
+    /// 'uniform', 'parameters' or 'type:REGEX' only, so a plan exports when it is what one of those produces;
+    /// otherwise the refusal says so. Tensor parallelism comes from the model code (e.g. Megatron-DeepSpeed).
     /// </summary>
-    public static ExportResult DeepSpeed(PlanReport report)
+    public static ExportResult DeepSpeed(PlanReport report, ParallelConfig? parallel = null)
     {
         var r = report.Request;
         var plan = report.Plan;
+        var c = ConfigOf(report, parallel);
+        if (Mismatch(report, c) is { } mismatch)
+            return ExportResult.Refuse("deepspeed", mismatch);
         if (r.Schedule != ScheduleKind.OneFOneB)
             return ExportResult.Refuse("deepspeed", $"DeepSpeed's pipeline engine runs its own 1F1B schedule (TrainSchedule); {ScheduleNames.Name(r.Schedule)} cannot be exported to it.");
+        if (c.Zero >= 2 && c.Pipeline > 1)
+            return ExportResult.Refuse("deepspeed", $"DeepSpeed's pipeline engine supports ZeRO stage 0 or 1 only; ZeRO-{c.Zero} needs p = 1.");
         // DeepSpeed's layer list: every unit but the loss, which is PipelineModule's loss_fn on the last stage.
         var layers = plan.Units.Where(u => u.Kind != UnitKind.Loss).ToArray();
         if (plan.Units.Count > 0 && plan.Units[^1].Kind == UnitKind.Loss && plan.Stages[^1].UnitCount == 1)
@@ -114,7 +191,21 @@ public static class PlanExports
         else
             return ExportResult.Refuse("deepspeed",
                 $"DeepSpeed PipelineModule partitions only by 'uniform', 'parameters' or 'type:REGEX', and this plan (parts [{string.Join(", ", parts)}]) is none of them. Use the parameters or uniform method, or set PipelineModule.parts yourself.");
-        return ExportResult.Ok("deepspeed", $"PipelineModule(layers=layers, num_stages={r.Stages}, partition_method='{method}', loss_fn=loss_fn)  # parts = [{string.Join(", ", parts)}]");
+        var text = new StringBuilder();
+        text.AppendLine($"# {ExportTargets.DeepSpeed}: {c.Gpus} GPUs = t·p·d = {c.Tensor}·{c.Pipeline}·{c.Data}" + (c.Tensor > 1 ? $"; tensor parallel t = {c.Tensor} is the model code's (Megatron-DeepSpeed: --tensor-model-parallel-size {c.Tensor})" : ""));
+        text.AppendLine($"PipelineModule(layers=layers, num_stages={r.Stages}, partition_method='{method}', loss_fn=loss_fn" +
+                        (c.Recompute == Recompute.Full ? ", activation_checkpoint_interval=1" : "") + $")  # parts = [{string.Join(", ", parts)}]");
+        text.AppendLine("# ds_config.json");
+        var config = new Dictionary<string, object>
+        {
+            ["train_batch_size"] = c.GlobalBatch,
+            ["train_micro_batch_size_per_gpu"] = c.MicroBatch,
+            ["gradient_accumulation_steps"] = c.MicroBatches,
+            ["bf16"] = new Dictionary<string, object> { ["enabled"] = true },
+            ["zero_optimization"] = new Dictionary<string, object> { ["stage"] = c.Zero },
+        };
+        text.Append(JsonSerializer.Serialize(config, new JsonSerializerOptions { WriteIndented = true }));
+        return ExportResult.Ok("deepspeed", text.ToString());
     }
 
     /// <summary>DeepSpeed's ds_utils.partition_uniform: equal counts, the first (n mod p) parts one larger.</summary>
@@ -133,11 +224,18 @@ public static class PlanExports
         return result;
     }
 
-    /// <summary>torchtitan's [parallelism] settings: split points at decoder layers, and the schedule.</summary>
-    public static ExportResult Torchtitan(PlanReport report)
+    /// <summary>
+    /// torchtitan: the arguments of <c>Trainer.Config</c> in a config_registry function (training tokens, the
+    /// ParallelismConfig with <c>module_fqns_per_model_part</c>, one list of module names per model chunk, and the
+    /// activation checkpointing policy).
+    /// </summary>
+    public static ExportResult Torchtitan(PlanReport report, ParallelConfig? parallel = null)
     {
         var r = report.Request;
         var plan = report.Plan;
+        var c = ConfigOf(report, parallel);
+        if (Mismatch(report, c) is { } mismatch)
+            return ExportResult.Refuse("torchtitan", mismatch);
         var schedule = r.Schedule switch
         {
             ScheduleKind.GPipe => "GPipe",
@@ -147,19 +245,59 @@ public static class PlanExports
         };
         if (schedule is null)
             return ExportResult.Refuse("torchtitan", "torch.distributed.pipelining has no ZB-H1 schedule; its zero-bubble schedules are ScheduleInterleavedZeroBubble and ScheduleZBVZeroBubble. Choose gpipe, 1f1b or interleaved.");
-        var points = new List<string>();
-        foreach (var stage in plan.Stages.Skip(1))
+        var parts = new List<string>();
+        foreach (var stage in plan.Stages)
         {
-            var unit = plan.Units[stage.FirstUnit];
-            if (unit.Kind != UnitKind.Layer)
-                return ExportResult.Refuse("torchtitan", $"torchtitan splits before decoder layers; stage {stage.Index} starts at {unit.Name}. Keep the head and loss with the last layers.");
-            points.Add($"\"{unit.ModulePath}\"");
+            var names = new List<string>();
+            for (var i = stage.FirstUnit; i <= stage.LastUnit; i++)
+            {
+                var unit = plan.Units[i];
+                switch (unit.Kind)
+                {
+                    case UnitKind.Embedding:
+                        names.Add("tok_embeddings");
+                        break;
+                    case UnitKind.Layer:
+                        names.Add(unit.ModulePath);
+                        break;
+                    case UnitKind.Head:
+                        names.Add("norm");
+                        names.Add("lm_head");
+                        break;
+                }
+            }
+            if (names.Count == 0)
+                return ExportResult.Refuse("torchtitan", $"Stage {stage.Index} holds only the loss; torchtitan computes the loss after the last model chunk. Keep the loss with the head.");
+            parts.Add("[" + string.Join(", ", names.Select(n => $"\"{n}\"")) + "]");
         }
+        // The plan was costed at its micro-batch of s·b tokens; a step is m of them on each of d replicas.
+        var tokens = r.TokensPerMicroBatch;
         var text = new StringBuilder();
-        text.AppendLine("[parallelism]");
-        text.AppendLine($"pipeline_parallel_degree = {r.Stages}");
-        text.AppendLine($"pipeline_parallel_split_points = [{string.Join(", ", points)}]");
-        text.AppendLine($"pipeline_parallel_schedule = \"{schedule}\"");
+        text.AppendLine($"# {ExportTargets.Torchtitan}: Trainer.Config arguments in a config_registry function; {c.Gpus} GPUs");
+        text.AppendLine("training=TrainingConfig(");
+        text.AppendLine($"    num_tokens_per_microbatch_per_dp_rank={tokens},");
+        text.AppendLine($"    num_tokens_per_train_step={tokens * c.MicroBatches * c.Data},");
+        text.AppendLine("),");
+        text.AppendLine("parallelism=ParallelismConfig(");
+        text.AppendLine($"    tensor_parallel_degree={c.Tensor},");
+        text.AppendLine($"    enable_sequence_parallel={(c.SequenceParallel ? "True" : "False")},");
+        text.AppendLine($"    pipeline_parallel_degree={c.Pipeline},");
+        text.AppendLine($"    pipeline_parallel_schedule=\"{schedule}\",");
+        text.AppendLine($"    num_pp_microbatches={c.MicroBatches},");
+        text.AppendLine($"    module_fqns_per_model_part=[{string.Join(", ", parts)}],");
+        // FSDP2 shards weights, gradients and optimizer state together: ZeRO-1/2 map to keeping the weights gathered
+        // after the forward ("never" reshard), ZeRO-3 to resharding them; ZeRO-0 is plain replication.
+        if (c.Zero == 0)
+            text.AppendLine($"    data_parallel_replicate_degree={c.Data},\n    data_parallel_shard_degree=1,");
+        else
+            text.AppendLine($"    data_parallel_replicate_degree=1,\n    data_parallel_shard_degree={c.Data},\n    fsdp_reshard_after_forward=\"{(c.Zero == 3 ? "always" : "never")}\",");
+        text.AppendLine("),");
+        text.Append(c.Recompute switch
+        {
+            Recompute.Full => "activation_checkpoint=FullAC.Config(),",
+            Recompute.Selective => "activation_checkpoint=SelectiveAC.Config(),",
+            _ => "activation_checkpoint=None,",
+        });
         return ExportResult.Ok("torchtitan", text.ToString());
     }
 }

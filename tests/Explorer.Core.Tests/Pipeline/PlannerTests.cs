@@ -86,7 +86,9 @@ public class ExportTests
     public void UniformPlansExportMegatronFlags()
     {
         var plain = Plan(new PlanRequest { Units = Units7B, Stages = 2, MicroBatches = 8, Method = PartitionMethod.Uniform });
-        Assert.Equal("--pipeline-model-parallel-size 2 --num-layers 30 --num-microbatches 8", PlanExports.Megatron(plain).Text);
+        // Pipeline alone: t = d = 1, one sequence per micro-batch, so the 8 micro-batches are a global batch of 8.
+        Assert.Equal("--tensor-model-parallel-size 1 --pipeline-model-parallel-size 2 --num-layers 30 --micro-batch-size 1 --global-batch-size 8",
+            PlanExports.Megatron(plain).Text!.Split('\n')[1]);
         var accounted = Plan(new PlanRequest { Units = Units7B, Stages = 4, MicroBatches = 8, Method = PartitionMethod.Uniform,
             Uniform = new UniformPartitioner(AccountForEmbedding: true, AccountForLoss: true) });
         Assert.EndsWith("--account-for-embedding-in-pipeline-split --account-for-loss-in-pipeline-split", PlanExports.Megatron(accounted).Text);
@@ -120,15 +122,20 @@ public class ExportTests
     }
 
     [Fact]
-    public void TorchtitanSplitsAtLayerNames()
+    public void TorchtitanNamesTheModulesOfEachModelChunk()
     {
         var report = Plan(new PlanRequest { Units = Units7B, Stages = 4, MicroBatches = 8, Method = PartitionMethod.Uniform,
             Uniform = new UniformPartitioner(AccountForEmbedding: true, AccountForLoss: true) });
         var text = PlanExports.Torchtitan(report).Text!;
-        Assert.Contains("pipeline_parallel_split_points = [\"layers.7\", \"layers.15\", \"layers.23\"]", text);
-        Assert.Contains("pipeline_parallel_schedule = \"1F1B\"", text);
+        // 32 units (embedding, 30 layers, head; the loss follows the head) in 4 stages of 8.
+        Assert.Contains("[\"tok_embeddings\", \"layers.0\", \"layers.1\", \"layers.2\", \"layers.3\", \"layers.4\", \"layers.5\", \"layers.6\"], [\"layers.7\"", text);
+        Assert.Contains("\"layers.29\", \"norm\", \"lm_head\"]]", text);
+        Assert.Contains("pipeline_parallel_schedule=\"1F1B\"", text);
+        // A chunk may hold only the head: torchtitan takes any list of module names per chunk.
         var atHead = Plan(new PlanRequest { Units = Units7B, Stages = 2, MicroBatches = 8, Method = PartitionMethod.Manual, Boundaries = [31] });
-        Assert.Contains("splits before decoder layers", PlanExports.Torchtitan(atHead).Refusal);
+        Assert.Contains("[\"norm\", \"lm_head\"]]", PlanExports.Torchtitan(atHead).Text);
+        var zb = Plan(new PlanRequest { Units = Units7B, Stages = 2, MicroBatches = 8, Schedule = ScheduleKind.ZeroBubbleH1 });
+        Assert.Contains("no ZB-H1 schedule", PlanExports.Torchtitan(zb).Refusal);
     }
 
     [Fact]
