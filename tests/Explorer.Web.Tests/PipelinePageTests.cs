@@ -1,5 +1,7 @@
 using Bunit;
+using Explorer.Core.Parallel;
 using Explorer.Core.Pipeline;
+using Explorer.Core.Specs;
 using Explorer.Web.Components.Pages.Pipeline;
 using Microsoft.Extensions.DependencyInjection;
 using MudBlazor;
@@ -59,16 +61,50 @@ public sealed class PipelinePageTests : BunitTest, IDisposable
         Assert.NotNull(cut.FindComponents<Explorer.Web.Components.Charts.GanttChart>().SingleOrDefault(g => g.Instance.Id == "gantt-measured"));
     }
 
+    /// <summary>What the page opens on: the fastest configuration of the 67B that fits 64 H200s at 256 sequences of 4,096 tokens, among the schedules the engines run.</summary>
+    private static ParallelEstimate DefaultChoice() =>
+        ParallelSearch.Search(ModelPresets.DeepSeekLlm67B, 4096, Cluster.Node8(Gpu.H200), 64, 256).Fitting.First(e => e.Config.Schedule != ScheduleKind.ZeroBubbleH1);
+
     [Fact]
-    public void DefaultPlansRenderForThe67B()
+    public void The67BOpensOnAConfigurationThatFitsAndPlansItsPipeline()
     {
         var cut = RenderPage();
-        Assert.Equal(8, StageRows(cut));
-        Assert.Equal(8, StageRows(cut, "plan-b")); // uniform with the embedding counted: 96 / 8
+        var best = DefaultChoice().Config;
+        Assert.Contains("planned below", cut.Find("[data-testid=parallel-row-0]").TextContent);
+        Assert.Contains(best.Describe(), cut.Find("[data-testid=parallel-chosen]").TextContent);
+        Assert.Equal(best.Pipeline * best.VirtualStages, StageRows(cut));
         // Every unit of the 67B (embedding, 95 layers, head, loss) is drawn once in plan A's strip.
         Assert.Equal(98, cut.FindAll("[data-testid=plan-a-strip] rect.unit").Count);
-        Assert.Equal(7, cut.FindAll("[data-testid=plan-a-strip] g.boundary").Count);
-        Assert.Contains("--pipeline-model-parallel-size 8", cut.Find("[data-testid=export-text]").TextContent);
+        Assert.Equal(best.Pipeline * best.VirtualStages - 1, cut.FindAll("[data-testid=plan-a-strip] g.boundary").Count);
+        // Costed per GPU of the t-way group with the ZeRO stage, the devices fit (no chip warns of the budget).
+        Assert.Empty(cut.FindAll("[data-testid=plan-a-figures] .mud-chip-color-warning"));
+        Assert.Contains($"--tensor-model-parallel-size {best.Tensor} --pipeline-model-parallel-size {best.Pipeline}", cut.Find("[data-testid=export-text]").TextContent);
+        Assert.Contains($"--global-batch-size 256", cut.Find("[data-testid=export-text]").TextContent);
+    }
+
+    [Fact]
+    public async Task AnotherRowReplansAndAHandEditLeavesTheConfiguration()
+    {
+        var cut = RenderPage();
+        var third = ParallelSearch.Search(ModelPresets.DeepSeekLlm67B, 4096, Cluster.Node8(Gpu.H200), 64, 256).Fitting
+            .Where(e => e.Config.Schedule != ScheduleKind.ZeroBubbleH1).ElementAt(2).Config;
+        cut.Find("[data-testid=parallel-use-2] button, button[data-testid=parallel-use-2]").Click();
+        Assert.Contains(third.Describe(), cut.Find("[data-testid=parallel-chosen]").TextContent);
+        Assert.Equal(third.Pipeline * third.VirtualStages, StageRows(cut));
+        var stages = cut.FindComponents<MudNumericField<int>>().Single(f => f.Instance.Label == "Stages p");
+        await cut.InvokeAsync(() => stages.Instance.ValueChanged.InvokeAsync(5));
+        Assert.Contains("No configuration chosen", cut.Find("[data-testid=parallel-chosen]").TextContent);
+        Assert.Equal(5, StageRows(cut));
+    }
+
+    [Fact]
+    public async Task TooFewGpusSayWhyNothingFits()
+    {
+        var cut = RenderPage();
+        var gpus = cut.FindComponents<MudNumericField<int>>().Single(f => f.Instance.Label == "GPUs");
+        await cut.InvokeAsync(() => gpus.Instance.ValueChanged.InvokeAsync(1));
+        Assert.Contains("No configuration of deepseek-llm-67b fits 1 × 141 GB", cut.Find("[data-testid=parallel-problem]").TextContent);
+        Assert.Contains("No configuration chosen", cut.Find("[data-testid=parallel-chosen]").TextContent);
     }
 
     [Fact]
@@ -85,8 +121,8 @@ public sealed class PipelinePageTests : BunitTest, IDisposable
     {
         var cut = RenderPage();
         var stages = cut.FindComponents<MudNumericField<int>>().Single(f => f.Instance.Label == "Stages p");
-        await cut.InvokeAsync(() => stages.Instance.ValueChanged.InvokeAsync(4));
-        Assert.Equal(4, StageRows(cut));
+        await cut.InvokeAsync(() => stages.Instance.ValueChanged.InvokeAsync(6));
+        Assert.Equal(6, StageRows(cut));
     }
 
     [Fact]

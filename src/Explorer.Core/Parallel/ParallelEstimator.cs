@@ -23,39 +23,20 @@ public static class ParallelEstimator
             return new ParallelEstimate(config, violations, null, null, cluster.Gpu.MemoryBytes, 0, 0, 0, 0, "invalid");
 
         var p = ParameterBreakdown.Of(spec);
-        double s = sequenceLength, b = config.MicroBatch, h = spec.HiddenSize, vocab = spec.VocabularySize;
+        var k = LayerCosts.Of(spec, p, sequenceLength, cluster, config, e);
+        double s = sequenceLength;
         int t = config.Tensor, pp = config.Pipeline, d = config.Data, v = config.VirtualStages, m = config.MicroBatches;
         var layersOnStage = (spec.Layers + pp - 1) / pp;
-
-        // FLOPs of one layer for one micro-batch.
-        var forward = 2 * b * s * p.PerLayer.Matmul + AttentionCoreFlops(b, s, h);
-        var recomputed = config.Recompute switch
-        {
-            Recompute.Full => forward,
-            Recompute.Selective => AttentionCoreFlops(b, s, h),
-            _ => 0,
-        };
-        var layerHardware = 3 * forward + recomputed;
-        var headFlops = 6 * b * s * h * vocab; // forward 2bshV, backward twice that; never recomputed
-        var rate = cluster.Gpu.PeakBf16Flops * e.LayerFraction(spec.HiddenSize);
-        var layerSeconds = layerHardware / t / rate;
-        var headSeconds = headFlops / t / rate;
-
-        // Tensor parallel: 2 all-reduces of the b·s·h activations forward and 2 backward per layer (2 more when the
-        // forward is recomputed); sequence parallelism moves the same bytes as reduce-scatter + all-gather pairs.
-        var tensorCollectives = 4 + (config.Recompute == Recompute.Full ? 2 : 0);
-        var tensorLayerSeconds = tensorCollectives * AllReduceSeconds(Bf16 * b * s * h, t, cluster.IntraNodeBytesPerSecond, cluster.IntraNodeLatencySeconds, e);
+        var forward = k.Forward;
+        var layerHardware = 3 * forward + k.Recomputed;
+        var headFlops = k.HeadFlops;
+        var layerSeconds = layerHardware / t / k.Rate;
+        var headSeconds = headFlops / t / k.Rate;
+        var tensorLayerSeconds = k.TensorCollectives * k.AllReduce;
 
         // Pipeline: each micro-batch sends its activations forward and their gradient back, once per model chunk.
         // Megatron orders ranks t fastest, then d, then p: pipeline neighbours are t·d ranks apart.
-        double transferSeconds = 0;
-        if (pp > 1)
-        {
-            var crossesNodes = (long)t * d >= cluster.GpusPerNode;
-            var bandwidth = crossesNodes ? cluster.InterNodeBytesPerSecond : cluster.IntraNodeBytesPerSecond;
-            var latency = crossesNodes ? cluster.InterNodeLatencySeconds : cluster.IntraNodeLatencySeconds;
-            transferSeconds = 2 * v * (latency + Bf16 * b * s * h / t / (bandwidth * e.LinkFraction));
-        }
+        var transferSeconds = pp > 1 ? 2 * v * TransferSeconds(spec, sequenceLength, cluster, config, e) : 0;
 
         var stageSeconds = layersOnStage * layerSeconds;
         var stageTensorSeconds = layersOnStage * tensorLayerSeconds;
@@ -87,7 +68,7 @@ public static class ParallelEstimator
         }
 
         var time = new StepTime(compute, tensorComm, pipelineComm, bubble, dataComm);
-        var memory = Memory(spec, sequenceLength, config, e, p, layersOnStage, parametersOnGpu);
+        var memory = Memory(spec, sequenceLength, config, e, layersOnStage, parametersOnGpu);
         var step = time.Step;
         var microBatchesInStep = (double)m * d;
         var hardware = microBatchesInStep * (spec.Layers * layerHardware + headFlops);
@@ -125,26 +106,16 @@ public static class ParallelEstimator
         return (layersOnStage * (double)p.PerLayer.Total + ends) / c.Tensor;
     }
 
-    private static MemoryPerGpu Memory(ModelSpec spec, int sequenceLength, ParallelConfig c, Efficiency e, ParameterBreakdown p,
-        int layersOnStage, double parameters)
+    private static MemoryPerGpu Memory(ModelSpec spec, int sequenceLength, ParallelConfig c, Efficiency e, int layersOnStage, double parameters)
     {
         int t = c.Tensor, d = c.Data;
         var weights = Bf16 * parameters / (c.Zero >= 3 ? d : 1);
         var gradients = Bf16 * parameters / (c.Zero >= 2 ? d : 1);
         var optimizer = 12 * parameters / (c.Zero >= 1 ? d : 1); // fp32 master weights and Adam's two moments
 
-        double s = sequenceLength, b = c.MicroBatch, h = spec.HiddenSize, a = spec.AttentionHeads;
-        var sbh = s * b * h;
-        // Korthikanti et al. 2022, bytes per layer per micro-batch (16-bit activations, dropout masks of 1 byte).
-        double everything = t == 1 ? sbh * (34 + 5 * a * s / h)
-            : c.SequenceParallel ? sbh * (34 + 5 * a * s / h) / t
-            : sbh * (10 + 24.0 / t + 5 * a * s / (h * t));
-        var perLayer = c.Recompute switch
-        {
-            Recompute.Full => 2 * sbh / (c.SequenceParallel ? t : 1),
-            Recompute.Selective => c.SequenceParallel || t == 1 ? 34 * sbh / t : sbh * (10 + 24.0 / t),
-            _ => everything,
-        };
+        var costs = LayerCosts.ActivationBytes(spec, sequenceLength, c);
+        var perLayer = costs.PerLayer;
+        double s = sequenceLength, b = c.MicroBatch;
         // The first stage holds the most micro-batches: p under 1F1B (at most m), scaled by 1 + (p−1)/(p·v) when
         // interleaved; GPipe keeps all m.
         double inFlight = c.Schedule switch
@@ -155,7 +126,7 @@ public static class ParallelEstimator
         };
         var activations = inFlight * layersOnStage * perLayer;
         if (c.Recompute == Recompute.Full)
-            activations += everything; // the layer being recomputed holds all of its activations for its backward
+            activations += costs.Everything; // the layer being recomputed holds all of its activations for its backward
         if (c.Pipeline == 1)
             activations += 4 * s * b * spec.VocabularySize / t; // fp32 logits of the micro-batch for the loss
         return new MemoryPerGpu((long)weights, (long)gradients, (long)optimizer, (long)activations, e.ReservedBytes);
@@ -178,5 +149,93 @@ public static class ParallelEstimator
         if (headroom < 0.05)
             return "memory headroom";
         return largest.Seconds / time.Step >= 0.1 ? largest.Name : "compute";
+    }
+
+    /// <summary>
+    /// The pipeline units (embedding, layers, head, loss) as one GPU of a tensor-parallel group runs them under the
+    /// configuration: times in ms at the calibrated rate with the tensor-parallel collectives in them, the GPU's share
+    /// of the parameters, and its activation bytes per micro-batch (Korthikanti et al.). The Pipeline page plans the
+    /// p dimension of a chosen configuration with them.
+    /// </summary>
+    public static IReadOnlyList<PipelineUnit> Units(ModelSpec spec, int sequenceLength, Cluster cluster, ParallelConfig config, Efficiency? efficiency = null)
+    {
+        var e = efficiency ?? Efficiency.Default;
+        var p = ParameterBreakdown.Of(spec);
+        var k = LayerCosts.Of(spec, p, sequenceLength, cluster, config, e);
+        var activations = LayerCosts.ActivationBytes(spec, sequenceLength, config);
+        int t = config.Tensor;
+        double s = sequenceLength, b = config.MicroBatch, h = spec.HiddenSize, vocab = spec.VocabularySize;
+        double Ms(double flops) => flops / t / k.Rate * 1e3;
+        var collectiveMs = k.AllReduce * 1e3;
+        var split = config.SequenceParallel ? t : 1;
+        var units = new List<PipelineUnit>(spec.Layers + 3)
+        {
+            new("embedding", UnitKind.Embedding, 0, 0, 0, p.Embedding / t, (long)(2 * s * b * h / split)),
+        };
+        var extra = k.TensorCollectives - 4;
+        for (var i = 0; i < spec.Layers; i++)
+            units.Add(new PipelineUnit($"layers.{i}", UnitKind.Layer,
+                Ms(k.Forward) + 2 * collectiveMs,
+                Ms(k.Forward + k.Recomputed) + (2 + extra) * collectiveMs,
+                Ms(k.Forward),
+                p.PerLayer.Total / t, (long)activations.PerLayer));
+        var head = 2 * b * s * h * vocab;
+        units.Add(new PipelineUnit("norm+lm_head", UnitKind.Head, Ms(head), Ms(head), Ms(head), (p.FinalNorm + p.LmHead) / t, (long)(4 * s * b * vocab / t)));
+        units.Add(new PipelineUnit("loss", UnitKind.Loss, Ms(5 * vocab * s * b), Ms(5 * vocab * s * b), 0, 0, 0));
+        return units;
+    }
+
+    /// <summary>Bytes per GPU of optimizer-related state for each parameter it holds: 2 (bf16 weights) + 2 (gradients) + 12 (fp32 master and Adam's moments), sharded by the ZeRO stage.</summary>
+    public static double StateBytesPerParameter(ParallelConfig c) =>
+        Bf16 / (double)(c.Zero >= 3 ? c.Data : 1) + Bf16 / (double)(c.Zero >= 2 ? c.Data : 1) + 12.0 / (c.Zero >= 1 ? c.Data : 1);
+
+    /// <summary>Seconds to send one micro-batch's activations (or their gradient) to the next pipeline stage.</summary>
+    public static double TransferSeconds(ModelSpec spec, int sequenceLength, Cluster cluster, ParallelConfig c, Efficiency? efficiency = null)
+    {
+        var e = efficiency ?? Efficiency.Default;
+        var crossesNodes = (long)c.Tensor * c.Data >= cluster.GpusPerNode;
+        var bandwidth = crossesNodes ? cluster.InterNodeBytesPerSecond : cluster.IntraNodeBytesPerSecond;
+        var latency = crossesNodes ? cluster.InterNodeLatencySeconds : cluster.IntraNodeLatencySeconds;
+        return latency + (double)Bf16 * c.MicroBatch * sequenceLength * spec.HiddenSize / c.Tensor / (bandwidth * e.LinkFraction);
+    }
+
+    /// <summary>What one layer costs for one micro-batch under a configuration.</summary>
+    private sealed record LayerCosts(double Forward, double Recomputed, double HeadFlops, double Rate, int TensorCollectives, double AllReduce)
+    {
+        public static LayerCosts Of(ModelSpec spec, ParameterBreakdown p, int sequenceLength, Cluster cluster, ParallelConfig c, Efficiency e)
+        {
+            double s = sequenceLength, b = c.MicroBatch, h = spec.HiddenSize;
+            var forward = 2 * b * s * p.PerLayer.Matmul + AttentionCoreFlops(b, s, h);
+            var recomputed = c.Recompute switch
+            {
+                Recompute.Full => forward,
+                Recompute.Selective => AttentionCoreFlops(b, s, h),
+                _ => 0,
+            };
+            // Tensor parallel: 2 all-reduces of the b·s·h activations forward and 2 backward per layer (2 more when the
+            // forward is recomputed); sequence parallelism moves the same bytes as reduce-scatter + all-gather pairs.
+            var collectives = 4 + (c.Recompute == Recompute.Full ? 2 : 0);
+            var allReduce = AllReduceSeconds(Bf16 * b * s * h, c.Tensor, cluster.IntraNodeBytesPerSecond, cluster.IntraNodeLatencySeconds, e);
+            return new LayerCosts(forward, recomputed, 6 * b * s * h * spec.VocabularySize, cluster.Gpu.PeakBf16Flops * e.LayerFraction(spec.HiddenSize),
+                collectives, allReduce);
+        }
+
+        /// <summary>Korthikanti et al. 2022, bytes per layer per micro-batch (16-bit activations, 1-byte dropout masks).</summary>
+        public static (double PerLayer, double Everything) ActivationBytes(ModelSpec spec, int sequenceLength, ParallelConfig c)
+        {
+            double s = sequenceLength, b = c.MicroBatch, h = spec.HiddenSize, a = spec.AttentionHeads;
+            int t = c.Tensor;
+            var sbh = s * b * h;
+            var everything = t == 1 ? sbh * (34 + 5 * a * s / h)
+                : c.SequenceParallel ? sbh * (34 + 5 * a * s / h) / t
+                : sbh * (10 + 24.0 / t + 5 * a * s / (h * t));
+            var perLayer = c.Recompute switch
+            {
+                Recompute.Full => 2 * sbh / (c.SequenceParallel ? t : 1),
+                Recompute.Selective => c.SequenceParallel || t == 1 ? 34 * sbh / t : sbh * (10 + 24.0 / t),
+                _ => everything,
+            };
+            return (perLayer, everything);
+        }
     }
 }

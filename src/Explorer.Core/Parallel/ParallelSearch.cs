@@ -43,8 +43,9 @@ public static class ParallelSearch
             if (estimate.Fits)
                 fitting.Add(estimate);
         }
-        fitting.Sort((a, b) => a.StepSeconds.CompareTo(b.StepSeconds));
-        return new SearchResult(fitting, considered, valid, []);
+        // Fastest first; among equally fast, the one that leaves the most memory free.
+        var ranked = fitting.OrderBy(e => e.StepSeconds).ThenBy(e => e.Memory!.Total).ToArray();
+        return new SearchResult(ranked, considered, valid, []);
     }
 
     private static IEnumerable<ParallelConfig> Candidates(ModelSpec spec, Cluster cluster, int gpus, int globalBatch)

@@ -19,7 +19,7 @@ public sealed record PlanRequest
     public UniformPartitioner Uniform { get; init; } = new();
     /// <summary>Device memory; the optimal method keeps every device within it when set.</summary>
     public long? MemoryBudgetBytes { get; init; }
-    public int StateBytesPerParameter { get; init; } = 16;
+    public double StateBytesPerParameter { get; init; } = 16;
     /// <summary>Point-to-point transfer between devices, ms.</summary>
     public double TransferMs { get; init; }
     /// <summary>Tokens in one micro-batch (s·b), for throughput.</summary>
@@ -48,6 +48,7 @@ public sealed record PlanRequest
             && PartitionStagesChecked * MicroBatches > MaxSimulatedSteps)
             problems.Add($"{Stages:N0} stages{(VirtualStages > 1 ? $" × {VirtualStages} virtual" : "")} × {MicroBatches:N0} micro-batches is " +
                 $"{PartitionStagesChecked * MicroBatches:N0} stage steps to simulate; keep it at or under {MaxSimulatedSteps:N0}");
+        if (!(StateBytesPerParameter >= 0) || double.IsInfinity(StateBytesPerParameter)) problems.Add($"state bytes per parameter {StateBytesPerParameter}: must be finite and not negative");
         if (MemoryBudgetBytes is <= 0) problems.Add($"memory budget {MemoryBudgetBytes} bytes: must be positive");
         if (!(TransferMs >= 0) || double.IsInfinity(TransferMs)) problems.Add($"transfer time {TransferMs} ms: must be finite and not negative");
         if (Method == PartitionMethod.Manual && Boundaries is null) problems.Add("manual partitioning needs boundaries");
@@ -135,7 +136,7 @@ public static class PipelinePlanner
         var memory = Enumerable.Range(0, devices).Select(d =>
         {
             long parameters = plan.Stages.Where(s => s.Index % devices == d).Sum(s => s.Parameters);
-            return new DeviceMemory(d, parameters * request.StateBytesPerParameter, simulation.PeakActivationBytes[d], simulation.PeakInFlight[d]);
+            return new DeviceMemory(d, (long)Math.Ceiling(parameters * request.StateBytesPerParameter), simulation.PeakActivationBytes[d], simulation.PeakInFlight[d]);
         }).ToArray();
 
         var warnings = new List<string>();

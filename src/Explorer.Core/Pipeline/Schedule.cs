@@ -50,7 +50,7 @@ public static class ScheduleNames
 }
 
 /// <summary>A per-device memory budget for memory-capped partitioning: model state plus in-flight activations.</summary>
-public sealed record StageMemory(long BudgetBytes, int StateBytesPerParameter, ScheduleKind Schedule, int MicroBatches, int VirtualStages = 1)
+public sealed record StageMemory(long BudgetBytes, double StateBytesPerParameter, ScheduleKind Schedule, int MicroBatches, int VirtualStages = 1)
 {
     public long Bytes(IReadOnlyList<PipelineUnit> units, int from, int to, int stage, int stages)
     {

@@ -29,6 +29,28 @@ public sealed class PipelineSettings
     /// <summary>Unit costs timed on the live model (null: the analytic costs from the shape).</summary>
     public IReadOnlyList<PipelineUnit>? MeasuredUnits { get; set; }
 
+    /// <summary>
+    /// A tensor × pipeline × data configuration chosen on the page: the stages are then its p dimension, each unit costed
+    /// as one GPU of its tensor-parallel group runs it, memory with its ZeRO stage, transfers over its links.
+    /// </summary>
+    public Explorer.Web.Views.ParallelChoice? Parallel { get; set; }
+
+    /// <summary>Takes a configuration's pipeline dimension: stages, micro-batches, schedule, chunks and micro-batch size.</summary>
+    public void Apply(Explorer.Web.Views.ParallelChoice choice)
+    {
+        var c = choice.Config;
+        Parallel = choice;
+        Stages = c.Pipeline;
+        MicroBatches = c.MicroBatches;
+        Schedule = c.Schedule;
+        if (c.VirtualStages > 1)
+            VirtualStages = c.VirtualStages;
+        MicroBatchSize = c.MicroBatch;
+        MemoryGiB = (choice.Cluster.Gpu.MemoryBytes - Explorer.Core.Parallel.Efficiency.Default.ReservedBytes) / (double)(1L << 30);
+        ManualBoundaries = null;
+        MeasuredUnits = null;
+    }
+
     /// <summary>The comparison plan: another method and schedule on the same model and devices.</summary>
     public PartitionMethod CompareMethod { get; set; } = PartitionMethod.Uniform;
     public ScheduleKind CompareSchedule { get; set; } = ScheduleKind.OneFOneB;
@@ -44,7 +66,11 @@ public sealed class PipelineSettings
         if (SequenceLength > Spec.ContextLength)
             problems.Add($"sequence length {SequenceLength}: {Spec.Name} has a context of {Spec.ContextLength}");
         if (!(MemoryGiB > 0)) problems.Add($"device memory {MemoryGiB} GiB: must be positive");
-        return problems.Count > 0 ? (null, "Check the settings: " + string.Join("; ", problems) + ".") : (MeasuredUnits ?? CostModel.Units(Spec, Costs), null);
+        if (problems.Count > 0)
+            return (null, "Check the settings: " + string.Join("; ", problems) + ".");
+        if (Parallel is { } chosen)
+            return (Explorer.Core.Parallel.ParallelEstimator.Units(Spec, SequenceLength, chosen.Cluster, chosen.Config), null);
+        return (MeasuredUnits ?? CostModel.Units(Spec, Costs), null);
     }
 
     public PlanRequest Request(IReadOnlyList<PipelineUnit> units, PartitionMethod method, ScheduleKind schedule) => new()
@@ -58,7 +84,8 @@ public sealed class PipelineSettings
         Boundaries = method == PartitionMethod.Manual ? ManualBoundaries : null,
         Uniform = new UniformPartitioner(AccountForEmbedding, AccountForLoss),
         MemoryBudgetBytes = FitMemory ? MemoryBytes : null,
-        TransferMs = TransferMs,
+        StateBytesPerParameter = Parallel is { } chosen ? Explorer.Core.Parallel.ParallelEstimator.StateBytesPerParameter(chosen.Config) : 16,
+        TransferMs = Parallel is { } p ? 1e3 * Explorer.Core.Parallel.ParallelEstimator.TransferSeconds(Spec, SequenceLength, p.Cluster, p.Config) : TransferMs,
         TokensPerMicroBatch = (long)SequenceLength * MicroBatchSize,
     };
 }

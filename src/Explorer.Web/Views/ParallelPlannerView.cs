@@ -1,0 +1,84 @@
+using Explorer.Core.Parallel;
+using Explorer.Core.Specs;
+
+namespace Explorer.Web.Views;
+
+/// <summary>A chosen parallel configuration and the cluster it was costed on.</summary>
+public sealed record ParallelChoice(Cluster Cluster, ParallelEstimate Estimate)
+{
+    public ParallelConfig Config => Estimate.Config;
+}
+
+/// <summary>
+/// The Pipeline page's cluster panel: a GPU preset (every figure editable), the node and the batch; the ranked
+/// configurations that fit; the chosen one, whose pipeline dimension the rest of the page then plans.
+/// </summary>
+public sealed class ParallelPlannerView
+{
+    /// <summary>Rows the table shows.</summary>
+    public const int Rows = 10;
+
+    public string GpuKey { get; private set; } = Gpu.H200.Key;
+    public double PeakTflops { get; set; }
+    public double MemoryGB { get; set; }
+    public double IntraNodeGBps { get; set; }
+    public double InterNodeGBps { get; set; }
+    public int GpusPerNode { get; set; } = 8;
+    public int Gpus { get; set; } = 64;
+    /// <summary>Sequences per step (DeepSeek LLM trained the 67B on 4,608 of 4,096 tokens; a smaller default keeps the page's timeline readable).</summary>
+    public int GlobalBatch { get; set; } = 256;
+
+    /// <summary>Only schedules the engines run today (1F1B and interleaved): ZB-H1 has no export.</summary>
+    public bool ExportableOnly { get; set; } = true;
+
+    public SearchResult? Result { get; private set; }
+    private IReadOnlyList<ParallelEstimate> _fitting = [];
+    /// <summary>The fastest fitting configurations, best first (after the schedule filter).</summary>
+    public IReadOnlyList<ParallelEstimate> Top => _fitting.Take(Rows).ToArray();
+    public ParallelChoice? Chosen { get; private set; }
+    public string? Problem { get; private set; }
+
+    public ParallelPlannerView() => SelectGpu(GpuKey);
+
+    /// <summary>Fills the figures from a preset; they stay editable.</summary>
+    public void SelectGpu(string key)
+    {
+        var node = Cluster.Node8(Gpu.Get(key));
+        GpuKey = node.Gpu.Key;
+        PeakTflops = node.Gpu.PeakBf16Flops / 1e12;
+        MemoryGB = node.Gpu.MemoryBytes / 1e9;
+        IntraNodeGBps = node.IntraNodeBytesPerSecond / 1e9;
+        InterNodeGBps = node.InterNodeBytesPerSecond / 1e9;
+        GpusPerNode = node.GpusPerNode;
+    }
+
+    public Cluster Cluster
+    {
+        get
+        {
+            var preset = Cluster.Node8(Gpu.Get(GpuKey));
+            var gpu = preset.Gpu with { PeakBf16Flops = PeakTflops * 1e12, MemoryBytes = (long)Math.Clamp(MemoryGB * 1e9, -1, long.MaxValue / 2) };
+            return preset with { Gpu = gpu, GpusPerNode = GpusPerNode, IntraNodeBytesPerSecond = IntraNodeGBps * 1e9, InterNodeBytesPerSecond = InterNodeGBps * 1e9 };
+        }
+    }
+
+    /// <summary>Searches every configuration of the model on this cluster; chooses the fastest that fits.</summary>
+    public void Search(ModelSpec spec, int sequenceLength)
+    {
+        Result = ParallelSearch.Search(spec, sequenceLength, Cluster, Gpus, GlobalBatch);
+        _fitting = ExportableOnly ? Result.Fitting.Where(e => e.Config.Schedule != Explorer.Core.Pipeline.ScheduleKind.ZeroBubbleH1).ToArray() : Result.Fitting;
+        Problem = Result.Problems.Count > 0 ? string.Join(" ", Result.Problems)
+            : _fitting.Count == 0 ? $"No configuration of {spec.Name} fits {Gpus} × {MemoryGB:0} GB at a global batch of {GlobalBatch}: add GPUs, use larger ones, or lower the batch." : null;
+        Chosen = _fitting.Count > 0 ? new ParallelChoice(Cluster, _fitting[0]) : null;
+    }
+
+    /// <summary>Chooses row <paramref name="index"/> of <see cref="Top"/>.</summary>
+    public void Choose(int index)
+    {
+        if (index >= 0 && index < Math.Min(Rows, _fitting.Count))
+            Chosen = new ParallelChoice(Cluster, _fitting[index]);
+    }
+
+    /// <summary>Forgets the choice (the page is back to planning a pipeline alone).</summary>
+    public void Clear() => Chosen = null;
+}
