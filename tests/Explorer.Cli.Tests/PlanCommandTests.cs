@@ -75,6 +75,18 @@ public sealed class PlanCommandTests : IDisposable
         Assert.Contains("divisible by the pipeline size p = 8", refused.Err);
     }
 
+    [Fact]
+    public void ASplitRunWithMoreStagesThanCoresIsMeasuredButNotPredicted()
+    {
+        var p = Environment.ProcessorCount + 1;
+        var (code, output, _) = Run("run-pipeline", "--stages", p.ToString(), "--microbatches", "2", "--seq", "16", "--json");
+        Assert.Equal(0, code);
+        using var doc = JsonDocument.Parse(output);
+        Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("predictedMakespan").ValueKind);
+        Assert.True(doc.RootElement.GetProperty("measuredMakespan").GetDouble() > 0);
+        Assert.Contains($"{p} stages share {Environment.ProcessorCount} cores", doc.RootElement.GetProperty("noPrediction").GetString());
+    }
+
     [Theory]
     [InlineData("plan", "--model", "deepseek-llm-7b", "--stages", "40")]                        // p larger than the units
     [InlineData("plan", "--model", "deepseek-llm-7b", "--stages", "4", "--microbatches", "0")]  // m < 1

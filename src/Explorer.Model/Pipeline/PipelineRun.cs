@@ -17,9 +17,14 @@ public sealed record PipelineRunResult(double Loss, IReadOnlyList<TimelineOp> Ti
 /// </summary>
 public static class PipelineRun
 {
+    /// <summary>Intra-op threads each of <paramref name="stages"/> stage threads gets: the cores shared out, at least one.</summary>
+    public static int ThreadsPerStage(int stages) => Math.Max(1, Environment.ProcessorCount / Math.Max(1, stages));
+
     public static PipelineRunResult TrainStep(Decoder.Decoder decoder, long[,] batch, IReadOnlyList<int> stageFirstUnits,
-        ScheduleKind schedule, int microBatches)
+        ScheduleKind schedule, int microBatches, int threadsPerStage = 0, int firstCore = 0)
     {
+        if (threadsPerStage <= 0)
+            threadsPerStage = ThreadsPerStage(stageFirstUnits.Count);
         int b = batch.GetLength(0), length = batch.GetLength(1) - 1, units = decoder.Spec.Layers + 3, stages = stageFirstUnits.Count;
         StagePlan.Validate(units, stageFirstUnits);
         if (microBatches < 1 || b % microBatches != 0)
@@ -48,6 +53,10 @@ public static class PipelineRun
 
         void RunStage(int s)
         {
+            // Each stage's own intra-op threads (an OpenMP setting of the calling thread): stages that share the cores
+            // do not each start a team as wide as the machine.
+            torch.set_num_threads(threadsPerStage);
+            ThreadAffinity.PinCurrentThread(firstCore + s * threadsPerStage, threadsPerStage);
             int first = stageFirstUnits[s], last = s + 1 < stages ? stageFirstUnits[s + 1] - 1 : units - 1;
             var kept = new (Tensor? Input, Tensor Output)[microBatches];
             foreach (var (mb, kind) in orders[s])

@@ -77,4 +77,81 @@ public static class UnitProfiler
             hidden.Dispose();
         }
     }
+
+    /// <summary>
+    /// Unit costs for predicting a split run of <paramref name="stages"/> stage threads on this machine: each unit
+    /// profiled with the intra-op threads a stage will have, then scaled so that the units of one micro-batch add up to
+    /// what a one-stage run of the same code measures for its forward and its backward (the chained run carries
+    /// per-operation costs the isolated timings miss: autograd over the whole chain, gradient accumulation, fresh
+    /// activations). The hand-off between stage threads is measured as a one-stage run cannot: it is returned apart.
+    /// </summary>
+    public static (IReadOnlyList<PipelineUnit> Units, double HandOffMs) ProfileForRun(Decoder.Decoder decoder, int microBatchSize, int sequenceLength, int stages,
+        Func<int, long[,]> batch)
+    {
+        var threads = PipelineRun.ThreadsPerStage(stages);
+        var previous = torch.get_num_threads();
+        try
+        {
+            torch.set_num_threads(threads);
+            var units = Profile(decoder, microBatchSize, sequenceLength);
+            const int calibration = 8;
+            decoder.train();
+            PipelineRunResult run;
+            try
+            {
+                PipelineRunResult Step() => PipelineRun.TrainStep(decoder, batch(calibration * microBatchSize), [0], ScheduleKind.OneFOneB, calibration, threads);
+                Step(); // warm
+                run = Step();
+            }
+            finally
+            {
+                decoder.zero_grad();
+                decoder.eval();
+            }
+            double Median(OpKind kind)
+            {
+                var times = run.Timeline.Where(o => o.Kind == kind).Select(o => o.End - o.Start).Order().ToArray();
+                return times[times.Length / 2];
+            }
+            var forwardScale = Median(OpKind.Forward) / Math.Max(1e-9, units.Sum(u => u.Forward));
+            var backwardScale = Median(OpKind.Backward) / Math.Max(1e-9, units.Sum(u => u.InputGradient + u.WeightGradient));
+            var scaled = units.Select(u => u with
+            {
+                Forward = u.Forward * forwardScale,
+                InputGradient = u.InputGradient * backwardScale,
+                WeightGradient = u.WeightGradient * backwardScale,
+            }).ToArray();
+            return (scaled, HandOffMs());
+        }
+        finally
+        {
+            torch.set_num_threads(previous);
+        }
+    }
+
+    /// <summary>Median time for a tensor to pass from one thread to another through the run's hand-off slot and back.</summary>
+    private static double HandOffMs()
+    {
+        const int rounds = 200;
+        using var ping = new System.Collections.Concurrent.BlockingCollection<Tensor>(1);
+        using var pong = new System.Collections.Concurrent.BlockingCollection<Tensor>(1);
+        using var payload = torch.zeros(1);
+        var echo = new Thread(() =>
+        {
+            for (var i = 0; i < rounds; i++)
+                pong.Add(ping.Take());
+        }) { IsBackground = true };
+        echo.Start();
+        var times = new double[rounds];
+        for (var i = 0; i < rounds; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            ping.Add(payload);
+            pong.Take();
+            times[i] = watch.Elapsed.TotalMilliseconds / 2;
+        }
+        echo.Join();
+        Array.Sort(times);
+        return times[rounds / 2];
+    }
 }
