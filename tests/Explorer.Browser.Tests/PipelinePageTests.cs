@@ -20,6 +20,7 @@ public class PipelinePageTests(BrowserFixture fixture) : IClassFixture<BrowserFi
             await page.ScreenshotAsync(new() { Path = Path.Combine(debug, "pipeline-before.png") });
 
         var handle = page.Locator("[data-testid=plan-a-strip] [data-testid=boundary-0]");
+        await handle.ScrollIntoViewIfNeededAsync(); // below the parallel configuration panel
         var box = (await handle.BoundingBoxAsync())!;
         await page.Mouse.MoveAsync(box.X + box.Width / 2, box.Y + box.Height / 2);
         await page.Mouse.DownAsync();
@@ -34,6 +35,7 @@ public class PipelinePageTests(BrowserFixture fixture) : IClassFixture<BrowserFi
         if (BrowserFixture.ScreenshotFolder is { } folder)
         {
             Directory.CreateDirectory(folder);
+            await page.EvaluateAsync("() => window.scrollTo(0, 0)");
             await page.ScreenshotAsync(new() { Path = Path.Combine(folder, "pipeline.png") });
             await page.ScreenshotAsync(new() { Path = Path.Combine(folder, "pipeline-full.png"), FullPage = true });
         }

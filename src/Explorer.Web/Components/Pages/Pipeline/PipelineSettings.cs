@@ -46,7 +46,7 @@ public sealed class PipelineSettings
         if (c.VirtualStages > 1)
             VirtualStages = c.VirtualStages;
         MicroBatchSize = c.MicroBatch;
-        MemoryGiB = (choice.Cluster.Gpu.MemoryBytes - Explorer.Core.Parallel.Efficiency.Default.ReservedBytes) / (double)(1L << 30);
+        MemoryGiB = Math.Round((choice.Cluster.Gpu.MemoryBytes - Explorer.Core.Parallel.Efficiency.Default.ReservedBytes) / (double)(1L << 30), 1);
         ManualBoundaries = null;
         MeasuredUnits = null;
     }
