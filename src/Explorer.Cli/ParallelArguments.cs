@@ -67,8 +67,7 @@ public sealed class ParallelArguments
         if ((model is not null ? 1 : 0) + (config is not null ? 1 : 0) + (shaped ? 1 : 0) != 1)
             throw new ArgumentException("Give exactly one of --model NAME, --config FILE, or a shape (--layers --hidden --heads --vocab).");
         if (model is not null)
-            return ModelPresets.TryGet(model, out var s) ? s : MiniPresets.TryGet(model, out var mini) ? mini
-                : throw new ArgumentException($"Unknown model '{model}'. Known: {string.Join(", ", ModelPresets.Names.Concat(MiniPresets.All.Select(m => m.Name)))}.");
+            return PlanArguments.Preset(model);
         if (config is not null)
         {
             var read = HfConfigReader.ReadFile(config.FullName);

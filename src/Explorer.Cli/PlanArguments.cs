@@ -32,6 +32,11 @@ public sealed class PlanArguments
 
     public int MicroBatchSize(ParseResult result) => result.GetValue(_mbs);
 
+    /// <summary>A published shape or a mini by name, or an error listing them.</summary>
+    public static ModelSpec Preset(string model) =>
+        ModelPresets.TryGet(model, out var s) ? s : MiniPresets.TryGet(model, out var mini) ? mini
+            : throw new ArgumentException($"Unknown model '{model}'. Known: {string.Join(", ", ModelPresets.Names.Concat(MiniPresets.All.Select(m => m.Name)))}.");
+
     public PlanRequest Request(ParseResult result)
     {
         var model = result.GetValue(_model);
@@ -47,9 +52,7 @@ public sealed class PlanArguments
         IReadOnlyList<PipelineUnit> units;
         if (model is not null)
         {
-            var spec = ModelPresets.TryGet(model, out var s) ? s : MiniPresets.TryGet(model, out var mini) ? mini
-                : throw new ArgumentException($"Unknown model '{model}'. Known: {string.Join(", ", ModelPresets.Names.Concat(MiniPresets.All.Select(m => m.Name)))}.");
-            units = CostModel.Units(spec, settings);
+            units = CostModel.Units(Preset(model), settings);
         }
         else
             units = ReadCosts(costs!);

@@ -21,6 +21,24 @@ public class ThreadAffinityTests
         Assert.Equal(last.ToString(), allowed);
     }
 
+    [Fact]
+    public void IntraOpThreadsChangeForTheCallingThreadOnly()
+    {
+        if (!OperatingSystem.IsLinux())
+            return;
+        var outside = IntraOpThreads.ForCurrentThread();
+        int? inside = null;
+        var thread = new Thread(() =>
+        {
+            Assert.True(IntraOpThreads.SetForCurrentThread(1));
+            inside = IntraOpThreads.ForCurrentThread();
+        });
+        thread.Start();
+        thread.Join();
+        Assert.Equal(1, inside);
+        Assert.Equal(outside, IntraOpThreads.ForCurrentThread());
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(2)]

@@ -53,9 +53,9 @@ public static class PipelineRun
 
         void RunStage(int s)
         {
-            // Each stage's own intra-op threads (an OpenMP setting of the calling thread): stages that share the cores
-            // do not each start a team as wide as the machine.
-            torch.set_num_threads(threadsPerStage);
+            // Each stage's own intra-op threads (an OpenMP setting of this thread only): stages that share the cores do
+            // not each start a team as wide as the machine.
+            IntraOpThreads.SetForCurrentThread(threadsPerStage);
             ThreadAffinity.PinCurrentThread(firstCore + s * threadsPerStage, threadsPerStage);
             int first = stageFirstUnits[s], last = s + 1 < stages ? stageFirstUnits[s + 1] - 1 : units - 1;
             var kept = new (Tensor? Input, Tensor Output)[microBatches];

@@ -89,19 +89,35 @@ public static class UnitProfiler
         Func<int, long[,]> batch)
     {
         var threads = PipelineRun.ThreadsPerStage(stages);
-        var previous = torch.get_num_threads();
+        var previous = IntraOpThreads.ForCurrentThread();
         try
         {
-            torch.set_num_threads(threads);
+            IntraOpThreads.SetForCurrentThread(threads);
             var units = Profile(decoder, microBatchSize, sequenceLength);
             const int calibration = 8;
             decoder.train();
             PipelineRunResult run;
             try
             {
-                PipelineRunResult Step() => PipelineRun.TrainStep(decoder, batch(calibration * microBatchSize), [0], ScheduleKind.OneFOneB, calibration, threads);
-                Step(); // warm
-                run = Step();
+                // As many one-stage runs at once as stages will run at once, each pinned to its own cores and all on
+                // this decoder (the real stages share its weights too): cores that share caches or memory bandwidth
+                // slow the calibration as they will slow the stages.
+                var concurrent = Math.Min(stages, Environment.ProcessorCount / threads);
+                PipelineRunResult Step(int copy) => PipelineRun.TrainStep(decoder, batch(calibration * microBatchSize), [0], ScheduleKind.OneFOneB,
+                    calibration, threads, firstCore: copy * threads);
+                PipelineRunResult Together()
+                {
+                    var load = Enumerable.Range(1, Math.Max(0, concurrent - 1)).Select(copy => Task.Factory.StartNew(() => Step(copy), TaskCreationOptions.LongRunning)).ToArray();
+                    var result = Step(0);
+                    Task.WaitAll(load);
+                    return result;
+                }
+                // Warm until the managed side of every operation is compiled at its final tier, as it is by the time
+                // the split run starts; then three rounds, whose operations' medians are the calibration.
+                for (var i = 0; i < 3; i++)
+                    Together();
+                var rounds = Enumerable.Range(0, 3).Select(_ => Together()).ToArray();
+                run = new PipelineRunResult(0, rounds.SelectMany(r => r.Timeline).ToArray(), 0);
             }
             finally
             {
@@ -125,7 +141,8 @@ public static class UnitProfiler
         }
         finally
         {
-            torch.set_num_threads(previous);
+            if (previous is { } restore)
+                IntraOpThreads.SetForCurrentThread(restore);
         }
     }
 
