@@ -73,7 +73,7 @@ public static class RunPipelineCommand
                 var corpus = new BuiltInCorpus(tokenizer);
                 // Costs measured under the run's own threading (each stage's share of the cores), scaled to a one-stage
                 // run of the same code, with the measured hand-off between stage threads.
-                var (units, handOffMs) = UnitProfiler.ProfileForRun(decoder, b, s, p, sequences => corpus.Batch(new Random(7), sequences, s));
+                var (units, handOffMs) = UnitProfiler.ProfileForRun(decoder, b, s, p, kind, sequences => corpus.Batch(new Random(7), sequences, s));
                 var outcome = PipelinePlanner.Plan(new PlanRequest
                 {
                     Units = units, Stages = p, MicroBatches = m, Schedule = kind,
@@ -94,6 +94,17 @@ public static class RunPipelineCommand
                 // The simulator gives every stage a device of its own; with more stages than cores they time-share, which
                 // it does not model: no prediction rather than a wrong one.
                 var cores = Environment.ProcessorCount;
+                double MedianOp(int stage, OpKind opKind)
+                {
+                    var times = measured.Timeline.Where(o => o.Device == stage && o.Kind == opKind).Select(o => o.End - o.Start).Order().ToArray();
+                    return times.Length == 0 ? 0 : times[times.Length / 2];
+                }
+                var perStage = report.Plan.Stages.Select(x => new
+                {
+                    stage = x.Index, firstUnit = x.FirstUnit, lastUnit = x.LastUnit,
+                    predictedForwardMs = x.Forward, measuredForwardMs = MedianOp(x.Index, OpKind.Forward),
+                    predictedBackwardMs = x.InputGradient + x.WeightGradient, measuredBackwardMs = MedianOp(x.Index, OpKind.Backward),
+                }).ToArray();
                 var predicts = p <= cores;
                 double? error_ = predicts ? (measured.MakespanMs - report.Simulation.Makespan) / report.Simulation.Makespan : null;
                 if (result.GetValue(json))
@@ -103,6 +114,8 @@ public static class RunPipelineCommand
                         threadsPerStage = PipelineRun.ThreadsPerStage(p), handOffMs,
                         boundaries = report.Plan.Boundaries, predictedMakespan = predicts ? report.Simulation.Makespan : (double?)null, measuredMakespan = measured.MakespanMs,
                         makespanError = error_, predictedBubble = predicts ? report.Simulation.BubbleFraction : (double?)null, measuredBubble, loss = measured.Loss,
+                        stagesMs = perStage,
+                        timeline = measured.Timeline.Select(o => new { o.Device, o.MicroBatch, kind = o.Kind.ToString(), o.Start, o.End }),
                         noPrediction = predicts ? null : $"{p} stages share {cores} cores; the simulator gives each stage a device of its own, so it cannot predict this run.",
                     }, Json));
                 else if (predicts)

@@ -41,6 +41,15 @@ public class PipelineRunTests
             Assert.True(torch.allclose(expected[name], parameter.grad!, rtol: 1e-4, atol: 1e-6), $"gradient of {name} differs");
         // Every stage ran a forward and a backward for every micro-batch.
         Assert.Equal(firstUnits.Length * microBatches * 2, result.Timeline.Count);
+        // An operation's time starts once its input has arrived: a forward after the previous stage's forward of the same
+        // micro-batch, a backward after the next stage's backward (waiting is bubble, not compute).
+        var op = result.Timeline.ToDictionary(o => (o.Device, o.MicroBatch, o.Kind));
+        foreach (var o in result.Timeline)
+        {
+            var from = o.Kind == OpKind.Forward ? o.Device - 1 : o.Device + 1;
+            if (from >= 0 && from < firstUnits.Length)
+                Assert.True(o.Start >= op[(from, o.MicroBatch, o.Kind)].End, $"stage {o.Device} began {o.Kind} of micro-batch {o.MicroBatch} before its input arrived");
+        }
     }
 
     [Fact]

@@ -40,6 +40,12 @@ public sealed class PipelinePageTests : BunitTest, IDisposable
         await cut.InvokeAsync(() => toggle.Instance.ValueChanged.InvokeAsync(true));
         await cut.WaitForAssertionAsync(() => Assert.NotEqual(analytic, cut.Find("[data-testid=plan-a-stages]").TextContent), TimeSpan.FromSeconds(60));
         Assert.Equal(33, cut.FindAll("[data-testid=plan-a-strip] rect.unit").Count);
+        Assert.Empty(cut.FindAll("[data-testid=measured-for]"));
+        // Timed for the page's stage count (each stage thread's share of the cores): another count says so.
+        var timedFor = StageRows(cut);
+        var stages = cut.FindComponents<MudNumericField<int>>().Single(f => f.Instance.Label == "Stages p");
+        await cut.InvokeAsync(() => stages.Instance.ValueChanged.InvokeAsync(timedFor + 1));
+        Assert.Contains($"Timed for {timedFor} stage threads", cut.Find("[data-testid=measured-for]").TextContent);
     }
 
     private static int StageRows(IRenderedComponent<Pipeline> cut, string plan = "plan-a") => cut.FindAll($"[data-testid={plan}-stages] tbody tr").Count;

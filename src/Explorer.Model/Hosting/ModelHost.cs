@@ -219,13 +219,36 @@ public sealed class ModelHost : IAsyncDisposable
         throw new ArgumentException($"Unknown model '{name}'. Loaded: {string.Join(", ", _models.Keys.Order())}.");
     }
 
-    /// <summary>Times every unit of a loaded model on the worker: the planner's measured cost basis.</summary>
-    public Task<IReadOnlyList<Explorer.Core.Pipeline.PipelineUnit>> ProfileAsync(string model, int microBatchSize, int sequenceLength, CancellationToken cancellation)
+    /// <summary>
+    /// Times every unit of a loaded model on the worker for a split run of <paramref name="stages"/> stage threads on
+    /// this machine (<see cref="Pipeline.UnitProfiler.ProfileForRun"/>): the planner's measured cost basis, and the
+    /// measured hand-off between stages.
+    /// </summary>
+    public Task<(IReadOnlyList<Explorer.Core.Pipeline.PipelineUnit> Units, double HandOffMs)> ProfileAsync(string model, int microBatchSize, int sequenceLength,
+        int stages, Explorer.Core.Pipeline.ScheduleKind schedule, CancellationToken cancellation)
     {
         var live = Model(model);
         if (sequenceLength > live.Spec.ContextLength)
             throw new ArgumentException($"Sequence length {sequenceLength} is over {model}'s context of {live.Spec.ContextLength}.");
-        return RunAsync(() => Pipeline.UnitProfiler.Profile(live.Decoder, microBatchSize, sequenceLength), cancellation);
+        if (stages < 1 || stages > live.Spec.Layers + 3)
+            throw new ArgumentException($"{stages} stages: {model} has {live.Spec.Layers + 3} units, so 1 to {live.Spec.Layers + 3}.");
+        // Runs for real support GPipe and 1F1B; other schedules are timed as 1F1B holds its micro-batches.
+        var held = schedule is Explorer.Core.Pipeline.ScheduleKind.GPipe ? schedule : Explorer.Core.Pipeline.ScheduleKind.OneFOneB;
+        return RunAsync(() => Pipeline.UnitProfiler.ProfileForRun(live.Decoder, microBatchSize, sequenceLength, stages, held,
+            sequences => TrainingBatch(live, sequences, sequenceLength)), cancellation);
+    }
+
+    /// <summary>Built-in corpus text for a mini tokenizer's models, random tokens for other vocabularies; the same every call.</summary>
+    private static long[,] TrainingBatch(LiveModel live, int sequences, int sequenceLength)
+    {
+        var random = new Random(3);
+        if (live.Tokenizer is MiniTokenizer mini)
+            return new Training.BuiltInCorpus(mini).Batch(random, sequences, sequenceLength);
+        var batch = new long[sequences, sequenceLength + 1];
+        for (var b = 0; b < sequences; b++)
+            for (var t = 0; t <= sequenceLength; t++)
+                batch[b, t] = random.Next(live.Spec.VocabularySize);
+        return batch;
     }
 
     /// <summary>
@@ -239,17 +262,7 @@ public sealed class ModelHost : IAsyncDisposable
         var live = Model(model);
         return RunAsync(() =>
         {
-            var random = new Random(3);
-            long[,] batch;
-            if (live.Tokenizer is MiniTokenizer mini)
-                batch = new Training.BuiltInCorpus(mini).Batch(random, microBatches * microBatchSize, sequenceLength);
-            else
-            {
-                batch = new long[microBatches * microBatchSize, sequenceLength + 1];
-                for (var b = 0; b < batch.GetLength(0); b++)
-                    for (var t = 0; t <= sequenceLength; t++)
-                        batch[b, t] = random.Next(live.Spec.VocabularySize);
-            }
+            var batch = TrainingBatch(live, microBatches * microBatchSize, sequenceLength);
             live.Decoder.train();
             try
             {

@@ -31,7 +31,6 @@ public static class PipelineRun
             throw new ArgumentException($"A batch of {b} sequences does not split into m = {microBatches} equal micro-batches.");
         var orders = Enumerable.Range(0, stages).Select(s => ScheduleSimulator.DeviceOrder(schedule, s, stages, microBatches)).ToArray();
         var per = b / microBatches;
-        var layers = decoder.Layers;
         var (cos, sin) = Decoder.Rotary.Tables(length, decoder.Spec.HeadDim, decoder.Spec.RopeTheta, decoder.Device);
         using var _cos = cos;
         using var _sin = sin;
@@ -47,6 +46,9 @@ public static class PipelineRun
                 backward[s, mb] = new BlockingCollection<Tensor>(1);
             }
         var timeline = new ConcurrentBag<TimelineOp>();
+        // With a core per stage, a stage waiting for its neighbour spins, as pipeline engines poll their links: a thread
+        // that sleeps leaves its (virtual) core idle, to be woken a millisecond or more later with cold caches.
+        var spin = (long)stages * threadsPerStage <= Environment.ProcessorCount;
         var losses = new double[microBatches];
         var clock = Stopwatch.StartNew();
         Exception? failure = null;
@@ -61,44 +63,48 @@ public static class PipelineRun
             var kept = new (Tensor? Input, Tensor Output)[microBatches];
             foreach (var (mb, kind) in orders[s])
             {
-                var start = clock.Elapsed.TotalMilliseconds;
+                // An operation's time starts when its input has arrived (waiting for the neighbouring stage is bubble) and
+                // ends as its output is ready to send.
+                double start, end;
+                // Tensors are freed as the operation ends, not left to the finalizer thread, which would take a core
+                // from the stages: an operation's temporaries with its scope, what it keeps or sends detached from it.
                 if (kind == OpKind.Forward)
                 {
+                    using var scope = NewDisposeScope();
                     var tokens = ids.narrow(0, mb * per, per);
                     Tensor? input = null;
-                    Tensor x = first == 0 ? tokens.narrow(1, 0, length) : (input = forward[s, mb].Take().requires_grad_(true));
+                    Tensor x = first == 0 ? tokens.narrow(1, 0, length) : (input = Receive(forward[s, mb], spin).requires_grad_(true));
+                    start = clock.Elapsed.TotalMilliseconds;
                     for (var u = first; u <= last; u++)
                     {
-                        if (u == 0)
-                            x = decoder.Embed(x);
-                        else if (u <= layers.Count)
-                            x = layers[u - 1].Forward(x, cos, sin);
-                        else if (u == layers.Count + 1)
-                            x = decoder.Head(x);
-                        else
-                        {
-                            var targets = tokens.narrow(1, 1, length);
-                            // Each micro-batch's mean loss over m: the sum is the whole batch's mean.
-                            x = nn.functional.cross_entropy(x.reshape(-1, decoder.Spec.VocabularySize), targets.reshape(-1)) / microBatches;
+                        x = ApplyUnit(decoder, u, x, tokens, cos, sin, microBatches);
+                        if (u == units - 1)
                             losses[mb] = x.item<float>();
-                        }
                     }
-                    kept[mb] = (input, x);
+                    kept[mb] = (input, scope.Detach(x));
+                    end = clock.Elapsed.TotalMilliseconds;
                     if (s + 1 < stages)
-                        forward[s + 1, mb].Add(x.detach());
+                        forward[s + 1, mb].Add(scope.Detach(x.detach()));
                 }
                 else
                 {
+                    using var scope = NewDisposeScope();
                     var (input, output) = kept[mb];
-                    if (s + 1 < stages)
-                        output.backward([backward[s, mb].Take()]);
+                    var gradient = s + 1 < stages ? Receive(backward[s, mb], spin) : null;
+                    start = clock.Elapsed.TotalMilliseconds;
+                    if (gradient is not null)
+                        output.backward([gradient]);
                     else
                         output.backward();
+                    end = clock.Elapsed.TotalMilliseconds;
                     if (s > 0)
-                        backward[s - 1, mb].Add(input!.grad!.detach());
+                        backward[s - 1, mb].Add(scope.Detach(input!.grad!.detach()));
+                    gradient?.Dispose();
+                    output.Dispose();
+                    input?.Dispose();
                     kept[mb] = default;
                 }
-                timeline.Add(new TimelineOp(s, mb, 0, kind, start, clock.Elapsed.TotalMilliseconds));
+                timeline.Add(new TimelineOp(s, mb, 0, kind, start, end));
             }
         }
 
@@ -121,5 +127,39 @@ public static class PipelineRun
             throw new InvalidOperationException($"A pipeline stage failed: {failure.Message}", failure);
         var ops = timeline.OrderBy(o => o.Start).ToArray();
         return new PipelineRunResult(losses.Sum(), ops, ops.Length == 0 ? 0 : ops.Max(o => o.End));
+    }
+
+    /// <summary>The next message in a slot: spinning while it is empty, or blocked on it.</summary>
+    private static Tensor Receive(BlockingCollection<Tensor> slot, bool spin)
+    {
+        if (!spin)
+            return slot.Take();
+        while (true)
+        {
+            if (slot.TryTake(out var message))
+                return message;
+            if (slot.IsAddingCompleted)
+                return slot.Take(); // throws: a stage failed and the run is stopping
+            Thread.SpinWait(64);
+        }
+    }
+
+    /// <summary>
+    /// Unit <paramref name="unit"/> of the decoder applied to <paramref name="x"/>: the embedding (x the token ids of
+    /// the micro-batch's inputs), a layer, the final norm and LM head, or the loss of <paramref name="tokens"/>' next
+    /// tokens, taken over <paramref name="microBatches"/> so that the micro-batches' losses add up to the batch's mean.
+    /// </summary>
+    internal static Tensor ApplyUnit(Decoder.Decoder decoder, int unit, Tensor x, Tensor tokens, Tensor cos, Tensor sin, int microBatches)
+    {
+        var layers = decoder.Layers;
+        if (unit == 0)
+            return decoder.Embed(x);
+        if (unit <= layers.Count)
+            return layers[unit - 1].Forward(x, cos, sin);
+        if (unit == layers.Count + 1)
+            return decoder.Head(x);
+        var length = tokens.shape[1] - 1;
+        var targets = tokens.narrow(1, 1, length);
+        return nn.functional.cross_entropy(x.reshape(-1, decoder.Spec.VocabularySize), targets.reshape(-1)) / microBatches;
     }
 }

@@ -79,70 +79,161 @@ public static class UnitProfiler
     }
 
     /// <summary>
-    /// Unit costs for predicting a split run of <paramref name="stages"/> stage threads on this machine: each unit
-    /// profiled with the intra-op threads a stage will have, then scaled so that the units of one micro-batch add up to
-    /// what a one-stage run of the same code measures for its forward and its backward (the chained run carries
-    /// per-operation costs the isolated timings miss: autograd over the whole chain, gradient accumulation, fresh
-    /// activations). The hand-off between stage threads is measured as a one-stage run cannot: it is returned apart.
+    /// Unit costs for predicting a split run of <paramref name="stages"/> stage threads on this machine, measured inside
+    /// the run's own code: one-stage runs of the whole model (the same unit functions, autograd over the whole chain,
+    /// gradient accumulation, fresh activations, as the split run has) with a timestamp between every two units, forward
+    /// and backward. Each runs with the intra-op threads a stage will have, and as many run at once, each pinned to its
+    /// own cores, as stages will: cores that share caches and memory bandwidth slow the calibration as they will slow
+    /// the stages. The hand-off between stage threads, which a one-stage run does not have, is measured apart.
     /// </summary>
     public static (IReadOnlyList<PipelineUnit> Units, double HandOffMs) ProfileForRun(Decoder.Decoder decoder, int microBatchSize, int sequenceLength, int stages,
-        Func<int, long[,]> batch)
+        ScheduleKind schedule, Func<int, long[,]> batch)
     {
+        if (microBatchSize < 1 || sequenceLength < 2 || stages < 1)
+            throw new ArgumentException($"ProfileForRun needs a micro-batch ≥ 1, a sequence ≥ 2 and stages ≥ 1 (got {microBatchSize}, {sequenceLength}, {stages}).");
+        const int microBatches = 8;
         var threads = PipelineRun.ThreadsPerStage(stages);
-        var previous = IntraOpThreads.ForCurrentThread();
+        // As many micro-batches' activations held at once as the run's first stage will hold (p for 1F1B, m for GPipe):
+        // activations that no longer fit the caches make the backward slower.
+        var order = ScheduleSimulator.DeviceOrder(schedule, 0, stages, microBatches);
+        var inFlight = order.Select((op, i) => order.Take(i + 1).Count(o => o.Kind == OpKind.Forward) - order.Take(i + 1).Count(o => o.Kind == OpKind.Backward)).Max();
+        var concurrent = Math.Max(1, Math.Min(stages, Environment.ProcessorCount / threads));
+        var analytic = CostModel.Units(decoder.Spec, new CostSettings { SequenceLength = sequenceLength, MicroBatchSize = microBatchSize });
+        var tokens = batch(microBatches * microBatchSize);
+        var forward = Enumerable.Range(0, analytic.Count).Select(_ => new List<double>()).ToArray();
+        var backward = Enumerable.Range(0, analytic.Count).Select(_ => new List<double>()).ToArray();
+        decoder.train();
         try
         {
-            IntraOpThreads.SetForCurrentThread(threads);
-            var units = Profile(decoder, microBatchSize, sequenceLength);
-            const int calibration = 8;
-            decoder.train();
-            PipelineRunResult run;
-            try
+            void Round(bool keep)
             {
-                // As many one-stage runs at once as stages will run at once, each pinned to its own cores and all on
-                // this decoder (the real stages share its weights too): cores that share caches or memory bandwidth
-                // slow the calibration as they will slow the stages.
-                var concurrent = Math.Min(stages, Environment.ProcessorCount / threads);
-                PipelineRunResult Step(int copy) => PipelineRun.TrainStep(decoder, batch(calibration * microBatchSize), [0], ScheduleKind.OneFOneB,
-                    calibration, threads, firstCore: copy * threads);
-                PipelineRunResult Together()
+                Exception? failure = null;
+                var copies = Enumerable.Range(0, concurrent).Select(copy => new Thread(() =>
                 {
-                    var load = Enumerable.Range(1, Math.Max(0, concurrent - 1)).Select(copy => Task.Factory.StartNew(() => Step(copy), TaskCreationOptions.LongRunning)).ToArray();
-                    var result = Step(0);
-                    Task.WaitAll(load);
-                    return result;
-                }
-                // Warm until the managed side of every operation is compiled at its final tier, as it is by the time
-                // the split run starts; then three rounds, whose operations' medians are the calibration.
-                for (var i = 0; i < 3; i++)
-                    Together();
-                var rounds = Enumerable.Range(0, 3).Select(_ => Together()).ToArray();
-                run = new PipelineRunResult(0, rounds.SelectMany(r => r.Timeline).ToArray(), 0);
+                    try
+                    {
+                    IntraOpThreads.SetForCurrentThread(threads);
+                    ThreadAffinity.PinCurrentThread(copy * threads, threads);
+                    var times = ChainedStep(decoder, tokens, microBatches, inFlight);
+                    if (keep)
+                        lock (forward)
+                            for (var u = 0; u < forward.Length; u++)
+                            {
+                                forward[u].AddRange(times.Forward[u]);
+                                backward[u].AddRange(times.Backward[u]);
+                            }
+                    }
+                    catch (Exception e)
+                    {
+                        Interlocked.CompareExchange(ref failure, e, null);
+                    }
+                }) { IsBackground = true, Name = $"calibration {copy}" }).ToArray();
+                foreach (var t in copies) t.Start();
+                foreach (var t in copies) t.Join();
+                if (failure is not null)
+                    throw new InvalidOperationException($"Calibrating the split run failed: {failure.Message}", failure);
             }
-            finally
-            {
-                decoder.zero_grad();
-                decoder.eval();
-            }
-            double Median(OpKind kind)
-            {
-                var times = run.Timeline.Where(o => o.Kind == kind).Select(o => o.End - o.Start).Order().ToArray();
-                return times[times.Length / 2];
-            }
-            var forwardScale = Median(OpKind.Forward) / Math.Max(1e-9, units.Sum(u => u.Forward));
-            var backwardScale = Median(OpKind.Backward) / Math.Max(1e-9, units.Sum(u => u.InputGradient + u.WeightGradient));
-            var scaled = units.Select(u => u with
-            {
-                Forward = u.Forward * forwardScale,
-                InputGradient = u.InputGradient * backwardScale,
-                WeightGradient = u.WeightGradient * backwardScale,
-            }).ToArray();
-            return (scaled, HandOffMs());
+            // Warm until the managed side of every operation is compiled at its final tier, as it is by the time the
+            // split run starts; then three rounds, whose per-unit medians are the costs.
+            for (var i = 0; i < 3; i++)
+                Round(keep: false);
+            for (var i = 0; i < 3; i++)
+                Round(keep: true);
         }
         finally
         {
-            if (previous is { } restore)
-                IntraOpThreads.SetForCurrentThread(restore);
+            decoder.zero_grad();
+            decoder.eval();
+        }
+        static double Median(List<double> values)
+        {
+            var sorted = values.Order().ToArray();
+            return sorted[sorted.Length / 2];
+        }
+        var units = analytic.Select((u, i) => u with { Forward = Median(forward[i]), InputGradient = Median(backward[i]), WeightGradient = 0 }).ToArray();
+        return (units, HandOffMs());
+    }
+
+    /// <summary>
+    /// One training step of the whole model on this thread, each micro-batch's backward run once
+    /// <paramref name="inFlight"/> micro-batches are held, with the time each unit took in each: forward between
+    /// timestamps taken between the units, backward between the moments the gradient reaches each unit's input (an
+    /// identity autograd function that notes the time as the gradient passes).
+    /// </summary>
+    internal static (List<double>[] Forward, List<double>[] Backward) ChainedStep(Decoder.Decoder decoder, long[,] batch, int microBatches, int inFlight)
+    {
+        int units = decoder.Spec.Layers + 3, b = batch.GetLength(0), length = batch.GetLength(1) - 1, per = b / microBatches;
+        var forward = Enumerable.Range(0, units).Select(_ => new List<double>()).ToArray();
+        var backward = Enumerable.Range(0, units).Select(_ => new List<double>()).ToArray();
+        var (cos, sin) = Decoder.Rotary.Tables(length, decoder.Spec.HeadDim, decoder.Spec.RopeTheta, decoder.Device);
+        using var _cos = cos;
+        using var _sin = sin;
+        using var ids = torch.tensor(batch, ScalarType.Int64);
+        var clock = Stopwatch.StartNew();
+        // reached[mb][u]: when the gradient of micro-batch mb has passed back through unit u (the end of its backward).
+        var reached = new double[microBatches][];
+        var losses = new Tensor[microBatches];
+
+        void Forward(int mb)
+        {
+            using var scope = NewDisposeScope();
+            var tokens = ids.narrow(0, mb * per, per);
+            var passed = reached[mb] = new double[units + 1];
+            var x = tokens.narrow(1, 0, length);
+            for (var u = 0; u < units; u++)
+            {
+                var start = clock.Elapsed.TotalMilliseconds;
+                if (u > 0)
+                {
+                    var unit = u;
+                    x = GradientClock.apply(x, (Action)(() => passed[unit] = clock.Elapsed.TotalMilliseconds));
+                }
+                x = PipelineRun.ApplyUnit(decoder, u, x, tokens, cos, sin, microBatches);
+                if (u == units - 1)
+                    _ = x.item<float>(); // as the split run reads each micro-batch's loss
+                forward[u].Add(clock.Elapsed.TotalMilliseconds - start);
+            }
+            losses[mb] = scope.Detach(x);
+        }
+
+        void Backward(int mb)
+        {
+            using var scope = NewDisposeScope();
+            var passed = reached[mb];
+            passed[units] = clock.Elapsed.TotalMilliseconds;
+            losses[mb].backward();
+            passed[0] = clock.Elapsed.TotalMilliseconds;
+            losses[mb].Dispose();
+            for (var u = 0; u < units; u++)
+                backward[u].Add(passed[u] - passed[u + 1]);
+        }
+
+        for (var mb = 0; mb < microBatches; mb++)
+        {
+            Forward(mb);
+            if (mb + 1 >= inFlight)
+                Backward(mb + 1 - inFlight);
+        }
+        for (var mb = Math.Max(0, microBatches - inFlight + 1); mb < microBatches; mb++)
+            Backward(mb);
+        return (forward, backward);
+    }
+
+    /// <summary>The identity, whose backward calls an action as the gradient passes through it.</summary>
+    private sealed class GradientClock : torch.autograd.SingleTensorFunction<GradientClock>
+    {
+        public override string Name => nameof(GradientClock);
+
+        public override Tensor forward(torch.autograd.AutogradContext ctx, params object[] vars)
+        {
+            ctx.save_data("passed", vars[1]);
+            return ((Tensor)vars[0]).alias();
+        }
+
+        public override List<Tensor> backward(torch.autograd.AutogradContext ctx, Tensor gradient)
+        {
+            ((Action)ctx.get_data("passed"))();
+            return [gradient, null!]; // none for the action
         }
     }
 

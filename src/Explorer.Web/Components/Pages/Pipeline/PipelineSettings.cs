@@ -29,6 +29,9 @@ public sealed class PipelineSettings
     /// <summary>Unit costs timed on the live model (null: the analytic costs from the shape).</summary>
     public IReadOnlyList<PipelineUnit>? MeasuredUnits { get; set; }
 
+    /// <summary>The stage count the measured costs were timed for (each stage thread's share of the cores depends on it).</summary>
+    public int MeasuredForStages { get; set; }
+
     /// <summary>
     /// A tensor × pipeline × data configuration chosen on the page: the stages are then its p dimension, each unit costed
     /// as one GPU of its tensor-parallel group runs it, memory with its ZeRO stage, transfers over its links.
