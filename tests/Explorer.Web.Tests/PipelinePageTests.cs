@@ -89,6 +89,20 @@ public sealed class PipelinePageTests : BunitTest, IDisposable
     }
 
     [Fact]
+    public async Task TheChosenConfigurationsCommunicationIsDrawnOnItsGantt()
+    {
+        var cut = RenderPage();
+        IEnumerable<string> Traces() => cut.FindComponents<Explorer.Web.Components.Charts.ChartFrame>().Single(f => f.Instance.Id == "gantt-a")
+            .Instance.Data.OfType<Plotly.Blazor.Traces.Bar>().Select(b => b.Name);
+        Assert.Contains("tensor-parallel collectives (their share of each op)", Traces());
+        Assert.Contains("data-parallel gradient reduce-scatter (ZeRO)", Traces());
+        // A hand edit leaves the configuration: one device per stage, no tensor or data parallelism to draw.
+        var stages = cut.FindComponents<MudNumericField<int>>().Single(f => f.Instance.Label == "Stages p");
+        await cut.InvokeAsync(() => stages.Instance.ValueChanged.InvokeAsync(3));
+        Assert.DoesNotContain(Traces(), name => name.Contains("parallel"));
+    }
+
+    [Fact]
     public async Task AnotherRowReplansAndAHandEditLeavesTheConfiguration()
     {
         var cut = RenderPage();

@@ -185,6 +185,17 @@ public static class ParallelEstimator
         return units;
     }
 
+    /// <summary>
+    /// Milliseconds of tensor-parallel collectives inside one layer's forward and inside its backward for one
+    /// micro-batch (the share of <see cref="Units"/>' layer times that is communication): 2 all-reduces forward, 2
+    /// backward and 2 more when the forward is recomputed; none without tensor parallelism.
+    /// </summary>
+    public static (double Forward, double Backward) TensorCommunicationMs(ModelSpec spec, int sequenceLength, Cluster cluster, ParallelConfig config, Efficiency? efficiency = null)
+    {
+        var k = LayerCosts.Of(spec, ParameterBreakdown.Of(spec), sequenceLength, cluster, config, efficiency ?? Efficiency.Default);
+        return (2 * k.AllReduce * 1e3, (k.TensorCollectives - 2) * k.AllReduce * 1e3);
+    }
+
     /// <summary>Bytes per GPU of optimizer-related state for each parameter it holds: 2 (bf16 weights) + 2 (gradients) + 12 (fp32 master and Adam's moments), sharded by the ZeRO stage.</summary>
     public static double StateBytesPerParameter(ParallelConfig c) =>
         Bf16 / (double)(c.Zero >= 3 ? c.Data : 1) + Bf16 / (double)(c.Zero >= 2 ? c.Data : 1) + 12.0 / (c.Zero >= 1 ? c.Data : 1);

@@ -46,7 +46,7 @@ public static class PipelineRun
                 backward[s, mb] = new BlockingCollection<Tensor>(1);
             }
         var timeline = new ConcurrentBag<TimelineOp>();
-        // With a core per stage, a stage waiting for its neighbour spins, as pipeline engines poll their links: a thread
+        // With a core per stage, a stage waiting for its neighbour spins a while, as pipeline engines poll their links: a thread
         // that sleeps leaves its (virtual) core idle, to be woken a millisecond or more later with cold caches.
         var spin = (long)stages * threadsPerStage <= Environment.ProcessorCount;
         var losses = new double[microBatches];
@@ -129,20 +129,29 @@ public static class PipelineRun
         return new PipelineRunResult(losses.Sum(), ops, ops.Length == 0 ? 0 : ops.Max(o => o.End));
     }
 
-    /// <summary>The next message in a slot: spinning while it is empty, or blocked on it.</summary>
+    /// <summary>
+    /// The next message in a slot: spinning for up to <see cref="SpinMs"/> while it is empty, then blocked on it, so that
+    /// a stage that waits long, or shares its core with other work, gives the core up.
+    /// </summary>
     private static Tensor Receive(BlockingCollection<Tensor> slot, bool spin)
     {
-        if (!spin)
-            return slot.Take();
-        while (true)
+        if (spin)
         {
-            if (slot.TryTake(out var message))
-                return message;
-            if (slot.IsAddingCompleted)
-                return slot.Take(); // throws: a stage failed and the run is stopping
-            Thread.SpinWait(64);
+            var waited = Stopwatch.StartNew();
+            while (waited.Elapsed.TotalMilliseconds < SpinMs)
+            {
+                if (slot.TryTake(out var message))
+                    return message;
+                if (slot.IsAddingCompleted)
+                    break; // a stage failed: Take below throws
+                Thread.SpinWait(64);
+            }
         }
+        return slot.Take();
     }
+
+    /// <summary>How long a waiting stage spins before it sleeps: longer than a steady-state wait, short against a step.</summary>
+    private const double SpinMs = 5;
 
     /// <summary>
     /// Unit <paramref name="unit"/> of the decoder applied to <paramref name="x"/>: the embedding (x the token ids of
