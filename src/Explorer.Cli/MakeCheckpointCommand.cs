@@ -29,9 +29,7 @@ public static class MakeCheckpointCommand
             try
             {
                 var name = result.GetValue(shape)!;
-                var spec = ModelPresets.TryGet(name, out var published) ? published
-                    : MiniPresets.TryGet(name, out var mini) ? mini
-                    : throw new ArgumentException($"--shape '{name}': use one of {string.Join(", ", ModelPresets.Names.Concat(MiniPresets.All.Select(m => m.Name)))}.");
+                var spec = KnownModels.Get(name, "--shape");
                 if (result.GetValue(layers) is { } cut)
                 {
                     if (cut < 1 || cut > spec.Layers)

@@ -33,9 +33,7 @@ public sealed class PlanArguments
     public int MicroBatchSize(ParseResult result) => result.GetValue(_mbs);
 
     /// <summary>A published shape or a mini by name, or an error listing them.</summary>
-    public static ModelSpec Preset(string model) =>
-        ModelPresets.TryGet(model, out var s) ? s : MiniPresets.TryGet(model, out var mini) ? mini
-            : throw new ArgumentException($"Unknown model '{model}'. Known: {string.Join(", ", ModelPresets.Names.Concat(MiniPresets.All.Select(m => m.Name)))}.");
+    public static ModelSpec Preset(string model) => KnownModels.Get(model);
 
     public PlanRequest Request(ParseResult result)
     {

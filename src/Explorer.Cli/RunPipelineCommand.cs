@@ -89,8 +89,7 @@ public static class RunPipelineCommand
                 var firstUnits = report.Plan.Stages.Select(x => x.FirstUnit).ToArray();
                 PipelineRun.TrainStep(decoder, batch, firstUnits, kind, m);
                 var measured = Enumerable.Range(0, 3).Select(_ => PipelineRun.TrainStep(decoder, batch, firstUnits, kind, m)).OrderBy(r => r.MakespanMs).ElementAt(1);
-                var busy = measured.Timeline.GroupBy(o => o.Device).Sum(g => g.Sum(o => o.End - o.Start));
-                var measuredBubble = 1 - busy / (p * measured.MakespanMs);
+                var measuredBubble = SimulationResult.Measured(kind, measured.Timeline, measured.MakespanMs).BubbleFraction;
                 // The simulator gives every stage a device of its own; with more stages than cores they time-share, which
                 // it does not model: no prediction rather than a wrong one.
                 var cores = Environment.ProcessorCount;

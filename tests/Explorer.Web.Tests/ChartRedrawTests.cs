@@ -1,3 +1,4 @@
+using Explorer.Web.Views;
 using Bunit;
 using Explorer.Web.Components.Charts;
 
@@ -8,7 +9,7 @@ public class ChartRedrawTests : BunitTest
 {
     private int Redraws => Context.JSInterop.Invocations.Count(i => i.Identifier.Contains("react", StringComparison.OrdinalIgnoreCase));
 
-    private static LineChart.Series[] Lines(double y) => [new("a", [1, 2, 3], [y, 2, 3])];
+    private static LineSeries[] Lines(double y) => [new("a", [1, 2, 3], [y, 2, 3])];
 
     [Fact]
     public void ReRenderingWithTheSameInputsRedrawsNothingAndNewInputsRedrawOnce()

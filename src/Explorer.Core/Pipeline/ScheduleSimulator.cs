@@ -20,7 +20,24 @@ public sealed record SimulationResult(
     double BubbleFraction,
     IReadOnlyList<double> BusyTime,
     IReadOnlyList<int> PeakInFlight,
-    IReadOnlyList<long> PeakActivationBytes);
+    IReadOnlyList<long> PeakActivationBytes)
+{
+    /// <summary>The share of the devices' time spent idle: 1 − Σ busy / (devices · makespan); 0 for an empty schedule.</summary>
+    public static double Bubble(IReadOnlyList<double> busyTime, double makespan) =>
+        makespan <= 0 || busyTime.Count == 0 ? 0 : 1 - busyTime.Sum() / (busyTime.Count * makespan);
+
+    /// <summary>
+    /// A measured timeline (a split run's) in the simulator's shape, to draw and compare like a simulation: its
+    /// devices, micro-batches, busy time per device and bubble; no in-flight or activation accounting.
+    /// </summary>
+    public static SimulationResult Measured(ScheduleKind schedule, IReadOnlyList<TimelineOp> timeline, double makespan)
+    {
+        var devices = timeline.Count == 0 ? 0 : timeline.Max(o => o.Device) + 1;
+        var busy = Enumerable.Range(0, devices).Select(d => timeline.Where(o => o.Device == d).Sum(o => o.End - o.Start)).ToArray();
+        var microBatches = timeline.Count == 0 ? 0 : timeline.Max(o => o.MicroBatch) + 1;
+        return new SimulationResult(schedule, devices, microBatches, 1, timeline, makespan, Bubble(busy, makespan), busy, new int[devices], new long[devices]);
+    }
+}
 
 /// <summary>
 /// Simulates pipeline schedules over p devices and m micro-batches: each device runs its operations in the
@@ -214,8 +231,7 @@ public static class ScheduleSimulator
         }
 
         var makespan = timeline.Count == 0 ? 0 : timeline.Max(o => o.End);
-        var bubble = makespan == 0 ? 0 : 1 - busy.Sum() / (devices * makespan);
-        return new SimulationResult(schedule, devices, microBatches, virtualStages, timeline, makespan, bubble, busy, peak, peakBytes);
+        return new SimulationResult(schedule, devices, microBatches, virtualStages, timeline, makespan, SimulationResult.Bubble(busy, makespan), busy, peak, peakBytes);
     }
 
     private static double[][] Grid(int rows, int columns)

@@ -25,26 +25,11 @@ public sealed record HeadMapView(
         int t = trace.Length;
         var rows = (queries ?? Enumerable.Range(0, t).ToArray()).Where(q => q >= 0 && q < t).Distinct().Order().ToArray();
         var keyCount = queries is null ? t : rows.Max() + 1; // keys after the last query shown carry no weight
-        var block = Math.Max(1, (int)Math.Ceiling(Math.Max(keyCount, rows.Length) / (double)MaxCells));
+        var block = BlockMeans.BlockFor(Math.Max(keyCount, rows.Length), MaxCells);
         var keyBlocks = (keyCount + block - 1) / block;
         var rowGroups = rows.Chunk(block).ToArray();
-        var weights = new double[rowGroups.Length][];
-        for (var r = 0; r < rowGroups.Length; r++)
-        {
-            weights[r] = new double[keyBlocks];
-            for (var k = 0; k < keyBlocks; k++)
-            {
-                double sum = 0;
-                var count = 0;
-                foreach (var q in rowGroups[r])
-                    for (var key = k * block; key < Math.Min(keyCount, (k + 1) * block); key++)
-                    {
-                        sum += map[q * t + key];
-                        count++;
-                    }
-                weights[r][k] = Math.Round(sum / count, 3);
-            }
-        }
+        var weights = BlockMeans.Of(rowGroups, keyCount, block, (q, key) => map[q * t + key])
+            .Select(row => row.Select(w => Math.Round(w, 3)).ToArray()).ToArray();
         string Label(IReadOnlyList<int> positions) => positions.Count == 1
             ? $"{positions[0]}: {pieces[positions[0]]}"
             : $"{positions[0]}–{positions[^1]}";
@@ -59,24 +44,8 @@ public sealed record HeadMapView(
     public static double[][] Thumbnail(DecoderTrace trace, int layer, int head, int side = 16)
     {
         var map = trace.HeadMap(layer, head);
-        int t = trace.Length, block = Math.Max(1, (int)Math.Ceiling(t / (double)side)), n = (t + block - 1) / block;
-        var result = new double[n][];
-        for (var r = 0; r < n; r++)
-        {
-            result[r] = new double[n];
-            for (var c = 0; c <= r; c++)
-            {
-                double sum = 0;
-                var count = 0;
-                for (var q = r * block; q < Math.Min(t, (r + 1) * block); q++)
-                    for (var k = c * block; k < Math.Min(t, (c + 1) * block); k++)
-                    {
-                        sum += map[q * t + k];
-                        count++;
-                    }
-                result[r][c] = count == 0 ? 0 : sum / count;
-            }
-        }
-        return result;
+        int t = trace.Length, block = BlockMeans.BlockFor(t, side);
+        // Blocks above the diagonal hold only masked (zero) weights: their mean is 0.
+        return BlockMeans.Of(BlockMeans.Groups(t, block), t, block, (q, k) => k <= q ? map[q * t + k] : 0);
     }
 }

@@ -125,4 +125,23 @@ public class ScheduleSimulatorTests
         Assert.Contains("interleaved schedule only", Assert.Throws<ArgumentException>(() => ScheduleSimulator.Simulate(ScheduleKind.GPipe, Equal(4, 1, 1, 1), 2, 2)).Message);
         Assert.Contains("Unknown schedule 'pipedream'", Assert.Throws<ArgumentException>(() => ScheduleNames.Parse("pipedream")).Message);
     }
+
+    [Fact]
+    public void AMeasuredTimelineGetsItsBusyTimeAndBubble()
+    {
+        // Device 0 busy 0–1 and 2–4 (3 ms), device 1 busy 1–2 (1 ms), over 4 ms: 1 − 4 / (2 · 4) = 0.5.
+        TimelineOp[] ops =
+        [
+            new(0, 0, 0, OpKind.Forward, 0, 1), new(1, 0, 0, OpKind.Forward, 1, 1.5), new(1, 0, 0, OpKind.Backward, 1.5, 2),
+            new(0, 0, 0, OpKind.Backward, 2, 4),
+        ];
+        var measured = SimulationResult.Measured(ScheduleKind.GPipe, ops, 4);
+        Assert.Equal(2, measured.Devices);
+        Assert.Equal(1, measured.MicroBatches);
+        Assert.Equal([3.0, 1.0], measured.BusyTime);
+        Assert.Equal(0.5, measured.BubbleFraction, 12);
+        // Nothing run: no bubble rather than a division by zero.
+        Assert.Equal(0, SimulationResult.Measured(ScheduleKind.GPipe, [], 0).BubbleFraction);
+        Assert.Equal(0, SimulationResult.Bubble([0.0, 0.0], 0));
+    }
 }

@@ -6,9 +6,6 @@ namespace Explorer.Web.Components.Pages.Pipeline;
 /// <summary>What the Pipeline page's controls hold, and the plan requests they make.</summary>
 public sealed class PipelineSettings
 {
-    /// <summary>Specs a link can name: the published presets and the minis.</summary>
-    public static IReadOnlyList<ModelSpec> Known { get; } = [.. ModelPresets.All, .. MiniPresets.All];
-
     /// <summary>The model being split: a preset, an edited shape or an uploaded config.json.</summary>
     public ModelSpec Spec { get; set; } = ModelPresets.DeepSeekLlm67B;
     public int Stages { get; set; } = 8;
