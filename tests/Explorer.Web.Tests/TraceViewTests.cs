@@ -106,7 +106,7 @@ public sealed class TraceViewTests : BunitTest, IDisposable
     public void HeadGridGroupsHeadsByKvHead()
     {
         using var trace = Trace(8);
-        var thumbnails = Enumerable.Range(0, 4).Select(h => new HeadGrid.Thumbnail(h, trace.KvGroup(h), HeadMapView.Thumbnail(trace, 0, h))).ToArray();
+        var thumbnails = Enumerable.Range(0, 4).Select(h => new HeadThumbnail(h, trace.KvGroup(h), HeadMapView.Thumbnail(trace, 0, h))).ToArray();
         var chosen = -1;
         var cut = Context.Render<HeadGrid>(p => p.Add(c => c.Thumbnails, thumbnails).Add(c => c.Selected, 2).Add(c => c.HeadChosen, h => chosen = h)
             .Add(c => c.Labels, new Dictionary<int, string> { [3] = "induction 0.71" }));

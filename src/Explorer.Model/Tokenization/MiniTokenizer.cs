@@ -20,6 +20,8 @@ public sealed partial class MiniTokenizer : ITextTokenizer
     public const string MarkerFile = "tokenizer.txt";
     public const string MarkerText = "mini-bpe-4k";
     public const int BpeRanks = MiniPresets.Vocabulary - 1;
+    /// <summary>The first id past the 256 single-byte tokens a byte-level BPE vocabulary starts with: merged, ordinary tokens.</summary>
+    public const int FirstOrdinaryId = 256;
 
     private readonly TiktokenTokenizer _tokenizer;
     private readonly byte[][] _bytes;

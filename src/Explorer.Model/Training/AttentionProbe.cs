@@ -12,11 +12,17 @@ public sealed record HeadScore(int Layer, int Head, double Induction, double Pre
 /// </summary>
 public static class AttentionProbe
 {
+    /// <summary>A head scoring at least this on a probe is called an induction (or previous-token) head.</summary>
+    public const double HeadThreshold = 0.5;
+
+    /// <summary>Tokens in each of the probe's two copies.</summary>
+    public const int Length = 32;
+
     /// <summary>Random ordinary tokens repeated twice, from a fixed seed.</summary>
     public static int[] RepeatedTokens(int n, int vocabulary, int seed = 7)
     {
         var random = new Random(seed);
-        var first = Enumerable.Range(0, n).Select(_ => random.Next(256, vocabulary - 1)).ToArray();
+        var first = Enumerable.Range(0, n).Select(_ => random.Next(Tokenization.MiniTokenizer.FirstOrdinaryId, vocabulary - 1)).ToArray();
         return [.. first, .. first];
     }
 
@@ -33,14 +39,25 @@ public static class AttentionProbe
     }
 
     /// <summary>Runs the probe (random tokens repeated twice, <paramref name="n"/> each) and scores every head.</summary>
-    public static IReadOnlyList<HeadScore> Measure(Decoder.Decoder decoder, int n = 32, int seed = 7)
+    public static IReadOnlyList<HeadScore> Measure(Decoder.Decoder decoder, int n = Length, int seed = 7)
     {
         var ids = RepeatedTokens(n, decoder.Spec.VocabularySize, seed);
         using var tokens = TorchSharp.torch.tensor(ids.Select(i => (long)i).ToArray(), dtype: TorchSharp.torch.ScalarType.Int64).unsqueeze(0);
-        using var trace = decoder.Trace(tokens, new TraceOptions { Residual = false, LogitLens = false, Attention = true });
+        using var trace = decoder.Trace(tokens, TraceOptions);
+        return Score(trace, n);
+    }
+
+    /// <summary>What a probe's trace keeps: the attention maps only.</summary>
+    public static readonly TraceOptions TraceOptions = new() { Residual = false, LogitLens = false, Attention = true };
+
+    /// <summary>Every head's scores in the trace of a probe of <paramref name="n"/> tokens repeated twice.</summary>
+    public static IReadOnlyList<HeadScore> Score(DecoderTrace trace, int n = Length)
+    {
+        if (trace.Length != 2 * n)
+            throw new ArgumentException($"A probe of {n} tokens repeated twice is {2 * n} tokens long, not {trace.Length}.");
         var scores = new List<HeadScore>();
-        for (var layer = 0; layer < decoder.Spec.Layers; layer++)
-            for (var head = 0; head < decoder.Spec.AttentionHeads; head++)
+        for (var layer = 0; layer < trace.Layers; layer++)
+            for (var head = 0; head < trace.Spec.AttentionHeads; head++)
             {
                 var map = trace.HeadMap(layer, head);
                 scores.Add(new HeadScore(layer, head, InductionScore(map, n), PreviousTokenScore(map, 2 * n)));

@@ -114,7 +114,7 @@ public sealed class BuiltInCorpus(ITextTokenizer tokenizer, CorpusMix? mix = nul
     private IEnumerable<int> Repeated(Random r)
     {
         // Random ordinary tokens, then the same again: the second copy is predictable only by induction.
-        var segment = Enumerable.Range(0, r.Next(_mix.MinRepeat, _mix.MaxRepeat + 1)).Select(_ => r.Next(256, Math.Min(tokenizer.VocabularySize - 1, _mix.Alphabet > 0 ? 256 + _mix.Alphabet : int.MaxValue))).ToArray();
+        var segment = Enumerable.Range(0, r.Next(_mix.MinRepeat, _mix.MaxRepeat + 1)).Select(_ => r.Next(MiniTokenizer.FirstOrdinaryId, Math.Min(tokenizer.VocabularySize - 1, _mix.Alphabet > 0 ? MiniTokenizer.FirstOrdinaryId + _mix.Alphabet : int.MaxValue))).ToArray();
         return Enumerable.Repeat(segment, _mix.Copies).SelectMany(s => s);
     }
 
