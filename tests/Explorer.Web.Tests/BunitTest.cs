@@ -14,6 +14,7 @@ public abstract class BunitTest : IAsyncLifetime
     {
         Context.JSInterop.Mode = JSRuntimeMode.Loose;
         Context.Services.AddMudServices();
+        Context.Services.AddScoped<Explorer.Web.Services.TabConnection>();
     }
 
     public Task InitializeAsync() => Task.CompletedTask;

@@ -13,12 +13,14 @@ public sealed class PipelinePageTests : BunitTest, IDisposable
     private readonly DirectoryInfo _root = Directory.CreateTempSubdirectory("explorer-pipeline-page-");
     private Explorer.Model.Hosting.ModelHost? _host;
 
-    private IRenderedComponent<Pipeline> RenderPage(bool liveModels = false)
+    private IRenderedComponent<Pipeline> RenderPage(bool liveModels = false, string? uri = null)
     {
         _host = new Explorer.Model.Hosting.ModelHost(new Explorer.Model.Hosting.ModelHostOptions { ModelsFolder = _root.FullName, Device = "cpu" });
         if (liveModels)
             _host.LoadDefaultModelsAsync().GetAwaiter().GetResult();
         Context.Services.AddSingleton(_host);
+        if (uri is not null)
+            Context.Services.GetRequiredService<Microsoft.AspNetCore.Components.NavigationManager>().NavigateTo(uri);
         Context.Render<MudPopoverProvider>();
         return Context.Render<Pipeline>();
     }
@@ -86,6 +88,52 @@ public sealed class PipelinePageTests : BunitTest, IDisposable
         Assert.Empty(cut.FindAll("[data-testid=plan-a-figures] .mud-chip-color-warning"));
         Assert.Contains($"--tensor-model-parallel-size {best.Tensor} --pipeline-model-parallel-size {best.Pipeline}", cut.Find("[data-testid=export-text]").TextContent);
         Assert.Contains($"--global-batch-size 256", cut.Find("[data-testid=export-text]").TextContent);
+    }
+
+    private static int[] FirstUnits(IRenderedComponent<Pipeline> cut) =>
+        cut.FindComponents<PlanSummary>().First(p => p.Instance.TestId == "plan-a").Instance.Outcome!.Report!.Plan.Stages.Select(s => s.FirstUnit).ToArray();
+
+    [Fact]
+    public void ALinkOpensExactlyTheSplitItNames()
+    {
+        var cut = RenderPage(uri: "pipeline?model=deepseek-7b-mini&stages=4&schedule=gpipe&microbatches=6&seq=20&mbs=2&method=manual&boundaries=3,12,20");
+        Assert.Equal([0, 3, 12, 20], FirstUnits(cut));
+        var report = cut.FindComponents<PlanSummary>().First(p => p.Instance.TestId == "plan-a").Instance.Outcome!.Report!;
+        Assert.Equal((ScheduleKind.GPipe, 6, 40L), (report.Request.Schedule, report.Request.MicroBatches, report.Request.TokensPerMicroBatch));
+        Assert.Equal(MiniPresets.DeepSeek7BMini.Layers + 3, report.Request.Units.Count);
+        Assert.Empty(cut.FindAll("[data-testid=url-notes]"));
+        Assert.StartsWith("No configuration chosen", cut.Find("[data-testid=parallel-chosen]").TextContent.Trim()); // pipeline only
+    }
+
+    [Fact]
+    public void UnusableLinkValuesAreLeftOutWithANote()
+    {
+        var cut = RenderPage(uri: "pipeline?model=deepseek-7b-mini&stages=abc&schedule=pipedream&boundaries=9,3&seq=999999");
+        var notes = cut.Find("[data-testid=url-notes]").TextContent;
+        Assert.Contains("stages=abc was left out: a whole number from 1 to 33", notes);
+        Assert.Contains("schedule=pipedream was left out", notes);
+        Assert.Contains("seq=999999 was left out: a whole number from 2 to 1,024", notes);
+        Assert.Contains("boundaries=9,3 was left out", notes);
+        Assert.Equal(new PipelineSettings().Stages, StageRows(cut)); // the page's own stage count stands
+    }
+
+    [Fact]
+    public async Task AnEditedPlanIsInTheUrlAndAReloadKeepsIt()
+    {
+        var cut = RenderPage();
+        var navigation = Context.Services.GetRequiredService<Microsoft.AspNetCore.Components.NavigationManager>();
+        Assert.DoesNotContain("stages=", navigation.Uri); // a searched configuration: only the model
+        var stages = cut.FindComponents<MudNumericField<int>>().Single(f => f.Instance.Label == "Stages p");
+        await cut.InvokeAsync(() => stages.Instance.ValueChanged.InvokeAsync(6));
+        var method = cut.FindComponents<MudSelect<PartitionMethod>>().Single(f => f.Instance.Label == "Partition");
+        await cut.InvokeAsync(() => method.Instance.ValueChanged.InvokeAsync(PartitionMethod.Manual));
+        var edited = FirstUnits(cut);
+        Assert.Contains("stages=6", navigation.Uri);
+        Assert.Contains($"boundaries={Uri.EscapeDataString(string.Join(",", edited.Skip(1)))}", navigation.Uri);
+
+        // The same URL in a new page: the same split.
+        var reloaded = Context.Render<Pipeline>();
+        Assert.Equal(edited, FirstUnits(reloaded));
     }
 
     [Fact]
