@@ -98,9 +98,21 @@ public class LiveModelPagesTests(BrowserFixture fixture) : IClassFixture<Browser
             await page.ScreenshotAsync(new() { Path = Path.Combine(folder, "layers-dark.png"), FullPage = true });
             await page.Locator("[data-testid=theme-toggle]").ClickAsync();
         }
+        // The link carries the split shown (at the prompt's length); the planner opens exactly it: stage i + 1 starts at
+        // the link's i-th boundary unit (unit u is layers.(u − 1), 0 the embedding).
+        var link = await page.Locator("[data-testid=plan-this]").GetAttributeAsync("href");
+        var match = System.Text.RegularExpressions.Regex.Match(link!, "^pipeline\\?model=deepseek-7b-mini&stages=4&seq=\\d+&method=manual&boundaries=(\\d+),(\\d+),(\\d+)$");
+        Assert.True(match.Success, link);
         await page.Locator("[data-testid=plan-this]").ClickAsync();
-        await Assertions.Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/pipeline\\?model=deepseek-7b-mini&stages=4"));
         await Assertions.Expect(page.Locator("[data-testid=plan-a-stages] tbody tr")).ToHaveCountAsync(4, new() { Timeout = 30000 });
+        var units = await page.Locator("[data-testid=plan-a-stages] tbody tr td:nth-child(2)").AllInnerTextsAsync();
+        for (var i = 1; i <= 3; i++)
+        {
+            var unit = int.Parse(match.Groups[i].Value);
+            var layers = MiniPresets.DeepSeek7BMini.Layers;
+            var name = unit <= layers ? $"layers.{unit - 1}" : unit == layers + 1 ? "norm+lm_head" : "loss";
+            Assert.StartsWith(name, units[i].Trim());
+        }
         await page.CloseAsync();
     }
 

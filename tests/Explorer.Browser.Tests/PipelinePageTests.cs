@@ -39,6 +39,15 @@ public class PipelinePageTests(BrowserFixture fixture) : IClassFixture<BrowserFi
             await page.ScreenshotAsync(new() { Path = Path.Combine(folder, "pipeline.png") });
             await page.ScreenshotAsync(new() { Path = Path.Combine(folder, "pipeline-full.png"), FullPage = true });
         }
+
+        // The edited plan is in the URL: a reload opens the same split (the units of every stage).
+        await Assertions.Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("method=manual.*boundaries=\\d"));
+        var unitCells = page.Locator("[data-testid=plan-a-stages] tbody tr td:nth-child(2)");
+        var dragged = await unitCells.AllInnerTextsAsync();
+        await page.ReloadAsync();
+        await page.Locator("[data-testid=gantt-a] .main-svg").First.WaitForAsync(new() { Timeout = 30000 });
+        await Assertions.Expect(page.Locator("[data-testid=plan-a] h2")).ToContainTextAsync("manual");
+        Assert.Equal(dragged, await unitCells.AllInnerTextsAsync());
         await page.CloseAsync();
     }
 
