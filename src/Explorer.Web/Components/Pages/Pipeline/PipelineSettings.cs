@@ -15,7 +15,7 @@ public sealed class PipelineSettings
     public PartitionMethod Method { get; set; } = PartitionMethod.Optimal;
     public bool AccountForEmbedding { get; set; } = true;
     public bool AccountForLoss { get; set; }
-    public int SequenceLength { get; set; } = 4096;
+    public int SequenceLength { get; set; } = ModelPresets.DeepSeekLlm67B.ContextLength;
     public int MicroBatchSize { get; set; } = 1;
     public double DeviceTflops { get; set; } = 400;
     public double MemoryGiB { get; set; } = 141;
@@ -54,6 +54,12 @@ public sealed class PipelineSettings
     /// <summary>The comparison plan: another method and schedule on the same model and devices.</summary>
     public PartitionMethod CompareMethod { get; set; } = PartitionMethod.Uniform;
     public ScheduleKind CompareSchedule { get; set; } = ScheduleKind.OneFOneB;
+
+    /// <summary>Most tokens per sequence in what runs on the live model here (timing its units, a split training step): a CPU step stays within seconds.</summary>
+    public const int LiveSequenceCap = 256;
+
+    /// <summary>The sequence length of what runs on the live model: the page's, at most <see cref="LiveSequenceCap"/>.</summary>
+    public int LiveSequenceLength => Math.Min(SequenceLength, LiveSequenceCap);
 
     public CostSettings Costs => new() { SequenceLength = SequenceLength, MicroBatchSize = MicroBatchSize, DeviceTflops = DeviceTflops };
 
