@@ -177,11 +177,11 @@ public static class BenchCommand
         {
             using (var trace = decoder.Trace(tokens, options))
                 _ = trace.HeadMap(0, 0);
-            NativeMemory.Trim();
+            ProcessMemory.Trim();
             if (i == 0)
-                first = NativeMemory.Resident();
+                first = ProcessMemory.Resident();
         }
-        return new MemoryRow(decoder.Spec.Name, length, forwards, first, NativeMemory.Resident());
+        return new MemoryRow(decoder.Spec.Name, length, forwards, first, ProcessMemory.Resident());
     }
 
     private static double MatmulGflops()

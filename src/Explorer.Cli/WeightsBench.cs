@@ -47,10 +47,10 @@ public static class WeightsBench
         var load = System.Diagnostics.Stopwatch.StartNew();
         using var live = LiveModel.FromCheckpoint(directory, "cpu");
         var loadSeconds = load.Elapsed.TotalSeconds;
-        NativeMemory.Trim();
-        var resident = NativeMemory.Resident();
+        ProcessMemory.Trim();
+        var resident = ProcessMemory.Resident();
         output.WriteLine($"loaded {live.Name} ({live.Spec.Layers} layers, d {live.Spec.HiddenSize}, {live.Decoder.DType}): {loadSeconds:0.00} s, " +
-            $"{loadSeconds / rawSeconds:0.00}× the raw read; resident {Units.Bytes(resident)}, peak {Units.Bytes(NativeMemory.PeakResident())}");
+            $"{loadSeconds / rawSeconds:0.00}× the raw read; resident {Units.Bytes(resident)}, peak {Units.Bytes(ProcessMemory.PeakResident())}");
 
         var forwards = new List<Forward>();
         foreach (var length in lengths)
@@ -73,7 +73,7 @@ public static class WeightsBench
             output.WriteLine($"  {length,4} tokens: fused {row.FusedMs:0} ms, default view {row.ViewMs:0} ms ({row.ViewMs / row.FusedMs:0.00}×), " +
                 $"lens at every position {row.LensMs:0} ms; traced {row.TracedMs:0} ms ({row.TracedMs / row.FusedMs:0.00}×), lens {row.LensMs / row.TracedMs:P0} of it");
         }
-        return new Report(live.Name, bytes, loadSeconds, rawSeconds, resident, NativeMemory.PeakResident(), forwards);
+        return new Report(live.Name, bytes, loadSeconds, rawSeconds, resident, ProcessMemory.PeakResident(), forwards);
     }
 
     public static void WriteJson(Report report, string path) =>

@@ -87,7 +87,7 @@ public sealed class SoakTests(ITestOutputHelper output)
         var warm = samples.Where(s => s.Forwards - before.Forwards >= Clients * ForwardsPerClient / 5).ToArray();
         Assert.True(warm.Length >= 3, $"too few samples after warm-up ({warm.Length})");
         // The floor of resident memory outside the trace cache does not rise: the allocator keeps up to 512 MiB of freed memory before it trims (M_TRIM_THRESHOLD,
-        // set for speed in NativeMemory), so single samples swing by hundreds of MiB, but leaked traces (about 1 MiB per
+        // set for speed in ProcessMemory), so single samples swing by hundreds of MiB, but leaked traces (about 1 MiB per
         // forward here) would lift the lowest samples of the second half by hundreds of MiB over the first half's.
         var half = warm.Length / 2;
         var floorFirst = warm.Take(half).Min(s => s.ResidentMiB - s.CachedMiB);

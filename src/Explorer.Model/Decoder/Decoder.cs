@@ -3,7 +3,269 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
+// The decoder, top to bottom as a reader meets it in llama's or nanoGPT's model.py: the small modules (RMSNorm,
+// rotary embeddings, the bias-free projection, the embedding table), attention, the feed-forward block, one decoder
+// layer, then the whole model and its forward. Shapes are commented at every reshape: B batch, T tokens, d hidden,
+// H query heads, KV key/value heads, hd head dimension.
 namespace Explorer.Model.Decoder;
+
+/// <summary>y = x · rsqrt(mean(x²) + eps) · w, computed in fp32 as Hugging Face's LlamaRMSNorm does.</summary>
+public sealed class RmsNorm : nn.Module<Tensor, Tensor>
+{
+    private readonly double _eps;
+
+    public RmsNorm(string name, long dim, double eps, Device device, ScalarType dtype = ScalarType.Float32) : base(name)
+    {
+        _eps = eps;
+        register_parameter("weight", new Parameter(torch.ones(dim, dtype, device)));
+    }
+
+    // Looked up each time: Module.to() replaces registered parameters.
+    public Parameter Weight => get_parameter("weight")!;
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var x32 = x.to(ScalarType.Float32);
+        var normed = x32 * torch.rsqrt(x32.pow(2).mean([-1], keepdim: true) + _eps);
+        return (Weight * normed.to(x.dtype)).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// Rotary position embeddings in Hugging Face's "halves" form: inv_freq_i = θ^(−2i/head_dim), and
+/// rotate_half pairs element i with element i + head_dim/2.
+/// </summary>
+public static class Rotary
+{
+    /// <summary>cos and sin tables for positions [0, length): each (length, head_dim), fp32.</summary>
+    public static (Tensor Cos, Tensor Sin) Tables(long length, long headDim, double theta, Device device)
+    {
+        using var scope = NewDisposeScope();
+        var invFreq = 1.0 / torch.pow(theta, torch.arange(0, headDim, 2, ScalarType.Float64, device) / headDim); // (hd/2)
+        var positions = torch.arange(length, ScalarType.Float64, device);                                         // (T)
+        var freqs = torch.outer(positions, invFreq);                                                               // (T, hd/2)
+        var angles = torch.cat([freqs, freqs], -1);                                                                // (T, hd)
+        return (angles.cos().to(ScalarType.Float32).MoveToOuterDisposeScope(),
+                angles.sin().to(ScalarType.Float32).MoveToOuterDisposeScope());
+    }
+
+    /// <summary>x · cos + rotate_half(x) · sin for x of shape (B, heads, T, head_dim).</summary>
+    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
+    {
+        using var scope = NewDisposeScope();
+        var half = x.shape[^1] / 2;
+        var x1 = x.narrow(-1, 0, half);
+        var x2 = x.narrow(-1, half, half);
+        var rotated = torch.cat([-x2, x1], -1);
+        return (x * cos.to(x.dtype) + rotated * sin.to(x.dtype)).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// A bias-free linear map, weight stored [out, in] as Hugging Face checkpoints store it. Unlike TorchSharp's
+/// <c>nn.Linear</c> it does not initialise its weight: every decoder weight is either filled from a seed
+/// (<see cref="Decoder.Create"/>) or read from a checkpoint, and a 7B model's Kaiming init alone took over a minute.
+/// </summary>
+public sealed class Projection : nn.Module<Tensor, Tensor>
+{
+    public Projection(string name, long inFeatures, long outFeatures, Device device, ScalarType dtype) : base(name)
+    {
+        register_parameter("weight", new Parameter(torch.empty(outFeatures, inFeatures, dtype, device)));
+    }
+
+    // Looked up each time: Module.to() replaces registered parameters.
+    public Parameter Weight => get_parameter("weight")!;
+
+    /// <summary>x (…, in) → (…, out).</summary>
+    public override Tensor forward(Tensor x) => nn.functional.linear(x, Weight);
+}
+
+/// <summary>The token embedding table (vocab, d). A plain parameter so that it can be built on the meta device.</summary>
+public sealed class TokenEmbedding : nn.Module<Tensor, Tensor>
+{
+
+    public TokenEmbedding(string name, long vocabulary, long hidden, Device device, ScalarType dtype = ScalarType.Float32) : base(name)
+    {
+        register_parameter("weight", new Parameter(torch.empty(vocabulary, hidden, dtype, device)));
+    }
+
+    // Looked up each time: Module.to() replaces registered parameters.
+    public Parameter Weight => get_parameter("weight")!;
+
+    /// <summary>tokens (B, T) int64 → (B, T, d).</summary>
+    public override Tensor forward(Tensor tokens)
+    {
+        using var scope = NewDisposeScope();
+        var rows = Weight.index_select(0, tokens.reshape(-1));
+        return rows.reshape(tokens.shape[0], tokens.shape[1], Weight.shape[1]).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>How attention is computed: the fused kernel, or explicitly, keeping the probabilities a trace records.</summary>
+public enum AttentionPath
+{
+    /// <summary>PyTorch's scaled-dot-product attention: fastest, no probabilities.</summary>
+    Fused,
+    /// <summary>Scores, causal mask and softmax in fp32, the probabilities (B, heads, T, T) returned.</summary>
+    KeepProbabilities,
+}
+
+/// <summary>Causal self-attention with RoPE and grouped-query attention (KV head g serves query heads g·n_rep … g·n_rep + n_rep − 1).</summary>
+public sealed class Attention : nn.Module
+{
+    private readonly Projection _q, _k, _v, _o;
+    private readonly long _heads, _kvHeads, _headDim;
+
+    public Attention(string name, long hidden, long heads, long kvHeads, Device device, ScalarType dtype = ScalarType.Float32) : base(name)
+    {
+        _heads = heads;
+        _kvHeads = kvHeads;
+        _headDim = hidden / heads;
+        _q = new Projection("q_proj", hidden, heads * _headDim, device, dtype);
+        _k = new Projection("k_proj", hidden, kvHeads * _headDim, device, dtype);
+        _v = new Projection("v_proj", hidden, kvHeads * _headDim, device, dtype);
+        _o = new Projection("o_proj", heads * _headDim, hidden, device, dtype);
+        register_module("q_proj", _q);
+        register_module("k_proj", _k);
+        register_module("v_proj", _v);
+        register_module("o_proj", _o);
+    }
+
+    /// <summary>
+    /// Attends x (B, T, d) by <paramref name="path"/>: with <see cref="AttentionPath.KeepProbabilities"/> the softmax is
+    /// computed explicitly (under the additive <paramref name="causalMask"/> (T, T), built here when not given) and its
+    /// probabilities (B, heads, T, T) are returned; fused, none are.
+    /// </summary>
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, AttentionPath path, out Tensor? probabilities, Tensor? causalMask = null)
+    {
+        using var scope = NewDisposeScope();
+        long b = x.shape[0], t = x.shape[1];
+        var q = _q.forward(x).view(b, t, _heads, _headDim).transpose(1, 2);   // (B, H, T, hd)
+        var k = _k.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2); // (B, KV, T, hd)
+        var v = _v.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2); // (B, KV, T, hd)
+        q = Rotary.Apply(q, cos, sin);
+        k = Rotary.Apply(k, cos, sin);
+        var nRep = _heads / _kvHeads;
+
+        Tensor context;
+        if (path == AttentionPath.KeepProbabilities)
+        {
+            causalMask ??= CausalMask(t, x.device);
+            // Scores and softmax in fp32 whatever the weights' dtype. GQA without copying K and V: the n_rep query
+            // heads of a group are stacked along T and meet their one KV head in a single matmul.
+            if (q.dtype != ScalarType.Float32)
+            {
+                q = q.to(ScalarType.Float32);
+                k = k.to(ScalarType.Float32);
+            }
+            var grouped = q.reshape(b, _kvHeads, nRep * t, _headDim);                      // (B, KV, n_rep·T, hd)
+            var scores = grouped.matmul(k.transpose(-2, -1)).view(b, _heads, t, t);        // (B, H, T, T)
+            var probs = scores.mul_(1.0 / Math.Sqrt(_headDim)).add_(causalMask).softmax(-1);
+            var weights = (probs.dtype == v.dtype ? probs : probs.to(v.dtype)).view(b, _kvHeads, nRep * t, t);
+            context = weights.matmul(v).view(b, _heads, t, _headDim);                      // (B, H, T, hd)
+            probabilities = probs.MoveToOuterDisposeScope();
+        }
+        else
+        {
+            // TorchSharp 0.107's SDPA has no GQA flag: repeat each KV head for the query heads of its group.
+            context = nn.functional.scaled_dot_product_attention(q, RepeatKv(k, nRep), RepeatKv(v, nRep), is_casual: true);
+            probabilities = null;
+        }
+        var merged = context.transpose(1, 2).contiguous().view(b, t, _heads * _headDim); // (B, T, H·hd)
+        return _o.forward(merged).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The additive causal mask (T, T): 0 on and below the diagonal, −∞ above.</summary>
+    public static Tensor CausalMask(long length, Device device) =>
+        torch.full(length, length, float.NegativeInfinity, device: device).triu_(1);
+
+    /// <summary>(B, KV, T, hd) → (B, KV·n_rep, T, hd), each KV head repeated for the query heads of its group.</summary>
+    public static Tensor RepeatKv(Tensor x, long nRep) =>
+        nRep == 1 ? x.alias() : x.repeat_interleave(nRep, dim: 1);
+}
+
+/// <summary>SwiGLU: down(silu(gate(x)) · up(x)); or, for the GELU variant, down(gelu(up(x))).</summary>
+public sealed class FeedForward : nn.Module<Tensor, Tensor>
+{
+    private readonly Projection? _gate;
+    private readonly Projection _up, _down;
+
+    public FeedForward(string name, long hidden, long intermediate, FfnKind kind, Device device, ScalarType dtype = ScalarType.Float32) : base(name)
+    {
+        if (kind == FfnKind.SwiGlu)
+        {
+            _gate = new Projection("gate_proj", hidden, intermediate, device, dtype);
+            register_module("gate_proj", _gate);
+        }
+        _up = new Projection("up_proj", hidden, intermediate, device, dtype);
+        _down = new Projection("down_proj", intermediate, hidden, device, dtype);
+        register_module("up_proj", _up);
+        register_module("down_proj", _down);
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var inner = _gate is null
+            ? nn.functional.gelu(_up.forward(x))
+            : nn.functional.silu(_gate.forward(x)) * _up.forward(x);
+        return _down.forward(inner).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>What one layer did, for the trace: its output and the two contributions it added.</summary>
+public readonly record struct LayerStep(Tensor Output, Tensor AttentionOut, Tensor FfnOut, Tensor? Probabilities);
+
+/// <summary>One decoder block: pre-norm x + attn(norm(x)), then h + ffn(norm(h)); or the post-norm variant.</summary>
+public sealed class DecoderLayer : nn.Module
+{
+    private readonly RmsNorm _inputNorm, _postAttentionNorm;
+    private readonly Attention _attention;
+    private readonly FeedForward _ffn;
+    private readonly NormPlacement _placement;
+
+    public DecoderLayer(string name, ModelSpec spec, Device device, ScalarType dtype = ScalarType.Float32) : base(name)
+    {
+        _placement = spec.NormPlacement;
+        _inputNorm = new RmsNorm("input_layernorm", spec.HiddenSize, spec.NormEpsilon, device, dtype);
+        _attention = new Attention("self_attn", spec.HiddenSize, spec.AttentionHeads, spec.KeyValueHeads, device, dtype);
+        _postAttentionNorm = new RmsNorm("post_attention_layernorm", spec.HiddenSize, spec.NormEpsilon, device, dtype);
+        _ffn = new FeedForward("mlp", spec.HiddenSize, spec.IntermediateSize, spec.FfnKind, device, dtype);
+        register_module("input_layernorm", _inputNorm);
+        register_module("self_attn", _attention);
+        register_module("post_attention_layernorm", _postAttentionNorm);
+        register_module("mlp", _ffn);
+    }
+
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin) => Step(x, cos, sin, AttentionPath.Fused).Output;
+
+    /// <summary>
+    /// Runs the block and returns the pieces a trace records; the attention probabilities too when
+    /// <paramref name="path"/> keeps them (<paramref name="causalMask"/>: one mask shared by every layer of a forward).
+    /// All tensors belong to the caller's scope.
+    /// </summary>
+    public LayerStep Step(Tensor x, Tensor cos, Tensor sin, AttentionPath path, Tensor? causalMask = null)
+    {
+        Tensor attention, ffn, output;
+        Tensor? probs;
+        if (_placement == NormPlacement.Pre)
+        {
+            attention = _attention.Forward(_inputNorm.forward(x), cos, sin, path, out probs, causalMask);
+            var h = x + attention;
+            ffn = _ffn.forward(_postAttentionNorm.forward(h));
+            output = h + ffn;
+        }
+        else
+        {
+            attention = _attention.Forward(x, cos, sin, path, out probs, causalMask);
+            var h = _inputNorm.forward(x + attention);
+            ffn = _ffn.forward(h);
+            output = _postAttentionNorm.forward(h + ffn);
+        }
+        return new LayerStep(output, attention, ffn, probs);
+    }
+}
 
 /// <summary>
 /// The DeepSeek LLM decoder (LLaMA micro design): token embedding, N pre-norm blocks of RMSNorm → attention with
@@ -54,7 +316,6 @@ public sealed class Decoder : nn.Module
     public static Decoder Create(ModelSpec spec, DecoderOptions? options = null)
     {
         SpecValidator.EnsureValid(spec);
-        Hosting.NativeMemory.Configure();
         options ??= new DecoderOptions();
         if (options.DType is not (ScalarType.Float32 or ScalarType.BFloat16))
             throw new ArgumentException($"DType {options.DType} is not supported; use Float32 or BFloat16.", nameof(options));
@@ -155,7 +416,8 @@ public sealed class Decoder : nn.Module
         var x = _model.Embed.forward(tokens.to(Device)); // (B, T, d)
         var (cos, sin) = Rotary.Tables(t, Spec.HeadDim, Spec.RopeTheta, Device);
         recorder?.OnEmbedding(x);
-        var mask = recorder?.KeepsAttention == true ? Attention.CausalMask(t, Device) : null;
+        var path = recorder?.KeepsAttention == true ? AttentionPath.KeepProbabilities : AttentionPath.Fused;
+        var mask = path == AttentionPath.KeepProbabilities ? Attention.CausalMask(t, Device) : null; // one for every layer
         for (var l = 0; l < _model.Layers.Count; l++)
         {
             if (recorder is null)
@@ -164,7 +426,7 @@ public sealed class Decoder : nn.Module
                 continue;
             }
             cancellation.ThrowIfCancellationRequested();
-            var step = _model.Layers[l].Step(x, cos, sin, mask);
+            var step = _model.Layers[l].Step(x, cos, sin, path, mask);
             recorder.OnLayer(l, x, step);
             x = step.Output;
         }

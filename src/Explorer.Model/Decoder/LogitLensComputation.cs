@@ -11,7 +11,7 @@ internal static class LogitLensComputation
 {
     /// <summary>
     /// Most logits in one block: 30 MiB in fp32, just under the 32 MiB above which glibc's malloc maps fresh memory (the
-    /// most <c>NativeMemory.Configure</c> can ask): larger temporaries are page-faulted in on every op, which made the
+    /// most <c>ProcessMemory.Configure</c> can ask): larger temporaries are page-faulted in on every op, which made the
     /// 7B's lens 12 times slower at 4 times the positions; smaller blocks read the LM head (838 MB in bf16) more often.
     /// </summary>
     private const long ChunkLogits = (30L << 20) / sizeof(float);

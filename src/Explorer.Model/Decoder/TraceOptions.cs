@@ -43,5 +43,4 @@ public sealed record TraceOptions
     };
     public static TraceOptions Nothing { get; } = new() { Residual = false, Attention = false, LogitLens = false };
 
-    public bool KeepsAnything => Residual || Attention || LogitLens;
 }

@@ -36,6 +36,7 @@ public sealed class ModelHost : IAsyncDisposable
         if (options.QueueCapacity < 1)
             throw new ArgumentOutOfRangeException(nameof(options), options.QueueCapacity, "QueueCapacity must be at least 1.");
         _options = options;
+        ProcessMemory.Configure(); // the process's malloc settings for libtorch's temporaries, before the first model
         _folder = new ModelsFolder(options.ModelsFolder, options.HubCache);
         _queue = Channel.CreateBounded<Func<Task>>(new BoundedChannelOptions(options.QueueCapacity)
         {
@@ -185,7 +186,7 @@ public sealed class ModelHost : IAsyncDisposable
         var lease = new TraceLease(entry, fromCache: false);
         Add(entry);
         if (Forwards % 16 == 0)
-            NativeMemory.Trim();
+            ProcessMemory.Trim();
         return lease;
     }
 

@@ -116,7 +116,7 @@ public static class Trainer
                 var perStep = watch.Elapsed / (done - startStep);
                 progress?.Report(new TrainingProgress(done, options.Steps, loss, lr, gradNorm, layerNorms, watch.Elapsed, perStep * (options.Steps - done), saved));
                 if (done % 16 == 0)
-                    Hosting.NativeMemory.Trim();
+                    Hosting.ProcessMemory.Trim();
             }
         }
         finally

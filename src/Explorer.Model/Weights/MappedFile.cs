@@ -52,7 +52,7 @@ internal sealed class MappedFile(string path, long length) : IDisposable
         {
             var start = (long)i * Block;
             var length = (int)Math.Min(Block, bytes - start);
-            Hosting.NativeMemory.PopulateRead(address + (nint)start, length);
+            Hosting.ProcessMemory.PopulateRead(address + (nint)start, length);
             return sum + NonFiniteCount.In(new ReadOnlySpan<byte>((void*)(address + (nint)start), length), dtype);
         }, sum =>
         {

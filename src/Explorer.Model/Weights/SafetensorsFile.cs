@@ -244,7 +244,7 @@ public sealed class SafetensorsFile
     {
         using var head = flat.narrow(0, 0, 1);
         fixed (byte* first = head.bytes)
-            Hosting.NativeMemory.AdviseHugePages((nint)first, bytes);
+            Hosting.ProcessMemory.AdviseHugePages((nint)first, bytes);
     }
 
     /// <summary>Writes tensors to <paramref name="path"/> atomically (temporary file, then rename).</summary>

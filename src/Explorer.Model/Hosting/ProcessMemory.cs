@@ -3,10 +3,12 @@ using System.Runtime.InteropServices;
 namespace Explorer.Model.Hosting;
 
 /// <summary>
-/// glibc keeps memory libtorch has freed, so resident memory creeps up forward after forward; malloc_trim hands
-/// it back. Called after each traced forward. A no-op where glibc is absent.
+/// This process's native memory on Linux: glibc's malloc settings for libtorch's temporaries (<see cref="Configure"/>,
+/// once, by the host or the CLI as they start), handing freed memory back (<see cref="Trim"/>: glibc keeps what
+/// libtorch frees, so resident memory creeps up forward after forward; the model host trims every 16th traced forward),
+/// kernel advice for weight buffers, and resident figures. No-ops where glibc is absent.
 /// </summary>
-public static partial class NativeMemory
+public static partial class ProcessMemory
 {
     [LibraryImport("libc", EntryPoint = "malloc_trim")]
     private static partial int MallocTrim(nuint pad);
@@ -25,7 +27,7 @@ public static partial class NativeMemory
     /// <summary>
     /// Keeps libtorch's per-forward temporaries (up to 32 MB each) in the heap instead of fresh mmaps, so a forward
     /// does not page-fault its working memory in again every time, and lets freed memory stay until
-    /// <see cref="Trim"/>. Called once, before the first forward.
+    /// <see cref="Trim"/>. Process-wide: called once as a host or the CLI starts, never by building a model.
     /// </summary>
     public static void Configure()
     {
