@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Threading.Channels;
 using Explorer.Core.Specs;
 using Explorer.Model.Decoder;
 using Explorer.Model.Tokenization;
@@ -8,26 +7,20 @@ using Explorer.Model.Weights;
 namespace Explorer.Model.Hosting;
 
 /// <summary>
-/// The live models of the server process. Loads the default minis in the background; runs every forward on one
-/// worker through a bounded queue (a request whose caller went away is skipped); keeps recent traces within a
-/// byte budget; limits prompt length; loads and unloads checkpoints from the models folder only.
+/// The live models of the server process: which are loaded and how (loading the default minis in the background,
+/// checkpoints from the models folder only, unloading), and traced forwards of them: every one on one serial
+/// <see cref="WorkQueue"/> (a request whose caller went away is skipped), recent ones kept in a <see cref="TraceCache"/>,
+/// prompt length limited. Split training steps of a live model run through <see cref="Pipeline.LivePipeline"/>.
 /// </summary>
 public sealed class ModelHost : IAsyncDisposable
 {
     private readonly ModelHostOptions _options;
     private readonly ModelsFolder _folder;
-    private readonly Channel<Func<Task>> _queue;
-    private readonly Task _worker;
-    private readonly CancellationTokenSource _stopping = new();
+    private readonly WorkQueue _queue;
+    private readonly TraceCache _cache;
     private readonly ConcurrentDictionary<string, LiveModel> _models = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, ModelStatus> _status = new(StringComparer.OrdinalIgnoreCase);
-    private readonly LinkedList<CachedTrace> _cache = new(); // most recent first
-    private readonly object _cacheGate = new();
-    private long _cacheBytes;
     private long _forwards;
-    private long _cancelled;
-    private int _waiting;
-    private int _peakWaiting;
 
     public ModelHost(ModelHostOptions options)
     {
@@ -38,12 +31,8 @@ public sealed class ModelHost : IAsyncDisposable
         _options = options;
         ProcessMemory.Configure(); // the process's malloc settings for libtorch's temporaries, before the first model
         _folder = new ModelsFolder(options.ModelsFolder, options.HubCache);
-        _queue = Channel.CreateBounded<Func<Task>>(new BoundedChannelOptions(options.QueueCapacity)
-        {
-            SingleReader = true,
-            FullMode = BoundedChannelFullMode.Wait,
-        });
-        _worker = Task.Factory.StartNew(WorkAsync, _stopping.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        _queue = new WorkQueue(options.QueueCapacity);
+        _cache = new TraceCache(options.TraceCacheBytes);
     }
 
     public ModelHostOptions Options => _options;
@@ -58,16 +47,13 @@ public sealed class ModelHost : IAsyncDisposable
     public long Forwards => Interlocked.Read(ref _forwards);
 
     /// <summary>Requests whose caller went away (a cancelled run, a closed tab) before or while they ran.</summary>
-    public long Cancelled => Interlocked.Read(ref _cancelled);
+    public long Cancelled => _queue.Cancelled;
 
     /// <summary>Requests queued or running on the worker now, and the most there have been at once.</summary>
-    public int Waiting => Volatile.Read(ref _waiting);
-    public int PeakWaiting => Volatile.Read(ref _peakWaiting);
+    public int Waiting => _queue.Waiting;
+    public int PeakWaiting => _queue.PeakWaiting;
 
-    public long CachedBytes
-    {
-        get { lock (_cacheGate) return _cacheBytes; }
-    }
+    public long CachedBytes => _cache.Bytes;
 
     /// <summary>Starts loading the default models in the background; returns when they are ready or failed.</summary>
     public Task LoadDefaultModelsAsync() =>
@@ -131,7 +117,7 @@ public sealed class ModelHost : IAsyncDisposable
     {
         if (!_options.WarmUp)
             return;
-        _ = RunAsync(() => { model.WarmUp(); return true; }, _stopping.Token)
+        _ = RunAsync(() => { model.WarmUp(); return true; }, _queue.Stopping)
             .ContinueWith(t => _ = t.Exception, TaskContinuationOptions.NotOnRanToCompletion);
     }
 
@@ -141,9 +127,7 @@ public sealed class ModelHost : IAsyncDisposable
         if (!_models.TryRemove(name, out var model))
             return _status.TryRemove(name, out _);
         _status.TryRemove(name, out _);
-        lock (_cacheGate)
-            foreach (var entry in _cache.Where(e => string.Equals(e.Model, name, StringComparison.OrdinalIgnoreCase)).ToArray())
-                Remove(entry);
+        _cache.RemoveModel(name);
         await RunAsync(() => { model.Dispose(); return true; }, CancellationToken.None);
         Changed?.Invoke();
         return true;
@@ -164,16 +148,8 @@ public sealed class ModelHost : IAsyncDisposable
         var live = Model(model);
         live.CheckTokens(tokens, _options.MaxPromptTokens);
         var key = $"{live.Name}|{string.Join(',', tokens)}|{Describe(options)}";
-        lock (_cacheGate)
-        {
-            var hit = _cache.FirstOrDefault(e => e.Key == key);
-            if (hit is not null)
-            {
-                _cache.Remove(hit);
-                _cache.AddFirst(hit);
-                return new TraceLease(hit, fromCache: true);
-            }
-        }
+        if (_cache.Find(key) is { } hit)
+            return new TraceLease(hit, fromCache: true);
         var ids = tokens.ToArray();
         var entry = await RunAsync(() =>
         {
@@ -184,7 +160,7 @@ public sealed class ModelHost : IAsyncDisposable
             return new CachedTrace(key, live.Name, ids, pieces, trace);
         }, cancellation);
         var lease = new TraceLease(entry, fromCache: false);
-        Add(entry);
+        _cache.Add(entry);
         if (Forwards % 16 == 0)
             ProcessMemory.Trim();
         return lease;
@@ -209,7 +185,7 @@ public sealed class ModelHost : IAsyncDisposable
         await RunAsync(() => held.Trace.CompleteLens(live.Decoder, cancellation), CancellationToken.None);
     }
 
-    private LiveModel Model(string name)
+    internal LiveModel Model(string name)
     {
         if (_models.TryGetValue(name, out var model))
             return model;
@@ -220,142 +196,8 @@ public sealed class ModelHost : IAsyncDisposable
         throw new ArgumentException($"Unknown model '{name}'. Loaded: {string.Join(", ", _models.Keys.Order())}.");
     }
 
-    /// <summary>
-    /// Times every unit of a loaded model on the worker for a split run of <paramref name="stages"/> stage threads on
-    /// this machine (<see cref="Pipeline.UnitProfiler.ProfileForRun"/>): the planner's measured cost basis, and the
-    /// measured hand-off between stages.
-    /// </summary>
-    public Task<(IReadOnlyList<Explorer.Core.Pipeline.PipelineUnit> Units, double HandOffMs)> ProfileAsync(string model, int microBatchSize, int sequenceLength,
-        int stages, Explorer.Core.Pipeline.ScheduleKind schedule, CancellationToken cancellation)
-    {
-        var live = Model(model);
-        if (sequenceLength > live.Spec.ContextLength)
-            throw new ArgumentException($"Sequence length {sequenceLength} is over {model}'s context of {live.Spec.ContextLength}.");
-        if (stages < 1 || stages > live.Spec.Layers + 3)
-            throw new ArgumentException($"{stages} stages: {model} has {live.Spec.Layers + 3} units, so 1 to {live.Spec.Layers + 3}.");
-        // Runs for real support GPipe and 1F1B; other schedules are timed as 1F1B holds its micro-batches.
-        var held = schedule is Explorer.Core.Pipeline.ScheduleKind.GPipe ? schedule : Explorer.Core.Pipeline.ScheduleKind.OneFOneB;
-        return RunAsync(() => Pipeline.UnitProfiler.ProfileForRun(live.Decoder, microBatchSize, sequenceLength, stages, held,
-            sequences => TrainingBatch(live, sequences, sequenceLength)), cancellation);
-    }
-
-    /// <summary>Built-in corpus text for a mini tokenizer's models, random tokens for other vocabularies; the same every call.</summary>
-    private static long[,] TrainingBatch(LiveModel live, int sequences, int sequenceLength)
-    {
-        var random = new Random(3);
-        if (live.Tokenizer is MiniTokenizer mini)
-            return new Training.BuiltInCorpus(mini).Batch(random, sequences, sequenceLength);
-        var batch = new long[sequences, sequenceLength + 1];
-        for (var b = 0; b < sequences; b++)
-            for (var t = 0; t <= sequenceLength; t++)
-                batch[b, t] = random.Next(live.Spec.VocabularySize);
-        return batch;
-    }
-
-    /// <summary>
-    /// Runs one training step of a loaded model split at <paramref name="stageFirstUnits"/>, each stage on its own
-    /// thread (GPipe or 1F1B), on a batch of built-in corpus text (random tokens for other vocabularies). The model's
-    /// gradients are cleared afterwards; its weights do not change.
-    /// </summary>
-    public Task<Pipeline.PipelineRunResult> RunPipelineStepAsync(string model, IReadOnlyList<int> stageFirstUnits,
-        Explorer.Core.Pipeline.ScheduleKind schedule, int microBatches, int microBatchSize, int sequenceLength, CancellationToken cancellation)
-    {
-        var live = Model(model);
-        return RunAsync(() =>
-        {
-            var batch = TrainingBatch(live, microBatches * microBatchSize, sequenceLength);
-            live.Decoder.train();
-            try
-            {
-                return Pipeline.PipelineRun.TrainStep(live.Decoder, batch, stageFirstUnits, schedule, microBatches);
-            }
-            finally
-            {
-                live.Decoder.zero_grad();
-                live.Decoder.eval();
-            }
-        }, cancellation);
-    }
-
     /// <summary>Runs work on the model worker, after what is queued before it. Refused when the queue is full.</summary>
-    internal async Task<T> RunAsync<T>(Func<T> work, CancellationToken cancellation)
-    {
-        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Func<Task> item = () =>
-        {
-            try
-            {
-                if (cancellation.IsCancellationRequested)
-                {
-                    Interlocked.Increment(ref _cancelled); // the caller went away while it waited: skip the work
-                    done.TrySetCanceled(cancellation);
-                }
-                else
-                {
-                    try
-                    {
-                        done.TrySetResult(work());
-                    }
-                    catch (OperationCanceledException e)
-                    {
-                        Interlocked.Increment(ref _cancelled); // stopped between layers
-                        done.TrySetCanceled(e.CancellationToken);
-                    }
-                    catch (Exception e)
-                    {
-                        done.TrySetException(e);
-                    }
-                }
-            }
-            finally
-            {
-                Interlocked.Decrement(ref _waiting);
-            }
-            return Task.CompletedTask;
-        };
-        var waiting = Interlocked.Increment(ref _waiting);
-        if (!_queue.Writer.TryWrite(item))
-        {
-            Interlocked.Decrement(ref _waiting);
-            throw new InvalidOperationException($"The model is busy: {_options.QueueCapacity} requests are already waiting. Try again shortly.");
-        }
-        for (var peak = Volatile.Read(ref _peakWaiting); waiting > peak; peak = Volatile.Read(ref _peakWaiting))
-            Interlocked.CompareExchange(ref _peakWaiting, waiting, peak);
-        using var registration = cancellation.Register(() => done.TrySetCanceled(cancellation));
-        return await done.Task;
-    }
-
-    private async Task WorkAsync()
-    {
-        try
-        {
-            await foreach (var item in _queue.Reader.ReadAllAsync(_stopping.Token))
-                await item();
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    }
-
-    private void Add(CachedTrace entry)
-    {
-        lock (_cacheGate)
-        {
-            _cache.AddFirst(entry);
-            _cacheBytes += entry.Bytes;
-            while (_cacheBytes > _options.TraceCacheBytes && _cache.Count > 1)
-                Remove(_cache.Last!.Value);
-        }
-    }
-
-    private void Remove(CachedTrace entry)
-    {
-        if (_cache.Remove(entry))
-        {
-            _cacheBytes -= entry.Bytes;
-            entry.Evict();
-        }
-    }
+    internal Task<T> RunAsync<T>(Func<T> work, CancellationToken cancellation) => _queue.RunAsync(work, cancellation);
 
     private void SetStatus(ModelStatus status)
     {
@@ -365,21 +207,10 @@ public sealed class ModelHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _queue.Writer.TryComplete();
-        await _stopping.CancelAsync();
-        try
-        {
-            await _worker;
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        lock (_cacheGate)
-            foreach (var entry in _cache.ToArray())
-                Remove(entry);
+        await _queue.DisposeAsync();
+        _cache.Clear();
         foreach (var model in _models.Values)
             model.Dispose();
         _models.Clear();
-        _stopping.Dispose();
     }
 }

@@ -1,9 +1,8 @@
 using Explorer.Core.Specs;
 using Explorer.Model.Hosting;
 using Explorer.Model.Training;
-using Explorer.Web.Services;
 
-namespace Explorer.Web.Tests;
+namespace Explorer.Model.Tests.Training;
 
 public sealed class TrainingJobsTests : IAsyncLifetime
 {
@@ -17,7 +16,7 @@ public sealed class TrainingJobsTests : IAsyncLifetime
     public Task InitializeAsync()
     {
         _host = new ModelHost(new ModelHostOptions { ModelsFolder = _root.FullName, LoadDefaultModels = false, Device = "cpu" });
-        _jobs = new TrainingJobs(_host);
+        _jobs = new TrainingJobs(Path.Combine(_host.Folder.Root, "runs"));
         return Task.CompletedTask;
     }
 
@@ -28,12 +27,8 @@ public sealed class TrainingJobsTests : IAsyncLifetime
         _root.Delete(true);
     }
 
-    private static async Task WaitFor(Func<bool> condition)
-    {
-        for (var i = 0; i < 600 && !condition(); i++)
-            await Task.Delay(100);
-        Assert.True(condition());
-    }
+    /// <summary>A run's end, or a test failure after a minute (a loaded 2-core machine trains these in seconds).</summary>
+    private static Task Ended(TrainingJob job) => job.Finished.WaitAsync(TimeSpan.FromMinutes(1));
 
     [Fact]
     public async Task JobsRunOneAtATimeAndRecordTheirCurves()
@@ -42,7 +37,8 @@ public sealed class TrainingJobsTests : IAsyncLifetime
         var second = _jobs.Enqueue("x", "b", Tiny, Short);
         var overlapped = false;
         _jobs.Changed += () => overlapped |= first.State == JobState.Running && second.State == JobState.Running;
-        await WaitFor(() => second.State == JobState.Done);
+        await Ended(second);
+        Assert.Equal(JobState.Done, second.State);
         Assert.Equal(JobState.Done, first.State);
         Assert.False(overlapped);
         Assert.Equal(Enumerable.Range(1, 6), first.Losses.Select(l => l.Step));
@@ -54,10 +50,13 @@ public sealed class TrainingJobsTests : IAsyncLifetime
     [Fact]
     public async Task CancelledJobsStop()
     {
+        var started = new TaskCompletionSource();
+        _jobs.Changed += () => { if (_jobs.Jobs.FirstOrDefault()?.Losses.Count > 0) started.TrySetResult(); };
         var job = _jobs.Enqueue("x", "long", Tiny, Short with { Steps = 10_000 });
-        await WaitFor(() => job.Losses.Count > 0);
+        await started.Task.WaitAsync(TimeSpan.FromMinutes(1)); // its first step is recorded
         job.Cancel();
-        await WaitFor(() => job.State == JobState.Cancelled);
+        await Ended(job);
+        Assert.Equal(JobState.Cancelled, job.State);
         Assert.True(job.Losses.Count < 10_000);
     }
 

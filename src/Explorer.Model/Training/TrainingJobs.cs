@@ -1,12 +1,9 @@
 using System.Collections.Concurrent;
-using System.Threading.Channels;
 using Explorer.Core.Specs;
-using Explorer.Model.Decoder;
 using Explorer.Model.Hosting;
 using Explorer.Model.Tokenization;
-using Explorer.Model.Training;
 
-namespace Explorer.Web.Services;
+namespace Explorer.Model.Training;
 
 public enum JobState { Queued, Running, Done, Failed, Cancelled }
 
@@ -16,16 +13,20 @@ public sealed class TrainingJob(int id, string experiment, string name, ModelSpe
     private readonly object _gate = new();
     private readonly List<(int Step, double Loss)> _losses = [];
     private readonly List<(int Step, double[] Norms)> _gradients = [];
+    private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public int Id { get; } = id;
     public string Experiment { get; } = experiment;
     public string Name { get; } = name;
     public ModelSpec Spec { get; } = spec;
     public TrainingOptions Options { get; } = options;
-    public JobState State { get; internal set; } = JobState.Queued;
-    public string? Error { get; internal set; }
+    public JobState State { get; private set; } = JobState.Queued;
+    public string? Error { get; private set; }
     public TrainingProgress? Last { get; private set; }
     internal CancellationTokenSource Cancellation { get; } = new();
+
+    /// <summary>Completes when the run has ended: done, failed or cancelled.</summary>
+    public Task Finished => _finished.Task;
 
     public IReadOnlyList<(int Step, double Loss)> Losses { get { lock (_gate) return _losses.ToArray(); } }
     public IReadOnlyList<(int Step, double[] Norms)> Gradients { get { lock (_gate) return _gradients.ToArray(); } }
@@ -42,25 +43,29 @@ public sealed class TrainingJob(int id, string experiment, string name, ModelSpe
         }
     }
 
+    internal void Start() => State = JobState.Running;
+
+    internal void End(JobState state, string? error = null)
+    {
+        State = state;
+        Error = error;
+        _finished.TrySetResult();
+    }
+
     public void Cancel() => Cancellation.Cancel();
 }
 
-/// <summary>Training jobs of the whole process: one runs at a time, the others wait their turn.</summary>
-public sealed class TrainingJobs : IAsyncDisposable
+/// <summary>
+/// Training runs of the whole process, one at a time on their own <see cref="WorkQueue"/>, the others waiting their
+/// turn; each run's last checkpoint is written under <c>runs/</c> of the models folder. Not on the model host's queue:
+/// a run takes minutes, and prompts must not wait for it.
+/// </summary>
+public sealed class TrainingJobs(string runsFolder) : IAsyncDisposable
 {
-    private readonly Channel<TrainingJob> _queue = Channel.CreateUnbounded<TrainingJob>();
+    private readonly WorkQueue _queue = new();
     private readonly ConcurrentDictionary<int, TrainingJob> _jobs = new();
-    private readonly Task _worker;
-    private readonly CancellationTokenSource _stopping = new();
-    private readonly string _runsFolder;
     private readonly Lazy<MiniTokenizer> _tokenizer = new(MiniTokenizer.Create);
     private int _nextId;
-
-    public TrainingJobs(ModelHost host)
-    {
-        _runsFolder = Path.Combine(host.Folder.Root, "runs");
-        _worker = Task.Run(WorkAsync);
-    }
 
     public event Action? Changed;
 
@@ -73,69 +78,53 @@ public sealed class TrainingJobs : IAsyncDisposable
             throw new ArgumentException("Cannot train: " + string.Join("; ", problems) + ".");
         var job = new TrainingJob(Interlocked.Increment(ref _nextId), experiment, name, spec, options);
         _jobs[job.Id] = job;
-        _queue.Writer.TryWrite(job);
+        _ = _queue.RunAsync(() => Run(job), CancellationToken.None);
         Changed?.Invoke();
         return job;
     }
 
-    private async Task WorkAsync()
-    {
-        try
-        {
-            await foreach (var job in _queue.Reader.ReadAllAsync(_stopping.Token))
-                await RunAsync(job);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    }
-
-    private async Task RunAsync(TrainingJob job)
+    private bool Run(TrainingJob job)
     {
         if (job.Cancellation.IsCancellationRequested)
         {
-            job.State = JobState.Cancelled;
+            job.End(JobState.Cancelled);
             Changed?.Invoke();
-            return;
+            return false;
         }
-        job.State = JobState.Running;
+        job.Start();
         Changed?.Invoke();
         try
         {
-            using var decoder = Decoder.Create(job.Spec, new DecoderOptions { Seed = (ulong)job.Options.Seed });
-            var progress = new Explorer.Model.SyncProgress<TrainingProgress>(p =>
+            using var decoder = Decoder.Decoder.Create(job.Spec, new Decoder.DecoderOptions { Seed = (ulong)job.Options.Seed });
+            var progress = new SyncProgress<TrainingProgress>(p =>
             {
                 job.Record(p);
                 Changed?.Invoke();
             });
-            var folder = Path.Combine(_runsFolder, $"{job.Id:D3}-{string.Concat(job.Name.Where(char.IsAsciiLetterOrDigit))}");
-            await Task.Run(() => Trainer.TrainAsync(decoder, new BuiltInCorpus(_tokenizer.Value), job.Options, folder, progress, job.Cancellation.Token));
-            job.State = JobState.Done;
+            var folder = Path.Combine(runsFolder, $"{job.Id:D3}-{string.Concat(job.Name.Where(char.IsAsciiLetterOrDigit))}");
+            Trainer.TrainAsync(decoder, new BuiltInCorpus(_tokenizer.Value), job.Options, folder, progress, job.Cancellation.Token).GetAwaiter().GetResult();
+            job.End(JobState.Done);
         }
         catch (OperationCanceledException)
         {
-            job.State = JobState.Cancelled;
+            job.End(JobState.Cancelled);
         }
         catch (Exception e)
         {
-            job.State = JobState.Failed;
-            job.Error = e.Message;
+            job.End(JobState.Failed, e.Message);
         }
         Changed?.Invoke();
+        return true;
     }
 
+    /// <summary>Cancels every run and waits for the one running to stop.</summary>
     public async ValueTask DisposeAsync()
     {
         foreach (var job in _jobs.Values)
             job.Cancel();
-        _queue.Writer.TryComplete();
-        await _stopping.CancelAsync();
-        try
-        {
-            await _worker;
-        }
-        catch (OperationCanceledException)
-        {
-        }
+        await _queue.DisposeAsync();
+        foreach (var job in _jobs.Values)
+            if (job.State is JobState.Queued)
+                job.End(JobState.Cancelled);
     }
 }
