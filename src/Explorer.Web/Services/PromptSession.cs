@@ -30,6 +30,28 @@ public sealed class PromptSession(ModelHost host) : IDisposable
 
     public TraceLease? Trace(string model) => _leases.GetValueOrDefault(model);
 
+    /// <summary>Takes a link's model and prompt (either may be absent); true when the prompt is another than the session's.</summary>
+    public bool OpenLink(string? model, string? prompt)
+    {
+        if (model is { Length: > 0 })
+            Model = model;
+        if (prompt is not { Length: > 0 } || prompt == Prompt)
+            return false;
+        Prompt = prompt;
+        return true;
+    }
+
+    /// <summary>
+    /// Whether a page opened on a link runs the prompt once it is live (the one rule the live pages share): when the
+    /// link changed the prompt, or when a model it shows has no trace (or, for a page that draws attention maps, one
+    /// without them) and there is a prompt to run, named by the link or already traced for another model or page.
+    /// </summary>
+    public bool MustRun(IReadOnlyList<string> models, bool attention, bool linkNamedPrompt, bool promptChanged)
+    {
+        bool Lacks(string model) => Trace(model) is not { } lease || (attention && !lease.Trace.HasAttention);
+        return promptChanged || (models.Any(Lacks) && (linkNamedPrompt || models.Any(m => Trace(m) is not null)));
+    }
+
     public Explorer.Model.Tokenization.ITextTokenizer? Tokenizer(string model) => host.Find(model)?.Tokenizer;
 
     public ModelSpec? Spec(string model) => host.Find(model)?.Spec;

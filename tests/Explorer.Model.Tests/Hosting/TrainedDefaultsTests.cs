@@ -36,8 +36,8 @@ public sealed class TrainedDefaultsTests : IDisposable
             var scores = AttentionProbe.Measure(live.Decoder);
             var induction = scores.MaxBy(s => s.Induction)!;
             var previous = scores.MaxBy(s => s.PreviousToken)!;
-            Assert.True(induction.Induction >= 0.5, $"best induction head of {spec.Name}: {induction}");
-            Assert.True(previous.PreviousToken >= 0.5, $"best previous-token head of {spec.Name}: {previous}");
+            Assert.True(induction.Induction >= AttentionProbe.HeadThreshold, $"best induction head of {spec.Name}: {induction}");
+            Assert.True(previous.PreviousToken >= AttentionProbe.HeadThreshold, $"best previous-token head of {spec.Name}: {previous}");
             // The record shipped beside the weights says what this measurement finds.
             var record = JsonSerializer.Deserialize<DefaultsRecord>(File.ReadAllText(Path.Combine(TrainedDefaults.Find(spec)!, TrainedDefaults.RecordFile)))!;
             // Within a tolerance, not after rounding: another CPU's last bits must not flip a rounding edge.

@@ -31,6 +31,31 @@ public sealed class PromptSessionTests : IAsyncLifetime
         Assert.False(session.Running);
     }
 
+    [Fact]
+    public async Task APageOnALinkRunsWhenTheLinkChangedThePromptOrAShownModelLacksATrace()
+    {
+        const string a = "deepseek-7b-mini", b = "deepseek-67b-mini";
+        using var session = new PromptSession(_host);
+        // A bare link on a fresh tab: no prompt to run.
+        Assert.False(session.OpenLink(null, null));
+        Assert.False(session.MustRun([a], attention: false, linkNamedPrompt: false, promptChanged: false));
+        // A link naming a prompt: run it.
+        Assert.True(session.OpenLink(a, "One prompt."));
+        Assert.Equal((a, "One prompt."), (session.Model, session.Prompt));
+        Assert.True(session.MustRun([a], attention: false, linkNamedPrompt: true, promptChanged: true));
+
+        session.KeepAttention = false; // as the Layers page runs it: no maps
+        await session.RunAsync([a]);
+        // The same link again: nothing to run for the Layers page; the Attention page needs the maps.
+        Assert.False(session.OpenLink(a, "One prompt."));
+        Assert.False(session.MustRun([a], attention: false, linkNamedPrompt: true, promptChanged: false));
+        Assert.True(session.MustRun([a], attention: true, linkNamedPrompt: false, promptChanged: false));
+        // Compare mode with the partner not yet traced: run, even on a link without a prompt.
+        Assert.True(session.MustRun([a, b], attention: false, linkNamedPrompt: false, promptChanged: false));
+        // Another prompt in the link: run, whatever is traced.
+        Assert.True(session.OpenLink(null, "Another prompt."));
+    }
+
     [Theory]
     [InlineData("", "deepseek-7b-mini", "empty")]
     [InlineData("word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word", "deepseek-7b-mini", "at most 32")]
