@@ -66,13 +66,25 @@ public sealed class SoakTests(ITestOutputHelper output)
         });
 
         var before = await HealthAsync();
-        var clients = Enumerable.Range(0, Clients).Select(c => RunClientAsync(browser, server, c)).ToArray();
-        var errors = await Task.WhenAll(clients);
+        var clients = Enumerable.Range(0, Clients).Select(async c =>
+        {
+            try
+            {
+                return await RunClientAsync(browser, server, c);
+            }
+            catch (Exception e) when (e is PlaywrightException or TimeoutException)
+            {
+                return [$"client {c}: {e.Message.Split('\n')[0]}"];
+            }
+        }).ToArray();
+        var errors = (await Task.WhenAll(clients)).SelectMany(e => e).ToArray();
         await stopSampling.CancelAsync();
         await sampler;
         var after = await HealthAsync();
 
-        Assert.Empty(errors.SelectMany(e => e));
+        // A client that stopped is reported with what the server logged about it.
+        Assert.True(errors.Length == 0, string.Join('\n', errors) + "\nserver log failures:\n" +
+            string.Join('\n', server.Log.Split('\n').Where(l => l.Contains("fail:") || l.Contains("xception")).Take(40)));
         Assert.True(after.Forwards - before.Forwards >= Clients * ForwardsPerClient,
             $"{after.Forwards - before.Forwards} forwards ran; the clients asked for {Clients * ForwardsPerClient} distinct prompts");
         Assert.InRange(after.PeakWaiting, 1, after.QueueCapacity + 1);
@@ -130,12 +142,20 @@ public sealed class SoakTests(ITestOutputHelper output)
         var stages = planner.Locator("input[data-testid=stages], [data-testid=stages] input").First;
         await Assertions.Expect(bar).ToHaveAttributeAsync("data-running", "false", new() { Timeout = 60000 });
         var runs = int.Parse((await bar.GetAttributeAsync("data-runs"))!);
+        var ended = int.Parse((await bar.GetAttributeAsync("data-ended"))!);
         for (var k = 0; k < ForwardsPerClient; k++)
         {
             await box.FillAsync($"Client {client} asks question {k}: what does layer {k % 30} of the {model} add to the stream?");
             await live.Locator("[data-testid=prompt-run]").ClickAsync();
-            await Assertions.Expect(bar).ToHaveAttributeAsync("data-runs", (++runs).ToString(), new() { Timeout = 60000 });
-            if (await live.Locator("[data-testid=prompt-error]").CountAsync() > 0)
+            // The run ends (traced, failed or cancelled); a run that did not complete is an error, with the page's reason.
+            await Assertions.Expect(bar).ToHaveAttributeAsync("data-ended", (++ended).ToString(), new() { Timeout = 60000 });
+            if (await bar.GetAttributeAsync("data-runs") != (++runs).ToString())
+            {
+                var reason = await live.Locator("[data-testid=prompt-error]").CountAsync() > 0 ? await live.Locator("[data-testid=prompt-error]").First.InnerTextAsync() : "no message";
+                errors.Add($"client {client} run {k} did not complete: {reason}");
+                runs = int.Parse((await bar.GetAttributeAsync("data-runs"))!);
+            }
+            else if (await live.Locator("[data-testid=prompt-error]").CountAsync() > 0)
                 errors.Add($"client {client} run {k}: {await live.Locator("[data-testid=prompt-error]").First.InnerTextAsync()}");
             if (k % 5 == 4)
             {

@@ -148,8 +148,8 @@ public sealed class ModelHost : IAsyncDisposable
         var live = Model(model);
         live.CheckTokens(tokens, _options.MaxPromptTokens);
         var key = $"{live.Name}|{string.Join(',', tokens)}|{Describe(options)}";
-        if (_cache.Find(key) is { } hit)
-            return new TraceLease(hit, fromCache: true);
+        if (_cache.Lease(key) is { } hit)
+            return hit;
         var ids = tokens.ToArray();
         var entry = await RunAsync(() =>
         {

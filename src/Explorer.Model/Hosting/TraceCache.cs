@@ -15,18 +15,20 @@ internal sealed class TraceCache(long budgetBytes)
         get { lock (_gate) return _bytes; }
     }
 
-    /// <summary>The trace for <paramref name="key"/>, moved to the front, or null.</summary>
-    public CachedTrace? Find(string key)
+    /// <summary>
+    /// A lease on the trace for <paramref name="key"/>, which moves to the front, or null. Taken under the cache's lock,
+    /// so that no other thread's <see cref="Add"/> can evict (and free) the trace between finding it and leasing it.
+    /// </summary>
+    public TraceLease? Lease(string key)
     {
         lock (_gate)
         {
             var hit = _entries.FirstOrDefault(e => e.Key == key);
-            if (hit is not null)
-            {
-                _entries.Remove(hit);
-                _entries.AddFirst(hit);
-            }
-            return hit;
+            if (hit is null)
+                return null;
+            _entries.Remove(hit);
+            _entries.AddFirst(hit);
+            return new TraceLease(hit, fromCache: true);
         }
     }
 

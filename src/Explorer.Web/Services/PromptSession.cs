@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Explorer.Core.Specs;
 using Explorer.Model.Decoder;
 using Explorer.Model.Hosting;
@@ -9,7 +10,7 @@ namespace Explorer.Web.Services;
 /// what text, the traces the pages look at, and the run in progress. Closing the tab disposes it, which cancels
 /// the run and hands the traces back to the host's cache.
 /// </summary>
-public sealed class PromptSession(ModelHost host) : IDisposable
+public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.ILogger<PromptSession>? log = null) : IDisposable
 {
     private CancellationTokenSource? _run;
     private readonly CancellationTokenSource _lensRun = new(); // the tab's lifetime: lens completions stop when it closes
@@ -21,8 +22,11 @@ public sealed class PromptSession(ModelHost host) : IDisposable
     public bool Running => _run is not null;
     public string? Error { get; private set; }
     public string? Status { get; private set; }
-    /// <summary>Runs that finished (all their models traced); what a test or a soak client waits on.</summary>
+    /// <summary>Runs that finished with every model traced.</summary>
     public int CompletedRuns { get; private set; }
+    /// <summary>Runs that ended, however: traced, failed (with <see cref="Error"/> saying why) or cancelled. What a test
+    /// or a soak client waits on, before it looks at whether the run completed.</summary>
+    public int EndedRuns { get; private set; }
     public event Action? Changed;
 
     /// <summary>Whether runs keep attention maps: the Attention page shows them, the Layers page does not need them.</summary>
@@ -93,11 +97,20 @@ public sealed class PromptSession(ModelHost host) : IDisposable
             Status = null;
             Error = e.Message;
         }
+        catch (Exception e)
+        {
+            // A fault (in the host, or in a page rebuilding on a change): said on the page and logged, not left to break
+            // the tab's connection with the run neither finished nor failed.
+            log?.LogError(e, "A run of {Models} failed", string.Join(", ", models));
+            Status = null;
+            Error = $"The run failed: {e.Message}";
+        }
         finally
         {
             if (ReferenceEquals(_run, run))
                 _run = null;
             run.Dispose();
+            EndedRuns++;
             Notify();
         }
     }
