@@ -23,6 +23,8 @@ public sealed class TraceLease : IDisposable
     public IReadOnlyList<int> Tokens => _entry.Tokens;
     public IReadOnlyList<string> Pieces => _entry.Pieces;
     public bool FromCache { get; }
+    /// <summary>What the trace counts against the host's cache budget.</summary>
+    public long Bytes => _entry.Bytes;
 
     /// <summary>Another lease on the same trace, for work that must outlive the caller's (the lens completion).</summary>
     internal TraceLease Share() => new(_entry, FromCache);

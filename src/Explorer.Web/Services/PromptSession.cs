@@ -34,13 +34,33 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
 
     public TraceLease? Trace(string model) => _leases.GetValueOrDefault(model);
 
-    /// <summary>Takes a link's model and prompt (either may be absent); true when the prompt is another than the session's.</summary>
+    /// <summary>Most characters a link's prompt may have to be taken: past this it is over any token limit here.</summary>
+    public int MaxLinkPromptCharacters => host.Options.MaxPromptTokens * 16;
+
+    /// <summary>
+    /// Takes a link's model and prompt (either may be absent); true when the prompt is another than the session's. A
+    /// prompt too long for any model here is not taken (it would be sent back and forth with every change of the URL):
+    /// the error says so, as it would for the same prompt typed.
+    /// </summary>
     public bool OpenLink(string? model, string? prompt)
     {
         if (model is { Length: > 0 })
-            Model = model;
+            Model = model.Length <= 200 ? model : model[..200];
         if (prompt is not { Length: > 0 } || prompt == Prompt)
             return false;
+        if (prompt.Length > MaxLinkPromptCharacters)
+        {
+            try
+            {
+                host.Tokenize(Model, prompt);
+                Error = $"The link's prompt is {prompt.Length:N0} characters: too long to run here.";
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+            {
+                Error = e.Message; // the message a typed prompt gets
+            }
+            return false;
+        }
         Prompt = prompt;
         return true;
     }

@@ -5,7 +5,8 @@ namespace Explorer.Model.Tests;
 
 /// <summary>
 /// The decoder against a plain C# loop implementation of the Hugging Face LLaMA forward pass written from its
-/// definition (RMSNorm in full precision, RoPE in halves form, causal GQA softmax attention, SwiGLU).
+/// definition (RMSNorm in full precision, RoPE in halves form, causal GQA softmax attention, SwiGLU or GELU, pre- or
+/// post-norm, an untied or tied LM head), on random weights, the norms' included.
 /// </summary>
 public class ReferenceImplementationTests
 {
@@ -43,6 +44,18 @@ public class ReferenceImplementationTests
         }
     }
 
+    /// <summary>erf by Abramowitz and Stegun 7.1.26 (error under 1.5e-7): GELU(x) = x·Φ(x) = x·(1 + erf(x/√2))/2.</summary>
+    private static double Erf(double x)
+    {
+        var sign = Math.Sign(x);
+        x = Math.Abs(x);
+        var t = 1 / (1 + 0.3275911 * x);
+        var y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.Exp(-x * x);
+        return sign * y;
+    }
+
+    private static double Gelu(double x) => x * (1 + Erf(x / Math.Sqrt(2))) / 2;
+
     private static double[][] Reference(ModelSpec s, Weights w, int[] tokens)
     {
         int d = s.HiddenSize, hd = s.HeadDim, heads = s.AttentionHeads, kvHeads = s.KeyValueHeads, f = s.IntermediateSize, t = tokens.Length;
@@ -50,7 +63,9 @@ public class ReferenceImplementationTests
         for (var l = 0; l < s.Layers; l++)
         {
             var p = $"model.layers.{l}.";
-            var n1 = x.Select(v => RmsNorm(v, w[p + "input_layernorm.weight"], s.NormEpsilon)).ToArray();
+            var pre = s.NormPlacement == NormPlacement.Pre;
+            // Pre-norm attends norm(x); post-norm attends x and normalises after each residual sum.
+            var n1 = pre ? x.Select(v => RmsNorm(v, w[p + "input_layernorm.weight"], s.NormEpsilon)).ToArray() : x;
             var q = n1.Select(v => MatVec(w[p + "self_attn.q_proj.weight"], v, heads * hd)).ToArray();
             var k = n1.Select(v => MatVec(w[p + "self_attn.k_proj.weight"], v, kvHeads * hd)).ToArray();
             var v2 = n1.Select(v => MatVec(w[p + "self_attn.v_proj.weight"], v, kvHeads * hd)).ToArray();
@@ -85,25 +100,54 @@ public class ReferenceImplementationTests
             {
                 var o = MatVec(w[p + "self_attn.o_proj.weight"], context[i], d);
                 hMid[i] = x[i].Select((v, c) => v + o[c]).ToArray();
+                if (!pre)
+                    hMid[i] = RmsNorm(hMid[i], w[p + "input_layernorm.weight"], s.NormEpsilon);
             }
             for (var i = 0; i < t; i++)
             {
-                var n2 = RmsNorm(hMid[i], w[p + "post_attention_layernorm.weight"], s.NormEpsilon);
-                var gate = MatVec(w[p + "mlp.gate_proj.weight"], n2, f);
+                var n2 = pre ? RmsNorm(hMid[i], w[p + "post_attention_layernorm.weight"], s.NormEpsilon) : hMid[i];
                 var up = MatVec(w[p + "mlp.up_proj.weight"], n2, f);
-                var inner = gate.Select((gv, c) => gv / (1 + Math.Exp(-gv)) * up[c]).ToArray();
+                double[] inner;
+                if (s.FfnKind == FfnKind.SwiGlu)
+                {
+                    var gate = MatVec(w[p + "mlp.gate_proj.weight"], n2, f);
+                    inner = gate.Select((gv, c) => gv / (1 + Math.Exp(-gv)) * up[c]).ToArray();
+                }
+                else
+                    inner = up.Select(Gelu).ToArray();
                 var down = MatVec(w[p + "mlp.down_proj.weight"], inner, d);
                 x[i] = hMid[i].Select((v, c) => v + down[c]).ToArray();
+                if (!pre)
+                    x[i] = RmsNorm(x[i], w[p + "post_attention_layernorm.weight"], s.NormEpsilon);
             }
         }
-        return x.Select(v => MatVec(w["lm_head.weight"], RmsNorm(v, w["model.norm.weight"], s.NormEpsilon), s.VocabularySize)).ToArray();
+        // A tied head is the embedding table: logits = E · norm(h).
+        var head = s.TiedEmbeddings ? w["model.embed_tokens.weight"] : w["lm_head.weight"];
+        return x.Select(v => MatVec(head, RmsNorm(v, w["model.norm.weight"], s.NormEpsilon), s.VocabularySize)).ToArray();
     }
 
-    [Fact]
-    public void TinyModelLogitsEqualTheLoopImplementation()
+    public static TheoryData<NormPlacement, FfnKind, bool> Variants() => new()
     {
-        var spec = TestModels.Tiny;
+        { NormPlacement.Pre, FfnKind.SwiGlu, false },  // DeepSeek LLM, LLaMA
+        { NormPlacement.Pre, FfnKind.SwiGlu, true },   // the shipped minis: a tied head
+        { NormPlacement.Post, FfnKind.SwiGlu, false },
+        { NormPlacement.Pre, FfnKind.Gelu, false },
+        { NormPlacement.Post, FfnKind.Gelu, true },
+    };
+
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void TinyModelLogitsEqualTheLoopImplementation(NormPlacement placement, FfnKind ffn, bool tied)
+    {
+        var spec = TestModels.Tiny with { NormPlacement = placement, FfnKind = ffn, TiedEmbeddings = tied };
         using var decoder = TestModels.Build(spec, seed: 11, std: 0.3);
+        // Norm weights away from 1 (the initialisation's), so that a norm applied in the wrong place or not at all shows.
+        using (no_grad())
+        {
+            var random = new Generator(5, CPU);
+            foreach (var (name, parameter) in decoder.named_parameters().Where(p => p.name.EndsWith("norm.weight", StringComparison.Ordinal)))
+                parameter.copy_(rand(parameter.shape, generator: random).mul_(1.5).add_(0.25)); // uniform in [0.25, 1.75)
+        }
         var weights = new Weights(decoder.named_parameters().ToDictionary(p => p.name, p => (TestModels.ToArray(p.parameter), p.parameter.shape)));
         int[] tokens = [3, 9, 0, 4, 4, 10, 1];
 

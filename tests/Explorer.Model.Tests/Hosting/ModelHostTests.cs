@@ -57,7 +57,10 @@ public sealed class ModelHostTests : IAsyncLifetime
         {
             // Over budget: the first was evicted but is still leased, so it stays usable.
             Assert.Equal(0f, first.Trace.HeadMap(0, 0)[1]); // causal: token 0 cannot see token 1
-            Assert.True(host.CachedBytes <= second.Trace.AttentionBytes * 2 + 1_000_000);
+            // A budget of 1 byte keeps the newest trace only: exactly its bytes (both traces' if the budget were ignored).
+            var t = second.Trace;
+            Assert.Equal(t.AttentionBytes + t.DeferredLensBytes + (long)t.Length * (t.Layers * 6 + t.Spec.VocabularySize) * sizeof(float), second.Bytes);
+            Assert.Equal(second.Bytes, host.CachedBytes);
         }
         first.Dispose();
         Assert.Throws<InvalidOperationException>(() => first.Trace.HeadMap(0, 0)); // freed now

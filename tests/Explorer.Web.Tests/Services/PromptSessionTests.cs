@@ -76,11 +76,20 @@ public sealed class PromptSessionTests : IAsyncLifetime
     public async Task CancelMidRunStopsAndSaysSo()
     {
         using var session = new PromptSession(_host) { Prompt = "long enough to take a while on the deep model" };
+        var cancelled = _host.Cancelled;
         var run = session.RunAsync(["deepseek-67b-mini", "deepseek-7b-mini"]);
         session.Cancel();
         await run;
         Assert.Contains("Cancelled", session.Error);
         Assert.False(session.Running);
+        // Observed as a cancellation: the host skipped or stopped the forward (seen once a later forward has had its turn
+        // on the serial worker), no run completed, no trace was kept.
+        using (await _host.TraceAsync("deepseek-7b-mini", "after the cancelled run", Explorer.Model.Decoder.TraceOptions.ForViews(4), CancellationToken.None)) { }
+        Assert.Equal(cancelled + 1, _host.Cancelled);
+        Assert.Equal(0, session.CompletedRuns);
+        Assert.Equal(1, session.EndedRuns);
+        Assert.Null(session.Trace("deepseek-67b-mini"));
+        Assert.Null(session.Trace("deepseek-7b-mini"));
     }
 
     [Fact]

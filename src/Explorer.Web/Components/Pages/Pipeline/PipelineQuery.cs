@@ -1,6 +1,7 @@
 using System.Globalization;
 using Explorer.Core.Pipeline;
 using Explorer.Core.Specs;
+using Explorer.Web.Views;
 
 namespace Explorer.Web.Components.Pages.Pipeline;
 
@@ -44,10 +45,8 @@ public static class PipelineQuery
     /// </summary>
     public static (bool HasPlan, IReadOnlyList<string> Notes) Read(PipelineSettings s, Func<string, string?> query)
     {
-        var notes = new List<string>();
+        var notes = new QueryNotes();
         string? Value(string key) => query(key) is { Length: > 0 } v ? v.Trim() : null;
-        void Note(string key, string value, string allowed) =>
-            notes.Add($"{key}={Shorten(value)} was left out: {allowed}.");
 
         if (Value("model") is { } model)
         {
@@ -57,23 +56,14 @@ public static class PipelineQuery
                 s.SequenceLength = Math.Min(s.SequenceLength, spec.ContextLength);
             }
             else
-                Note("model", model, $"use one of {string.Join(", ", KnownModels.Names)}");
-        }
-        int? Int(string key, int min, int max)
-        {
-            if (Value(key) is not { } text)
-                return null;
-            if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= min && n <= max)
-                return n;
-            Note(key, text, $"a whole number from {min:N0} to {max:N0}");
-            return null;
+                notes.Note("model", model, $"use one of {string.Join(", ", KnownModels.Names)}");
         }
         var units = s.Spec.Layers + 3;
-        if (Int("stages", 1, units) is { } stages) s.Stages = stages;
-        if (Int("microbatches", 1, PlanRequest.MaxMicroBatches) is { } m) s.MicroBatches = m;
-        if (Int("virtual", 1, units) is { } v) s.VirtualStages = v;
-        if (Int("seq", 2, s.Spec.ContextLength) is { } seq) s.SequenceLength = seq;
-        if (Int("mbs", 1, 65_536) is { } mbs) s.MicroBatchSize = mbs;
+        if (notes.Int("stages", Value("stages"), 1, units) is { } stages) s.Stages = stages;
+        if (notes.Int("microbatches", Value("microbatches"), 1, PlanRequest.MaxMicroBatches) is { } m) s.MicroBatches = m;
+        if (notes.Int("virtual", Value("virtual"), 1, units) is { } v) s.VirtualStages = v;
+        if (notes.Int("seq", Value("seq"), 2, s.Spec.ContextLength) is { } seq) s.SequenceLength = seq;
+        if (notes.Int("mbs", Value("mbs"), 1, 65_536) is { } mbs) s.MicroBatchSize = mbs;
         if (Value("schedule") is { } schedule)
         {
             try
@@ -82,7 +72,7 @@ public static class PipelineQuery
             }
             catch (ArgumentException)
             {
-                Note("schedule", schedule, "use gpipe, 1f1b, interleaved or zb-h1");
+                notes.Note("schedule", schedule, "use gpipe, 1f1b, interleaved or zb-h1");
             }
         }
         if (Value("method") is { } method)
@@ -90,7 +80,7 @@ public static class PipelineQuery
             if (Methods.TryGetValue(method, out var kind))
                 s.Method = kind;
             else
-                Note("method", method, "use optimal, uniform, parameters or manual");
+                notes.Note("method", method, "use optimal, uniform, parameters or manual");
         }
         if (Value("boundaries") is { } list)
         {
@@ -107,13 +97,11 @@ public static class PipelineQuery
                 s.Method = PartitionMethod.Manual;
             }
             else
-                Note("boundaries", list, $"{expected} increasing unit indices from 1 to {units - 1}, comma-separated (the first unit of stages 2…{expected + 1})");
+                notes.Note("boundaries", list, $"{expected} increasing unit indices from 1 to {units - 1}, comma-separated (the first unit of stages 2…{expected + 1})");
         }
         if (s.Method == PartitionMethod.Manual && s.ManualBoundaries is null)
             s.Method = PartitionMethod.Optimal; // manual with no boundaries to keep: the planner's best instead
         var hasPlan = Keys.Skip(1).Any(k => Value(k) is not null);
-        return (hasPlan, notes);
+        return (hasPlan, notes.Notes);
     }
-
-    private static string Shorten(string value) => value.Length <= 40 ? value : value[..40] + "…";
 }
