@@ -128,8 +128,9 @@ public sealed class ModelHostTests : IAsyncLifetime
     {
         await using var host = new ModelHost(new ModelHostOptions { ModelsFolder = _root.FullName, Device = "cpu", QueueCapacity = 1, LoadDefaultModels = false });
         using var gate = new ManualResetEventSlim();
-        var running = host.RunAsync(() => gate.Wait(TimeSpan.FromSeconds(30)), CancellationToken.None);
-        await Task.Delay(100); // the worker has taken it
+        var taken = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var running = host.RunAsync(() => { taken.SetResult(); return gate.Wait(TimeSpan.FromSeconds(30)); }, CancellationToken.None);
+        await taken.Task.WaitAsync(TimeSpan.FromSeconds(30)); // the worker has taken it: the queue is empty again
         var queued = host.RunAsync(() => true, CancellationToken.None);
         var e = await Assert.ThrowsAsync<InvalidOperationException>(() => host.RunAsync(() => true, CancellationToken.None));
         Assert.Contains("busy", e.Message);
