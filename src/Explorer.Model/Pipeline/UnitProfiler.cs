@@ -112,11 +112,17 @@ public static class UnitProfiler
                 {
                     try
                     {
-                    IntraOpThreads.SetForCurrentThread(threads);
-                    ThreadAffinity.PinCurrentThread(copy * threads, threads);
-                    var times = ChainedStep(decoder, tokens, microBatches, inFlight);
-                    if (keep)
-                        lock (forward)
+                        IntraOpThreads.SetForCurrentThread(threads);
+                        ThreadAffinity.PinCurrentThread(copy * threads, threads);
+                        if (copy > 0)
+                        {
+                            // The other copies are the load the stages put on each other: the same one-stage run, untimed
+                            // (the timing's autograd function runs on one thread only).
+                            PipelineRun.TrainStep(decoder, tokens, [0], ScheduleKind.OneFOneB, microBatches, threads, copy * threads);
+                            return;
+                        }
+                        var times = ChainedStep(decoder, tokens, microBatches, inFlight);
+                        if (keep)
                             for (var u = 0; u < forward.Length; u++)
                             {
                                 forward[u].AddRange(times.Forward[u]);
