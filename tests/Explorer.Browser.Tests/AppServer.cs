@@ -9,13 +9,66 @@ public sealed class AppServer : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly List<string> _log = [];
+    private readonly string _crashFolder;
 
     public Uri BaseAddress { get; }
 
-    private AppServer(Process process, Uri baseAddress)
+    /// <summary>
+    /// Whether the server is still up, and if not its exit code and the last lines it wrote: what a test reports when the
+    /// server stops answering (a native abort prints its reason on stderr; 137 is a SIGKILL, e.g. the OOM killer).
+    /// </summary>
+    public string Describe(int lastLines = 40)
+    {
+        var state = _process.HasExited
+            ? $"the app server exited with code {_process.ExitCode} at {_process.ExitTime:HH:mm:ss}"
+            : $"the app server (pid {_process.Id}) is still running, resident {ResidentMiB():0} MiB";
+        string[] tail;
+        lock (_log)
+            tail = _log.TakeLast(lastLines).ToArray();
+        return state + CrashReport() + "; the last lines of its log:\n" + string.Join('\n', tail);
+    }
+
+    /// <summary>The crashed thread's frames from the runtime's crash report (DOTNET_EnableCrashReport), if it wrote one.</summary>
+    private string CrashReport()
+    {
+        var file = Directory.Exists(_crashFolder) ? Directory.GetFiles(_crashFolder, "*.crashreport.json").FirstOrDefault() : null;
+        if (file is null)
+            return "";
+        try
+        {
+            using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(file));
+            var frames = json.RootElement.GetProperty("payload").GetProperty("threads").EnumerateArray()
+                .Where(t => t.TryGetProperty("crashed", out var c) && c.GetString() == "true")
+                .SelectMany(t => t.GetProperty("stack_frames").EnumerateArray())
+                .Select(f => string.Join(' ', new[] { "module_name", "method_name", "unmanaged_name" }
+                    .Select(k => f.TryGetProperty(k, out var v) ? v.GetString() : null).Where(v => !string.IsNullOrEmpty(v))))
+                .Take(40);
+            return $"; crash report {file}, crashed thread:\n  " + string.Join("\n  ", frames) + "\n";
+        }
+        catch (Exception e) when (e is IOException or System.Text.Json.JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            return $"; crash report {file} (unreadable: {e.Message})";
+        }
+    }
+
+    private double ResidentMiB()
+    {
+        try
+        {
+            _process.Refresh();
+            return _process.WorkingSet64 / 1048576.0;
+        }
+        catch (InvalidOperationException)
+        {
+            return double.NaN;
+        }
+    }
+
+    private AppServer(Process process, Uri baseAddress, string crashFolder)
     {
         _process = process;
         BaseAddress = baseAddress;
+        _crashFolder = crashFolder;
     }
 
     public string Log
@@ -49,11 +102,17 @@ public sealed class AppServer : IAsyncDisposable
         start.ArgumentList.Add("--urls");
         start.ArgumentList.Add(address.ToString().TrimEnd('/'));
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        // A native crash leaves the runtime's crash report (every thread's frames, managed and native) where Describe finds it.
+        var crashFolder = Directory.CreateTempSubdirectory("explorer-crash-").FullName;
+        start.Environment["DOTNET_DbgEnableMiniDump"] = "1";
+        start.Environment["DOTNET_DbgMiniDumpType"] = "1";
+        start.Environment["DOTNET_DbgMiniDumpName"] = Path.Combine(crashFolder, "server-%p.dmp");
+        start.Environment["DOTNET_EnableCrashReport"] = "1";
         foreach (var (key, value) in environment ?? new Dictionary<string, string>())
             start.Environment[key] = value;
 
         var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start the web app.");
-        var server = new AppServer(process, address);
+        var server = new AppServer(process, address, crashFolder);
         process.OutputDataReceived += (_, e) => server.Append(e.Data);
         process.ErrorDataReceived += (_, e) => server.Append(e.Data);
         process.BeginOutputReadLine();

@@ -2,7 +2,8 @@ using Microsoft.Playwright;
 
 namespace Explorer.Browser.Tests;
 
-public class ArchitecturePageTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
+[Collection(AppCollection.Name)]
+public class ArchitecturePageTests(BrowserFixture fixture)
 {
     private async Task<IPage> OpenAsync(string path = "/")
     {

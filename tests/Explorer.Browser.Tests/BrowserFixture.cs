@@ -2,7 +2,7 @@ using Microsoft.Playwright;
 
 namespace Explorer.Browser.Tests;
 
-/// <summary>One server and one headless Chromium shared by the tests of a class.</summary>
+/// <summary>One server and one headless Chromium shared by the tests of a class or a collection (<see cref="AppCollection"/>).</summary>
 public class BrowserFixture : IAsyncLifetime
 {
     public AppServer Server { get; private set; } = null!;

@@ -9,7 +9,8 @@ namespace Explorer.Browser.Tests;
 /// carries a stack frame, a type name or an echoed script, the page stays live in a real browser (its circuit answers
 /// a click), and the server logs no unhandled exception.
 /// </summary>
-public class HostileUrlTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
+[Collection(AppCollection.Name)]
+public class HostileUrlTests(BrowserFixture fixture)
 {
     /// <summary>60,000 characters: past what the server takes in a request line, so it answers 414 before the app sees it.</summary>
     private static readonly string LongPrompt = string.Concat(Enumerable.Repeat("hostile ", 7_500));

@@ -4,7 +4,8 @@ using Microsoft.Playwright;
 
 namespace Explorer.Browser.Tests;
 
-public class LiveModelPagesTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
+[Collection(AppCollection.Name)]
+public class LiveModelPagesTests(BrowserFixture fixture)
 {
     private async Task<IPage> OpenAsync(string path)
     {

@@ -2,7 +2,8 @@ using Microsoft.Playwright;
 
 namespace Explorer.Browser.Tests;
 
-public class PipelinePageTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
+[Collection(AppCollection.Name)]
+public class PipelinePageTests(BrowserFixture fixture)
 {
     [BrowserFact]
     public async Task DraggingABoundaryChangesTheTableAndTheTimeline()

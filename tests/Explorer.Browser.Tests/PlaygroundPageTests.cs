@@ -2,7 +2,8 @@ using Microsoft.Playwright;
 
 namespace Explorer.Browser.Tests;
 
-public class PlaygroundPageTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
+[Collection(AppCollection.Name)]
+public class PlaygroundPageTests(BrowserFixture fixture)
 {
     [BrowserFact]
     public async Task AShortRunShowsProgressAndALossCurve()

@@ -15,6 +15,16 @@ namespace Explorer.Browser.Tests;
 public sealed class SoakTests(ITestOutputHelper output)
 {
     private const int Clients = 8;
+    /// <summary>Every k-th forward of a Layers client is checked against a direct forward of the same prompt.</summary>
+    private const int CheckEvery = 25;
+    /// <summary>
+    /// Relative tolerance on a mean residual norm: the server and the direct forward run the same float32 operations on
+    /// the same weights and may differ only in the order of reductions (intra-op threads); over a 64-wide dot product
+    /// that moves the result by ~1e-6 relative. A trace of another prompt or model, a stale or mixed-up cache entry, or a
+    /// NaN moves it by 1e-2 or more.
+    /// </summary>
+    private const double NormTolerance = 1e-4;
+    private readonly List<(string Model, string Prompt, double[] MeanResidualNorm)> _answers = [];
     /// <summary>125 per client (1,000 in all); EXPLORER_SOAK_FORWARDS sets fewer for a quick look while working on it.</summary>
     private static readonly int ForwardsPerClient = int.TryParse(Environment.GetEnvironmentVariable("EXPLORER_SOAK_FORWARDS"), out var n) && n > 0 ? n : 125;
     private const string PlotlyStub = """
@@ -39,7 +49,17 @@ public sealed class SoakTests(ITestOutputHelper output)
         // is a few hundred KiB), so the memory check below looks at resident memory less what the cache holds.
         await using var server = await AppServer.StartAsync(new Dictionary<string, string> { ["Models__TraceCacheBytes"] = (128L << 20).ToString() });
         using var http = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(10) };
-        async Task<Health> HealthAsync() => (await http.GetFromJsonAsync<Health>("/api/health"))!;
+        async Task<Health> HealthAsync()
+        {
+            try
+            {
+                return (await http.GetFromJsonAsync<Health>("/api/health"))!;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                throw new Xunit.Sdk.XunitException($"/api/health did not answer ({e.Message}); {server.Describe()}");
+            }
+        }
         var ready = Stopwatch.StartNew();
         while ((await HealthAsync()).Models is var m && !(m.Length == 2 && m.All(x => x.State == "Ready")))
         {
@@ -80,15 +100,42 @@ public sealed class SoakTests(ITestOutputHelper output)
         var errors = (await Task.WhenAll(clients)).SelectMany(e => e).ToArray();
         await stopSampling.CancelAsync();
         await sampler;
-        var after = await HealthAsync();
+        // The last runs' lens completions may still be on the worker: the queue drains within 30 s.
+        var drain = Stopwatch.StartNew();
+        Health after;
+        while ((after = await HealthAsync()).Waiting > 0 && drain.Elapsed < TimeSpan.FromSeconds(30))
+            await Task.Delay(250);
+        output.WriteLine($"peak queue {after.PeakWaiting} (capacity {after.QueueCapacity}), {after.Forwards - before.Forwards} forwards, {_answers.Count} answers checked");
 
         // A client that stopped is reported with what the server logged about it.
         Assert.True(errors.Length == 0, string.Join('\n', errors) + "\nserver log failures:\n" +
-            string.Join('\n', server.Log.Split('\n').Where(l => l.Contains("fail:") || l.Contains("xception")).Take(40)));
+            string.Join('\n', server.Log.Split('\n').Where(l => l.Contains("fail:") || l.Contains("xception")).Take(40)) + "\n" + server.Describe(20));
         Assert.True(after.Forwards - before.Forwards >= Clients * ForwardsPerClient,
             $"{after.Forwards - before.Forwards} forwards ran; the clients asked for {Clients * ForwardsPerClient} distinct prompts");
-        Assert.InRange(after.PeakWaiting, 1, after.QueueCapacity + 1);
+        // The clients overlapped: at some moment at least half of them had a forward waiting on the one worker (run one
+        // after another, the queue would never have held more than one, and the soak would test no contention).
+        Assert.True(after.PeakWaiting >= Clients / 2, $"at most {after.PeakWaiting} forwards ever waited at once; {Clients} clients were meant to contend");
         Assert.Equal(0, after.Waiting);
+
+        // What the server computed under load is what a direct forward of the same prompt computes.
+        Assert.True(_answers.Count >= 2 * (ForwardsPerClient / CheckEvery), $"only {_answers.Count} answers were downloaded to check");
+        foreach (var group in _answers.GroupBy(a => a.Model))
+        {
+            Assert.True(Explorer.Core.Specs.MiniPresets.TryGet(group.Key, out var spec));
+            using var direct = Explorer.Model.Hosting.LiveModel.Mini(spec);
+            foreach (var (model, prompt, served) in group)
+            {
+                using var input = Explorer.Model.Hosting.LiveModel.ToTensor(direct.Encode(prompt, 512));
+                using var trace = direct.Decoder.Trace(input, new Explorer.Model.Decoder.TraceOptions { Residual = true, Attention = false, LogitLens = false });
+                Assert.Equal(trace.Layers + 1, served.Length);
+                for (var b = 0; b < served.Length; b++)
+                {
+                    var expected = trace.MeanResidualNorm(b);
+                    Assert.True(Math.Abs(served[b] - expected) <= NormTolerance * expected,
+                        $"{model}, \"{prompt}\": the server's mean residual norm after layer {b} is {served[b]}, a direct forward gives {expected}");
+                }
+            }
+        }
 
         // Resident memory after warm-up (the first fifth of the forwards) stays flat.
         var report = new StringBuilder("seconds,forwards,resident_mib,managed_mib,waiting,cached_trace_mib\n");
@@ -109,10 +156,10 @@ public sealed class SoakTests(ITestOutputHelper output)
         output.WriteLine($"resident less cached traces after warm-up: floor {floorFirst:0} → {floorSecond:0} MiB (first half → second half), " +
                          $"peak resident {warm.Max(s => s.ResidentMiB):0} MiB, cached traces {warm.First().CachedMiB:0} → {warm.Last().CachedMiB:0} MiB; " +
                          $"managed mean {managedFirst:0} → {managedSecond:0} MiB");
-        if (Clients * ForwardsPerClient >= 1000) // a quick look is too short to get past the warm-up
-            Assert.True(floorSecond - floorFirst < 150, $"the resident floor (less cached traces) rose by {floorSecond - floorFirst:0} MiB after warm-up ({floorFirst:0} → {floorSecond:0} MiB)");
-        if (Clients * ForwardsPerClient >= 1000)
-            Assert.True(managedSecond - managedFirst < 50, $"the managed heap grew by {managedSecond - managedFirst:0} MiB after warm-up");
+        // A quick look (EXPLORER_SOAK_FORWARDS) is too short to get past the warm-up: it fails here rather than pass unchecked.
+        Assert.True(Clients * ForwardsPerClient >= 1000, $"{Clients * ForwardsPerClient} forwards are too few for the memory check (it needs 1,000; EXPLORER_SOAK_FORWARDS is set)");
+        Assert.True(floorSecond - floorFirst < 150, $"the resident floor (less cached traces) rose by {floorSecond - floorFirst:0} MiB after warm-up ({floorFirst:0} → {floorSecond:0} MiB)");
+        Assert.True(managedSecond - managedFirst < 50, $"the managed heap grew by {managedSecond - managedFirst:0} MiB after warm-up");
 
         // Tabs closed while their work waits in the queue: the work is skipped, the circuits go, the rest carries on.
         var closing = await ClosedTabsCancelTheirWorkAsync(browser, server, HealthAsync);
@@ -145,7 +192,8 @@ public sealed class SoakTests(ITestOutputHelper output)
         var ended = int.Parse((await bar.GetAttributeAsync("data-ended"))!);
         for (var k = 0; k < ForwardsPerClient; k++)
         {
-            await box.FillAsync($"Client {client} asks question {k}: what does layer {k % 30} of the {model} add to the stream?");
+            var prompt = $"Client {client} asks question {k}: what does layer {k % 30} of the {model} add to the stream?";
+            await box.FillAsync(prompt);
             await live.Locator("[data-testid=prompt-run]").ClickAsync();
             // The run ends (traced, failed or cancelled); a run that did not complete is an error, with the page's reason.
             await Assertions.Expect(bar).ToHaveAttributeAsync("data-ended", (++ended).ToString(), new() { Timeout = 60000 });
@@ -157,6 +205,15 @@ public sealed class SoakTests(ITestOutputHelper output)
             }
             else if (await live.Locator("[data-testid=prompt-error]").CountAsync() > 0)
                 errors.Add($"client {client} run {k}: {await live.Locator("[data-testid=prompt-error]").First.InnerTextAsync()}");
+            else if (path == "layers" && k % CheckEvery == CheckEvery - 1)
+            {
+                // The answer, as a user takes it away: the page's summaries JSON.
+                var download = await live.RunAndWaitForDownloadAsync(() => live.Locator("[data-testid=download-json]").ClickAsync(), new() { Timeout = 60000 });
+                using var json = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync((await download.PathAsync())!));
+                var norms = json.RootElement[0].GetProperty("meanResidualNorm").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+                lock (_answers)
+                    _answers.Add((model, prompt, norms));
+            }
             if (k % 5 == 4)
             {
                 // A planner change between forwards: another stage count, re-planned and re-simulated at once.

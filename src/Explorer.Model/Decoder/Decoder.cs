@@ -361,7 +361,11 @@ public sealed class Decoder : nn.Module
     internal TokenEmbedding Embedding => _model.Embed;
 
     /// <summary>tokens (B, T) → embeddings (B, T, d): the first unit of a pipeline split.</summary>
-    public Tensor Embed(Tensor tokens) => _model.Embed.forward(tokens.to(Device));
+    public Tensor Embed(Tensor tokens)
+    {
+        using var onDevice = tokens.to(Device);
+        return _model.Embed.forward(onDevice);
+    }
     internal RmsNorm FinalNorm => _model.Norm;
     public Device Device => _model.Embed.Weight.device;
     public ScalarType DType => _model.Embed.Weight.dtype;

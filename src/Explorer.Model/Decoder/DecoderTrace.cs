@@ -142,10 +142,14 @@ public sealed class DecoderTrace : IDisposable
     }
 
     /// <summary>Logits of the last position, every vocabulary entry.</summary>
-    public float[] LastLogits() => Copy(_logits[Length - 1]);
+    public float[] LastLogits() => Copy(() => _logits[Length - 1]);
 
     /// <summary>Logits of one position, every vocabulary entry.</summary>
-    public float[] LogitsAt(int position) => Copy(_logits[CheckPosition(position)]);
+    public float[] LogitsAt(int position)
+    {
+        CheckPosition(position);
+        return Copy(() => _logits[position]);
+    }
 
     /// <summary>One head's attention map, row-major (query, key), T × T floats: the only copy a view needs.</summary>
     public float[] HeadMap(int layer, int head)
@@ -156,7 +160,7 @@ public sealed class DecoderTrace : IDisposable
             throw new ArgumentOutOfRangeException(nameof(layer), layer, $"Layer must be in [0, {_probabilities.Length}).");
         if (head < 0 || head >= Spec.AttentionHeads)
             throw new ArgumentOutOfRangeException(nameof(head), head, $"Head must be in [0, {Spec.AttentionHeads}).");
-        return Copy(_probabilities[layer][head]);
+        return Copy(() => _probabilities[layer][head]);
     }
 
     /// <summary>Bytes the trace holds in attention maps.</summary>
@@ -167,10 +171,16 @@ public sealed class DecoderTrace : IDisposable
 
     private static InvalidOperationException NotKept(string what) => new($"This trace did not keep {what}; ask for it in TraceOptions.");
 
-    private static float[] Copy(Tensor t)
+    /// <summary>
+    /// Copies out the tensor <paramref name="select"/> makes (a row, a head), inside a dispose scope that holds it and
+    /// every temporary until the copy is done. Views call this from their own threads: a temporary held by nothing
+    /// could be finalized during the native call that reads it, freeing it under the read (a crash once the allocator
+    /// had handed the freed pages back).
+    /// </summary>
+    private static float[] Copy(Func<Tensor> select)
     {
         using var scope = NewDisposeScope();
-        var cpu = t.to(ScalarType.Float32).to(CPU).contiguous();
+        var cpu = select().to(ScalarType.Float32).to(CPU).contiguous();
         return MemoryMarshal.Cast<byte, float>(cpu.bytes).ToArray();
     }
 

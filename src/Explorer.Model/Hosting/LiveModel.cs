@@ -119,8 +119,12 @@ public sealed class LiveModel : IDisposable
         trace.CompleteLens(Decoder);
     }
 
-    public static Tensor ToTensor(IReadOnlyList<int> ids) =>
-        TorchSharp.torch.tensor(ids.Select(i => (long)i).ToArray(), dtype: ScalarType.Int64).unsqueeze(0);
+    /// <summary>Token ids as a (1, T) int64 tensor (the flat one held until the view is made, not left to a finalizer).</summary>
+    public static Tensor ToTensor(IReadOnlyList<int> ids)
+    {
+        using var flat = TorchSharp.torch.tensor(ids.Select(i => (long)i).ToArray(), dtype: ScalarType.Int64);
+        return flat.unsqueeze(0);
+    }
 
     public void Dispose()
     {

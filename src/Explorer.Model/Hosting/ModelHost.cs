@@ -158,7 +158,7 @@ public sealed class ModelHost : IAsyncDisposable
             Interlocked.Increment(ref _forwards);
             var pieces = live.Tokenizer is null ? ids.Select(i => i.ToString()).ToArray() : TokenPieces.Display(live.Tokenizer, ids);
             return new CachedTrace(key, live.Name, ids, pieces, trace);
-        }, cancellation);
+        }, cancellation, orphaned: entry => entry.Evict()); // cancelled as it finished: never leased, so freed here
         var lease = new TraceLease(entry, fromCache: false);
         _cache.Add(entry);
         if (Forwards % 16 == 0)
@@ -196,8 +196,16 @@ public sealed class ModelHost : IAsyncDisposable
         throw new ArgumentException($"Unknown model '{name}'. Loaded: {string.Join(", ", _models.Keys.Order())}.");
     }
 
-    /// <summary>Runs work on the model worker, after what is queued before it. Refused when the queue is full.</summary>
-    internal Task<T> RunAsync<T>(Func<T> work, CancellationToken cancellation) => _queue.RunAsync(work, cancellation);
+    /// <summary>
+    /// Runs work on the model worker, after what is queued before it. Refused when the queue is full. The work runs in
+    /// a dispose scope: every tensor it makes and does not detach is held until it ends (never left to a finalizer,
+    /// which could free one while a native call still reads it) and freed then.
+    /// </summary>
+    internal Task<T> RunAsync<T>(Func<T> work, CancellationToken cancellation, Action<T>? orphaned = null) => _queue.RunAsync(() =>
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        return work();
+    }, cancellation, orphaned);
 
     private void SetStatus(ModelStatus status)
     {

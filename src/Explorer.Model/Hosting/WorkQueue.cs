@@ -39,8 +39,12 @@ public sealed class WorkQueue : IAsyncDisposable
     /// <summary>Cancelled as the queue is disposed: for work that should stop when the process does.</summary>
     public CancellationToken Stopping => _stopping.Token;
 
-    /// <summary>Runs <paramref name="work"/> on the worker after what is queued before it; refused when the queue is full.</summary>
-    public async Task<T> RunAsync<T>(Func<T> work, CancellationToken cancellation)
+    /// <summary>
+    /// Runs <paramref name="work"/> on the worker after what is queued before it; refused when the queue is full. A
+    /// caller that cancels stops waiting at once; work that was already running then finishes with no one to take its
+    /// result, which goes to <paramref name="orphaned"/> (to free what it holds).
+    /// </summary>
+    public async Task<T> RunAsync<T>(Func<T> work, CancellationToken cancellation, Action<T>? orphaned = null)
     {
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         Func<Task> item = () =>
@@ -56,7 +60,9 @@ public sealed class WorkQueue : IAsyncDisposable
                 {
                     try
                     {
-                        done.TrySetResult(work());
+                        var result = work();
+                        if (!done.TrySetResult(result))
+                            orphaned?.Invoke(result);
                     }
                     catch (OperationCanceledException e)
                     {

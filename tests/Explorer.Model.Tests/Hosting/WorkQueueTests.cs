@@ -89,4 +89,35 @@ public sealed class WorkQueueTests : IAsyncLifetime
         Assert.False(ran);
         Assert.Equal(1, _queue.Cancelled);
     }
+
+    [Fact]
+    public async Task AResultNoOneWaitsForAnyMoreGoesToOrphaned()
+    {
+        // The caller cancels while its item runs: it stops waiting at once, and the result the item still produces is
+        // handed to the orphan callback (the host frees a trace there) instead of being dropped.
+        using var caller = new CancellationTokenSource();
+        var running = new TaskCompletionSource();
+        var finish = new TaskCompletionSource();
+        _holds.Add(finish);
+        var orphans = new List<string>();
+        var orphaned = new TaskCompletionSource();
+        var call = _queue.RunAsync(() =>
+        {
+            running.SetResult();
+            finish.Task.Wait();
+            return "trace";
+        }, caller.Token, result => { lock (orphans) orphans.Add(result); orphaned.SetResult(); });
+        await running.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await caller.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
+        Assert.Empty(orphans); // still running
+        finish.SetResult();
+        await orphaned.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(["trace"], orphans);
+
+        // A result its caller takes is never orphaned.
+        var taken = await _queue.RunAsync(() => "kept", CancellationToken.None, result => { lock (orphans) orphans.Add(result); });
+        Assert.Equal("kept", taken);
+        Assert.Equal(["trace"], orphans);
+    }
 }
