@@ -157,6 +157,8 @@ public sealed class AppServer : IAsyncDisposable
             await _process.WaitForExitAsync();
         }
         _process.Dispose();
+        if (Directory.Exists(_crashFolder) && Directory.GetFiles(_crashFolder).Length == 0)
+            Directory.Delete(_crashFolder); // a crash report stays where the failure message said
     }
 
     private static int FreePort()

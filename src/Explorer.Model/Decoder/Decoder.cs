@@ -12,11 +12,11 @@ namespace Explorer.Model.Decoder;
 /// <summary>y = x · rsqrt(mean(x²) + eps) · w, computed in fp32 as Hugging Face's LlamaRMSNorm does.</summary>
 public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {
-    private readonly double _eps;
+    private readonly Scalar _eps; // held by the module for every call (HeldScalars)
 
     public RmsNorm(string name, long dim, double eps, Device device, ScalarType dtype = ScalarType.Float32) : base(name)
     {
-        _eps = eps;
+        _eps = eps.ToScalar();
         register_parameter("weight", new Parameter(torch.ones(dim, dtype, device)));
     }
 
@@ -27,7 +27,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var x32 = x.to(ScalarType.Float32);
-        var normed = x32 * torch.rsqrt(x32.pow(2).mean([-1], keepdim: true) + _eps);
+        var normed = x32 * torch.rsqrt((x32 * x32).mean([-1], keepdim: true).add(_eps));
         return (Weight * normed.to(x.dtype)).MoveToOuterDisposeScope();
     }
 }
@@ -42,8 +42,10 @@ public static class Rotary
     public static (Tensor Cos, Tensor Sin) Tables(long length, long headDim, double theta, Device device)
     {
         using var scope = NewDisposeScope();
-        var invFreq = 1.0 / torch.pow(theta, torch.arange(0, headDim, 2, ScalarType.Float64, device) / headDim); // (hd/2)
-        var positions = torch.arange(length, ScalarType.Float64, device);                                         // (T)
+        // The frequencies and positions in double precision here, so no number travels as a TorchSharp Scalar.
+        var inverse = Enumerable.Range(0, (int)(headDim / 2)).Select(i => 1.0 / Math.Pow(theta, 2.0 * i / headDim)).ToArray();
+        var invFreq = torch.tensor(inverse, ScalarType.Float64, device);                                             // (hd/2)
+        var positions = torch.tensor(Enumerable.Range(0, (int)length).Select(p => (double)p).ToArray(), ScalarType.Float64, device); // (T)
         var freqs = torch.outer(positions, invFreq);                                                               // (T, hd/2)
         var angles = torch.cat([freqs, freqs], -1);                                                                // (T, hd)
         return (angles.cos().to(ScalarType.Float32).MoveToOuterDisposeScope(),
@@ -58,7 +60,7 @@ public static class Rotary
         var x1 = x.narrow(-1, 0, half);
         var x2 = x.narrow(-1, half, half);
         var rotated = torch.cat([-x2, x1], -1);
-        return (x * cos.to(x.dtype) + rotated * sin.to(x.dtype)).MoveToOuterDisposeScope();
+        return (x * cos.to(x.dtype)).Plus(rotated * sin.to(x.dtype)).MoveToOuterDisposeScope();
     }
 }
 
@@ -116,12 +118,14 @@ public sealed class Attention : nn.Module
 {
     private readonly Projection _q, _k, _v, _o;
     private readonly long _heads, _kvHeads, _headDim;
+    private readonly Scalar _scale; // 1/√hd, held by the module for every call (HeldScalars)
 
     public Attention(string name, long hidden, long heads, long kvHeads, Device device, ScalarType dtype = ScalarType.Float32) : base(name)
     {
         _heads = heads;
         _kvHeads = kvHeads;
         _headDim = hidden / heads;
+        _scale = (1.0 / Math.Sqrt(_headDim)).ToScalar();
         _q = new Projection("q_proj", hidden, heads * _headDim, device, dtype);
         _k = new Projection("k_proj", hidden, kvHeads * _headDim, device, dtype);
         _v = new Projection("v_proj", hidden, kvHeads * _headDim, device, dtype);
@@ -161,7 +165,7 @@ public sealed class Attention : nn.Module
             }
             var grouped = q.reshape(b, _kvHeads, nRep * t, _headDim);                      // (B, KV, n_rep·T, hd)
             var scores = grouped.matmul(k.transpose(-2, -1)).view(b, _heads, t, t);        // (B, H, T, T)
-            var probs = scores.mul_(1.0 / Math.Sqrt(_headDim)).add_(causalMask).softmax(-1);
+            var probs = scores.mul_(_scale).add_(causalMask, HeldScalars.One).softmax(-1);
             var weights = (probs.dtype == v.dtype ? probs : probs.to(v.dtype)).view(b, _kvHeads, nRep * t, t);
             context = weights.matmul(v).view(b, _heads, t, _headDim);                      // (B, H, T, hd)
             probabilities = probs.MoveToOuterDisposeScope();
@@ -178,7 +182,7 @@ public sealed class Attention : nn.Module
 
     /// <summary>The additive causal mask (T, T): 0 on and below the diagonal, −∞ above.</summary>
     public static Tensor CausalMask(long length, Device device) =>
-        torch.full(length, length, float.NegativeInfinity, device: device).triu_(1);
+        torch.full(length, length, HeldScalars.NegativeInfinity, device: device).triu_(1);
 
     /// <summary>(B, KV, T, hd) → (B, KV·n_rep, T, hd), each KV head repeated for the query heads of its group.</summary>
     public static Tensor RepeatKv(Tensor x, long nRep) =>
@@ -252,16 +256,16 @@ public sealed class DecoderLayer : nn.Module
         if (_placement == NormPlacement.Pre)
         {
             attention = _attention.Forward(_inputNorm.forward(x), cos, sin, path, out probs, causalMask);
-            var h = x + attention;
+            var h = x.Plus(attention);
             ffn = _ffn.forward(_postAttentionNorm.forward(h));
-            output = h + ffn;
+            output = h.Plus(ffn);
         }
         else
         {
             attention = _attention.Forward(x, cos, sin, path, out probs, causalMask);
-            var h = _inputNorm.forward(x + attention);
+            var h = _inputNorm.forward(x.Plus(attention));
             ffn = _ffn.forward(h);
-            output = _postAttentionNorm.forward(h + ffn);
+            output = _postAttentionNorm.forward(h.Plus(ffn));
         }
         return new LayerStep(output, attention, ffn, probs);
     }
@@ -286,11 +290,12 @@ public sealed class Decoder : nn.Module
         public readonly ModuleList<DecoderLayer> Layers;
         public readonly RmsNorm Norm;
 
-        public Body(ModelSpec spec, Device device, ScalarType dtype) : base("model")
+        /// <param name="residentLayers">False for a streamed decoder: its layers are read as a forward reaches them.</param>
+        public Body(ModelSpec spec, Device device, ScalarType dtype, bool residentLayers = true) : base("model")
         {
             Embed = new TokenEmbedding("embed_tokens", spec.VocabularySize, spec.HiddenSize, device, dtype);
             Layers = new ModuleList<DecoderLayer>();
-            for (var i = 0; i < spec.Layers; i++)
+            for (var i = 0; i < (residentLayers ? spec.Layers : 0); i++)
                 Layers.Add(new DecoderLayer(i.ToString(), spec, device, dtype));
             Norm = new RmsNorm("norm", spec.HiddenSize, spec.NormEpsilon, device, dtype);
             register_module("embed_tokens", Embed);
@@ -299,11 +304,13 @@ public sealed class Decoder : nn.Module
         }
     }
 
-    private Decoder(ModelSpec spec, DecoderOptions options, Device device, ScalarType dtype) : base("decoder")
+    private ILayerSource? _stream;
+
+    private Decoder(ModelSpec spec, DecoderOptions options, Device device, ScalarType dtype, bool residentLayers = true) : base("decoder")
     {
         Spec = spec;
         Options = options;
-        _model = new Body(spec, device, dtype);
+        _model = new Body(spec, device, dtype, residentLayers);
         register_module("model", _model);
         if (!spec.TiedEmbeddings)
         {
@@ -339,25 +346,57 @@ public sealed class Decoder : nn.Module
         return decoder;
     }
 
+    /// <summary>
+    /// A decoder whose embedding, final norm and LM head are its own (for a checkpoint to fill) and whose layers come
+    /// from <paramref name="source"/> as each forward reaches them; the decoder owns the source.
+    /// </summary>
+    internal static Decoder Streamed(ModelSpec spec, ScalarType dtype, Func<ILayerSource> source)
+    {
+        SpecValidator.EnsureValid(spec);
+        var decoder = new Decoder(spec, new DecoderOptions { Initialise = false, DType = dtype, Device = CPU }, CPU, dtype, residentLayers: false);
+        try
+        {
+            decoder._stream = source();
+        }
+        catch
+        {
+            decoder.Dispose();
+            throw;
+        }
+        decoder.eval();
+        return decoder;
+    }
+
+    /// <summary>Whether the layers are streamed from the checkpoint's files rather than held in memory.</summary>
+    public bool IsStreamed => _stream is not null;
+
+    /// <summary>Where a streamed decoder's layers come from; null when they are resident.</summary>
+    public ILayerSource? LayerSource => _stream;
+
     private void Initialise(ulong seed, double std)
     {
         using var noGrad = torch.no_grad();
         var generator = new Generator(seed, CPU);
-        var outputStd = std / Math.Sqrt(2.0 * Spec.Layers);
+        // Scalars held by this frame for every call that reads them (HeldScalars).
+        using var hiddenStd = std.ToScalar();
+        using var outputStd = (std / Math.Sqrt(2.0 * Spec.Layers)).ToScalar();
         foreach (var (name, parameter) in named_parameters())
         {
             if (name.EndsWith("norm.weight", StringComparison.Ordinal))
-                parameter.fill_(1.0);
+                parameter.fill_(HeldScalars.One);
             else
             {
                 var scaled = name.EndsWith("o_proj.weight", StringComparison.Ordinal) || name.EndsWith("down_proj.weight", StringComparison.Ordinal);
                 using var values = torch.randn(parameter.shape, generator: generator);
-                parameter.copy_(values.mul_(scaled ? outputStd : std));
+                parameter.copy_(values.mul_(scaled ? outputStd : hiddenStd));
             }
         }
     }
 
-    public IReadOnlyList<DecoderLayer> Layers => _model.Layers.ToArray();
+    /// <summary>The resident layers; a streamed decoder has none in memory, so what needs them (training, split runs) refuses it.</summary>
+    public IReadOnlyList<DecoderLayer> Layers => _stream is null
+        ? _model.Layers.ToArray()
+        : throw new InvalidOperationException($"{Spec.Name} is streamed from its files layer by layer: it runs traced forwards, not training or split runs. Load it resident for those.");
     internal TokenEmbedding Embedding => _model.Embed;
 
     /// <summary>tokens (B, T) → embeddings (B, T, d): the first unit of a pipeline split.</summary>
@@ -393,7 +432,7 @@ public sealed class Decoder : nn.Module
     }
 
     /// <summary>One sequence (1, T) with the trace the options ask for; cancellation is checked between layers.</summary>
-    public DecoderTrace Trace(Tensor tokens, TraceOptions options, CancellationToken cancellation = default)
+    public DecoderTrace Trace(Tensor tokens, TraceOptions options, CancellationToken cancellation = default, Action<int>? onLayer = null)
     {
         if (tokens.dim() != 2 || tokens.shape[0] != 1)
             throw new ArgumentException($"Tracing takes one sequence, shape (1, T); got ({string.Join(", ", tokens.shape)}).", nameof(tokens));
@@ -401,7 +440,7 @@ public sealed class Decoder : nn.Module
         var recorder = new TraceRecorder(this, options, tokens.shape[1]);
         try
         {
-            var logits = Run(tokens, recorder, cancellation);
+            var logits = Run(tokens, recorder, cancellation, onLayer);
             return recorder.Finish(tokens, logits);
         }
         catch
@@ -411,7 +450,8 @@ public sealed class Decoder : nn.Module
         }
     }
 
-    internal Tensor Run(Tensor tokens, TraceRecorder? recorder, CancellationToken cancellation = default)
+    /// <param name="onLayer">Told the number of layers done after each one (a streamed 95-layer forward takes minutes).</param>
+    internal Tensor Run(Tensor tokens, TraceRecorder? recorder, CancellationToken cancellation = default, Action<int>? onLayer = null)
     {
         if (tokens.dtype != ScalarType.Int64)
             throw new ArgumentException($"Token ids must be int64; got {tokens.dtype}.", nameof(tokens));
@@ -422,18 +462,40 @@ public sealed class Decoder : nn.Module
         recorder?.OnEmbedding(x);
         var path = recorder?.KeepsAttention == true ? AttentionPath.KeepProbabilities : AttentionPath.Fused;
         var mask = path == AttentionPath.KeepProbabilities ? Attention.CausalMask(t, Device) : null; // one for every layer
-        for (var l = 0; l < _model.Layers.Count; l++)
+        _stream?.BeginForward();
+        try
         {
-            if (recorder is null)
+            for (var l = 0; l < Spec.Layers; l++)
             {
-                x = _model.Layers[l].Forward(x, cos, sin);
-                continue;
+                cancellation.ThrowIfCancellationRequested();
+                var layer = _stream is null ? _model.Layers[l] : _stream.Acquire(l, cancellation);
+                if (recorder is null)
+                    x = layer.Forward(x, cos, sin);
+                else
+                {
+                    var step = layer.Step(x, cos, sin, path, mask);
+                    recorder.OnLayer(l, x, step);
+                    x = step.Output;
+                }
+                // CPU ops are done when they return: the buffer can take the next layer now.
+                _stream?.Release(l);
+                onLayer?.Invoke(l + 1);
             }
-            cancellation.ThrowIfCancellationRequested();
-            var step = _model.Layers[l].Step(x, cos, sin, path, mask);
-            recorder.OnLayer(l, x, step);
-            x = step.Output;
+        }
+        finally
+        {
+            _stream?.Settle();
         }
         return Head(x).MoveToOuterDisposeScope();
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _stream?.Dispose();
+            _stream = null;
+        }
+        base.Dispose(disposing);
     }
 }

@@ -91,7 +91,7 @@ internal sealed class TraceRecorder : IDisposable
             return torch.stack([torch.zeros(c, h, device: p.device), torch.ones(c, h, device: p.device), torch.zeros(c, h, device: p.device)]);
         var rows = p.narrow(2, 1, t - 1);                                                       // queries 1…T−1
         var rowEntropy = -rows.xlogy(rows).sum(-1);                             // (C, H, T−1)
-        var maxEntropy = torch.arange(2, t + 1, ScalarType.Float32, p.device).log();            // log(i+1)
+        var maxEntropy = torch.tensor(Enumerable.Range(2, (int)t - 1).Select(i => MathF.Log(i)).ToArray(), device: p.device); // log(i+1)
         var entropy = (rowEntropy / maxEntropy).mean([2]);                                       // (C, H)
         var sink = rows.select(3, 0).mean([2]);                                                  // mean_i A[i, 0]
         var previous = torch.diagonal(p, -1, 2, 3).mean([2]);                                    // mean_i A[i, i−1]
@@ -110,8 +110,8 @@ internal sealed class TraceRecorder : IDisposable
             var hIn = states.narrow(0, 0, _states.Count - 1);
             var hOut = states.narrow(0, 1, _states.Count - 1);
             residualNorm = Copy2D(norms);
-            influence = Copy2D(1 - nn.functional.cosine_similarity(hIn, hOut, 2, 1e-8));
-            update = Copy2D((hOut - hIn).norm(2, false, 2) / norms.narrow(0, 0, _states.Count - 1).clamp_min(1e-12));
+            influence = Copy2D(nn.functional.cosine_similarity(hIn, hOut, 2, 1e-8).neg_().add_(HeldScalars.One)); // 1 − cos
+            update = Copy2D((hOut - hIn).norm(2, false, 2) / norms.narrow(0, 0, _states.Count - 1).clamp_min(HeldScalars.NormFloor));
             attention = Copy2D(torch.stack(_attentionOut).to(ScalarType.Float32).norm(2, false, 2));
             ffn = Copy2D(torch.stack(_ffnOut).to(ScalarType.Float32).norm(2, false, 2));
         }

@@ -102,7 +102,7 @@ public static class Trainer
                     lossTensor.backward();
                     foreach (var (layer, parameter) in layers)
                         if (layer >= 0 && parameter.grad is { } grad)
-                            layerNorms[layer] += grad.pow(2).sum().item<float>();
+                            layerNorms[layer] += (grad * grad).sum().item<float>();
                     gradNorm = nn.utils.clip_grad_norm_(decoder.parameters(), options.ClipNorm, 2);
                     optimizer.step();
                     loss = lossTensor.item<float>();

@@ -117,33 +117,7 @@ public static class Checkpoint
         var decoder = Decoder.Decoder.Create(spec, new DecoderOptions { Initialise = false, DType = target, Device = CPU });
         try
         {
-            var parameters = decoder.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-            using var noGrad = torch.no_grad();
-            long totalBytes = parameters.Keys.Sum(n => tensors[n].Entry.End - tensors[n].Entry.Begin), loaded = 0;
-            void Advance(long bytes)
-            {
-                loaded += bytes;
-                progress?.Report(totalBytes == 0 ? 1 : (double)loaded / totalBytes);
-            }
-            var nonFinite = new List<string>();
-            foreach (var group in parameters.GroupBy(p => tensors[p.Key].File.Path))
-            {
-                using var stream = new FileStream(group.Key, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-                using var mapped = new MappedFile(group.Key, stream.Length);
-                foreach (var (name, parameter) in group)
-                {
-                    var (file, entry) = tensors[name];
-                    var found = mapFiles && mapped.TryView(file, entry, parameter.dtype) is { } view
-                        ? Attach(parameter, view, entry, Advance)
-                        : file.ReadInto(entry, parameter, stream, Advance);
-                    if (found.Total > 0)
-                        nonFinite.Add($"{name} in {Path.GetFileName(file.Path)}: {found.NaN:N0} NaN and {found.Infinite:N0} infinite of {entry.Elements:N0} values.");
-                }
-            }
-            // Refused rather than flagged: one NaN in a projection spreads through attention to every later
-            // position and layer, and the charts would draw numbers that mean nothing.
-            if (nonFinite.Count > 0)
-                throw new CheckpointException($"{directory} has weights that are not finite numbers:", nonFinite);
+            Fill(directory, decoder, tensors, progress, mapFiles);
             if (device is not null && device.type != DeviceType.CPU)
                 decoder.to(device);
             return decoder;
@@ -153,6 +127,87 @@ public static class Checkpoint
             decoder.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Opens a checkpoint to run streamed (<see cref="LayerStream"/>): its embedding, final norm and LM head are read
+    /// into memory, its layers are read from the files as each forward reaches them, two in memory
+    /// at a time. Names and shapes of every tensor are checked first, as for a resident load; a model whose streamed
+    /// footprint does not fit is refused before anything is allocated. CPU only.
+    /// </summary>
+    public static Decoder.Decoder LoadStreamed(string directory, ScalarType? dtype = null, IProgress<double>? progress = null)
+    {
+        var spec = ReadSpec(directory);
+        var tensors = OpenTensors(directory);
+        var fileTypes = tensors.Values.Select(t => t.Entry.DType).Distinct().ToArray();
+        var target = dtype ?? (fileTypes.All(t => t == "F32") ? ScalarType.Float32 : ScalarType.BFloat16);
+        CheckNames(directory, spec, tensors);
+        var needed = StreamedBytes(spec, target);
+        var available = AvailableMemoryBytes();
+        if (needed > available)
+            throw new CheckpointException(
+                $"{directory}: streamed, its {spec.Layers}-layer model still needs {needed / (double)(1L << 30):0.0} GiB in {target} " +
+                $"(embedding, LM head and two layers) but only {available / (double)(1L << 30):0.0} GiB of memory are available.");
+        var decoder = Decoder.Decoder.Streamed(spec, target, () => new LayerStream(spec, tensors, target));
+        try
+        {
+            // Read, not mapped: a streamed checkpoint's files are read again on every forward, and one truncated or
+            // rewritten meanwhile must fail that forward with a message, never fault a mapped embedding.
+            Fill(directory, decoder, tensors, progress, mapFiles: false);
+            return decoder;
+        }
+        catch
+        {
+            decoder.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Bytes a model's weights take in memory in <paramref name="dtype"/>, all resident.</summary>
+    public static long ResidentBytes(ModelSpec spec, ScalarType dtype) =>
+        Core.Accounting.ParameterBreakdown.Of(spec).Total * SafetensorsFile.ElementSizes[SafetensorsFile.FromScalarType(dtype)];
+
+    /// <summary>Bytes a streamed model's weights take in memory: embedding, final norm, LM head and two layers.</summary>
+    public static long StreamedBytes(ModelSpec spec, ScalarType dtype)
+    {
+        var p = Core.Accounting.ParameterBreakdown.Of(spec);
+        return (p.Total - p.AllLayers + Math.Min(2, spec.Layers) * p.PerLayer.Total) * SafetensorsFile.ElementSizes[SafetensorsFile.FromScalarType(dtype)];
+    }
+
+    /// <summary>
+    /// Reads every parameter the decoder holds from the checkpoint: a view of the mapped file where the dtype matches
+    /// (nothing copied), read and converted otherwise; NaN and Inf refused, naming each tensor.
+    /// </summary>
+    private static void Fill(string directory, Decoder.Decoder decoder, IReadOnlyDictionary<string, (SafetensorsFile File, SafetensorsEntry Entry)> tensors,
+        IProgress<double>? progress, bool mapFiles)
+    {
+        var parameters = decoder.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        using var noGrad = torch.no_grad();
+        long totalBytes = parameters.Keys.Sum(n => tensors[n].Entry.End - tensors[n].Entry.Begin), loaded = 0;
+        void Advance(long bytes)
+        {
+            loaded += bytes;
+            progress?.Report(totalBytes == 0 ? 1 : (double)loaded / totalBytes);
+        }
+        var nonFinite = new List<string>();
+        foreach (var group in parameters.GroupBy(p => tensors[p.Key].File.Path))
+        {
+            using var stream = new FileStream(group.Key, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+            using var mapped = new MappedFile(group.Key, stream.Length);
+            foreach (var (name, parameter) in group)
+            {
+                var (file, entry) = tensors[name];
+                var found = mapFiles && mapped.TryView(file, entry, parameter.dtype) is { } view
+                    ? Attach(parameter, view, entry, Advance)
+                    : file.ReadInto(entry, parameter, stream, Advance);
+                if (found.Total > 0)
+                    nonFinite.Add($"{name} in {Path.GetFileName(file.Path)}: {found.NaN:N0} NaN and {found.Infinite:N0} infinite of {entry.Elements:N0} values.");
+            }
+        }
+        // Refused rather than flagged: one NaN in a projection spreads through attention to every later
+        // position and layer, and the charts would draw numbers that mean nothing.
+        if (nonFinite.Count > 0)
+            throw new CheckpointException($"{directory} has weights that are not finite numbers:", nonFinite);
     }
 
     /// <summary>Makes the parameter a view of the mapped file, scanning it for NaN and Inf as its pages come in.</summary>
@@ -192,12 +247,13 @@ public static class Checkpoint
     /// </summary>
     public static void CheckMemory(string directory, ModelSpec spec, ScalarType dtype, long? availableBytes = null)
     {
-        var needed = Core.Accounting.ParameterBreakdown.Of(spec).Total * SafetensorsFile.ElementSizes[SafetensorsFile.FromScalarType(dtype)];
+        var needed = ResidentBytes(spec, dtype);
         var available = availableBytes ?? AvailableMemoryBytes();
         if (needed > available)
             throw new CheckpointException(
                 $"{directory}: its {spec.Layers}-layer model needs {needed / (double)(1L << 30):0.0} GiB in {dtype} but only " +
-                $"{available / (double)(1L << 30):0.0} GiB of memory are available; load a smaller model or free memory.");
+                $"{available / (double)(1L << 30):0.0} GiB of memory are available; stream it (layer by layer, " +
+                $"{StreamedBytes(spec, dtype) / (double)(1L << 30):0.0} GiB) or free memory.");
     }
 
     /// <summary>Memory the system can give this process now: MemAvailable on Linux, else what the GC reports.</summary>

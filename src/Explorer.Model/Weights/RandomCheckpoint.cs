@@ -53,6 +53,7 @@ public static class RandomCheckpoint
         var total = layout.Sum(t => t.Bytes);
         long written = 0;
         var generator = new Generator(seed, CPU);
+        using var std = WeightStd.ToScalar(); // held for every call that reads it (Decoder.HeldScalars)
         var weightMap = new SortedDictionary<string, string>(StringComparer.Ordinal);
         var metadata = new Dictionary<string, string> { ["format"] = "pt" };
         for (var i = 0; i < shards.Count; i++)
@@ -69,7 +70,7 @@ public static class RandomCheckpoint
                     cancellation.ThrowIfCancellationRequested();
                     using var scope = NewDisposeScope();
                     var count = Math.Min(ChunkElements, elements - start);
-                    var values = isNorm ? torch.ones(count) : torch.randn(count, generator: generator).mul_(WeightStd);
+                    var values = isNorm ? torch.ones(count) : torch.randn(count, generator: generator).mul_(std);
                     stream.Write(values.to(dtype).bytes);
                     written += count * (tensor.Bytes / Math.Max(1, elements));
                     progress?.Report(total == 0 ? 1 : (double)written / total);

@@ -1,0 +1,150 @@
+using Explorer.Core.Specs;
+using Explorer.Model.Decoder;
+using Explorer.Model.Weights;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Explorer.Model.Tests.Weights;
+
+/// <summary>
+/// A checkpoint run streamed (its layers read from the files as the forward reaches them, two in memory) computes what
+/// the same checkpoint computes resident: the same layer code on the same values, so every number is equal, not close.
+/// </summary>
+public sealed class StreamedCheckpointTests : IDisposable
+{
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("explorer-stream-");
+
+    public void Dispose() => _dir.Delete(recursive: true);
+
+    private string Folder(string name) => Directory.CreateDirectory(Path.Combine(_dir.FullName, name)).FullName;
+
+    public static TheoryData<string, ScalarType, long> Shapes => new()
+    {
+        { "small", ScalarType.Float32, long.MaxValue },          // one file, fp32, GQA 4:2
+        { "small", ScalarType.BFloat16, 12_000 },                 // shards, bf16
+        { "tied", ScalarType.Float32, 20_000 },                   // head tied to the embedding, shards
+        { "mha-deep", ScalarType.BFloat16, long.MaxValue },      // 7 layers, no GQA
+    };
+
+    private static ModelSpec Spec(string shape) => shape switch
+    {
+        "small" => TestModels.Small,
+        "tied" => TestModels.Small with { TiedEmbeddings = true },
+        "mha-deep" => TestModels.Small with { Layers = 7, KeyValueHeads = 4 },
+        _ => throw new ArgumentException(shape),
+    };
+
+    private static readonly TraceOptions Everything = new() { Attention = true, Residual = true, LogitLens = true, DeferredLensPositions = [1, 3, 5] };
+    private static readonly long[] Prompt = [3, 1, 4, 1, 5, 9, 2, 6];
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void StreamedEqualsResidentInEveryNumber(string shape, ScalarType dtype, long maxShardBytes)
+    {
+        var folder = Folder($"{shape}-{dtype}-{maxShardBytes}");
+        RandomCheckpoint.Write(Spec(shape), folder, dtype, maxShardBytes, seed: 11);
+        using var resident = Checkpoint.Load(folder);
+        using var streamed = Checkpoint.LoadStreamed(folder);
+        Assert.False(resident.IsStreamed);
+        Assert.True(streamed.IsStreamed);
+        Assert.Equal(resident.DType, streamed.DType);
+        // Only the embedding, final norm and head are the streamed decoder's own parameters.
+        Assert.DoesNotContain(streamed.named_parameters(), p => p.name.Contains(".layers."));
+
+        using var tokens = TestModels.Tokens(Prompt);
+        for (var pass = 0; pass < 2; pass++) // the second forward reads every layer again into the same buffers
+        {
+            using var a = resident.Trace(tokens, Everything);
+            using var b = streamed.Trace(tokens, Everything);
+            Assert.Equal(a.LastLogits(), b.LastLogits());
+            for (var p = 0; p < Prompt.Length; p++)
+                Assert.Equal(a.LogitsAt(p), b.LogitsAt(p));
+            Assert.Equal(a.ResidualNorm, b.ResidualNorm);
+            Assert.Equal(a.BlockInfluence, b.BlockInfluence);
+            Assert.Equal(a.RelativeUpdate, b.RelativeUpdate);
+            Assert.Equal(a.AttentionNorm, b.AttentionNorm);
+            Assert.Equal(a.FfnNorm, b.FfnNorm);
+            Assert.Equal(a.HeadEntropy, b.HeadEntropy);
+            Assert.Equal(a.SinkMass, b.SinkMass);
+            Assert.Equal(a.PreviousTokenScore, b.PreviousTokenScore);
+            for (var l = 0; l < a.Layers; l++)
+                for (var h = 0; h < a.Spec.AttentionHeads; h++)
+                    Assert.Equal(a.HeadMap(l, h), b.HeadMap(l, h));
+            AssertSameLens(a.LogitLens!, b.LogitLens!);
+            AssertSameLens(a.CompleteLens(resident), b.CompleteLens(streamed));
+        }
+    }
+
+    private static void AssertSameLens(LogitLensEntry[,] a, LogitLensEntry[,] b)
+    {
+        Assert.Equal(a.GetLength(0), b.GetLength(0));
+        Assert.Equal(a.GetLength(1), b.GetLength(1));
+        for (var l = 0; l < a.GetLength(0); l++)
+            for (var p = 0; p < a.GetLength(1); p++)
+            {
+                Assert.Equal(a[l, p].TopTokens, b[l, p].TopTokens);
+                Assert.Equal(a[l, p].TopProbabilities, b[l, p].TopProbabilities);
+                Assert.Equal(a[l, p].Entropy, b[l, p].Entropy);
+                Assert.Equal(a[l, p].KlToFinal, b[l, p].KlToFinal);
+            }
+    }
+
+    [Fact]
+    public void CancelStopsBetweenLayersAndTheNextForwardIsWhole()
+    {
+        var spec = Spec("mha-deep");
+        var folder = Folder("cancel");
+        RandomCheckpoint.Write(spec, folder, ScalarType.Float32, long.MaxValue, seed: 12);
+        using var resident = Checkpoint.Load(folder);
+        using var streamed = Checkpoint.LoadStreamed(folder);
+        using var tokens = TestModels.Tokens(Prompt);
+        using var cancel = new CancellationTokenSource();
+        var reached = new List<int>();
+        Assert.ThrowsAny<OperationCanceledException>(() => streamed.Trace(tokens, Everything, cancel.Token, done =>
+        {
+            reached.Add(done);
+            if (done == 3)
+                cancel.Cancel();
+        }));
+        Assert.Equal([1, 2, 3], reached); // stopped before layer 4 of 7
+
+        using var a = resident.Trace(tokens, Everything);
+        using var b = streamed.Trace(tokens, Everything);
+        Assert.Equal(a.LastLogits(), b.LastLogits());
+        Assert.Equal(a.ResidualNorm, b.ResidualNorm);
+    }
+
+    [Fact]
+    public void AShardTruncatedAfterOpeningFailsTheForwardNamingFileAndTensor()
+    {
+        var spec = Spec("mha-deep");
+        var folder = Folder("truncated");
+        RandomCheckpoint.Write(spec, folder, ScalarType.Float32, 40_000, seed: 13);
+        using var streamed = Checkpoint.LoadStreamed(folder);
+        // The shard holding layer 5's query projection loses its second half while the model is open.
+        var index = Checkpoint.OpenTensors(folder);
+        var (file, _) = index[LayerStream.CheckpointName(5, "self_attn.q_proj.weight")];
+        var shard = Path.GetFileName(file.Path);
+        var firstInShard = index.Where(t => t.Value.File.Path == file.Path).Select(t => t.Key).ToArray();
+        using (var handle = File.Open(file.Path, FileMode.Open, FileAccess.Write))
+            handle.SetLength(handle.Length / 2);
+
+        using var tokens = TestModels.Tokens(Prompt);
+        var error = Assert.Throws<CheckpointException>(() => streamed.Trace(tokens, Everything));
+        Assert.Contains(shard, error.Message);
+        Assert.Contains("model.layers.", error.Message);
+        Assert.Contains(error.Message.Split(' ').First(w => w.StartsWith("model.layers.", StringComparison.Ordinal)), firstInShard);
+        // The decoder is still usable for what it can read: the same failure again, not a crash or a hang.
+        Assert.Throws<CheckpointException>(() => streamed.Trace(tokens, Everything));
+    }
+
+    [Fact]
+    public void AStreamedDecoderRefusesWhatNeedsItsLayersResident()
+    {
+        var folder = Folder("refuse");
+        RandomCheckpoint.Write(TestModels.Small, folder, ScalarType.Float32, long.MaxValue, seed: 14);
+        using var streamed = Checkpoint.LoadStreamed(folder);
+        var error = Assert.Throws<InvalidOperationException>(() => streamed.Layers);
+        Assert.Contains("streamed", error.Message);
+    }
+}
