@@ -44,10 +44,11 @@ public static class BenchCommand
         var forwards = new Option<int>("--forwards") { Description = "Forwards for the memory figure.", DefaultValueFactory = _ => 200 };
         var json = new Option<FileInfo>("--json") { Description = "Also write the figures as JSON." };
         var weights = new Option<string>("--weights", "-w") { Description = "A checkpoint folder: its load time against a raw read, memory, and forwards (lengths default 32,128)." };
+        var stream = new Option<bool>("--stream") { Description = "With --weights: run the checkpoint streamed, layer by layer from its files, against reading them and computing resident; overlap, memory, equal logits." };
         var suite = new Option<string>("--suite") { Description = "live (the models), planner (partitioning and simulation), or all.", DefaultValueFactory = _ => "live" };
         var command = new Command("bench", "Measure the live model (forward time, capture overhead, FLOP utilisation, payload, memory) or the pipeline planner.")
         {
-            models, lengths, repeats, forwards, json, suite, weights,
+            models, lengths, repeats, forwards, json, suite, weights, stream,
         };
         command.SetAction(result =>
         {
@@ -62,11 +63,20 @@ public static class BenchCommand
                         throw new ArgumentException("--lengths: each length must be between 1 and 4096 tokens.");
                     if (result.GetValue(repeats) < 1)
                         throw new ArgumentException("--repeats must be at least 1.");
+                    if (result.GetValue(stream))
+                    {
+                        var streamed = StreamBench.Run(folder, counts, result.GetValue(repeats), output);
+                        if (result.GetValue(json) is { } streamedJson)
+                            StreamBench.WriteJson(streamed, streamedJson.FullName);
+                        return ExitCodes.Ok;
+                    }
                     var report = WeightsBench.Run(folder, counts, result.GetValue(repeats), output);
                     if (result.GetValue(json) is { } file)
                         WeightsBench.WriteJson(report, file.FullName);
                     return ExitCodes.Ok;
                 }
+                if (result.GetValue(stream))
+                    throw new ArgumentException("--stream benchmarks a checkpoint run layer by layer: give --weights DIR.");
                 var which = result.GetValue(suite)!.Trim().ToLowerInvariant();
                 if (which is not ("live" or "planner" or "all"))
                     throw new ArgumentException($"--suite '{which}': use live, planner or all.");

@@ -24,17 +24,18 @@ public static class ForwardCommand
         var top = new Option<int>("--top", "-k") { Description = "How many predictions to print.", DefaultValueFactory = _ => 10 };
         var dump = new Option<FileInfo>("--dump") { Description = "Write tokens, last-position logits and per-layer hidden norms as JSON." };
         var device = new Option<string>("--device") { Description = "auto, cpu or cuda.", DefaultValueFactory = _ => "auto" };
+        var stream = new Option<bool>("--stream") { Description = "Read the checkpoint's layers from its files as the forward reaches them (two in memory): for a model larger than this machine's memory. CPU; needs --weights." };
 
         var command = new Command("forward", "Run one forward pass and print the next-token predictions.")
         {
-            model, weights, prompt, tokens, top, dump, device,
+            model, weights, prompt, tokens, top, dump, device, stream,
         };
         command.SetAction(result =>
         {
             try
             {
                 return Run(result.GetValue(model), result.GetValue(weights), result.GetValue(prompt), result.GetValue(tokens),
-                    result.GetValue(top), result.GetValue(dump), result.GetValue(device)!, output);
+                    result.GetValue(top), result.GetValue(dump), result.GetValue(device)!, result.GetValue(stream), output);
             }
             catch (Exception e) when (e is ArgumentException or CheckpointException or InvalidOperationException or IOException)
             {
@@ -45,13 +46,13 @@ public static class ForwardCommand
         return command;
     }
 
-    private static int Run(string? modelName, string? weights, string? prompt, string? tokenList, int top, FileInfo? dump, string device, TextWriter output)
+    private static int Run(string? modelName, string? weights, string? prompt, string? tokenList, int top, FileInfo? dump, string device, bool stream, TextWriter output)
     {
         if ((prompt is null) == (tokenList is null))
             throw new ArgumentException("Give exactly one of --prompt TEXT or --tokens 1,2,3.");
         if (top < 1)
             throw new ArgumentException($"--top {top}: give at least 1.");
-        using var live = ModelArguments.Open(modelName, weights, device);
+        using var live = ModelArguments.Open(modelName, weights, device, stream);
         var ids = prompt is not null ? live.Encode(prompt, DefaultMaxTokens) : ParseTokens(tokenList!);
         live.CheckTokens(ids, DefaultMaxTokens);
 

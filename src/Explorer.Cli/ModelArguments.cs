@@ -6,14 +6,16 @@ namespace Explorer.Cli;
 /// <summary>Turns --model / --weights into a live model, with messages that say what to do instead.</summary>
 public static class ModelArguments
 {
-    public static LiveModel Open(string? model, string? weights, string device)
+    public static LiveModel Open(string? model, string? weights, string device, bool stream = false)
     {
         if (!string.IsNullOrWhiteSpace(weights))
         {
             if (!Directory.Exists(weights))
                 throw new ArgumentException($"--weights {weights}: no such folder.");
-            return LiveModel.FromCheckpoint(weights, device);
+            return LiveModel.FromCheckpoint(weights, stream ? "cpu" : device, streamed: stream);
         }
+        if (stream)
+            throw new ArgumentException("--stream reads a checkpoint's layers from its files: give --weights DIR.");
         if (string.IsNullOrWhiteSpace(model))
             throw new ArgumentException($"Give --model NAME ({string.Join(", ", MiniPresets.All.Select(s => s.Name))}) or --weights DIR.");
         if (MiniPresets.TryGet(model, out var mini))

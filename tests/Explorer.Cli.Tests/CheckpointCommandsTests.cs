@@ -72,6 +72,48 @@ public sealed class CheckpointCommandsTests : IDisposable
     }
 
     [Fact]
+    public void ForwardStreamedPrintsWhatTheResidentForwardPrints()
+    {
+        var folder = Made("streamed", layers: 4);
+        var resident = Cli.Run("forward", "--weights", folder, "--prompt", "Hello there", "--top", "10", "--device", "cpu");
+        var streamed = Cli.Run("forward", "--weights", folder, "--prompt", "Hello there", "--top", "10", "--stream");
+        Assert.True(resident.Code == 0, resident.Err);
+        Assert.True(streamed.Code == 0, streamed.Err);
+        // The same ranks, ids, probabilities and logits to the printed digit: the same layers on the same values.
+        Assert.Equal(resident.Out, streamed.Out);
+
+        var mini = Cli.Run("forward", "--model", "deepseek-7b-mini", "--prompt", "Hi", "--stream");
+        Assert.Equal(ExitCodes.BadInput, mini.Code);
+        Assert.Contains("--stream reads a checkpoint's layers from its files: give --weights DIR", mini.Err);
+    }
+
+    [Fact]
+    public void BenchStreamedReportsBothBoundsOverlapMemoryAndEqualLogits()
+    {
+        var folder = Made("bench-streamed", layers: 4);
+        var json = Path.Combine(_dir.FullName, "streamed.json");
+        var (code, output, error) = Cli.Run("bench", "--weights", folder, "--stream", "--lengths", "8", "--repeats", "1", "--json", json);
+        Assert.True(code == 0, error);
+        Assert.Contains("logits equal to resident", output);
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        var root = doc.RootElement;
+        Assert.Equal(4, root.GetProperty("layers").GetInt32());
+        // One layer of the 7B-mini in bf16: 4·64² + 3·64·172 + 2·64 parameters, two bytes each.
+        Assert.Equal((4 * 64 * 64 + 3 * 64 * 172 + 2 * 64) * 2L, root.GetProperty("layerBytes").GetInt64());
+        var forward = root.GetProperty("forwards").EnumerateArray().Single();
+        Assert.True(forward.GetProperty("equalLogits").GetBoolean());
+        Assert.True(forward.GetProperty("residentMs").GetDouble() > 0);
+        var streamedMs = forward.GetProperty("streamedMs").GetDouble();
+        Assert.InRange(forward.GetProperty("waitingMs").GetDouble(), 0, streamedMs);
+        Assert.InRange(forward.GetProperty("computeMs").GetDouble(), 0, streamedMs);
+        Assert.InRange(forward.GetProperty("overlap").GetDouble(), 0, 1);
+
+        var bare = Cli.Run("bench", "--stream");
+        Assert.Equal(ExitCodes.BadInput, bare.Code);
+        Assert.Contains("--stream benchmarks a checkpoint run layer by layer: give --weights DIR", bare.Err);
+    }
+
+    [Fact]
     public void InfiniteLogitsAreDumpedAsNamedLiterals()
     {
         // Finite weights whose products overflow fp32: token 7's logit is ±Inf, or NaN where +Inf meets −Inf.

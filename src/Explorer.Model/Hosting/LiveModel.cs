@@ -40,14 +40,18 @@ public sealed class LiveModel : IDisposable
     /// A Hugging Face checkpoint folder; its tokenizer.json is used when present. The tokenizer is read first, against
     /// the config's vocab_size, so a bad one is refused before gigabytes of weights are read.
     /// </summary>
+    /// <param name="streamed">Run it layer by layer from its files (<see cref="Checkpoint.LoadStreamed"/>; CPU only).</param>
     public static LiveModel FromCheckpoint(string directory, string device = "cpu", ScalarType? dtype = null, IProgress<double>? progress = null,
-        string? source = null, string? name = null)
+        string? source = null, string? name = null, bool streamed = false)
     {
         var spec = Checkpoint.ReadSpec(directory);
+        var resolved = TorchDevice.Resolve(device);
+        if (streamed && resolved.type != TorchSharp.DeviceType.CPU)
+            throw new ArgumentException($"Streaming runs on the CPU; device '{device}' resolves to {resolved.type}.");
         var tokenizer = ReadTokenizer(directory, spec);
         try
         {
-            var decoder = Checkpoint.Load(directory, dtype, TorchDevice.Resolve(device), progress);
+            var decoder = streamed ? Checkpoint.LoadStreamed(directory, dtype, progress) : Checkpoint.Load(directory, dtype, resolved, progress);
             return new LiveModel(name ?? new DirectoryInfo(directory).Name, decoder, tokenizer, source ?? directory);
         }
         catch

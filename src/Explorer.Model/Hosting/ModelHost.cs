@@ -61,20 +61,31 @@ public sealed class ModelHost : IAsyncDisposable
             _options.TrainedDefaults && TrainedDefaults.Find(spec) is not null ? $"trained ({TrainedDefaults.FolderName}/{spec.Name})" : $"seed {_options.Seed}",
             () => LiveModel.Mini(spec, _options.Seed, _options.Device, _options.TrainedDefaults))));
 
-    /// <summary>Loads a checkpoint from inside the models folder or the hub cache, by the name the folder lists it under.</summary>
-    public Task<ModelStatus> LoadCheckpointAsync(string name)
+    /// <summary>
+    /// Loads a checkpoint from inside the models folder or the hub cache, by the name the folder lists it under:
+    /// resident when its weights fit in memory with room for traces, streamed layer by layer from its files otherwise
+    /// (<see cref="Placement.Choose"/>), or as <paramref name="request"/> asks.
+    /// </summary>
+    public Task<ModelStatus> LoadCheckpointAsync(string name, PlacementRequest request = PlacementRequest.Auto)
     {
         var entry = _folder.Resolve(name);
         var modelName = entry.Revision is null ? new DirectoryInfo(entry.Path).Name : entry.Name;
         if (MiniPresets.TryGet(modelName, out _))
             throw new ArgumentException($"'{modelName}' is the name of a built-in model; rename the folder.");
         var source = entry.Revision is null ? entry.Path : $"hub cache {entry.Name} @ {entry.Revision[..Math.Min(12, entry.Revision.Length)]}";
-        return LoadAsync(modelName, source, progress => LiveModel.FromCheckpoint(entry.Path, _options.Device, progress: progress, source: source, name: modelName));
+        return LoadAsync(modelName, source, progress =>
+        {
+            var (_, _, resident, streamed) = Checkpoint.Footprint(entry.Path);
+            var placement = Placement.Choose(request, resident, streamed, Checkpoint.AvailableMemoryBytes(), Placement.TraceRoom(_options.TraceCacheBytes));
+            var model = LiveModel.FromCheckpoint(entry.Path, placement.Streamed ? "cpu" : _options.Device, progress: progress, source: source,
+                name: modelName, streamed: placement.Streamed);
+            return (model, placement);
+        });
     }
 
-    private Task<ModelStatus> LoadAsync(string name, string source, Func<LiveModel> load) => LoadAsync(name, source, _ => load());
+    private Task<ModelStatus> LoadAsync(string name, string source, Func<LiveModel> load) => LoadAsync(name, source, _ => (load(), (Placement?)null));
 
-    private async Task<ModelStatus> LoadAsync(string name, string source, Func<IProgress<double>, LiveModel> load)
+    private async Task<ModelStatus> LoadAsync(string name, string source, Func<IProgress<double>, (LiveModel Model, Placement? Placement)> load)
     {
         if (_status.TryGetValue(name, out var existing) && existing.State == ModelState.Loading)
             return existing;
@@ -90,11 +101,11 @@ public sealed class ModelHost : IAsyncDisposable
                 lastReported = fraction;
                 SetStatus(new ModelStatus(name, ModelState.Loading, fraction, $"loading weights: {fraction:P0}", null, source));
             });
-            var model = await Task.Run(() => load(progress));
+            var (model, placement) = await Task.Run(() => load(progress));
             if (_models.TryRemove(name, out var old))
                 await RunAsync(() => { old.Dispose(); return true; }, CancellationToken.None);
             _models[name] = model;
-            var status = new ModelStatus(name, ModelState.Ready, 1, "ready", model.Spec, model.Source);
+            var status = new ModelStatus(name, ModelState.Ready, 1, placement?.Reason ?? "ready", model.Spec, model.Source, placement);
             SetStatus(status);
             WarmUpLater(model);
             return status;
@@ -142,8 +153,12 @@ public sealed class ModelHost : IAsyncDisposable
     public Task<TraceLease> TraceAsync(string model, string prompt, TraceOptions options, CancellationToken cancellation) =>
         TraceAsync(model, Tokenize(model, prompt), options, cancellation);
 
-    /// <summary>Runs (or reuses) a traced forward of token ids.</summary>
-    public async Task<TraceLease> TraceAsync(string model, IReadOnlyList<int> tokens, TraceOptions options, CancellationToken cancellation)
+    /// <summary>
+    /// Runs (or reuses) a traced forward of token ids. A streamed model reports each layer done to
+    /// <paramref name="layers"/>; one whose files fail part-way is unloaded and listed as failed with the reason.
+    /// </summary>
+    public async Task<TraceLease> TraceAsync(string model, IReadOnlyList<int> tokens, TraceOptions options, CancellationToken cancellation,
+        IProgress<int>? layers = null)
     {
         var live = Model(model);
         live.CheckTokens(tokens, _options.MaxPromptTokens);
@@ -151,19 +166,42 @@ public sealed class ModelHost : IAsyncDisposable
         if (_cache.Lease(key) is { } hit)
             return hit;
         var ids = tokens.ToArray();
-        var entry = await RunAsync(() =>
+        Action<int>? onLayer = live.Decoder.IsStreamed && layers is not null ? layers.Report : null;
+        CachedTrace entry;
+        try
         {
-            using var input = LiveModel.ToTensor(ids);
-            var trace = live.Decoder.Trace(input, options, cancellation);
-            Interlocked.Increment(ref _forwards);
-            var pieces = live.Tokenizer is null ? ids.Select(i => i.ToString()).ToArray() : TokenPieces.Display(live.Tokenizer, ids);
-            return new CachedTrace(key, live.Name, ids, pieces, trace);
-        }, cancellation, orphaned: entry => entry.Evict()); // cancelled as it finished: never leased, so freed here
+            entry = await RunTraceAsync(live, key, ids, options, cancellation, onLayer);
+        }
+        catch (CheckpointException e) when (live.Decoder.IsStreamed)
+        {
+            await FailAsync(live, $"streaming stopped: {e.Message}");
+            throw;
+        }
         var lease = new TraceLease(entry, fromCache: false);
         _cache.Add(entry);
         if (Forwards % 16 == 0)
             ProcessMemory.Trim();
         return lease;
+    }
+
+    private Task<CachedTrace> RunTraceAsync(LiveModel live, string key, int[] ids, TraceOptions options, CancellationToken cancellation, Action<int>? onLayer) =>
+        RunAsync(() =>
+        {
+            using var input = LiveModel.ToTensor(ids);
+            var trace = live.Decoder.Trace(input, options, cancellation, onLayer);
+            Interlocked.Increment(ref _forwards);
+            var pieces = live.Tokenizer is null ? ids.Select(i => i.ToString()).ToArray() : TokenPieces.Display(live.Tokenizer, ids);
+            return new CachedTrace(key, live.Name, ids, pieces, trace);
+        }, cancellation, orphaned: entry => entry.Evict()); // cancelled as it finished: never leased, so freed here
+
+    /// <summary>A model that cannot run any more: unloaded, its traces evicted, listed as failed with the reason.</summary>
+    private async Task FailAsync(LiveModel live, string reason)
+    {
+        if (!_models.TryRemove(live.Name, out var model) || !ReferenceEquals(model, live))
+            return;
+        _cache.RemoveModel(live.Name);
+        SetStatus(new ModelStatus(live.Name, ModelState.Failed, 0, reason, null, live.Source));
+        await RunAsync(() => { live.Dispose(); return true; }, CancellationToken.None);
     }
 
     private static string Describe(TraceOptions o) =>

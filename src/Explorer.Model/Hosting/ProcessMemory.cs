@@ -111,6 +111,19 @@ public static partial class ProcessMemory
         return process.WorkingSet64;
     }
 
+    /// <summary>
+    /// Resident memory that only this process holds (RssAnon on Linux: its heap and tensors, not file pages the kernel
+    /// can drop and read again); the whole resident figure elsewhere.
+    /// </summary>
+    public static long AnonymousResident()
+    {
+        if (OperatingSystem.IsLinux())
+            foreach (var line in File.ReadLines("/proc/self/status"))
+                if (line.StartsWith("RssAnon:", StringComparison.Ordinal))
+                    return long.Parse(line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        return Resident();
+    }
+
     /// <summary>The most resident memory this process has had (VmHWM on Linux; the current figure elsewhere).</summary>
     public static long PeakResident()
     {

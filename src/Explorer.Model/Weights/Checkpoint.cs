@@ -110,8 +110,7 @@ public static class Checkpoint
     {
         var spec = ReadSpec(directory);
         var tensors = OpenTensors(directory);
-        var fileTypes = tensors.Values.Select(t => t.Entry.DType).Distinct().ToArray();
-        var target = dtype ?? (fileTypes.All(t => t == "F32") ? ScalarType.Float32 : ScalarType.BFloat16);
+        var target = dtype ?? DefaultType(tensors);
         CheckMemory(directory, spec, target);
         CheckNames(directory, spec, tensors);
         var decoder = Decoder.Decoder.Create(spec, new DecoderOptions { Initialise = false, DType = target, Device = CPU });
@@ -139,8 +138,7 @@ public static class Checkpoint
     {
         var spec = ReadSpec(directory);
         var tensors = OpenTensors(directory);
-        var fileTypes = tensors.Values.Select(t => t.Entry.DType).Distinct().ToArray();
-        var target = dtype ?? (fileTypes.All(t => t == "F32") ? ScalarType.Float32 : ScalarType.BFloat16);
+        var target = dtype ?? DefaultType(tensors);
         CheckNames(directory, spec, tensors);
         var needed = StreamedBytes(spec, target);
         var available = AvailableMemoryBytes();
@@ -161,6 +159,18 @@ public static class Checkpoint
             decoder.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The dtype a checkpoint loads in unless asked otherwise: fp32 when every tensor is, else bf16.</summary>
+    public static ScalarType DefaultType(IReadOnlyDictionary<string, (SafetensorsFile File, SafetensorsEntry Entry)> tensors) =>
+        tensors.Values.All(t => t.Entry.DType == "F32") ? ScalarType.Float32 : ScalarType.BFloat16;
+
+    /// <summary>What a checkpoint folder would take in memory, resident and streamed, read from its headers only.</summary>
+    public static (ModelSpec Spec, ScalarType DType, long ResidentBytes, long StreamedBytes) Footprint(string directory)
+    {
+        var spec = ReadSpec(directory);
+        var dtype = DefaultType(OpenTensors(directory));
+        return (spec, dtype, ResidentBytes(spec, dtype), StreamedBytes(spec, dtype));
     }
 
     /// <summary>Bytes a model's weights take in memory in <paramref name="dtype"/>, all resident.</summary>

@@ -27,6 +27,7 @@ public sealed class LayerStream : ILayerSource
     private Task _tail = Task.CompletedTask;
     private long _bytesRead;
     private long _readTicks;
+    private long _waitTicks;
 
     internal LayerStream(ModelSpec spec, IReadOnlyDictionary<string, (SafetensorsFile File, SafetensorsEntry Entry)> tensors, ScalarType dtype)
     {
@@ -45,10 +46,13 @@ public sealed class LayerStream : ILayerSource
     /// <summary>Bytes one layer's weights take in memory (one buffer).</summary>
     public long LayerBytes => _parameters[0].Sum(p => p.Parameter.numel() * p.Parameter.element_size());
 
-    /// <summary>Bytes read from the files and the time spent reading them, since the stream opened.</summary>
-    public (long Bytes, TimeSpan Time) Reads
+    /// <summary>
+    /// Since the stream opened: bytes read from the files, the loader's time reading them, and the time forwards spent
+    /// waiting for a layer that was not read yet (what reading added to computing).
+    /// </summary>
+    public (long Bytes, TimeSpan Reading, TimeSpan Waiting) Counters
     {
-        get { lock (_gate) return (_bytesRead, TimeSpan.FromTicks(_readTicks)); }
+        get { lock (_gate) return (_bytesRead, TimeSpan.FromTicks(_readTicks), TimeSpan.FromTicks(_waitTicks)); }
     }
 
     /// <summary>The checkpoint name of a layer's parameter: <c>model.layers.N.</c> + its name inside the layer.</summary>
@@ -68,6 +72,7 @@ public sealed class LayerStream : ILayerSource
         Task load;
         lock (_gate)
             load = _loads[buffer];
+        var waiting = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             load.Wait(cancellation);
@@ -77,8 +82,11 @@ public sealed class LayerStream : ILayerSource
             throw e.InnerExceptions[0] is CheckpointException c ? c : new CheckpointException(e.InnerExceptions[0].Message);
         }
         lock (_gate)
+        {
+            _waitTicks += System.Diagnostics.Stopwatch.GetElapsedTime(waiting).Ticks;
             if (_held[buffer] != layer)
                 throw new InvalidOperationException($"Layer {layer} was asked for, but its buffer holds layer {_held[buffer]}.");
+        }
         return _buffers[buffer];
     }
 

@@ -98,7 +98,17 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
                 Status = $"running {model}…";
                 Notify();
                 var tokens = host.Tokenize(model, Prompt);
-                var lease = await host.TraceAsync(model, tokens, TraceOptions.ForViews(tokens.Length, KeepAttention), run.Token);
+                // A streamed model reads its layers from disk as the forward goes: say which layer it is on.
+                var layers = host.Models.FirstOrDefault(m => string.Equals(m.Name, model, StringComparison.OrdinalIgnoreCase)) is { Streamed: true, Spec: { } spec }
+                    ? new Progress<int>(done =>
+                    {
+                        if (!ReferenceEquals(_run, run))
+                            return; // a report that arrives after its run ended
+                        Status = $"running {model} (streamed): layer {done} of {spec.Layers}…";
+                        Notify();
+                    })
+                    : null;
+                var lease = await host.TraceAsync(model, tokens, TraceOptions.ForViews(tokens.Length, KeepAttention), run.Token, layers);
                 if (_leases.Remove(model, out var old))
                     old.Dispose();
                 _leases[model] = lease;

@@ -148,3 +148,49 @@ public sealed class StreamedCheckpointTests : IDisposable
         Assert.Contains("streamed", error.Message);
     }
 }
+
+/// <summary>Memory measured on the whole process: run alone, not beside other test classes.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ProcessMemoryCollection
+{
+    public const string Name = "process memory";
+}
+
+[Collection(ProcessMemoryCollection.Name)]
+public sealed class StreamedMemoryTests : IDisposable
+{
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("explorer-stream-memory-");
+
+    public void Dispose() => _dir.Delete(recursive: true);
+
+    [Fact]
+    public void StreamingHoldsTwoLayersNotTheModel()
+    {
+        if (!OperatingSystem.IsLinux())
+            return; // RssAnon is Linux's figure
+        // 12 layers of 52 MB each in fp32 (d 1024, FFN 2816): 630 MB of layers on disk, deleted after.
+        var spec = new ModelSpec("stream-memory", Layers: 12, HiddenSize: 1024, IntermediateSize: 2816,
+            AttentionHeads: 8, KeyValueHeads: 8, VocabularySize: 512, ContextLength: 64);
+        var folder = Path.Combine(_dir.FullName, "model");
+        RandomCheckpoint.Write(spec, folder, ScalarType.Float32, 200L << 20, seed: 21);
+        var layerBytes = Core.Accounting.ParameterBreakdown.Of(spec).PerLayer.Total * sizeof(float);
+        var allLayers = layerBytes * spec.Layers;
+
+        Explorer.Model.Hosting.ProcessMemory.Trim();
+        var before = Explorer.Model.Hosting.ProcessMemory.AnonymousResident();
+        long peak = before;
+        using (var streamed = Checkpoint.LoadStreamed(folder))
+        using (var tokens = TestModels.Tokens(Enumerable.Range(0, 32).Select(i => (long)(i * 7 % 512)).ToArray()))
+        using (var trace = streamed.Trace(tokens, TraceOptions.ForViews(32, attention: true), onLayer: _ =>
+                   peak = Math.Max(peak, Explorer.Model.Hosting.ProcessMemory.AnonymousResident())))
+        {
+            Assert.Equal(spec.Layers, trace.Layers);
+        }
+        // What streaming may hold: two layer buffers, the embedding and head (1 MB each here), the trace and the
+        // forward's temporaries (a few MB at 32 tokens), and the allocator's slack; 64 MB covers the last three. All
+        // twelve layers resident would be 630 MB.
+        var grew = peak - before;
+        Assert.True(grew < 2 * layerBytes + (64L << 20),
+            $"streaming grew anonymous memory by {grew / 1048576.0:0} MB; two layers are {2 * layerBytes / 1048576.0:0} MB, all {spec.Layers} {allLayers / 1048576.0:0} MB");
+    }
+}

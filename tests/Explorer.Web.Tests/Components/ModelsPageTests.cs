@@ -37,6 +37,20 @@ public sealed class ModelsPageTests : BunitTest, IDisposable
     }
 
     [Fact]
+    public async Task StreamLoadsACheckpointLayerByLayerAndThePageSaysSoAndWhy()
+    {
+        var spec = new Explorer.Core.Specs.ModelSpec("tiny", 3, 32, 64, 4, 2, 50, 64);
+        using (var decoder = Explorer.Model.Decoder.Decoder.Create(spec))
+            Checkpoint.Save(decoder, Path.Combine(_root.FullName, "tiny-stream"));
+        var cut = Context.Render<Models>();
+        cut.Find("[data-testid=stream-tiny-stream]").Click();
+        await cut.WaitForAssertionAsync(() => Assert.Contains("streamed, as asked: layer by layer from its files",
+            cut.Find("[data-testid=placement-tiny-stream]").TextContent), TimeSpan.FromSeconds(30));
+        Assert.True(_host.Find("tiny-stream")!.Decoder.IsStreamed);
+        Assert.Contains("would fit", cut.Find("[data-testid=placement-tiny-stream]").TextContent);
+    }
+
+    [Fact]
     public void AnEmptyFolderSaysWhatToDo()
     {
         var cut = Context.Render<Models>();

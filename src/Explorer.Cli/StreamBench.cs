@@ -1,0 +1,139 @@
+using System.Text.Json;
+using Explorer.Core.Formatting;
+using Explorer.Model.Decoder;
+using Explorer.Model.Hosting;
+using Explorer.Model.Weights;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Explorer.Cli;
+
+/// <summary>
+/// <c>explorer bench --weights DIR --stream</c>: a checkpoint run layer by layer from its files, against what bounds
+/// it: reading the files, and the same forward's compute with the model resident (when it fits). Reports the overlap
+/// the two buffers achieve, anonymous memory during the streamed forward, and whether the logits equal the resident ones.
+/// </summary>
+public static class StreamBench
+{
+    /// <param name="ResidentMs">The resident traced forward, or null when the model does not fit in memory.</param>
+    /// <param name="ComputeMs">The streamed forward less its time waiting for reads: its compute, measured in the same run.</param>
+    public sealed record Forward(int Tokens, double? ResidentMs, double StreamedMs, double ComputeMs, double ReadingMs, double WaitingMs,
+        long PeakAnonymousBytes, bool? EqualLogits)
+    {
+        /// <summary>The streamed forward against the larger of its two bounds (1 = perfect overlap).</summary>
+        public double AgainstBound(double rawReadMs) => StreamedMs / Math.Max(rawReadMs, ResidentMs ?? ComputeMs);
+
+        /// <summary>How much of the shorter of reading and computing was hidden under the longer (1 = all of it).</summary>
+        public double Overlap => Math.Clamp((ReadingMs + ComputeMs - StreamedMs) / Math.Min(ReadingMs, ComputeMs), 0, 1);
+    }
+
+    public sealed record Report(string Model, int Layers, long FileBytes, double RawReadSeconds, long LayerBytes, long StreamedWeightBytes,
+        long AnonymousBeforeBytes, IReadOnlyList<Forward> Forwards);
+
+    public static Report Run(string directory, IReadOnlyList<int> lengths, int repeats, TextWriter output)
+    {
+        var spec = Checkpoint.ReadSpec(directory);
+        var files = Directory.EnumerateFiles(directory, "*.safetensors").Order(StringComparer.Ordinal).ToArray();
+        if (files.Length == 0)
+            throw new ArgumentException($"--weights {directory}: no .safetensors files there.");
+        foreach (var length in lengths)
+            if (length > spec.ContextLength)
+                throw new ArgumentException($"--lengths {length}: over {spec.Name}'s context of {spec.ContextLength}.");
+        var fileBytes = files.Sum(f => new FileInfo(f).Length);
+        var rawSeconds = RawRead(files);
+        output.WriteLine($"read {files.Length} files, {Units.Bytes(fileBytes)} raw: {rawSeconds:0.00} s ({fileBytes / rawSeconds / 1e9:0.00} GB/s)");
+
+        // Resident, when the whole model fits with 2 GiB to spare: the compute bound, and the logits to compare.
+        var residentMs = new Dictionary<int, (double Ms, float[] Logits)>();
+        var dtype = Checkpoint.OpenTensors(directory).Values.All(t => t.Entry.DType == "F32") ? ScalarType.Float32 : ScalarType.BFloat16;
+        if (Checkpoint.ResidentBytes(spec, dtype) + (2L << 30) < Checkpoint.AvailableMemoryBytes())
+        {
+            using var resident = LiveModel.FromCheckpoint(directory, "cpu");
+            foreach (var length in lengths)
+            {
+                using var tokens = Tokens(spec, length);
+                var options = TraceOptions.ForViews(length, attention: false);
+                resident.Decoder.Trace(tokens, options).Dispose(); // warm-up
+                float[] logits = [];
+                var ms = Timing.Median(Enumerable.Range(0, repeats).Select(_ => Timing.Milliseconds(() =>
+                {
+                    using var trace = resident.Decoder.Trace(tokens, options);
+                    logits = trace.LastLogits();
+                })));
+                residentMs[length] = (ms, logits);
+                output.WriteLine($"  resident, {length} tokens: {ms:0} ms");
+            }
+        }
+        else
+            output.WriteLine($"  resident: does not fit ({Units.Bytes(Checkpoint.ResidentBytes(spec, dtype))} of weights, {Units.Bytes(Checkpoint.AvailableMemoryBytes())} available); compute is the streamed forward less its waits");
+        ProcessMemory.Trim();
+
+        var before = ProcessMemory.AnonymousResident();
+        using var live = LiveModel.FromCheckpoint(directory, "cpu", streamed: true);
+        var stream = (LayerStream)live.Decoder.LayerSource!;
+        output.WriteLine($"streamed {live.Name} ({spec.Layers} layers, {live.Decoder.DType}): {Units.Bytes(stream.LayerBytes)} a layer, " +
+                         $"{Units.Bytes(Checkpoint.StreamedBytes(spec, live.Decoder.DType))} of weights in memory");
+        var forwards = new List<Forward>();
+        foreach (var length in lengths)
+        {
+            using var tokens = Tokens(spec, length);
+            var options = TraceOptions.ForViews(length, attention: false);
+            var runs = Enumerable.Range(0, repeats).Select(_ =>
+            {
+                var (_, reading0, waiting0) = stream.Counters;
+                long peak = 0;
+                float[] logits = [];
+                var ms = Timing.Milliseconds(() =>
+                {
+                    using var trace = live.Decoder.Trace(tokens, options, onLayer: _ => peak = Math.Max(peak, ProcessMemory.AnonymousResident()));
+                    logits = trace.LastLogits();
+                });
+                var (_, reading1, waiting1) = stream.Counters;
+                return (Ms: ms, Reading: (reading1 - reading0).TotalMilliseconds, Waiting: (waiting1 - waiting0).TotalMilliseconds, Peak: peak, Logits: logits);
+            }).OrderBy(r => r.Ms).ToArray();
+            var median = runs[runs.Length / 2];
+            bool? equal = residentMs.TryGetValue(length, out var r) ? r.Logits.SequenceEqual(median.Logits) : null;
+            var row = new Forward(length, residentMs.TryGetValue(length, out var rm) ? rm.Ms : null, median.Ms, median.Ms - median.Waiting,
+                median.Reading, median.Waiting, runs.Max(x => x.Peak), equal);
+            forwards.Add(row);
+            output.WriteLine($"  streamed, {length} tokens: {row.StreamedMs:0} ms (reading {row.ReadingMs:0} ms, computing {row.ComputeMs:0} ms, " +
+                             $"waiting for reads {row.WaitingMs:0} ms); {row.AgainstBound(rawSeconds * 1000):0.00}× the larger bound, overlap {row.Overlap:P0}; " +
+                             $"anonymous memory {Units.Bytes(row.PeakAnonymousBytes)} at most" +
+                             (equal is null ? "" : equal.Value ? "; logits equal to resident" : "; LOGITS DIFFER from resident"));
+        }
+        return new Report(live.Name, spec.Layers, fileBytes, rawSeconds, stream.LayerBytes, Checkpoint.StreamedBytes(spec, live.Decoder.DType), before, forwards);
+    }
+
+    private static Tensor Tokens(Explorer.Core.Specs.ModelSpec spec, int length) =>
+        torch.randint(0, spec.VocabularySize, [1, length], generator: new Generator(99, CPU), dtype: ScalarType.Int64);
+
+    /// <summary>Every byte of the files through a reused buffer: the read bound (from the page cache where the files are in it).</summary>
+    private static double RawRead(IEnumerable<string> files)
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var buffer = new byte[SafetensorsFile.ChunkBytes];
+        foreach (var file in files)
+        {
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+            while (stream.Read(buffer) > 0) { }
+        }
+        return watch.Elapsed.TotalSeconds;
+    }
+
+    public static void WriteJson(Report report, string path) =>
+        File.WriteAllText(path, JsonSerializer.Serialize(new
+        {
+            model = report.Model,
+            layers = report.Layers,
+            fileBytes = report.FileBytes,
+            rawReadSeconds = report.RawReadSeconds,
+            layerBytes = report.LayerBytes,
+            streamedWeightBytes = report.StreamedWeightBytes,
+            forwards = report.Forwards.Select(f => new
+            {
+                tokens = f.Tokens, residentMs = f.ResidentMs, streamedMs = f.StreamedMs, computeMs = f.ComputeMs, readingMs = f.ReadingMs,
+                waitingMs = f.WaitingMs, againstBound = f.AgainstBound(report.RawReadSeconds * 1000), overlap = f.Overlap,
+                peakAnonymousBytes = f.PeakAnonymousBytes, equalLogits = f.EqualLogits,
+            }),
+        }, new JsonSerializerOptions { WriteIndented = true }));
+}
