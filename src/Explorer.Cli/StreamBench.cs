@@ -40,7 +40,7 @@ public static class StreamBench
             if (length > spec.ContextLength)
                 throw new ArgumentException($"--lengths {length}: over {spec.Name}'s context of {spec.ContextLength}.");
         var fileBytes = files.Sum(f => new FileInfo(f).Length);
-        var rawSeconds = RawRead(files);
+        var rawSeconds = WeightsBench.RawRead(files);
         output.WriteLine($"read {files.Length} files, {Units.Bytes(fileBytes)} raw: {rawSeconds:0.00} s ({fileBytes / rawSeconds / 1e9:0.00} GB/s)");
 
         // Resident, when the whole model fits with 2 GiB to spare: the compute bound, and the logits to compare.
@@ -106,19 +106,6 @@ public static class StreamBench
 
     private static Tensor Tokens(Explorer.Core.Specs.ModelSpec spec, int length) =>
         torch.randint(0, spec.VocabularySize, [1, length], generator: new Generator(99, CPU), dtype: ScalarType.Int64);
-
-    /// <summary>Every byte of the files through a reused buffer: the read bound (from the page cache where the files are in it).</summary>
-    private static double RawRead(IEnumerable<string> files)
-    {
-        var watch = System.Diagnostics.Stopwatch.StartNew();
-        var buffer = new byte[SafetensorsFile.ChunkBytes];
-        foreach (var file in files)
-        {
-            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-            while (stream.Read(buffer) > 0) { }
-        }
-        return watch.Elapsed.TotalSeconds;
-    }
 
     public static void WriteJson(Report report, string path) =>
         File.WriteAllText(path, JsonSerializer.Serialize(new

@@ -15,17 +15,30 @@ public class FirstTenMinutesTests(BrowserFixture fixture)
     }
 
     /// <summary>
-    /// Every chart on the page, once at least <paramref name="atLeast"/> chart frames are on it and every frame has
-    /// drawn (a frame that never draws fails here): both axes titled.
+    /// Every chart on the page, once at least <paramref name="atLeast"/> charts have drawn and so has every chart frame
+    /// on it (a frame that never draws fails here): both axes titled.
     /// </summary>
     private static async Task AssertAxesTitledAsync(IPage page, string chart, int atLeast)
     {
-        await page.WaitForFunctionAsync("""
-            n => {
-              const frames = [...document.querySelectorAll('.chart-frame')];
-              return frames.length >= n && frames.every(f => f.querySelector('.js-plotly-plot .main-svg'));
-            }
-            """, atLeast, new() { Timeout = 90000 });
+        try
+        {
+            await page.WaitForFunctionAsync("""
+                n => {
+                  const frames = [...document.querySelectorAll('.chart-frame')];
+                  return document.querySelectorAll('.js-plotly-plot .main-svg').length >= n
+                    && frames.every(f => f.querySelector('.js-plotly-plot .main-svg'));
+                }
+                """, atLeast, new() { Timeout = 90000 });
+        }
+        catch (TimeoutException)
+        {
+            var frames = await page.EvaluateAsync<string[]>("""
+                () => [...document.querySelectorAll('.chart-frame')].map(f =>
+                  (f.getAttribute('data-testid') ?? '?') + (f.querySelector('.js-plotly-plot .main-svg') ? ' drawn' : ' NOT DRAWN'))
+                """);
+            var drawn = await page.EvaluateAsync<int>("() => document.querySelectorAll('.js-plotly-plot .main-svg').length");
+            Assert.Fail($"{chart}: {drawn} charts drew within 90 s (at least {atLeast} expected); chart frames: {string.Join(", ", frames)}");
+        }
         var untitled = await page.EvaluateAsync<string[]>("""
             () => [...document.querySelectorAll('.js-plotly-plot')].filter(p => p.querySelector('.main-svg')).flatMap(p => {
               const name = p.closest('[data-testid]')?.getAttribute('data-testid') ?? p.id;

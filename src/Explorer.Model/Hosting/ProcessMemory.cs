@@ -115,22 +115,18 @@ public static partial class ProcessMemory
     /// Resident memory that only this process holds (RssAnon on Linux: its heap and tensors, not file pages the kernel
     /// can drop and read again); the whole resident figure elsewhere.
     /// </summary>
-    public static long AnonymousResident()
-    {
-        if (OperatingSystem.IsLinux())
-            foreach (var line in File.ReadLines("/proc/self/status"))
-                if (line.StartsWith("RssAnon:", StringComparison.Ordinal))
-                    return long.Parse(line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
-        return Resident();
-    }
+    public static long AnonymousResident() => StatusBytes("RssAnon:") ?? Resident();
 
     /// <summary>The most resident memory this process has had (VmHWM on Linux; the current figure elsewhere).</summary>
-    public static long PeakResident()
+    public static long PeakResident() => StatusBytes("VmHWM:") ?? Resident();
+
+    /// <summary>A "Key: N kB" line of /proc/self/status in bytes; null where there is none (not Linux).</summary>
+    private static long? StatusBytes(string key)
     {
         if (OperatingSystem.IsLinux())
             foreach (var line in File.ReadLines("/proc/self/status"))
-                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                if (line.StartsWith(key, StringComparison.Ordinal))
                     return long.Parse(line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
-        return Resident();
+        return null;
     }
 }

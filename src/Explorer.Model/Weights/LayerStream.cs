@@ -23,6 +23,7 @@ public sealed class LayerStream : ILayerSource
     private readonly Task[] _loads = new Task[Buffers];
     private readonly int[] _held = new int[Buffers];
     private readonly Dictionary<string, FileStream> _files = new();
+    private readonly bool[] _checked; // layers whose values were scanned for NaN and Inf on a first, complete read
     private readonly object _gate = new();
     private Task _tail = Task.CompletedTask;
     private long _bytesRead;
@@ -33,6 +34,7 @@ public sealed class LayerStream : ILayerSource
     {
         _spec = spec;
         _tensors = tensors;
+        _checked = new bool[spec.Layers];
         for (var b = 0; b < Buffers; b++)
         {
             _buffers[b] = new DecoderLayer($"buffer{b}", spec, CPU, dtype);
@@ -140,7 +142,8 @@ public sealed class LayerStream : ILayerSource
             NonFiniteCount nonFinite;
             try
             {
-                nonFinite = file.ReadInto(entry, parameter, Stream(file.Path));
+                // Every value is checked the first time its layer is read; later reads copy at the files' speed.
+                nonFinite = file.ReadInto(entry, parameter, Stream(file.Path), scan: !_checked[layer]);
             }
             catch (Exception e) when (e is IOException or EndOfStreamException or UnauthorizedAccessException)
             {
@@ -152,6 +155,7 @@ public sealed class LayerStream : ILayerSource
         }
         lock (_gate)
         {
+            _checked[layer] = true;
             _held[buffer] = layer;
             _bytesRead += bytes;
             _readTicks += System.Diagnostics.Stopwatch.GetElapsedTime(started).Ticks;

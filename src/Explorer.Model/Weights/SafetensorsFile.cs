@@ -210,9 +210,11 @@ public sealed class SafetensorsFile
     /// <summary>
     /// Reads one tensor's bytes into <paramref name="destination"/> (contiguous, CPU), in chunks of at most
     /// <see cref="ChunkBytes"/>; a dtype other than the file's goes through one chunk-sized staging buffer, so no
-    /// second copy of the tensor is ever made. Returns how many of its values are NaN or infinite.
+    /// second copy of the tensor is ever made. Returns how many of its values are NaN or infinite (none counted when
+    /// <paramref name="scan"/> is false: a streamed layer read again after its first, checked read).
     /// </summary>
-    public NonFiniteCount ReadInto(SafetensorsEntry entry, Tensor destination, FileStream stream, Action<long>? bytesRead = null, int chunkBytes = ChunkBytes)
+    public NonFiniteCount ReadInto(SafetensorsEntry entry, Tensor destination, FileStream stream, Action<long>? bytesRead = null, int chunkBytes = ChunkBytes,
+        bool scan = true)
     {
         if (!destination.is_contiguous() || destination.device_type != DeviceType.CPU || destination.numel() != entry.Elements)
             throw new ArgumentException($"{entry.Name}: the destination must be a contiguous CPU tensor of {entry.Elements:N0} values.", nameof(destination));
@@ -232,7 +234,8 @@ public sealed class SafetensorsFile
             using var buffer = staging is null ? part.alias() : staging.narrow(0, 0, count);
             var span = buffer.bytes;
             stream.ReadExactly(span);
-            found += NonFiniteCount.In(span, entry.DType);
+            if (scan)
+                found += NonFiniteCount.In(span, entry.DType);
             if (staging is not null)
                 part.copy_(buffer);
             bytesRead?.Invoke(count * elementSize);

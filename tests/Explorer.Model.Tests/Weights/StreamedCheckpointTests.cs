@@ -139,6 +139,29 @@ public sealed class StreamedCheckpointTests : IDisposable
     }
 
     [Fact]
+    public void NaNInALayerFailsTheForwardThatFirstReadsItNamingTheTensor()
+    {
+        // Opening a streamed checkpoint reads headers and the resident parts only; each layer's values are checked on
+        // the first read of that layer, as a resident load checks them all.
+        var folder = Folder("nan");
+        RandomCheckpoint.Write(Spec("mha-deep"), folder, ScalarType.Float32, long.MaxValue, seed: 15);
+        var name = LayerStream.CheckpointName(4, "mlp.up_proj.weight");
+        var (file, entry) = Checkpoint.OpenTensors(folder)[name];
+        using (var handle = File.Open(file.Path, FileMode.Open, FileAccess.Write))
+        {
+            handle.Position = file.DataStart + entry.Begin + 8 * sizeof(float);
+            handle.Write(BitConverter.GetBytes(0x7FC0_0000u)); // one fp32 NaN
+            handle.Write(BitConverter.GetBytes(0x7F80_0000u)); // one +Inf
+        }
+        using var streamed = Checkpoint.LoadStreamed(folder);
+        using var tokens = TestModels.Tokens(Prompt);
+        var reached = 0;
+        var error = Assert.Throws<CheckpointException>(() => streamed.Trace(tokens, Everything, onLayer: done => reached = done));
+        Assert.Contains($"{name} in model.safetensors: 1 NaN and 1 infinite of {entry.Elements:N0} values", error.Message);
+        Assert.True(reached <= 4, $"the forward ran past the bad layer ({reached} layers done)");
+    }
+
+    [Fact]
     public void AStreamedDecoderRefusesWhatNeedsItsLayersResident()
     {
         var folder = Folder("refuse");
