@@ -97,9 +97,16 @@ public class BrowserBenchmark(BrowserFixture fixture, ITestOutputHelper output)
                 Interlocked.Add(ref received, frame.Binary?.Length ?? System.Text.Encoding.UTF8.GetByteCount(frame.Text ?? ""));
                 Interlocked.Exchange(ref lastFrame, Stopwatch.GetTimestamp());
             };
-            // The server has sent what a change causes once its connection has been quiet for half a second.
-            async Task QuietAsync()
+            // The server has sent what a change causes once a frame has come after the change and the connection has
+            // then been quiet for half a second.
+            async Task QuietAsync(long changedAt)
             {
+                var deadline = Stopwatch.StartNew();
+                while (Interlocked.Read(ref lastFrame) < changedAt)
+                {
+                    Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(60), $"{model}: the server sent nothing within 60 s of a change");
+                    await Task.Delay(50);
+                }
                 while (Stopwatch.GetElapsedTime(Interlocked.Read(ref lastFrame)) < TimeSpan.FromMilliseconds(500))
                     await Task.Delay(100);
             }
@@ -117,27 +124,31 @@ public class BrowserBenchmark(BrowserFixture fixture, ITestOutputHelper output)
                 var before = await chart.CountAsync() > 0 ? await chart.InnerHTMLAsync() : "";
                 Interlocked.Exchange(ref received, 0);
                 var watch = Stopwatch.StartNew();
+                var ran = Stopwatch.GetTimestamp();
                 await page.Locator("[data-testid=prompt-run]").ClickAsync();
                 await page.WaitForFunctionAsync("b => { const s = document.querySelector('[data-testid=residual-norm] .main-svg'); return s && s.innerHTML !== b; }", before, new() { Timeout = 120000 });
                 var elapsed = watch.Elapsed.TotalMilliseconds;
-                await QuietAsync(); // the other charts arrive before the bytes are counted
+                await QuietAsync(ran); // the other charts arrive before the bytes are counted
                 if (run > 0) times.Add(elapsed); // the first run warms the page
                 summaryBytes = Interlocked.Read(ref received);
             }
             times.Sort();
 
+            var opened = Stopwatch.GetTimestamp();
             await page.GotoAsync(new Uri(fixture.Server.BaseAddress, $"/attention?model={model}&prompt={Uri.EscapeDataString("Run 5. " + string.Join(' ', Enumerable.Repeat(Sentence, 8)))}&layer=3&head=0").ToString());
             await page.Locator("[data-testid=head-map] .main-svg").First.WaitForAsync(new() { Timeout = 120000 });
-            await QuietAsync();
+            await QuietAsync(opened);
             Interlocked.Exchange(ref received, 0);
+            var clicked = Stopwatch.GetTimestamp();
             await page.Locator("[data-testid=head-thumb-1]").ClickAsync();
-            await QuietAsync();
+            await QuietAsync(clicked);
             var headBytes = Interlocked.Read(ref received);
             Interlocked.Exchange(ref received, 0);
             var layerBox = page.Locator("input[data-testid=layer-select], [data-testid=layer-select] input").First;
             await layerBox.FillAsync("5");
+            var changed = Stopwatch.GetTimestamp();
             await layerBox.PressAsync("Tab");
-            await QuietAsync();
+            await QuietAsync(changed);
             var gridBytes = Interlocked.Read(ref received);
             // Each view sent something, and a head click sends one map where a layer change sends the grid and a map.
             Assert.True(summaryBytes > 0 && headBytes > 0, $"{model}: no bytes counted for a view ({summaryBytes}, {headBytes})");
