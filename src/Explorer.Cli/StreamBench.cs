@@ -10,14 +10,16 @@ namespace Explorer.Cli;
 
 /// <summary>
 /// <c>explorer bench --weights DIR --stream</c>: a checkpoint run layer by layer from its files, against what bounds
-/// it: reading the files, and the same forward's compute with the model resident (when it fits). Reports the overlap
-/// the two buffers achieve, anonymous memory during the streamed forward, and whether the logits equal the resident ones.
+/// it: reading the files, and the same forward's compute with the model resident (when it fits); layers mapped, then
+/// read. Reports the overlap the two buffers achieve, anonymous memory during the streamed forward, and whether the
+/// logits equal the resident ones.
 /// </summary>
 public static class StreamBench
 {
     /// <param name="ResidentMs">The resident traced forward, or null when the model does not fit in memory.</param>
     /// <param name="ComputeMs">The streamed forward less its time waiting for reads: its compute, measured in the same run.</param>
-    public sealed record Forward(int Tokens, double? ResidentMs, double StreamedMs, double ComputeMs, double ReadingMs, double WaitingMs,
+    /// <param name="Loading">"mapped" (layers are views of the mapped files) or "read" (read into the buffers' memory).</param>
+    public sealed record Forward(string Loading, int Tokens, double? ResidentMs, double StreamedMs, double ComputeMs, double ReadingMs, double WaitingMs,
         long PeakAnonymousBytes, bool? EqualLogits)
     {
         /// <summary>The streamed forward against the larger of its two bounds, reading its layers and computing (1 = perfect overlap).</summary>
@@ -73,43 +75,51 @@ public static class StreamBench
             output.WriteLine($"  resident: does not fit ({Units.Bytes(Checkpoint.ResidentBytes(spec, dtype))} of weights, {Units.Bytes(Checkpoint.AvailableMemoryBytes())} available); compute is the streamed forward less its waits");
         ProcessMemory.Trim();
 
-        using var live = LiveModel.FromCheckpoint(directory, "cpu", streamed: true);
-        var stream = (LayerStream)live.Decoder.LayerSource!;
         var layerFileBytes = Checkpoint.OpenTensors(directory).Where(t => t.Key.StartsWith("model.layers.", StringComparison.Ordinal))
             .Sum(t => t.Value.Entry.End - t.Value.Entry.Begin);
         var layerReadMs = rawSeconds * 1000 * layerFileBytes / fileBytes;
-        output.WriteLine($"streamed {live.Name} ({spec.Layers} layers, {live.Decoder.DType}): {Units.Bytes(stream.LayerBytes)} a layer, " +
-                         $"{Units.Bytes(Checkpoint.StreamedBytes(spec, live.Decoder.DType))} of weights in memory");
         var forwards = new List<Forward>();
-        foreach (var length in lengths)
+        long layerBytes = 0, streamedBytes = 0;
+        foreach (var mapLayers in new[] { true, false })
         {
-            using var tokens = Tokens(spec, length);
-            var options = TraceOptions.ForViews(length, attention: false);
-            var runs = Enumerable.Range(0, repeats).Select(_ =>
+            var loading = mapLayers ? "mapped" : "read";
+            using var live = LiveModel.FromCheckpoint(directory, "cpu", streamed: true, mapLayers: mapLayers);
+            var stream = (LayerStream)live.Decoder.LayerSource!;
+            (layerBytes, streamedBytes) = (stream.LayerBytes, Checkpoint.StreamedBytes(spec, live.Decoder.DType));
+            output.WriteLine($"streamed {live.Name}, layers {loading} ({spec.Layers} layers, {live.Decoder.DType}): {Units.Bytes(layerBytes)} a layer, " +
+                             $"{Units.Bytes(streamedBytes)} of weights in memory");
+            foreach (var length in lengths)
             {
-                var (_, reading0, waiting0) = stream.Counters;
-                long peak = 0;
-                float[] logits = [];
-                var ms = Timing.Milliseconds(() =>
+                using var tokens = Tokens(spec, length);
+                var options = TraceOptions.ForViews(length, attention: false);
+                live.Decoder.Trace(tokens, options).Dispose(); // warm-up, as resident (and each layer's first read checks its values)
+                var runs = Enumerable.Range(0, repeats).Select(_ =>
                 {
-                    using var trace = live.Decoder.Trace(tokens, options, onLayer: _ => peak = Math.Max(peak, ProcessMemory.AnonymousResident()));
-                    logits = trace.LastLogits();
-                });
-                var (_, reading1, waiting1) = stream.Counters;
-                return (Ms: ms, Reading: (reading1 - reading0).TotalMilliseconds, Waiting: (waiting1 - waiting0).TotalMilliseconds, Peak: peak, Logits: logits);
-            }).OrderBy(r => r.Ms).ToArray();
-            var median = runs[runs.Length / 2];
-            bool? equal = residentMs.TryGetValue(length, out var r) ? r.Logits.SequenceEqual(median.Logits) : null;
-            var row = new Forward(length, residentMs.TryGetValue(length, out var rm) ? rm.Ms : null, median.Ms, median.Ms - median.Waiting,
-                median.Reading, median.Waiting, runs.Max(x => x.Peak), equal);
-            forwards.Add(row);
-            output.WriteLine($"  streamed, {length} tokens: {row.StreamedMs:0} ms (reading {row.ReadingMs:0} ms, computing {row.ComputeMs:0} ms, " +
-                             $"waiting for reads {row.WaitingMs:0} ms); {row.AgainstBound(layerReadMs):0.00}× the larger of reading its layers ({layerReadMs:0} ms) and computing, overlap {row.Overlap:P0}; " +
-                             $"anonymous memory {Units.Bytes(row.PeakAnonymousBytes)} at most" +
-                             (equal is null ? "" : equal.Value ? "; logits equal to resident" : "; LOGITS DIFFER from resident"));
+                    var (_, reading0, waiting0) = stream.Counters;
+                    long peak = 0;
+                    float[] logits = [];
+                    var ms = Timing.Milliseconds(() =>
+                    {
+                        using var trace = live.Decoder.Trace(tokens, options, onLayer: _ => peak = Math.Max(peak, ProcessMemory.AnonymousResident()));
+                        logits = trace.LastLogits();
+                    });
+                    var (_, reading1, waiting1) = stream.Counters;
+                    return (Ms: ms, Reading: (reading1 - reading0).TotalMilliseconds, Waiting: (waiting1 - waiting0).TotalMilliseconds, Peak: peak, Logits: logits);
+                }).OrderBy(r => r.Ms).ToArray();
+                var median = runs[runs.Length / 2];
+                bool? equal = residentMs.TryGetValue(length, out var r) ? r.Logits.SequenceEqual(median.Logits) : null;
+                var row = new Forward(loading, length, residentMs.TryGetValue(length, out var rm) ? rm.Ms : null, median.Ms, median.Ms - median.Waiting,
+                    median.Reading, median.Waiting, runs.Max(x => x.Peak), equal);
+                forwards.Add(row);
+                output.WriteLine($"  streamed ({loading}), {length} tokens: {row.StreamedMs:0} ms (reading {row.ReadingMs:0} ms, computing {row.ComputeMs:0} ms, " +
+                                 $"waiting for reads {row.WaitingMs:0} ms); {row.AgainstBound(layerReadMs):0.00}× the larger of reading its layers ({layerReadMs:0} ms) and computing, overlap {row.Overlap:P0}; " +
+                                 $"anonymous memory {Units.Bytes(row.PeakAnonymousBytes)} at most" +
+                                 (equal is null ? "" : equal.Value ? "; logits equal to resident" : "; LOGITS DIFFER from resident"));
+            }
+            ProcessMemory.Trim();
         }
-        return new Report(live.Name, spec.Layers, fileBytes, firstSeconds, rawSeconds, layerReadMs / 1000, stream.LayerBytes,
-            Checkpoint.StreamedBytes(spec, live.Decoder.DType), forwards);
+        return new Report(new DirectoryInfo(directory).Name, spec.Layers, fileBytes, firstSeconds, rawSeconds, layerReadMs / 1000, layerBytes,
+            streamedBytes, forwards);
     }
 
     private static Tensor Tokens(Explorer.Core.Specs.ModelSpec spec, int length) =>
@@ -128,7 +138,7 @@ public static class StreamBench
             streamedWeightBytes = report.StreamedWeightBytes,
             forwards = report.Forwards.Select(f => new
             {
-                tokens = f.Tokens, residentMs = f.ResidentMs, streamedMs = f.StreamedMs, computeMs = f.ComputeMs, readingMs = f.ReadingMs,
+                loading = f.Loading, tokens = f.Tokens, residentMs = f.ResidentMs, streamedMs = f.StreamedMs, computeMs = f.ComputeMs, readingMs = f.ReadingMs,
                 waitingMs = f.WaitingMs, againstBound = f.AgainstBound(report.LayerReadSeconds * 1000), overlap = f.Overlap,
                 peakAnonymousBytes = f.PeakAnonymousBytes, equalLogits = f.EqualLogits,
             }),

@@ -42,7 +42,7 @@ public sealed class LiveModel : IDisposable
     /// </summary>
     /// <param name="streamed">Run it layer by layer from its files (<see cref="Checkpoint.LoadStreamed"/>; CPU only).</param>
     public static LiveModel FromCheckpoint(string directory, string device = "cpu", ScalarType? dtype = null, IProgress<double>? progress = null,
-        string? source = null, string? name = null, bool streamed = false)
+        string? source = null, string? name = null, bool streamed = false, bool mapLayers = true)
     {
         var spec = Checkpoint.ReadSpec(directory);
         var resolved = TorchDevice.Resolve(device);
@@ -51,7 +51,7 @@ public sealed class LiveModel : IDisposable
         var tokenizer = ReadTokenizer(directory, spec);
         try
         {
-            var decoder = streamed ? Checkpoint.LoadStreamed(directory, dtype, progress) : Checkpoint.Load(directory, dtype, resolved, progress);
+            var decoder = streamed ? Checkpoint.LoadStreamed(directory, dtype, progress, mapLayers) : Checkpoint.Load(directory, dtype, resolved, progress);
             return new LiveModel(name ?? new DirectoryInfo(directory).Name, decoder, tokenizer, source ?? directory);
         }
         catch

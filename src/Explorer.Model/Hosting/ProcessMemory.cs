@@ -19,7 +19,8 @@ public static partial class ProcessMemory
     [LibraryImport("libc", EntryPoint = "madvise", SetLastError = true)]
     private static partial int MAdvise(nint address, nuint length, int advice);
 
-    private const int MTrimThreshold = -1, MMmapThreshold = -3, MAdvHugePage = 14, MAdvPopulateRead = 22;
+    private const int MTrimThreshold = -1, MMmapThreshold = -3, MAdvHugePage = 14, MAdvPopulateRead = 22, MAdvDontNeed = 4;
+    private const int EFault = 14, EIo = 5;
     private const long HugePage = 2L << 20;
     private static bool _unavailable;
     private static int _configured;
@@ -87,19 +88,58 @@ public static partial class ProcessMemory
     /// instead of one fault per 16 pages as a first read would: 7B weights mapped 2–3 times faster so. Returns false
     /// where the kernel does not offer it; the pages then come in as they are read.
     /// </summary>
-    public static bool PopulateRead(nint address, long length)
+    public static bool PopulateRead(nint address, long length) => Populate(address, length) == Population.Populated;
+
+    /// <summary>What <see cref="Populate"/> did.</summary>
+    public enum Population
+    {
+        /// <summary>Every page of the range is mapped.</summary>
+        Populated,
+        /// <summary>Not Linux, or a kernel before 5.14: nothing was done.</summary>
+        Unsupported,
+        /// <summary>Reading the range would raise SIGBUS (the file behind it shrank, or its pages could not be read).</summary>
+        Faulted,
+    }
+
+    /// <summary>
+    /// MADV_POPULATE_READ over [address, address + length): maps every page now, or says the range cannot be read.
+    /// A mapped file truncated under the process faults the first read past its end with SIGBUS, which kills the
+    /// process; the kernel reports the same condition here as EFAULT (or EIO), which a caller can turn into a message.
+    /// </summary>
+    public static Population Populate(nint address, long length)
     {
         if (_unavailable || !OperatingSystem.IsLinux() || length <= 0)
-            return false;
+            return Population.Unsupported;
         var start = address & ~(nint)4095;
         try
         {
-            return MAdvise(start, (nuint)(address + (nint)length - start), MAdvPopulateRead) == 0;
+            if (MAdvise(start, (nuint)(address + (nint)length - start), MAdvPopulateRead) == 0)
+                return Population.Populated;
+            return Marshal.GetLastPInvokeError() is EFault or EIo ? Population.Faulted : Population.Unsupported;
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
             _unavailable = true;
-            return false;
+            return Population.Unsupported;
+        }
+    }
+
+    /// <summary>
+    /// MADV_DONTNEED over the pages of [address, address + length) of a read-only file mapping: they leave this
+    /// process's page tables (the page cache keeps them while it has room); a later read maps them again.
+    /// </summary>
+    public static void DropPages(nint address, long length)
+    {
+        if (_unavailable || !OperatingSystem.IsLinux() || length <= 0)
+            return;
+        var start = address & ~(nint)4095;
+        try
+        {
+            MAdvise(start, (nuint)(address + (nint)length - start), MAdvDontNeed);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            _unavailable = true;
         }
     }
 

@@ -131,10 +131,11 @@ public static class Checkpoint
     /// <summary>
     /// Opens a checkpoint to run streamed (<see cref="LayerStream"/>): its embedding, final norm and LM head are read
     /// into memory, its layers are read from the files as each forward reaches them, two in memory
-    /// at a time. Names and shapes of every tensor are checked first, as for a resident load; a model whose streamed
-    /// footprint does not fit is refused before anything is allocated. CPU only.
+    /// at a time (mapped, or read into memory with <paramref name="mapLayers"/> false: see <see cref="LayerStream"/>).
+    /// Names and shapes of every tensor are checked first, as for a resident load; a model whose streamed footprint
+    /// does not fit is refused before anything is allocated. CPU only.
     /// </summary>
-    public static Decoder.Decoder LoadStreamed(string directory, ScalarType? dtype = null, IProgress<double>? progress = null)
+    public static Decoder.Decoder LoadStreamed(string directory, ScalarType? dtype = null, IProgress<double>? progress = null, bool mapLayers = true)
     {
         var spec = ReadSpec(directory);
         var tensors = OpenTensors(directory);
@@ -146,7 +147,7 @@ public static class Checkpoint
             throw new CheckpointException(
                 $"{directory}: streamed, its {spec.Layers}-layer model still needs {needed / (double)(1L << 30):0.0} GiB in {target} " +
                 $"(embedding, LM head and two layers) but only {available / (double)(1L << 30):0.0} GiB of memory are available.");
-        var decoder = Decoder.Decoder.Streamed(spec, target, () => new LayerStream(spec, tensors, target));
+        var decoder = Decoder.Decoder.Streamed(spec, target, () => new LayerStream(spec, tensors, target, mapLayers));
         try
         {
             // Read, not mapped: a streamed checkpoint's files are read again on every forward, and one truncated or

@@ -7,11 +7,20 @@ using static TorchSharp.torch;
 namespace Explorer.Model.Weights;
 
 /// <summary>
-/// A checkpoint's decoder layers read from its safetensors files as a forward reaches them, into two reusable layer
-/// buffers: while one layer computes, the next is read into the other. Only two layers are ever in memory (the
-/// files' pages stay in the kernel's page cache, which it can drop), so a model far larger than the machine runs, one
-/// layer at a time. Reads happen on one loader thread, in layer order; a file that fails part-way fails the forward
-/// with the file and tensor named.
+/// A checkpoint's decoder layers brought in from its safetensors files as a forward reaches them, into two layer
+/// buffers: while one layer computes, the next is brought into the other. Only two layers are ever held (the files'
+/// pages stay in the kernel's page cache, which it can drop), so a model far larger than the machine runs, one layer
+/// at a time. Loads happen on one loader thread, in layer order; a file that fails part-way fails the forward with
+/// the file and tensor named.
+/// <para>
+/// Mapped (the default): a buffer's parameters become views of the files mapped into memory (<see cref="MappedFile"/>,
+/// as a resident load does), their pages mapped in one call each (MADV_POPULATE_READ) and dropped from the process
+/// (MADV_DONTNEED) when the buffer takes its next layer. Nothing is copied, so the loader takes almost no CPU from the
+/// forward; the populate call is also the guard: a file cut short fails there with a message, before anything reads
+/// past its end (SIGBUS). A file cut short while its layer computes still faults, as for a resident model.
+/// Read (<c>mapFiles: false</c>, and wherever a tensor cannot be a view or the kernel cannot populate): the bytes are
+/// read into the buffer's own memory.
+/// </para>
 /// </summary>
 public sealed class LayerStream : ILayerSource
 {
@@ -23,6 +32,10 @@ public sealed class LayerStream : ILayerSource
     private readonly Task[] _loads = new Task[Buffers];
     private readonly int[] _held = new int[Buffers];
     private readonly Dictionary<string, FileStream> _files = new();
+    private readonly Dictionary<string, MappedFile> _maps = new();
+    private readonly bool[][] _viewed = new bool[Buffers][]; // parameters that are views of a mapped file now
+    private readonly List<(nint Address, long Bytes)>[] _pages = new List<(nint, long)>[Buffers]; // mapped in for the buffer's layer
+    private bool _mapFiles;
     private readonly bool[] _checked; // layers whose values were scanned for NaN and Inf on a first, complete read
     private readonly object _gate = new();
     private Task _tail = Task.CompletedTask;
@@ -30,9 +43,11 @@ public sealed class LayerStream : ILayerSource
     private long _readTicks;
     private long _waitTicks;
 
-    internal LayerStream(ModelSpec spec, IReadOnlyDictionary<string, (SafetensorsFile File, SafetensorsEntry Entry)> tensors, ScalarType dtype)
+    internal LayerStream(ModelSpec spec, IReadOnlyDictionary<string, (SafetensorsFile File, SafetensorsEntry Entry)> tensors, ScalarType dtype,
+        bool mapFiles = true)
     {
         _spec = spec;
+        _mapFiles = mapFiles && OperatingSystem.IsLinux();
         _tensors = tensors;
         _checked = new bool[spec.Layers];
         for (var b = 0; b < Buffers; b++)
@@ -42,6 +57,8 @@ public sealed class LayerStream : ILayerSource
             _parameters[b] = _buffers[b].named_parameters().Select(p => (p.name, p.parameter)).ToArray();
             _loads[b] = Task.CompletedTask;
             _held[b] = -1;
+            _viewed[b] = new bool[_parameters[b].Length];
+            _pages[b] = new List<(nint, long)>();
         }
     }
 
@@ -133,17 +150,20 @@ public sealed class LayerStream : ILayerSource
         long bytes = 0;
         using var scope = NewDisposeScope();
         using var noGrad = torch.no_grad();
-        foreach (var (name, parameter) in _parameters[buffer])
+        DropPages(buffer); // its previous layer is done
+        for (var i = 0; i < _parameters[buffer].Length; i++)
         {
+            var (name, parameter) = _parameters[buffer][i];
             var key = CheckpointName(layer, name);
             if (!_tensors.TryGetValue(key, out var found))
                 throw new CheckpointException($"{key} is not in the checkpoint.");
             var (file, entry) = found;
+            // Every value is checked the first time its layer is read; later reads only bring the pages in.
+            var scan = !_checked[layer];
             NonFiniteCount nonFinite;
             try
             {
-                // Every value is checked the first time its layer is read; later reads copy at the files' speed.
-                nonFinite = file.ReadInto(entry, parameter, Stream(file.Path), scan: !_checked[layer]);
+                nonFinite = Map(buffer, i, file, entry, scan, key, layer) ?? ReadInto(buffer, i, file, entry, scan);
             }
             catch (Exception e) when (e is IOException or EndOfStreamException or UnauthorizedAccessException)
             {
@@ -162,6 +182,67 @@ public sealed class LayerStream : ILayerSource
         }
     }
 
+    /// <summary>
+    /// Makes the parameter a view of its mapped file with every page mapped in; null where it cannot be one (another
+    /// dtype, an unaligned offset, a kernel without MADV_POPULATE_READ: mapping is then off for good).
+    /// </summary>
+    private NonFiniteCount? Map(int buffer, int index, SafetensorsFile file, SafetensorsEntry entry, bool scan, string key, int layer)
+    {
+        if (!_mapFiles)
+            return null;
+        var parameter = _parameters[buffer][index].Parameter;
+        // A file cut short past a page boundary faults in Populate; cut inside the tensor's last page it would read
+        // zeros there, so its length is checked first.
+        var end = file.DataStart + entry.End;
+        var length = new FileInfo(file.Path).Length;
+        if (length < end)
+            throw CutShort(file, key, layer, length, end);
+        if (!_maps.TryGetValue(file.Path, out var mapped))
+            _maps[file.Path] = mapped = new MappedFile(file.Path, length);
+        using var view = mapped.TryView(file, entry, parameter.dtype);
+        if (view is null)
+            return null;
+        var address = MappedFile.Address(view);
+        var bytes = entry.End - entry.Begin;
+        switch (MappedFile.Populate(address, bytes, entry.DType, scan, out var found))
+        {
+            case Hosting.ProcessMemory.Population.Unsupported:
+                _mapFiles = false;
+                return null;
+            case Hosting.ProcessMemory.Population.Faulted:
+                throw CutShort(file, key, layer, new FileInfo(file.Path).Length, end);
+        }
+        parameter.set_(view);
+        _viewed[buffer][index] = true;
+        _pages[buffer].Add((address, bytes));
+        return found;
+    }
+
+    private static CheckpointException CutShort(SafetensorsFile file, string key, int layer, long length, long end) =>
+        new($"{Path.GetFileName(file.Path)}: reading {key} for layer {layer} failed: the file is {length:N0} bytes now, " +
+            $"and the tensor ends at byte {end:N0} (was it cut short or rewritten in place?)");
+
+    /// <summary>Reads the parameter's bytes into memory of its own (given back if it was a view).</summary>
+    private NonFiniteCount ReadInto(int buffer, int index, SafetensorsFile file, SafetensorsEntry entry, bool scan)
+    {
+        var parameter = _parameters[buffer][index].Parameter;
+        if (_viewed[buffer][index])
+        {
+            using var own = torch.empty(parameter.shape, parameter.dtype);
+            parameter.set_(own);
+            _viewed[buffer][index] = false;
+        }
+        return file.ReadInto(entry, parameter, Stream(file.Path), scan: scan);
+    }
+
+    /// <summary>The buffer's mapped pages leave the process (the page cache keeps them while it has room).</summary>
+    private void DropPages(int buffer)
+    {
+        foreach (var (address, bytes) in _pages[buffer])
+            Hosting.ProcessMemory.DropPages(address, bytes);
+        _pages[buffer].Clear();
+    }
+
     /// <summary>One open stream per file, used by the loader thread only.</summary>
     private FileStream Stream(string path)
     {
@@ -173,8 +254,14 @@ public sealed class LayerStream : ILayerSource
     public void Dispose()
     {
         Settle();
-        foreach (var buffer in _buffers)
-            buffer.Dispose();
+        for (var b = 0; b < Buffers; b++)
+        {
+            DropPages(b);
+            _buffers[b].Dispose();
+        }
+        foreach (var mapped in _maps.Values)
+            mapped.Dispose();
+        _maps.Clear();
         foreach (var stream in _files.Values)
             stream.Dispose();
         _files.Clear();

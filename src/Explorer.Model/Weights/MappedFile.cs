@@ -1,3 +1,4 @@
+using Explorer.Model.Hosting;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -25,7 +26,10 @@ internal sealed class MappedFile(string path, long length) : IDisposable
         if (type != wanted || offset % size != 0 || entry.Elements == 0)
             return null;
         if (!_byType.TryGetValue(type, out var whole))
-            _byType[type] = whole = torch.from_file(path, shared: false, size: length / size, dtype: type);
+        {
+            // Kept out of any dispose scope: the mapping is this object's, for as long as it lives.
+            _byType[type] = whole = torch.from_file(path, shared: false, size: length / size, dtype: type).DetachFromDisposeScope();
+        }
         using var slice = whole.narrow(0, offset / size, entry.Elements);
         return slice.view(entry.Shape);
     }
@@ -40,11 +44,7 @@ internal sealed class MappedFile(string path, long length) : IDisposable
     {
         if (bytes == 0)
             return default;
-        using var flat = view.view(-1);
-        using var head = flat.narrow(0, 0, 1);
-        nint address;
-        fixed (byte* first = head.bytes)
-            address = (nint)first;
+        var address = Address(view);
         var blocks = (int)((bytes + Block - 1) / Block);
         var total = new NonFiniteCount();
         var gate = new object();
@@ -52,7 +52,7 @@ internal sealed class MappedFile(string path, long length) : IDisposable
         {
             var start = (long)i * Block;
             var length = (int)Math.Min(Block, bytes - start);
-            Hosting.ProcessMemory.PopulateRead(address + (nint)start, length);
+            ProcessMemory.PopulateRead(address + (nint)start, length);
             return sum + NonFiniteCount.In(new ReadOnlySpan<byte>((void*)(address + (nint)start), length), dtype);
         }, sum =>
         {
@@ -60,6 +60,35 @@ internal sealed class MappedFile(string path, long length) : IDisposable
                 total += sum;
         });
         return total;
+    }
+
+    /// <summary>
+    /// Maps a view's pages in on the calling thread alone, a block at a time, and counts NaN and Inf when asked;
+    /// stops at the first block the kernel cannot map (<see cref="ProcessMemory.Population.Faulted"/>: reading it
+    /// would have raised SIGBUS) or at the first when it does not offer populating (nothing read then).
+    /// </summary>
+    public static unsafe ProcessMemory.Population Populate(nint address, long bytes, string dtype, bool scan, out NonFiniteCount found)
+    {
+        found = default;
+        for (long start = 0; start < bytes; start += Block)
+        {
+            var length = (int)Math.Min(Block, bytes - start);
+            var result = ProcessMemory.Populate(address + (nint)start, length);
+            if (result != ProcessMemory.Population.Populated)
+                return result;
+            if (scan)
+                found += NonFiniteCount.In(new ReadOnlySpan<byte>((void*)(address + (nint)start), length), dtype);
+        }
+        return ProcessMemory.Population.Populated;
+    }
+
+    /// <summary>The address of a CPU tensor's first byte.</summary>
+    public static unsafe nint Address(Tensor view)
+    {
+        using var flat = view.view(-1);
+        using var head = flat.narrow(0, 0, 1);
+        fixed (byte* first = head.bytes)
+            return (nint)first;
     }
 
     public void Dispose()

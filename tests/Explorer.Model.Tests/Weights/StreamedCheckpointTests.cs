@@ -18,13 +18,20 @@ public sealed class StreamedCheckpointTests : IDisposable
 
     private string Folder(string name) => Directory.CreateDirectory(Path.Combine(_dir.FullName, name)).FullName;
 
-    public static TheoryData<string, ScalarType, long> Shapes => new()
+    public static TheoryData<string, ScalarType, long, bool> Shapes => new()
     {
-        { "small", ScalarType.Float32, long.MaxValue },          // one file, fp32, GQA 4:2
-        { "small", ScalarType.BFloat16, 12_000 },                 // shards, bf16
-        { "tied", ScalarType.Float32, 20_000 },                   // head tied to the embedding, shards
-        { "mha-deep", ScalarType.BFloat16, long.MaxValue },      // 7 layers, no GQA
+        { "small", ScalarType.Float32, long.MaxValue, true },          // one file, fp32, GQA 4:2
+        { "small", ScalarType.BFloat16, 12_000, true },                 // shards, bf16
+        { "tied", ScalarType.Float32, 20_000, true },                   // head tied to the embedding, shards
+        { "mha-deep", ScalarType.BFloat16, long.MaxValue, true },      // 7 layers, no GQA
+        // The same, each layer read into the buffers' own memory instead of mapped.
+        { "small", ScalarType.Float32, long.MaxValue, false },
+        { "small", ScalarType.BFloat16, 12_000, false },
+        { "tied", ScalarType.Float32, 20_000, false },
+        { "mha-deep", ScalarType.BFloat16, long.MaxValue, false },
     };
+
+    public static TheoryData<bool> Modes => new() { true, false };
 
     private static ModelSpec Spec(string shape) => shape switch
     {
@@ -39,12 +46,12 @@ public sealed class StreamedCheckpointTests : IDisposable
 
     [Theory]
     [MemberData(nameof(Shapes))]
-    public void StreamedEqualsResidentInEveryNumber(string shape, ScalarType dtype, long maxShardBytes)
+    public void StreamedEqualsResidentInEveryNumber(string shape, ScalarType dtype, long maxShardBytes, bool mapLayers)
     {
         var folder = Folder($"{shape}-{dtype}-{maxShardBytes}");
         RandomCheckpoint.Write(Spec(shape), folder, dtype, maxShardBytes, seed: 11);
         using var resident = Checkpoint.Load(folder);
-        using var streamed = Checkpoint.LoadStreamed(folder);
+        using var streamed = Checkpoint.LoadStreamed(folder, mapLayers: mapLayers);
         Assert.False(resident.IsStreamed);
         Assert.True(streamed.IsStreamed);
         Assert.Equal(resident.DType, streamed.DType);
@@ -114,13 +121,14 @@ public sealed class StreamedCheckpointTests : IDisposable
         Assert.Equal(a.ResidualNorm, b.ResidualNorm);
     }
 
-    [Fact]
-    public void AShardTruncatedAfterOpeningFailsTheForwardNamingFileAndTensor()
+    [Theory]
+    [MemberData(nameof(Modes))]
+    public void AShardTruncatedAfterOpeningFailsTheForwardNamingFileAndTensor(bool mapLayers)
     {
         var spec = Spec("mha-deep");
         var folder = Folder("truncated");
         RandomCheckpoint.Write(spec, folder, ScalarType.Float32, 40_000, seed: 13);
-        using var streamed = Checkpoint.LoadStreamed(folder);
+        using var streamed = Checkpoint.LoadStreamed(folder, mapLayers: mapLayers);
         // The shard holding layer 5's query projection loses its second half while the model is open.
         var index = Checkpoint.OpenTensors(folder);
         var (file, _) = index[LayerStream.CheckpointName(5, "self_attn.q_proj.weight")];
@@ -136,6 +144,30 @@ public sealed class StreamedCheckpointTests : IDisposable
         Assert.Contains(error.Message.Split(' ').First(w => w.StartsWith("model.layers.", StringComparison.Ordinal)), firstInShard);
         // The decoder is still usable for what it can read: the same failure again, not a crash or a hang.
         Assert.Throws<CheckpointException>(() => streamed.Trace(tokens, Everything));
+    }
+
+    [Theory]
+    [MemberData(nameof(Modes))]
+    public void AShardCutInsideItsLastPageFailsRatherThanReadingZeros(bool mapLayers)
+    {
+        // Mapped, the bytes after a cut inside a file's last 4 KiB page read as zeros without any fault: only the
+        // file's length tells. The cut takes the last 8 bytes of the layer tensor that ends furthest into its file
+        // (every other layer tensor of that file lies before the cut).
+        var spec = Spec("mha-deep");
+        var folder = Folder("cut");
+        RandomCheckpoint.Write(spec, folder, ScalarType.Float32, 40_000, seed: 14);
+        using var streamed = Checkpoint.LoadStreamed(folder, mapLayers: mapLayers);
+        var (key, (file, entry)) = Checkpoint.OpenTensors(folder)
+            .Where(t => t.Key.StartsWith("model.layers.", StringComparison.Ordinal))
+            .Where(t => (t.Value.File.DataStart + t.Value.Entry.End - 1) / 4096 == (t.Value.File.DataStart + t.Value.Entry.End - 8) / 4096)
+            .MaxBy(t => t.Value.File.DataStart + t.Value.Entry.End);
+        using (var handle = File.Open(file.Path, FileMode.Open, FileAccess.Write))
+            handle.SetLength(file.DataStart + entry.End - 8);
+
+        using var tokens = TestModels.Tokens(Prompt);
+        var error = Assert.Throws<CheckpointException>(() => streamed.Trace(tokens, Everything));
+        Assert.Contains(Path.GetFileName(file.Path), error.Message);
+        Assert.Contains(key, error.Message);
     }
 
     [Fact]
@@ -186,8 +218,10 @@ public sealed class StreamedMemoryTests : IDisposable
 
     public void Dispose() => _dir.Delete(recursive: true);
 
-    [Fact]
-    public void StreamingHoldsTwoLayersNotTheModel()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void StreamingHoldsTwoLayersNotTheModel(bool mapLayers)
     {
         if (!OperatingSystem.IsLinux())
             return; // RssAnon is Linux's figure
@@ -202,7 +236,7 @@ public sealed class StreamedMemoryTests : IDisposable
         Explorer.Model.Hosting.ProcessMemory.Trim();
         var before = Explorer.Model.Hosting.ProcessMemory.AnonymousResident();
         long peak = before;
-        using (var streamed = Checkpoint.LoadStreamed(folder))
+        using (var streamed = Checkpoint.LoadStreamed(folder, mapLayers: mapLayers))
         using (var tokens = TestModels.Tokens(Enumerable.Range(0, 32).Select(i => (long)(i * 7 % 512)).ToArray()))
         using (var trace = streamed.Trace(tokens, TraceOptions.ForViews(32, attention: true), onLayer: _ =>
                    peak = Math.Max(peak, Explorer.Model.Hosting.ProcessMemory.AnonymousResident())))
