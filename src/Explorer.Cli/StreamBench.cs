@@ -50,30 +50,13 @@ public static class StreamBench
         output.WriteLine($"read {files.Length} files, {Units.Bytes(fileBytes)} raw: {firstSeconds:0.00} s ({fileBytes / firstSeconds / 1e9:0.00} GB/s), " +
                          $"again at once {rawSeconds:0.00} s ({fileBytes / rawSeconds / 1e9:0.00} GB/s)");
 
-        // Resident, when the whole model fits with 2 GiB to spare: the compute bound, and the logits to compare.
-        var residentMs = new Dictionary<int, (double Ms, float[] Logits)>();
-        var dtype = Checkpoint.OpenTensors(directory).Values.All(t => t.Entry.DType == "F32") ? ScalarType.Float32 : ScalarType.BFloat16;
-        if (Checkpoint.ResidentBytes(spec, dtype) + (2L << 30) < Checkpoint.AvailableMemoryBytes())
-        {
-            using var resident = LiveModel.FromCheckpoint(directory, "cpu");
-            foreach (var length in lengths)
-            {
-                using var tokens = Tokens(spec, length);
-                var options = TraceOptions.ForViews(length, attention: false);
-                resident.Decoder.Trace(tokens, options).Dispose(); // warm-up
-                float[] logits = [];
-                var ms = Timing.Median(Enumerable.Range(0, repeats).Select(_ => Timing.Milliseconds(() =>
-                {
-                    using var trace = resident.Decoder.Trace(tokens, options);
-                    logits = trace.LastLogits();
-                })));
-                residentMs[length] = (ms, logits);
-                output.WriteLine($"  resident, {length} tokens: {ms:0} ms");
-            }
-        }
-        else
+        // Resident, when the whole model fits with 2 GiB to spare: the compute bound, and the logits to compare. Its
+        // forwards alternate with the streamed ones, so a change in this machine's speed moves both alike.
+        var dtype = Checkpoint.DefaultType(Checkpoint.OpenTensors(directory));
+        var fits = Checkpoint.ResidentBytes(spec, dtype) + (2L << 30) < Checkpoint.AvailableMemoryBytes();
+        if (!fits)
             output.WriteLine($"  resident: does not fit ({Units.Bytes(Checkpoint.ResidentBytes(spec, dtype))} of weights, {Units.Bytes(Checkpoint.AvailableMemoryBytes())} available); compute is the streamed forward less its waits");
-        ProcessMemory.Trim();
+        using var resident = fits ? LiveModel.FromCheckpoint(directory, "cpu") : null;
 
         var layerFileBytes = Checkpoint.OpenTensors(directory).Where(t => t.Key.StartsWith("model.layers.", StringComparison.Ordinal))
             .Sum(t => t.Value.Entry.End - t.Value.Entry.Begin);
@@ -92,26 +75,33 @@ public static class StreamBench
             {
                 using var tokens = Tokens(spec, length);
                 var options = TraceOptions.ForViews(length, attention: false);
-                live.Decoder.Trace(tokens, options).Dispose(); // warm-up, as resident (and each layer's first read checks its values)
+                float[] Logits(LiveModel model, Action<int>? onLayer = null)
+                {
+                    using var trace = model.Decoder.Trace(tokens, options, onLayer: onLayer);
+                    return trace.LastLogits();
+                }
+                // Warm-up, both (each streamed layer's first read also checks its values).
+                var residentLogits = resident is null ? null : Logits(resident);
+                Logits(live);
                 var runs = Enumerable.Range(0, repeats).Select(_ =>
                 {
+                    double? residentRun = resident is null ? null : Timing.Milliseconds(() => Logits(resident));
                     var (_, reading0, waiting0) = stream.Counters;
                     long peak = 0;
                     float[] logits = [];
-                    var ms = Timing.Milliseconds(() =>
-                    {
-                        using var trace = live.Decoder.Trace(tokens, options, onLayer: _ => peak = Math.Max(peak, ProcessMemory.AnonymousResident()));
-                        logits = trace.LastLogits();
-                    });
+                    var ms = Timing.Milliseconds(() => logits = Logits(live, _ => peak = Math.Max(peak, ProcessMemory.AnonymousResident())));
                     var (_, reading1, waiting1) = stream.Counters;
-                    return (Ms: ms, Reading: (reading1 - reading0).TotalMilliseconds, Waiting: (waiting1 - waiting0).TotalMilliseconds, Peak: peak, Logits: logits);
-                }).OrderBy(r => r.Ms).ToArray();
-                var median = runs[runs.Length / 2];
-                bool? equal = residentMs.TryGetValue(length, out var r) ? r.Logits.SequenceEqual(median.Logits) : null;
-                var row = new Forward(loading, length, residentMs.TryGetValue(length, out var rm) ? rm.Ms : null, median.Ms, median.Ms - median.Waiting,
+                    return (Ms: ms, Resident: residentRun, Reading: (reading1 - reading0).TotalMilliseconds, Waiting: (waiting1 - waiting0).TotalMilliseconds,
+                        Peak: peak, Logits: logits);
+                }).ToArray();
+                var median = runs.OrderBy(r => r.Ms).ElementAt(runs.Length / 2);
+                var residentMs = resident is null ? (double?)null : Timing.Median(runs.Select(r => r.Resident!.Value));
+                bool? equal = residentLogits?.SequenceEqual(median.Logits);
+                var row = new Forward(loading, length, residentMs, median.Ms, median.Ms - median.Waiting,
                     median.Reading, median.Waiting, runs.Max(x => x.Peak), equal);
                 forwards.Add(row);
-                output.WriteLine($"  streamed ({loading}), {length} tokens: {row.StreamedMs:0} ms (reading {row.ReadingMs:0} ms, computing {row.ComputeMs:0} ms, " +
+                output.WriteLine($"  {length} tokens: " + (residentMs is null ? "" : $"resident {residentMs:0} ms, ") +
+                                 $"streamed ({loading}) {row.StreamedMs:0} ms (reading {row.ReadingMs:0} ms, computing {row.ComputeMs:0} ms, " +
                                  $"waiting for reads {row.WaitingMs:0} ms); {row.AgainstBound(layerReadMs):0.00}× the larger of reading its layers ({layerReadMs:0} ms) and computing, overlap {row.Overlap:P0}; " +
                                  $"anonymous memory {Units.Bytes(row.PeakAnonymousBytes)} at most" +
                                  (equal is null ? "" : equal.Value ? "; logits equal to resident" : "; LOGITS DIFFER from resident"));

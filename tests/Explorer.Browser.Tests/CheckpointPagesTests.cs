@@ -7,12 +7,14 @@ namespace Explorer.Browser.Tests;
 
 /// <summary>
 /// The app on checkpoints as users keep them: a models folder holding a checkpoint whose vocabulary (4,096 rows) is
-/// larger than its tokenizer (258 tokens), and a Hugging Face hub cache whose snapshot files are links into blobs/.
+/// larger than its tokenizer (258 tokens), a 95-layer checkpoint with the 67B's heads (64 query heads reading 8 KV
+/// heads) to stream, and a Hugging Face hub cache whose snapshot files are links into blobs/.
 /// </summary>
 public sealed class CheckpointPagesFixture : BrowserFixture
 {
     public const string Padded = "padded-vocab";
     public const string Hubbed = "org/hubbed";
+    public const string Deep = "deep-gqa";
     private readonly DirectoryInfo _root = Directory.CreateTempSubdirectory("explorer-browser-ckpt-");
 
     protected override async Task<IReadOnlyDictionary<string, string>?> PrepareAsync()
@@ -20,6 +22,9 @@ public sealed class CheckpointPagesFixture : BrowserFixture
         var spec = MiniPresets.DeepSeek7BMini with { Layers = 3 };
         var models = Path.Combine(_root.FullName, "models");
         RandomCheckpoint.Write(spec, Path.Combine(models, Padded), ScalarType.BFloat16, long.MaxValue, seed: 5);
+        // The 67B's depth and heads at width 256 (head dim 4): 95 layers of 0.8 MB in bf16, in 5 MB shards.
+        var deep = MiniPresets.DeepSeek67BMini with { HiddenSize = 256, IntermediateSize = 344, AttentionHeads = 64, KeyValueHeads = 8 };
+        RandomCheckpoint.Write(deep, Path.Combine(models, Deep), ScalarType.BFloat16, 5_000_000, seed: 7);
 
         // A hub cache: the files live in blobs/, the snapshot holds relative links to them, refs/main names it.
         var repo = Path.Combine(_root.FullName, "hub", "models--org--hubbed");
@@ -132,5 +137,53 @@ public sealed class CheckpointPagesTests(CheckpointPagesFixture fixture) : IClas
         Assert.Equal(4, xs[0].Length);  // boundaries 0…3
         Assert.Equal(96, xs[1].Length); // boundaries 0…95
         await page.CloseAsync();
+    }
+
+    [BrowserFact]
+    public async Task AStreamed95LayerModelComparesOnRelativeDepthAndShowsItsHeadsByKvHead()
+    {
+        var models = await OpenAsync("/models");
+        await models.Locator($"[data-testid=\"stream-{CheckpointPagesFixture.Deep}\"]").ClickAsync();
+        await Assertions.Expect(models.Locator("[data-testid=live-models] tr", new() { HasText = CheckpointPagesFixture.Deep }))
+            .ToContainTextAsync("Ready", new() { Timeout = 60000 });
+        await Assertions.Expect(models.Locator($"[data-testid=\"placement-{CheckpointPagesFixture.Deep}\"]")).ToContainTextAsync("streamed, as asked");
+        await models.CloseAsync();
+
+        // Against the 30-layer 7B shape on relative depth, as the minis are compared: boundary l of L at l / L (sent
+        // with 5 significant digits, as the page sends coordinates: within 5e-5 of the value, relatively).
+        var page = await OpenAsync($"/layers?model={CheckpointPagesFixture.Deep}&compare=deepseek-7b-mini&prompt=Depth%20against%20depth");
+        await Assertions.Expect(page.Locator("[data-testid=compare-models]")).ToHaveTextAsync($"{CheckpointPagesFixture.Deep} (streamed layer by layer) and deepseek-7b-mini");
+        await page.Locator("[data-testid=prompt-run]").ClickAsync();
+        await page.Locator("[data-testid=token-layer-1] .main-svg").First.WaitForAsync(new() { Timeout = 120000 });
+        var legend = await page.Locator("[data-testid=residual-norm] .legend").First.TextContentAsync() ?? "";
+        Assert.Contains(CheckpointPagesFixture.Deep, legend);
+        Assert.Contains("deepseek-7b-mini", legend);
+        var xs = await page.Locator("[data-testid=residual-norm] .js-plotly-plot").First.EvaluateAsync<double[][]>("g => g.data.map(t => t.x.map(Number))");
+        Assert.Equal(2, xs.Length);
+        Assert.Equal(Enumerable.Range(0, 96).Select(l => l / 95.0), xs[0], new RelativeTolerance(5e-5));
+        Assert.Equal(Enumerable.Range(0, 31).Select(l => l / 30.0), xs[1], new RelativeTolerance(5e-5));
+        await Assertions.Expect(page.Locator("[data-testid=prompt-error]")).ToHaveCountAsync(0);
+        await page.CloseAsync();
+
+        // Its 64 heads in 8 groups of 8, each group the heads that read one KV head (head h reads KV head h / 8).
+        var attention = await OpenAsync($"/attention?model={CheckpointPagesFixture.Deep}&prompt=Heads%20by%20group");
+        await Assertions.Expect(attention.Locator("[data-testid=model-placement]")).ToContainTextAsync("streamed layer by layer");
+        await attention.Locator("[data-testid=prompt-run]").ClickAsync();
+        await attention.Locator("[data-testid=head-grid]").WaitForAsync(new() { Timeout = 120000 });
+        await Assertions.Expect(attention.Locator("[data-testid^=kv-group-]")).ToHaveCountAsync(8);
+        for (var group = 0; group < 8; group++)
+        {
+            var heads = await attention.Locator($"[data-testid=kv-group-{group}] [data-testid^=head-thumb-]")
+                .EvaluateAllAsync<string[]>("els => els.map(e => e.dataset.testid)");
+            Assert.Equal(Enumerable.Range(group * 8, 8).Select(h => $"head-thumb-{h}"), heads);
+        }
+        await attention.CloseAsync();
+        Assert.DoesNotContain("Unhandled exception", fixture.Server.Log, StringComparison.OrdinalIgnoreCase);
+    }
+
+    private sealed class RelativeTolerance(double within) : IEqualityComparer<double>
+    {
+        public bool Equals(double x, double y) => Math.Abs(x - y) <= within * Math.Abs(x);
+        public int GetHashCode(double value) => 0;
     }
 }
