@@ -32,7 +32,8 @@ public static class StreamBench
     /// <param name="FirstReadSeconds">The files read raw as they were (from disk, or partly from the page cache).</param>
     /// <param name="RawReadSeconds">Read again at once: from the page cache as far as it holds them; the read bound.</param>
     /// <param name="LayerReadSeconds">The share of <paramref name="RawReadSeconds"/> that is the layers (what a forward reads).</param>
-    public sealed record Report(string Model, int Layers, long FileBytes, double FirstReadSeconds, double RawReadSeconds, double LayerReadSeconds,
+    /// <param name="AutoLoading">How a streamed load that does not ask would bring the layers in ("mapped" or "read").</param>
+    public sealed record Report(string Model, int Layers, string AutoLoading, long FileBytes, double FirstReadSeconds, double RawReadSeconds, double LayerReadSeconds,
         long LayerBytes, long StreamedWeightBytes, IReadOnlyList<Forward> Forwards);
 
     public static Report Run(string directory, IReadOnlyList<int> lengths, int repeats, TextWriter output)
@@ -58,9 +59,11 @@ public static class StreamBench
             output.WriteLine($"  resident: does not fit ({Units.Bytes(Checkpoint.ResidentBytes(spec, dtype))} of weights, {Units.Bytes(Checkpoint.AvailableMemoryBytes())} available); compute is the streamed forward less its waits");
         using var resident = fits ? LiveModel.FromCheckpoint(directory, "cpu") : null;
 
-        var layerFileBytes = Checkpoint.OpenTensors(directory).Where(t => t.Key.StartsWith("model.layers.", StringComparison.Ordinal))
-            .Sum(t => t.Value.Entry.End - t.Value.Entry.Begin);
+        var layerFileBytes = Checkpoint.LayerFileBytes(Checkpoint.OpenTensors(directory));
         var layerReadMs = rawSeconds * 1000 * layerFileBytes / fileBytes;
+        var autoMaps = Checkpoint.MapsLayers(layerFileBytes, Checkpoint.StreamedBytes(spec, dtype), Checkpoint.AvailableMemoryBytes());
+        output.WriteLine($"  its layers ({Units.Bytes(layerFileBytes)}), streamed by the app or explorer forward --stream, are " +
+                         (autoMaps ? "mapped (the page cache holds them)" : "read (more than the page cache holds)"));
         var forwards = new List<Forward>();
         long layerBytes = 0, streamedBytes = 0;
         foreach (var mapLayers in new[] { true, false })
@@ -108,7 +111,7 @@ public static class StreamBench
             }
             ProcessMemory.Trim();
         }
-        return new Report(new DirectoryInfo(directory).Name, spec.Layers, fileBytes, firstSeconds, rawSeconds, layerReadMs / 1000, layerBytes,
+        return new Report(new DirectoryInfo(directory).Name, spec.Layers, autoMaps ? "mapped" : "read", fileBytes, firstSeconds, rawSeconds, layerReadMs / 1000, layerBytes,
             streamedBytes, forwards);
     }
 
@@ -120,6 +123,7 @@ public static class StreamBench
         {
             model = report.Model,
             layers = report.Layers,
+            autoLoading = report.AutoLoading,
             fileBytes = report.FileBytes,
             firstReadSeconds = report.FirstReadSeconds,
             rawReadSeconds = report.RawReadSeconds,

@@ -100,6 +100,8 @@ public sealed class CheckpointCommandsTests : IDisposable
         Assert.Equal(4, root.GetProperty("layers").GetInt32());
         // One layer of the 7B-mini in bf16: 4·64² + 3·64·172 + 2·64 parameters, two bytes each.
         Assert.Equal((4 * 64 * 64 + 3 * 64 * 172 + 2 * 64) * 2L, root.GetProperty("layerBytes").GetInt64());
+        // A 4-layer mini's layers fit in any page cache: a streamed load maps them.
+        Assert.Equal("mapped", root.GetProperty("autoLoading").GetString());
         // One row per way of loading the layers: mapped, then read.
         var forwards = root.GetProperty("forwards").EnumerateArray().ToArray();
         Assert.Equal(["mapped", "read"], forwards.Select(f => f.GetProperty("loading").GetString()));

@@ -42,7 +42,7 @@ public sealed class LiveModel : IDisposable
     /// </summary>
     /// <param name="streamed">Run it layer by layer from its files (<see cref="Checkpoint.LoadStreamed"/>; CPU only).</param>
     public static LiveModel FromCheckpoint(string directory, string device = "cpu", ScalarType? dtype = null, IProgress<double>? progress = null,
-        string? source = null, string? name = null, bool streamed = false, bool mapLayers = true)
+        string? source = null, string? name = null, bool streamed = false, bool? mapLayers = null)
     {
         var spec = Checkpoint.ReadSpec(directory);
         var resolved = TorchDevice.Resolve(device);

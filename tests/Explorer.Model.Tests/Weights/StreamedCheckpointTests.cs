@@ -146,6 +146,35 @@ public sealed class StreamedCheckpointTests : IDisposable
         Assert.Throws<CheckpointException>(() => streamed.Trace(tokens, Everything));
     }
 
+    [Fact]
+    public void LayersAreMappedWhenThePageCacheHoldsThemAndReadWhenItCannot()
+    {
+        // Layer bytes in bf16 from the configs by hand: the 7B's 30 layers of 4·4096² + 3·4096·11008 + 2·4096
+        // parameters (11.3 GB); the 67B's 95 of 2·8192² + 2·8192·1024 + 3·8192·22016 + 2·8192 (GQA 8 KV heads; 131 GB).
+        const long gib = 1L << 30;
+        long sevenLayers = 30L * (4L * 4096 * 4096 + 3L * 4096 * 11008 + 2 * 4096) * 2;
+        long sixtySevenLayers = 95L * (2L * 8192 * 8192 + 2L * 8192 * 1024 + 3L * 8192 * 22016 + 2 * 8192) * 2;
+        var seven = Checkpoint.StreamedBytes(Core.Specs.ModelPresets.DeepSeekLlm7B, ScalarType.BFloat16);
+        var sixtySeven = Checkpoint.StreamedBytes(Core.Specs.ModelPresets.DeepSeekLlm67B, ScalarType.BFloat16);
+        Assert.True(Checkpoint.MapsLayers(sevenLayers, seven, 23 * gib));          // this machine: the 7B's layers stay cached
+        Assert.False(Checkpoint.MapsLayers(sixtySevenLayers, sixtySeven, 23 * gib)); // 131 GB of layers cannot
+        Assert.True(Checkpoint.MapsLayers(sixtySevenLayers, sixtySeven, 256 * gib));
+        // The boundary: layers, streamed weights and 1 GiB exactly.
+        Assert.True(Checkpoint.MapsLayers(sevenLayers, seven, sevenLayers + seven + gib));
+        Assert.False(Checkpoint.MapsLayers(sevenLayers, seven, sevenLayers + seven + gib - 1));
+    }
+
+    [Fact]
+    public void LayerFileBytesAreTheLayersTensorsOnly()
+    {
+        var spec = Spec("small");
+        var folder = Folder("layer-bytes");
+        RandomCheckpoint.Write(spec, folder, ScalarType.BFloat16, 12_000, seed: 15);
+        var perLayer = 2L * spec.HiddenSize * spec.HiddenSize + 2L * spec.HiddenSize * spec.HeadDim * spec.KeyValueHeads
+                       + 3L * spec.HiddenSize * spec.IntermediateSize + 2 * spec.HiddenSize;
+        Assert.Equal(spec.Layers * perLayer * 2, Checkpoint.LayerFileBytes(Checkpoint.OpenTensors(folder)));
+    }
+
     [Theory]
     [MemberData(nameof(Modes))]
     public void AShardCutInsideItsLastPageFailsRatherThanReadingZeros(bool mapLayers)
