@@ -157,6 +157,9 @@ public static partial class ProcessMemory
     /// </summary>
     public static long AnonymousResident() => StatusBytes("RssAnon:") ?? Resident();
 
+    /// <summary>Resident file pages mapped by this process (RssFile on Linux: pages the kernel can drop); 0 elsewhere.</summary>
+    public static long FileResident() => StatusBytes("RssFile:") ?? 0;
+
     /// <summary>The most resident memory this process has had (VmHWM on Linux; the current figure elsewhere).</summary>
     public static long PeakResident() => StatusBytes("VmHWM:") ?? Resident();
 

@@ -248,12 +248,13 @@ public sealed class StreamedMemoryTests : IDisposable
     public void Dispose() => _dir.Delete(recursive: true);
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void StreamingHoldsTwoLayersNotTheModel(bool mapLayers)
+    [InlineData(true, true)]   // mapped, pages released after use (a model the page cache cannot hold)
+    [InlineData(true, false)]  // mapped, pages kept (one it can)
+    [InlineData(false, true)]  // read into the buffers
+    public void StreamingHoldsTwoLayersNotTheModel(bool mapLayers, bool releasePages)
     {
         if (!OperatingSystem.IsLinux())
-            return; // RssAnon is Linux's figure
+            return; // RssAnon and RssFile are Linux's figures
         // 12 layers of 52 MB each in fp32 (d 1024, FFN 2816): 630 MB of layers on disk, deleted after.
         var spec = new ModelSpec("stream-memory", Layers: 12, HiddenSize: 1024, IntermediateSize: 2816,
             AttentionHeads: 8, KeyValueHeads: 8, VocabularySize: 512, ContextLength: 64);
@@ -264,11 +265,15 @@ public sealed class StreamedMemoryTests : IDisposable
 
         Explorer.Model.Hosting.ProcessMemory.Trim();
         var before = Explorer.Model.Hosting.ProcessMemory.AnonymousResident();
-        long peak = before;
-        using (var streamed = Checkpoint.LoadStreamed(folder, mapLayers: mapLayers))
+        var filesBefore = Explorer.Model.Hosting.ProcessMemory.FileResident();
+        long peak = before, filesPeak = filesBefore;
+        using (var streamed = Checkpoint.LoadStreamed(folder, null, null, mapLayers, releasePages))
         using (var tokens = TestModels.Tokens(Enumerable.Range(0, 32).Select(i => (long)(i * 7 % 512)).ToArray()))
         using (var trace = streamed.Trace(tokens, TraceOptions.ForViews(32, attention: true), onLayer: _ =>
-                   peak = Math.Max(peak, Explorer.Model.Hosting.ProcessMemory.AnonymousResident())))
+               {
+                   peak = Math.Max(peak, Explorer.Model.Hosting.ProcessMemory.AnonymousResident());
+                   filesPeak = Math.Max(filesPeak, Explorer.Model.Hosting.ProcessMemory.FileResident());
+               }))
         {
             Assert.Equal(spec.Layers, trace.Layers);
         }
@@ -278,5 +283,12 @@ public sealed class StreamedMemoryTests : IDisposable
         var grew = peak - before;
         Assert.True(grew < 2 * layerBytes + (64L << 20),
             $"streaming grew anonymous memory by {grew / 1048576.0:0} MB; two layers are {2 * layerBytes / 1048576.0:0} MB, all {spec.Layers} {allLayers / 1048576.0:0} MB");
+        // Mapped pages: released, at most the two layers in use (and a page at each end) stay mapped; kept, the
+        // layers that passed stay mapped (the last one is counted as it passes, so 11 of 12 at least).
+        var filesGrew = filesPeak - filesBefore;
+        if (mapLayers && releasePages)
+            Assert.True(filesGrew < 2 * layerBytes + (16L << 20), $"released, mapped file pages grew by {filesGrew / 1048576.0:0} MB");
+        if (mapLayers && !releasePages)
+            Assert.True(filesGrew >= (spec.Layers - 1) * layerBytes, $"kept, mapped file pages grew by {filesGrew / 1048576.0:0} MB only");
     }
 }
