@@ -122,11 +122,12 @@ public sealed class ModelHost : IAsyncDisposable
     /// <summary>
     /// Queues the model's warm-up on the worker, ahead of any prompt sent after the load returns (a prompt sent during
     /// it waits for it, as it would for any forward). Not counted as a forward; a failure there is left to the first
-    /// prompt to report.
+    /// prompt to report. Not for a streamed model: its warm-up would read every layer from the files (a minute for a
+    /// 67B shape from disk) while the first prompt waited, to save far less than that.
     /// </summary>
     private void WarmUpLater(LiveModel model)
     {
-        if (!_options.WarmUp)
+        if (!_options.WarmUp || model.Decoder.IsStreamed)
             return;
         _ = RunAsync(() => { model.WarmUp(); return true; }, _queue.Stopping)
             .ContinueWith(t => _ = t.Exception, TaskContinuationOptions.NotOnRanToCompletion);

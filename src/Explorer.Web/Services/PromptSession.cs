@@ -98,16 +98,16 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
                 Status = $"running {model}…";
                 Notify();
                 var tokens = host.Tokenize(model, Prompt);
-                // A streamed model reads its layers from disk as the forward goes: say which layer it is on.
-                var layers = host.Models.FirstOrDefault(m => string.Equals(m.Name, model, StringComparison.OrdinalIgnoreCase)) is { Streamed: true, Spec: { } spec }
-                    ? new Progress<int>(done =>
-                    {
-                        if (!ReferenceEquals(_run, run))
-                            return; // a report that arrives after its run ended
-                        Status = $"running {model} (streamed): layer {done} of {spec.Layers}…";
-                        Notify();
-                    })
-                    : null;
+                // A streamed model reads its layers from disk as the forward goes: say which layer it is on. The host
+                // reports layers for streamed models only, decided when the forward runs (the model may still be loading).
+                var layers = new Progress<int>(done =>
+                {
+                    if (!ReferenceEquals(_run, run))
+                        return; // a report that arrives after its run ended
+                    var total = host.Models.FirstOrDefault(m => string.Equals(m.Name, model, StringComparison.OrdinalIgnoreCase))?.Spec?.Layers;
+                    Status = $"running {model} (streamed): layer {done} of {total?.ToString() ?? "?"}…";
+                    Notify();
+                });
                 var lease = await host.TraceAsync(model, tokens, TraceOptions.ForViews(tokens.Length, KeepAttention), run.Token, layers);
                 if (_leases.Remove(model, out var old))
                     old.Dispose();

@@ -53,6 +53,19 @@ public sealed class StreamedHostingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AStreamedModelIsNotWarmedUpSoTheFirstPromptDoesNotWaitForAPassOverItsFiles()
+    {
+        await using var host = new ModelHost(new ModelHostOptions { ModelsFolder = _host.Folder.Root, Device = "cpu", LoadDefaultModels = false, WarmUp = true });
+        Write("cold");
+        Write("warm");
+        await host.LoadCheckpointAsync("cold", PlacementRequest.Streamed);
+        await host.LoadCheckpointAsync("warm", PlacementRequest.Resident);
+        // Queued after both loads, this runs after any warm-up they queued (the worker keeps order).
+        var read = await host.RunAsync(() => ((LayerStream)host.Find("cold")!.Decoder.LayerSource!).Counters.Bytes, CancellationToken.None);
+        Assert.Equal(0, read);
+    }
+
+    [Fact]
     public async Task AStreamedModelTracesWhatItsResidentLoadTracesAndSaysEachLayer()
     {
         Write("stream-me", maxShardBytes: 30_000);
