@@ -19,8 +19,9 @@ public static class StreamBench
     /// <param name="ResidentMs">The resident traced forward, or null when the model does not fit in memory.</param>
     /// <param name="ComputeMs">The streamed forward less its time waiting for reads: its compute, measured in the same run.</param>
     /// <param name="Loading">"mapped" (layers are views of the mapped files) or "read" (read into the buffers' memory).</param>
+    /// <param name="ResidentPeakBytes">The resident forward's most resident memory, file pages included (its weights are mapped), and anonymous.</param>
     public sealed record Forward(string Loading, int Tokens, double? ResidentMs, double StreamedMs, double ComputeMs, double ReadingMs, double WaitingMs,
-        long PeakAnonymousBytes, bool? EqualLogits)
+        long PeakAnonymousBytes, bool? EqualLogits, (long All, long Anonymous)? ResidentPeakBytes = null)
     {
         /// <summary>The streamed forward against the larger of its two bounds, reading its layers and computing (1 = perfect overlap).</summary>
         public double AgainstBound(double layerReadMs) => StreamedMs / Math.Max(layerReadMs, ResidentMs ?? ComputeMs);
@@ -86,9 +87,15 @@ public static class StreamBench
                 // Warm-up, both (each streamed layer's first read also checks its values).
                 var residentLogits = resident is null ? null : Logits(resident);
                 Logits(live);
+                long residentAll = 0, residentAnonymous = 0;
+                void Sample(int _)
+                {
+                    residentAll = Math.Max(residentAll, ProcessMemory.Resident());
+                    residentAnonymous = Math.Max(residentAnonymous, ProcessMemory.AnonymousResident());
+                }
                 var runs = Enumerable.Range(0, repeats).Select(_ =>
                 {
-                    double? residentRun = resident is null ? null : Timing.Milliseconds(() => Logits(resident));
+                    double? residentRun = resident is null ? null : Timing.Milliseconds(() => Logits(resident, Sample));
                     var (_, reading0, waiting0) = stream.Counters;
                     long peak = 0;
                     float[] logits = [];
@@ -101,12 +108,13 @@ public static class StreamBench
                 var residentMs = resident is null ? (double?)null : Timing.Median(runs.Select(r => r.Resident!.Value));
                 bool? equal = residentLogits?.SequenceEqual(median.Logits);
                 var row = new Forward(loading, length, residentMs, median.Ms, median.Ms - median.Waiting,
-                    median.Reading, median.Waiting, runs.Max(x => x.Peak), equal);
+                    median.Reading, median.Waiting, runs.Max(x => x.Peak), equal, resident is null ? null : (residentAll, residentAnonymous));
                 forwards.Add(row);
                 output.WriteLine($"  {length} tokens: " + (residentMs is null ? "" : $"resident {residentMs:0} ms, ") +
                                  $"streamed ({loading}) {row.StreamedMs:0} ms (reading {row.ReadingMs:0} ms, computing {row.ComputeMs:0} ms, " +
                                  $"waiting for reads {row.WaitingMs:0} ms); {row.AgainstBound(layerReadMs):0.00}× the larger of reading its layers ({layerReadMs:0} ms) and computing, overlap {row.Overlap:P0}; " +
                                  $"anonymous memory {Units.Bytes(row.PeakAnonymousBytes)} at most" +
+                                 (row.ResidentPeakBytes is { } r ? $" (resident: {Units.Bytes(r.All)}, of it anonymous {Units.Bytes(r.Anonymous)})" : "") +
                                  (equal is null ? "" : equal.Value ? "; logits equal to resident" : "; LOGITS DIFFER from resident"));
             }
             ProcessMemory.Trim();
@@ -135,6 +143,7 @@ public static class StreamBench
                 loading = f.Loading, tokens = f.Tokens, residentMs = f.ResidentMs, streamedMs = f.StreamedMs, computeMs = f.ComputeMs, readingMs = f.ReadingMs,
                 waitingMs = f.WaitingMs, againstBound = f.AgainstBound(report.LayerReadSeconds * 1000), overlap = f.Overlap,
                 peakAnonymousBytes = f.PeakAnonymousBytes, equalLogits = f.EqualLogits,
+                residentPeakBytes = f.ResidentPeakBytes?.All, residentPeakAnonymousBytes = f.ResidentPeakBytes?.Anonymous,
             }),
         }, new JsonSerializerOptions { WriteIndented = true }));
 }

@@ -113,6 +113,9 @@ public sealed class CheckpointCommandsTests : IDisposable
             Assert.InRange(forward.GetProperty("waitingMs").GetDouble(), 0, streamedMs);
             Assert.InRange(forward.GetProperty("computeMs").GetDouble(), 0, streamedMs);
             Assert.InRange(forward.GetProperty("overlap").GetDouble(), 0, 1);
+            // The resident forward's memory, all of it and the anonymous part of it.
+            var anonymous = forward.GetProperty("residentPeakAnonymousBytes").GetInt64();
+            Assert.InRange(anonymous, 1, forward.GetProperty("residentPeakBytes").GetInt64());
         }
 
         var bare = Cli.Run("bench", "--stream");
