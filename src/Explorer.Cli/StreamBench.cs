@@ -65,6 +65,20 @@ public static class StreamBench
         var autoMaps = Checkpoint.MapsLayers(layerFileBytes, Checkpoint.StreamedBytes(spec, dtype), Checkpoint.AvailableMemoryBytes());
         output.WriteLine($"  its layers ({Units.Bytes(layerFileBytes)}), streamed by the app or explorer forward --stream, are " +
                          (autoMaps ? "mapped (the page cache holds them)" : "read (more than the page cache holds)"));
+        // The resident forward's memory, measured while it is the only model in the process.
+        var residentMemory = new Dictionary<int, (long All, long Anonymous)>();
+        if (resident is not null)
+            foreach (var length in lengths)
+            {
+                using var tokens = Tokens(spec, length);
+                long all = 0, anonymous = 0;
+                using var trace = resident.Decoder.Trace(tokens, TraceOptions.ForViews(length, attention: false), onLayer: _ =>
+                {
+                    all = Math.Max(all, ProcessMemory.Resident());
+                    anonymous = Math.Max(anonymous, ProcessMemory.AnonymousResident());
+                });
+                residentMemory[length] = (all, anonymous);
+            }
         var forwards = new List<Forward>();
         long layerBytes = 0, streamedBytes = 0;
         foreach (var mapLayers in new[] { true, false })
@@ -87,15 +101,9 @@ public static class StreamBench
                 // Warm-up, both (each streamed layer's first read also checks its values).
                 var residentLogits = resident is null ? null : Logits(resident);
                 Logits(live);
-                long residentAll = 0, residentAnonymous = 0;
-                void Sample(int _)
-                {
-                    residentAll = Math.Max(residentAll, ProcessMemory.Resident());
-                    residentAnonymous = Math.Max(residentAnonymous, ProcessMemory.AnonymousResident());
-                }
                 var runs = Enumerable.Range(0, repeats).Select(_ =>
                 {
-                    double? residentRun = resident is null ? null : Timing.Milliseconds(() => Logits(resident, Sample));
+                    double? residentRun = resident is null ? null : Timing.Milliseconds(() => Logits(resident));
                     var (_, reading0, waiting0) = stream.Counters;
                     long peak = 0;
                     float[] logits = [];
@@ -108,7 +116,8 @@ public static class StreamBench
                 var residentMs = resident is null ? (double?)null : Timing.Median(runs.Select(r => r.Resident!.Value));
                 bool? equal = residentLogits?.SequenceEqual(median.Logits);
                 var row = new Forward(loading, length, residentMs, median.Ms, median.Ms - median.Waiting,
-                    median.Reading, median.Waiting, runs.Max(x => x.Peak), equal, resident is null ? null : (residentAll, residentAnonymous));
+                    median.Reading, median.Waiting, runs.Max(x => x.Peak), equal,
+                    residentMemory.TryGetValue(length, out var memory) ? memory : null);
                 forwards.Add(row);
                 output.WriteLine($"  {length} tokens: " + (residentMs is null ? "" : $"resident {residentMs:0} ms, ") +
                                  $"streamed ({loading}) {row.StreamedMs:0} ms (reading {row.ReadingMs:0} ms, computing {row.ComputeMs:0} ms, " +
