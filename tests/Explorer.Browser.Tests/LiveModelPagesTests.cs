@@ -137,6 +137,27 @@ public class LiveModelPagesTests(BrowserFixture fixture)
     }
 
     [BrowserFact]
+    public async Task HeatmapRowLabelsAndTheirAxisTitleFitBesideThePlot()
+    {
+        // A fixed left margin clipped the first row's label to "mbedding" and drew the axis title over the labels.
+        var page = await OpenAsync("/layers?model=deepseek-7b-mini");
+        await RunPromptAsync(page, "Labels fit");
+        var chart = page.Locator("[data-testid=token-layer-0] .js-plotly-plot").First;
+        var rowLabels = page.Locator("[data-testid=token-layer-0] .yaxislayer-above .ytick text");
+        await rowLabels.First.WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 60000 });
+        // Every row label starts inside the chart, and the axis title's box meets none of theirs.
+        await page.WaitForFunctionAsync(@"g => {
+            const svg = g.querySelector('.main-svg').getBoundingClientRect();
+            const labels = [...g.querySelectorAll('.yaxislayer-above .ytick text')].map(t => t.getBoundingClientRect());
+            const title = g.querySelector('.ytitle').getBoundingClientRect();
+            const meets = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+            return labels.every(l => l.left >= svg.left && !meets(l, title)) && title.left >= svg.left;
+        }", await chart.ElementHandleAsync(), new() { Timeout = 10000 });
+        Assert.Contains("embedding", await rowLabels.AllTextContentsAsync());
+        await page.CloseAsync();
+    }
+
+    [BrowserFact]
     public async Task EmptyPromptSaysSoAndTheServerStaysUp()
     {
         var page = await OpenAsync("/layers");
