@@ -70,7 +70,7 @@ public static class StreamBench
         if (resident is not null)
             foreach (var length in lengths)
             {
-                using var tokens = Tokens(spec, length);
+                using var tokens = WeightsBench.RandomTokens(spec, length);
                 long all = 0, anonymous = 0;
                 using var trace = resident.Decoder.Trace(tokens, TraceOptions.ForViews(length, attention: false), onLayer: _ =>
                 {
@@ -91,7 +91,7 @@ public static class StreamBench
                              $"{Units.Bytes(streamedBytes)} of weights in memory");
             foreach (var length in lengths)
             {
-                using var tokens = Tokens(spec, length);
+                using var tokens = WeightsBench.RandomTokens(spec, length);
                 var options = TraceOptions.ForViews(length, attention: false);
                 float[] Logits(LiveModel model, Action<int>? onLayer = null)
                 {
@@ -131,9 +131,6 @@ public static class StreamBench
         return new Report(new DirectoryInfo(directory).Name, spec.Layers, autoMaps ? "mapped" : "read", fileBytes, firstSeconds, rawSeconds, layerReadMs / 1000, layerBytes,
             streamedBytes, forwards);
     }
-
-    private static Tensor Tokens(Explorer.Core.Specs.ModelSpec spec, int length) =>
-        torch.randint(0, spec.VocabularySize, [1, length], generator: new Generator(99, CPU), dtype: ScalarType.Int64);
 
     public static void WriteJson(Report report, string path) =>
         File.WriteAllText(path, JsonSerializer.Serialize(new

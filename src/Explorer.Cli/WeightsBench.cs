@@ -49,7 +49,7 @@ public static class WeightsBench
         {
             if (length > live.Spec.ContextLength)
                 throw new ArgumentException($"--lengths {length}: over {live.Name}'s context of {live.Spec.ContextLength}.");
-            using var tokens = torch.randint(0, live.Spec.VocabularySize, [1, length], generator: new Generator(99, CPU), dtype: ScalarType.Int64);
+            using var tokens = RandomTokens(live.Spec, length);
             var view = TraceOptions.ForViews(length, attention: false);
             live.Decoder.Logits(tokens).Dispose(); // warm-up
             var runs = Enumerable.Range(0, repeats).Select(_ =>
@@ -66,6 +66,13 @@ public static class WeightsBench
                 $"lens at every position {row.LensMs:0} ms; traced {row.TracedMs:0} ms ({row.TracedMs / row.FusedMs:0.00}×), lens {row.LensMs / row.TracedMs:P0} of it");
         }
         return new Report(live.Name, bytes, loadSeconds, rawSeconds, resident, ProcessMemory.PeakResident(), forwards);
+    }
+
+    /// <summary>A (1, length) prompt of token ids drawn with a fixed seed: the same prompt in every bench run.</summary>
+    internal static Tensor RandomTokens(Explorer.Core.Specs.ModelSpec spec, int length)
+    {
+        using var generator = new Generator(99, CPU);
+        return torch.randint(0, spec.VocabularySize, [1, length], generator: generator, dtype: ScalarType.Int64);
     }
 
     /// <summary>

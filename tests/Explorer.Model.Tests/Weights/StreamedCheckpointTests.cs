@@ -121,14 +121,19 @@ public sealed class StreamedCheckpointTests : IDisposable
         Assert.Equal(a.ResidualNorm, b.ResidualNorm);
     }
 
+    /// <summary>The 7-layer fp32 shape in shards of at most 40 kB, opened streamed.</summary>
+    private Decoder.Decoder StreamedShards(string name, ulong seed, bool mapLayers, out string folder)
+    {
+        folder = Folder(name);
+        RandomCheckpoint.Write(Spec("mha-deep"), folder, ScalarType.Float32, 40_000, seed);
+        return Checkpoint.LoadStreamed(folder, mapLayers: mapLayers);
+    }
+
     [Theory]
     [MemberData(nameof(Modes))]
     public void AShardTruncatedAfterOpeningFailsTheForwardNamingFileAndTensor(bool mapLayers)
     {
-        var spec = Spec("mha-deep");
-        var folder = Folder("truncated");
-        RandomCheckpoint.Write(spec, folder, ScalarType.Float32, 40_000, seed: 13);
-        using var streamed = Checkpoint.LoadStreamed(folder, mapLayers: mapLayers);
+        using var streamed = StreamedShards("truncated", seed: 13, mapLayers, out var folder);
         // The shard holding layer 5's query projection loses its second half while the model is open.
         var index = Checkpoint.OpenTensors(folder);
         var (file, _) = index[LayerStream.CheckpointName(5, "self_attn.q_proj.weight")];
@@ -182,10 +187,7 @@ public sealed class StreamedCheckpointTests : IDisposable
         // Mapped, the bytes after a cut inside a file's last 4 KiB page read as zeros without any fault: only the
         // file's length tells. The cut takes the last 8 bytes of the layer tensor that ends furthest into its file
         // (every other layer tensor of that file lies before the cut).
-        var spec = Spec("mha-deep");
-        var folder = Folder("cut");
-        RandomCheckpoint.Write(spec, folder, ScalarType.Float32, 40_000, seed: 14);
-        using var streamed = Checkpoint.LoadStreamed(folder, mapLayers: mapLayers);
+        using var streamed = StreamedShards("cut", seed: 14, mapLayers, out var folder);
         var (key, (file, entry)) = Checkpoint.OpenTensors(folder)
             .Where(t => t.Key.StartsWith("model.layers.", StringComparison.Ordinal))
             .Where(t => (t.Value.File.DataStart + t.Value.Entry.End - 1) / 4096 == (t.Value.File.DataStart + t.Value.Entry.End - 8) / 4096)
