@@ -32,7 +32,7 @@ public sealed record FlopCount(
         return new FlopCount(
             sequenceLength,
             LayerMatmul: 2 * p.PerLayer.Matmul,
-            LayerAttention: 2 * d * (s + 1),
+            LayerAttention: 2 * (long)spec.QueryDim * (s + 1),
             Layers: spec.Layers,
             LmHead: 2 * (long)spec.VocabularySize * d);
     }
@@ -52,15 +52,15 @@ public sealed record FlopCount(
     /// <summary>
     /// The same quantity as <see cref="DeepSeekM"/>, under the same conventions (training = 3× forward,
     /// attention over the full l_seq, no embedding or LM head), but from the real matrix shapes:
-    /// 3·n_layer·(2·matmul parameters + 4·d·l_seq). It differs from M where KV heads are shared (GQA)
+    /// 3·n_layer·(2·matmul parameters + 4·heads·head_dim·l_seq, which is 4·d·l_seq unless head_dim is decoupled). It differs from M where KV heads are shared (GQA)
     /// or the FFN is not 8/3·d.
     /// </summary>
     public static long ExactM(ModelSpec spec, int sequenceLength)
     {
         var p = ParameterBreakdown.Of(spec);
         CheckSequence(sequenceLength);
-        long d = spec.HiddenSize, l = sequenceLength;
-        return 3 * spec.Layers * (2 * p.PerLayer.Matmul + 4 * d * l);
+        long l = sequenceLength;
+        return 3 * spec.Layers * (2 * p.PerLayer.Matmul + 4 * (long)spec.QueryDim * l);
     }
 
     private static void CheckSequence(int sequenceLength)

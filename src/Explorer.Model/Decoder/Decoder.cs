@@ -9,26 +9,40 @@ using static TorchSharp.torch;
 // H query heads, KV key/value heads, hd head dimension.
 namespace Explorer.Model.Decoder;
 
-/// <summary>y = x · rsqrt(mean(x²) + eps) · w, computed in fp32 as Hugging Face's LlamaRMSNorm does.</summary>
+/// <summary>
+/// y = x · rsqrt(mean(x²) + eps) · w, the mean in fp32 as every family's RMSNorm computes it; where the weight is applied
+/// and where the result rounds to the activations' dtype follow the family (<see cref="NormScale"/>).
+/// </summary>
 public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {
     private readonly Scalar _eps; // held by the module for every call (HeldScalars)
+    private readonly NormScale _scale;
 
-    public RmsNorm(string name, long dim, double eps, Device device, ScalarType dtype = ScalarType.Float32) : base(name)
+    public RmsNorm(string name, long dim, double eps, Device device, ScalarType dtype = ScalarType.Float32, NormScale scale = NormScale.Weight) : base(name)
     {
         _eps = eps.ToScalar();
+        _scale = scale;
         register_parameter("weight", new Parameter(torch.ones(dim, dtype, device)));
     }
 
     // Looked up each time: Module.to() replaces registered parameters.
     public Parameter Weight => get_parameter("weight")!;
 
+    /// <summary>Whether the weight is an offset from one (Gemma): a fresh norm's weight is then zero, not one.</summary>
+    public bool WeightIsOffset => _scale == NormScale.OnePlusWeight;
+
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
         var x32 = x.to(ScalarType.Float32);
         var normed = x32 * torch.rsqrt((x32 * x32).mean([-1], keepdim: true).add(_eps));
-        return (Weight * normed.to(x.dtype)).MoveToOuterDisposeScope();
+        var y = _scale switch
+        {
+            NormScale.WeightInFloat32 => (Weight.to(ScalarType.Float32) * normed).to(x.dtype),
+            NormScale.OnePlusWeight => (normed * Weight.to(ScalarType.Float32).add(HeldScalars.One)).to(x.dtype),
+            _ => Weight * normed.to(x.dtype),
+        };
+        return y.MoveToOuterDisposeScope();
     }
 }
 
@@ -38,12 +52,55 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 /// </summary>
 public static class Rotary
 {
-    /// <summary>cos and sin tables for positions [0, length): each (length, head_dim), fp32.</summary>
-    public static (Tensor Cos, Tensor Sin) Tables(long length, long headDim, double theta, Device device)
+    /// <summary>cos and sin tables for positions [0, length) of a model: each (length, head_dim), fp32, with its rope scaling.</summary>
+    public static (Tensor Cos, Tensor Sin) Tables(ModelSpec spec, long length, Device device) =>
+        Tables(InverseFrequencies(spec, length), length, device);
+
+    /// <summary>
+    /// inv_freq_i = θ^(−2i/head_dim), rescaled as transformers' modeling_rope_utils does for the spec's rope_scaling:
+    /// linear divides every frequency by the factor; dynamic NTK raises θ to θ·(factor·T/max − (factor − 1))^(hd/(hd−2))
+    /// once the sequence T is longer than max_position_embeddings (and leaves it otherwise); llama3 divides the
+    /// frequencies whose wavelength exceeds original_max/low_freq_factor by the factor, keeps those shorter than
+    /// original_max/high_freq_factor, and blends between.
+    /// </summary>
+    public static double[] InverseFrequencies(ModelSpec spec, long length)
+    {
+        var headDim = spec.HeadDim;
+        var theta = spec.RopeTheta;
+        var scaling = spec.RopeScaling;
+        if (scaling is { Kind: RopeScalingKind.Dynamic } && length > spec.ContextLength)
+            theta *= Math.Pow(scaling.Factor * length / spec.ContextLength - (scaling.Factor - 1), headDim / (headDim - 2.0));
+        var inverse = Enumerable.Range(0, headDim / 2).Select(i => 1.0 / Math.Pow(theta, 2.0 * i / headDim)).ToArray();
+        if (scaling is { Kind: RopeScalingKind.Linear })
+            for (var i = 0; i < inverse.Length; i++)
+                inverse[i] /= scaling.Factor;
+        else if (scaling is { Kind: RopeScalingKind.Llama3 })
+        {
+            var lowWavelength = scaling.OriginalContext / scaling.LowFrequencyFactor;
+            var highWavelength = scaling.OriginalContext / scaling.HighFrequencyFactor;
+            for (var i = 0; i < inverse.Length; i++)
+            {
+                var wavelength = 2 * Math.PI / inverse[i];
+                if (wavelength > lowWavelength)
+                    inverse[i] /= scaling.Factor;
+                else if (wavelength >= highWavelength)
+                {
+                    var smooth = (scaling.OriginalContext / wavelength - scaling.LowFrequencyFactor) / (scaling.HighFrequencyFactor - scaling.LowFrequencyFactor);
+                    inverse[i] = (1 - smooth) * inverse[i] / scaling.Factor + smooth * inverse[i];
+                }
+            }
+        }
+        return inverse;
+    }
+
+    /// <summary>cos and sin tables for positions [0, length) with plain RoPE (no scaling): each (length, head_dim), fp32.</summary>
+    public static (Tensor Cos, Tensor Sin) Tables(long length, long headDim, double theta, Device device) =>
+        Tables(Enumerable.Range(0, (int)(headDim / 2)).Select(i => 1.0 / Math.Pow(theta, 2.0 * i / headDim)).ToArray(), length, device);
+
+    private static (Tensor Cos, Tensor Sin) Tables(double[] inverse, long length, Device device)
     {
         using var scope = NewDisposeScope();
         // The frequencies and positions in double precision here, so no number travels as a TorchSharp Scalar.
-        var inverse = Enumerable.Range(0, (int)(headDim / 2)).Select(i => 1.0 / Math.Pow(theta, 2.0 * i / headDim)).ToArray();
         var invFreq = torch.tensor(inverse, ScalarType.Float64, device);                                             // (hd/2)
         var positions = torch.tensor(Enumerable.Range(0, (int)length).Select(p => (double)p).ToArray(), ScalarType.Float64, device); // (T)
         var freqs = torch.outer(positions, invFreq);                                                               // (T, hd/2)
@@ -65,30 +122,41 @@ public static class Rotary
 }
 
 /// <summary>
-/// A bias-free linear map, weight stored [out, in] as Hugging Face checkpoints store it. Unlike TorchSharp's
-/// <c>nn.Linear</c> it does not initialise its weight: every decoder weight is either filled from a seed
-/// (<see cref="Decoder.Create"/>) or read from a checkpoint, and a 7B model's Kaiming init alone took over a minute.
+/// A linear map, weight stored [out, in] as Hugging Face checkpoints store it, with a bias where the family has one
+/// (Qwen2's q, k, v). Unlike TorchSharp's <c>nn.Linear</c> it does not initialise its weight: every decoder weight is
+/// either filled from a seed (<see cref="Decoder.Create"/>) or read from a checkpoint, and a 7B model's Kaiming init
+/// alone took over a minute.
 /// </summary>
 public sealed class Projection : nn.Module<Tensor, Tensor>
 {
-    public Projection(string name, long inFeatures, long outFeatures, Device device, ScalarType dtype) : base(name)
+    public Projection(string name, long inFeatures, long outFeatures, Device device, ScalarType dtype, bool bias = false) : base(name)
     {
         register_parameter("weight", new Parameter(torch.empty(outFeatures, inFeatures, dtype, device)));
+        if (bias)
+            register_parameter("bias", new Parameter(torch.empty(outFeatures, dtype, device)));
     }
 
     // Looked up each time: Module.to() replaces registered parameters.
     public Parameter Weight => get_parameter("weight")!;
+    public Parameter? Bias => get_parameter("bias");
 
     /// <summary>x (…, in) → (…, out).</summary>
-    public override Tensor forward(Tensor x) => nn.functional.linear(x, Weight);
+    public override Tensor forward(Tensor x) => nn.functional.linear(x, Weight, Bias);
 }
 
-/// <summary>The token embedding table (vocab, d). A plain parameter so that it can be built on the meta device.</summary>
+/// <summary>
+/// The token embedding table (vocab, d). A plain parameter so that it can be built on the meta device. Gemma multiplies
+/// the rows by √d rounded to the activations' dtype, as transformers does (in bf16 √3072 = 55.43 becomes 55.5).
+/// </summary>
 public sealed class TokenEmbedding : nn.Module<Tensor, Tensor>
 {
+    private readonly bool _scaled;
+    private readonly double _normalizer;
 
-    public TokenEmbedding(string name, long vocabulary, long hidden, Device device, ScalarType dtype = ScalarType.Float32) : base(name)
+    public TokenEmbedding(string name, long vocabulary, long hidden, Device device, ScalarType dtype = ScalarType.Float32, bool scaled = false) : base(name)
     {
+        _scaled = scaled;
+        _normalizer = Math.Sqrt(hidden);
         register_parameter("weight", new Parameter(torch.empty(vocabulary, hidden, dtype, device)));
     }
 
@@ -99,8 +167,10 @@ public sealed class TokenEmbedding : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor tokens)
     {
         using var scope = NewDisposeScope();
-        var rows = Weight.index_select(0, tokens.reshape(-1));
-        return rows.reshape(tokens.shape[0], tokens.shape[1], Weight.shape[1]).MoveToOuterDisposeScope();
+        var rows = Weight.index_select(0, tokens.reshape(-1)).reshape(tokens.shape[0], tokens.shape[1], Weight.shape[1]);
+        if (_scaled)
+            rows = rows * torch.tensor(_normalizer, Weight.dtype, Weight.device); // a 0-d tensor in the weights' dtype, as transformers makes it
+        return rows.MoveToOuterDisposeScope();
     }
 }
 
@@ -113,41 +183,94 @@ public enum AttentionPath
     KeepProbabilities,
 }
 
-/// <summary>Causal self-attention with RoPE and grouped-query attention (KV head g serves query heads g·n_rep … g·n_rep + n_rep − 1).</summary>
+/// <summary>
+/// Causal self-attention with RoPE and grouped-query attention (KV head g serves query heads g·n_rep … g·n_rep + n_rep − 1),
+/// as the spec's family builds it: q, k, v, o projections (Phi-3: one qkv_proj, q then k then v), biases where the
+/// family has them, an RMSNorm of q and k before RoPE (Qwen3 per head, OLMo 2 across heads), scores scaled by
+/// 1/√head_dim, and an optional window (a mask the decoder passes).
+/// </summary>
 public sealed class Attention : nn.Module
 {
-    private readonly Projection _q, _k, _v, _o;
+    private readonly Projection? _q, _k, _v, _qkv;
+    private readonly Projection _o;
+    private readonly RmsNorm? _qNorm, _kNorm;
+    private readonly QkNorm _qkNorm;
     private readonly long _heads, _kvHeads, _headDim;
     private readonly Scalar _scale; // 1/√hd, held by the module for every call (HeldScalars)
 
-    public Attention(string name, long hidden, long heads, long kvHeads, Device device, ScalarType dtype = ScalarType.Float32) : base(name)
+    public Attention(string name, ModelSpec spec, Device device, ScalarType dtype = ScalarType.Float32) : base(name)
     {
-        _heads = heads;
-        _kvHeads = kvHeads;
-        _headDim = hidden / heads;
+        _heads = spec.AttentionHeads;
+        _kvHeads = spec.KeyValueHeads;
+        _headDim = spec.HeadDim;
         _scale = (1.0 / Math.Sqrt(_headDim)).ToScalar();
-        _q = new Projection("q_proj", hidden, heads * _headDim, device, dtype);
-        _k = new Projection("k_proj", hidden, kvHeads * _headDim, device, dtype);
-        _v = new Projection("v_proj", hidden, kvHeads * _headDim, device, dtype);
-        _o = new Projection("o_proj", heads * _headDim, hidden, device, dtype);
-        register_module("q_proj", _q);
-        register_module("k_proj", _k);
-        register_module("v_proj", _v);
+        long d = spec.HiddenSize, q = _heads * _headDim, kv = _kvHeads * _headDim;
+        var qkvBias = spec.AttentionBias != AttentionBias.None;
+        if (spec.FusedProjections)
+        {
+            _qkv = new Projection("qkv_proj", d, q + 2 * kv, device, dtype, qkvBias);
+            register_module("qkv_proj", _qkv);
+        }
+        else
+        {
+            _q = new Projection("q_proj", d, q, device, dtype, qkvBias);
+            _k = new Projection("k_proj", d, kv, device, dtype, qkvBias);
+            _v = new Projection("v_proj", d, kv, device, dtype, qkvBias);
+            register_module("q_proj", _q);
+            register_module("k_proj", _k);
+            register_module("v_proj", _v);
+        }
+        _o = new Projection("o_proj", q, d, device, dtype, spec.AttentionBias == AttentionBias.All);
         register_module("o_proj", _o);
+        _qkNorm = spec.QkNorm;
+        if (spec.QkNorm != QkNorm.None)
+        {
+            var perHead = spec.QkNorm == QkNorm.PerHead;
+            _qNorm = new RmsNorm("q_norm", perHead ? _headDim : q, spec.NormEpsilon, device, dtype, spec.NormScale);
+            _kNorm = new RmsNorm("k_norm", perHead ? _headDim : kv, spec.NormEpsilon, device, dtype, spec.NormScale);
+            register_module("q_norm", _qNorm);
+            register_module("k_norm", _kNorm);
+        }
     }
 
     /// <summary>
     /// Attends x (B, T, d) by <paramref name="path"/>: with <see cref="AttentionPath.KeepProbabilities"/> the softmax is
-    /// computed explicitly (under the additive <paramref name="causalMask"/> (T, T), built here when not given) and its
-    /// probabilities (B, heads, T, T) are returned; fused, none are.
+    /// computed explicitly and its probabilities (B, heads, T, T) are returned; fused, none are. <paramref name="mask"/>:
+    /// the additive (T, T) mask (causal, or causal within a window); null: the causal mask, built here when needed.
     /// </summary>
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, AttentionPath path, out Tensor? probabilities, Tensor? causalMask = null)
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, AttentionPath path, out Tensor? probabilities, Tensor? mask = null)
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], t = x.shape[1];
-        var q = _q.forward(x).view(b, t, _heads, _headDim).transpose(1, 2);   // (B, H, T, hd)
-        var k = _k.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2); // (B, KV, T, hd)
-        var v = _v.forward(x).view(b, t, _kvHeads, _headDim).transpose(1, 2); // (B, KV, T, hd)
+        Tensor qFlat, kFlat, vFlat;                                                        // (B, T, H·hd), (B, T, KV·hd) ×2
+        if (_qkv is not null)
+        {
+            var qkv = _qkv.forward(x);
+            qFlat = qkv.narrow(-1, 0, _heads * _headDim);
+            kFlat = qkv.narrow(-1, _heads * _headDim, _kvHeads * _headDim);
+            vFlat = qkv.narrow(-1, (_heads + _kvHeads) * _headDim, _kvHeads * _headDim);
+        }
+        else
+        {
+            qFlat = _q!.forward(x);
+            kFlat = _k!.forward(x);
+            vFlat = _v!.forward(x);
+        }
+        if (_qkNorm == QkNorm.AcrossHeads)
+        {
+            qFlat = _qNorm!.forward(qFlat);
+            kFlat = _kNorm!.forward(kFlat);
+        }
+        var q = qFlat.reshape(b, t, _heads, _headDim);                                    // (B, T, H, hd)
+        var k = kFlat.reshape(b, t, _kvHeads, _headDim);                                  // (B, T, KV, hd)
+        if (_qkNorm == QkNorm.PerHead)
+        {
+            q = _qNorm!.forward(q);
+            k = _kNorm!.forward(k);
+        }
+        q = q.transpose(1, 2);                                                            // (B, H, T, hd)
+        k = k.transpose(1, 2);                                                            // (B, KV, T, hd)
+        var v = vFlat.reshape(b, t, _kvHeads, _headDim).transpose(1, 2);                  // (B, KV, T, hd)
         q = Rotary.Apply(q, cos, sin);
         k = Rotary.Apply(k, cos, sin);
         var nRep = _heads / _kvHeads;
@@ -155,7 +278,7 @@ public sealed class Attention : nn.Module
         Tensor context;
         if (path == AttentionPath.KeepProbabilities)
         {
-            causalMask ??= CausalMask(t, x.device);
+            mask ??= CausalMask(t, x.device);
             // Scores and softmax in fp32 whatever the weights' dtype. GQA without copying K and V: the n_rep query
             // heads of a group are stacked along T and meet their one KV head in a single matmul.
             if (q.dtype != ScalarType.Float32)
@@ -165,7 +288,7 @@ public sealed class Attention : nn.Module
             }
             var grouped = q.reshape(b, _kvHeads, nRep * t, _headDim);                      // (B, KV, n_rep·T, hd)
             var scores = grouped.matmul(k.transpose(-2, -1)).view(b, _heads, t, t);        // (B, H, T, T)
-            var probs = scores.mul_(_scale).add_(causalMask, HeldScalars.One).softmax(-1);
+            var probs = scores.mul_(_scale).add_(mask.to(ScalarType.Float32), HeldScalars.One).softmax(-1);
             var weights = (probs.dtype == v.dtype ? probs : probs.to(v.dtype)).view(b, _kvHeads, nRep * t, t);
             context = weights.matmul(v).view(b, _heads, t, _headDim);                      // (B, H, T, hd)
             probabilities = probs.MoveToOuterDisposeScope();
@@ -173,7 +296,9 @@ public sealed class Attention : nn.Module
         else
         {
             // TorchSharp 0.107's SDPA has no GQA flag: repeat each KV head for the query heads of its group.
-            context = nn.functional.scaled_dot_product_attention(q, RepeatKv(k, nRep), RepeatKv(v, nRep), is_casual: true);
+            context = mask is null
+                ? nn.functional.scaled_dot_product_attention(q, RepeatKv(k, nRep), RepeatKv(v, nRep), is_casual: true)
+                : nn.functional.scaled_dot_product_attention(q, RepeatKv(k, nRep), RepeatKv(v, nRep), mask.to(q.dtype));
             probabilities = null;
         }
         var merged = context.transpose(1, 2).contiguous().view(b, t, _heads * _headDim); // (B, T, H·hd)
@@ -184,36 +309,76 @@ public sealed class Attention : nn.Module
     public static Tensor CausalMask(long length, Device device) =>
         torch.full(length, length, HeldScalars.NegativeInfinity, device: device).triu_(1);
 
+    /// <summary>
+    /// The additive causal mask within a window of <paramref name="window"/> keys (T, T): query i sees keys j with
+    /// i − window &lt; j ≤ i (transformers' sliding_window_overlay and the causal mask), −∞ elsewhere.
+    /// </summary>
+    public static Tensor SlidingWindowMask(long length, long window, Device device)
+    {
+        using var scope = NewDisposeScope();
+        var above = torch.full(length, length, HeldScalars.NegativeInfinity, device: device).triu_(1);
+        var outside = torch.full(length, length, HeldScalars.NegativeInfinity, device: device).tril_(-window);
+        return above.add_(outside).MoveToOuterDisposeScope();
+    }
+
     /// <summary>(B, KV, T, hd) → (B, KV·n_rep, T, hd), each KV head repeated for the query heads of its group.</summary>
     public static Tensor RepeatKv(Tensor x, long nRep) =>
         nRep == 1 ? x.alias() : x.repeat_interleave(nRep, dim: 1);
 }
 
-/// <summary>SwiGLU: down(silu(gate(x)) · up(x)); or, for the GELU variant, down(gelu(up(x))).</summary>
+/// <summary>
+/// The gated feed-forward block down(act(gate(x)) · up(x)) (SwiGLU with SiLU, GeGLU with GELU; Phi-3 stores gate and up
+/// as one gate_up_proj, gate first), or the ungated down(gelu(up(x))) variant; biases where mlp_bias asks.
+/// </summary>
 public sealed class FeedForward : nn.Module<Tensor, Tensor>
 {
-    private readonly Projection? _gate;
-    private readonly Projection _up, _down;
+    private readonly Projection? _gate, _gateUp, _up;
+    private readonly Projection _down;
+    private readonly Activation _activation;
+    private readonly long _intermediate;
 
-    public FeedForward(string name, long hidden, long intermediate, FfnKind kind, Device device, ScalarType dtype = ScalarType.Float32) : base(name)
+    public FeedForward(string name, ModelSpec spec, Device device, ScalarType dtype = ScalarType.Float32) : base(name)
     {
-        if (kind == FfnKind.SwiGlu)
+        long d = spec.HiddenSize, ffn = spec.IntermediateSize;
+        _intermediate = ffn;
+        _activation = spec.FfnKind == FfnKind.Gelu ? Activation.Gelu : spec.Activation;
+        if (spec.FfnKind == FfnKind.SwiGlu && spec.FusedProjections)
         {
-            _gate = new Projection("gate_proj", hidden, intermediate, device, dtype);
-            register_module("gate_proj", _gate);
+            _gateUp = new Projection("gate_up_proj", d, 2 * ffn, device, dtype, spec.MlpBias);
+            register_module("gate_up_proj", _gateUp);
         }
-        _up = new Projection("up_proj", hidden, intermediate, device, dtype);
-        _down = new Projection("down_proj", intermediate, hidden, device, dtype);
-        register_module("up_proj", _up);
+        else
+        {
+            if (spec.FfnKind == FfnKind.SwiGlu)
+            {
+                _gate = new Projection("gate_proj", d, ffn, device, dtype, spec.MlpBias);
+                register_module("gate_proj", _gate);
+            }
+            _up = new Projection("up_proj", d, ffn, device, dtype, spec.MlpBias);
+            register_module("up_proj", _up);
+        }
+        _down = new Projection("down_proj", ffn, d, device, dtype, spec.MlpBias);
         register_module("down_proj", _down);
     }
+
+    private Tensor Act(Tensor x) => _activation switch
+    {
+        Activation.Gelu => nn.functional.gelu(x),
+        Activation.GeluTanh => nn.functional.gelu(x, TorchSharp.Modules.GELU.Approximate.tanh),
+        _ => nn.functional.silu(x),
+    };
 
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var inner = _gate is null
-            ? nn.functional.gelu(_up.forward(x))
-            : nn.functional.silu(_gate.forward(x)) * _up.forward(x);
+        Tensor inner;
+        if (_gateUp is not null)
+        {
+            var both = _gateUp.forward(x);
+            inner = Act(both.narrow(-1, 0, _intermediate)) * both.narrow(-1, _intermediate, _intermediate);
+        }
+        else
+            inner = _gate is null ? Act(_up!.forward(x)) : Act(_gate.forward(x)) * _up!.forward(x);
         return _down.forward(inner).MoveToOuterDisposeScope();
     }
 }
@@ -221,10 +386,15 @@ public sealed class FeedForward : nn.Module<Tensor, Tensor>
 /// <summary>What one layer did, for the trace: its output and the two contributions it added.</summary>
 public readonly record struct LayerStep(Tensor Output, Tensor AttentionOut, Tensor FfnOut, Tensor? Probabilities);
 
-/// <summary>One decoder block: pre-norm x + attn(norm(x)), then h + ffn(norm(h)); or the post-norm variant.</summary>
+/// <summary>
+/// One decoder block: pre-norm x + attn(norm(x)), then h + ffn(norm(h)); OLMo 2's x + norm(attn(x)), then
+/// h + norm(ffn(h)); or the experimental post-norm variant.
+/// </summary>
 public sealed class DecoderLayer : nn.Module
 {
-    private readonly RmsNorm _inputNorm, _postAttentionNorm;
+    private readonly RmsNorm? _inputNorm;
+    private readonly RmsNorm _postAttentionNorm;
+    private readonly RmsNorm? _postFfnNorm;
     private readonly Attention _attention;
     private readonly FeedForward _ffn;
     private readonly NormPlacement _placement;
@@ -232,49 +402,73 @@ public sealed class DecoderLayer : nn.Module
     public DecoderLayer(string name, ModelSpec spec, Device device, ScalarType dtype = ScalarType.Float32) : base(name)
     {
         _placement = spec.NormPlacement;
-        _inputNorm = new RmsNorm("input_layernorm", spec.HiddenSize, spec.NormEpsilon, device, dtype);
-        _attention = new Attention("self_attn", spec.HiddenSize, spec.AttentionHeads, spec.KeyValueHeads, device, dtype);
-        _postAttentionNorm = new RmsNorm("post_attention_layernorm", spec.HiddenSize, spec.NormEpsilon, device, dtype);
-        _ffn = new FeedForward("mlp", spec.HiddenSize, spec.IntermediateSize, spec.FfnKind, device, dtype);
-        register_module("input_layernorm", _inputNorm);
+        if (_placement != NormPlacement.BranchOutput)
+        {
+            _inputNorm = new RmsNorm("input_layernorm", spec.HiddenSize, spec.NormEpsilon, device, dtype, spec.NormScale);
+            register_module("input_layernorm", _inputNorm);
+        }
+        _attention = new Attention("self_attn", spec, device, dtype);
+        _postAttentionNorm = new RmsNorm("post_attention_layernorm", spec.HiddenSize, spec.NormEpsilon, device, dtype, spec.NormScale);
+        _ffn = new FeedForward("mlp", spec, device, dtype);
         register_module("self_attn", _attention);
         register_module("post_attention_layernorm", _postAttentionNorm);
         register_module("mlp", _ffn);
+        if (_placement == NormPlacement.BranchOutput)
+        {
+            _postFfnNorm = new RmsNorm("post_feedforward_layernorm", spec.HiddenSize, spec.NormEpsilon, device, dtype, spec.NormScale);
+            register_module("post_feedforward_layernorm", _postFfnNorm);
+        }
     }
 
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin) => Step(x, cos, sin, AttentionPath.Fused).Output;
+    /// <param name="mask">The layer's additive attention mask; null: causal (the fused kernel's own when fused).</param>
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask = null) => Step(x, cos, sin, AttentionPath.Fused, mask).Output;
 
     /// <summary>
     /// Runs the block and returns the pieces a trace records; the attention probabilities too when
-    /// <paramref name="path"/> keeps them (<paramref name="causalMask"/>: one mask shared by every layer of a forward).
-    /// All tensors belong to the caller's scope.
+    /// <paramref name="path"/> keeps them (<paramref name="mask"/>: the layer's additive mask, shared by the layers of a
+    /// forward that attend alike; null: causal). All tensors belong to the caller's scope.
     /// </summary>
-    public LayerStep Step(Tensor x, Tensor cos, Tensor sin, AttentionPath path, Tensor? causalMask = null)
+    public LayerStep Step(Tensor x, Tensor cos, Tensor sin, AttentionPath path, Tensor? mask = null)
     {
         Tensor attention, ffn, output;
         Tensor? probs;
-        if (_placement == NormPlacement.Pre)
+        switch (_placement)
         {
-            attention = _attention.Forward(_inputNorm.forward(x), cos, sin, path, out probs, causalMask);
-            var h = x.Plus(attention);
-            ffn = _ffn.forward(_postAttentionNorm.forward(h));
-            output = h.Plus(ffn);
-        }
-        else
-        {
-            attention = _attention.Forward(x, cos, sin, path, out probs, causalMask);
-            var h = _inputNorm.forward(x.Plus(attention));
-            ffn = _ffn.forward(h);
-            output = _postAttentionNorm.forward(h.Plus(ffn));
+            case NormPlacement.Pre:
+            {
+                attention = _attention.Forward(_inputNorm!.forward(x), cos, sin, path, out probs, mask);
+                var h = x.Plus(attention);
+                ffn = _ffn.forward(_postAttentionNorm.forward(h));
+                output = h.Plus(ffn);
+                break;
+            }
+            case NormPlacement.BranchOutput:
+            {
+                attention = _postAttentionNorm.forward(_attention.Forward(x, cos, sin, path, out probs, mask));
+                var h = x.Plus(attention);
+                ffn = _postFfnNorm!.forward(_ffn.forward(h));
+                output = h.Plus(ffn);
+                break;
+            }
+            default:
+            {
+                attention = _attention.Forward(x, cos, sin, path, out probs, mask);
+                var h = _inputNorm!.forward(x.Plus(attention));
+                ffn = _ffn.forward(h);
+                output = _postAttentionNorm.forward(h.Plus(ffn));
+                break;
+            }
         }
         return new LayerStep(output, attention, ffn, probs);
     }
 }
 
 /// <summary>
-/// The DeepSeek LLM decoder (LLaMA micro design): token embedding, N pre-norm blocks of RMSNorm → attention with
-/// RoPE and GQA → residual, RMSNorm → SwiGLU → residual, a final RMSNorm and an untied LM head, no biases.
-/// Parameter names follow the Hugging Face layout (<c>model.layers.N.self_attn.q_proj.weight</c>, …).
+/// The decoder: token embedding, N blocks of attention with RoPE and GQA and a gated feed-forward block, a final RMSNorm
+/// and an LM head (untied or tied to the embedding). DeepSeek LLM's design by default (pre-norm RMSNorm, SwiGLU, no
+/// biases); every other family is the same code under its <see cref="ModelSpec"/>'s data: norm scale and placement,
+/// q/k norm, biases, head_dim, rope scaling, activation, embedding scale, sliding window, fused projections.
+/// Parameter names follow the family's Hugging Face layout (<c>model.layers.N.self_attn.q_proj.weight</c>, …).
 /// </summary>
 public sealed class Decoder : nn.Module
 {
@@ -293,11 +487,11 @@ public sealed class Decoder : nn.Module
         /// <param name="residentLayers">False for a streamed decoder: its layers are read as a forward reaches them.</param>
         public Body(ModelSpec spec, Device device, ScalarType dtype, bool residentLayers = true) : base("model")
         {
-            Embed = new TokenEmbedding("embed_tokens", spec.VocabularySize, spec.HiddenSize, device, dtype);
+            Embed = new TokenEmbedding("embed_tokens", spec.VocabularySize, spec.HiddenSize, device, dtype, spec.ScaleEmbedding);
             Layers = new ModuleList<DecoderLayer>();
             for (var i = 0; i < (residentLayers ? spec.Layers : 0); i++)
                 Layers.Add(new DecoderLayer(i.ToString(), spec, device, dtype));
-            Norm = new RmsNorm("norm", spec.HiddenSize, spec.NormEpsilon, device, dtype);
+            Norm = new RmsNorm("norm", spec.HiddenSize, spec.NormEpsilon, device, dtype, spec.NormScale);
             register_module("embed_tokens", Embed);
             register_module("layers", Layers);
             register_module("norm", Norm);
@@ -383,7 +577,9 @@ public sealed class Decoder : nn.Module
         foreach (var (name, parameter) in named_parameters())
         {
             if (name.EndsWith("norm.weight", StringComparison.Ordinal))
-                parameter.fill_(HeldScalars.One);
+                parameter.fill_(Spec.NormScale == NormScale.OnePlusWeight ? HeldScalars.Zero : HeldScalars.One); // Gemma stores w − 1
+            else if (name.EndsWith(".bias", StringComparison.Ordinal))
+                parameter.zero_();
             else
             {
                 var scaled = name.EndsWith("o_proj.weight", StringComparison.Ordinal) || name.EndsWith("down_proj.weight", StringComparison.Ordinal);
@@ -458,10 +654,12 @@ public sealed class Decoder : nn.Module
         using var scope = NewDisposeScope();
         long t = tokens.shape[1];
         var x = _model.Embed.forward(tokens.to(Device)); // (B, T, d)
-        var (cos, sin) = Rotary.Tables(t, Spec.HeadDim, Spec.RopeTheta, Device);
+        var (cos, sin) = Rotary.Tables(Spec, t, Device);
         recorder?.OnEmbedding(x);
         var path = recorder?.KeepsAttention == true ? AttentionPath.KeepProbabilities : AttentionPath.Fused;
-        var mask = path == AttentionPath.KeepProbabilities ? Attention.CausalMask(t, Device) : null; // one for every layer
+        // One mask for every layer that attends alike: causal (null where the fused kernel's own will do), and the window.
+        var causal = path == AttentionPath.KeepProbabilities ? Attention.CausalMask(t, Device) : null;
+        var window = WindowMask(t);
         _stream?.BeginForward();
         try
         {
@@ -469,8 +667,9 @@ public sealed class Decoder : nn.Module
             {
                 cancellation.ThrowIfCancellationRequested();
                 var layer = _stream is null ? _model.Layers[l] : _stream.Acquire(l, cancellation);
+                var mask = Spec.SlidesAt(l) && window is not null ? window : causal;
                 if (recorder is null)
-                    x = layer.Forward(x, cos, sin);
+                    x = layer.Forward(x, cos, sin, mask);
                 else
                 {
                     var step = layer.Step(x, cos, sin, path, mask);
@@ -488,6 +687,16 @@ public sealed class Decoder : nn.Module
         }
         return Head(x).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// The additive mask of a sliding-window layer for <paramref name="length"/> tokens; null when no layer slides or the
+    /// window covers the whole sequence (the causal mask is then the same).
+    /// </summary>
+    public Tensor? WindowMask(long length) =>
+        Spec.SlidingWindow is { } w && length > w ? Attention.SlidingWindowMask(length, w, Device) : null;
+
+    /// <summary>The mask layer <paramref name="layer"/> attends under, given the forward's window mask; null: causal.</summary>
+    public Tensor? MaskFor(int layer, Tensor? windowMask) => Spec.SlidesAt(layer) ? windowMask : null;
 
     protected override void Dispose(bool disposing)
     {

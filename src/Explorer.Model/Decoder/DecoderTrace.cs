@@ -77,6 +77,17 @@ public sealed class DecoderTrace : IDisposable
     public bool HasAttention => _probabilities.Length > 0;
 
     /// <summary>Positions whose lens can be completed after the forward (<see cref="CompleteLens"/>); empty if none.</summary>
+    /// <summary>The residual after layer <paramref name="layer"/> (0-based) at the <paramref name="index"/>-th deferred lens position, fp32.</summary>
+    internal float[] DeferredResidual(int layer, int index)
+    {
+        lock (_lensGate)
+        {
+            var states = _deferredStates ?? throw NotKept("deferred lens states");
+            using var row = states[layer, index].to(ScalarType.Float32).contiguous();
+            return row.data<float>().ToArray();
+        }
+    }
+
     public int[] DeferredLensPositions { get; }
 
     /// <summary>The lens at <see cref="DeferredLensPositions"/> once completed, [layer, index into them]; null before.</summary>

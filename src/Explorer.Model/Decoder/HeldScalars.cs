@@ -13,6 +13,7 @@ namespace Explorer.Model.Decoder;
 internal static class HeldScalars
 {
     public static readonly Scalar One = 1.0.ToScalar();
+    public static readonly Scalar Zero = 0.0.ToScalar();
     public static readonly Scalar NegativeInfinity = float.NegativeInfinity.ToScalar();
     /// <summary>The floor under a norm that divides (a zero residual state would otherwise give NaN).</summary>
     public static readonly Scalar NormFloor = 1e-12.ToScalar();

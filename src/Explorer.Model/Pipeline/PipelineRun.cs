@@ -31,9 +31,10 @@ public static class PipelineRun
             throw new ArgumentException($"A batch of {b} sequences does not split into m = {microBatches} equal micro-batches.");
         var orders = Enumerable.Range(0, stages).Select(s => ScheduleSimulator.DeviceOrder(schedule, s, stages, microBatches)).ToArray();
         var per = b / microBatches;
-        var (cos, sin) = Decoder.Rotary.Tables(length, decoder.Spec.HeadDim, decoder.Spec.RopeTheta, decoder.Device);
+        var (cos, sin) = Decoder.Rotary.Tables(decoder.Spec, length, decoder.Device);
         using var _cos = cos;
         using var _sin = sin;
+        using var window = decoder.WindowMask(length);
         var ids = torch.tensor(batch, ScalarType.Int64);
 
         // Messages between stages: activations forward, gradients backward, one slot per (stage, micro-batch).
@@ -77,7 +78,7 @@ public static class PipelineRun
                     start = clock.Elapsed.TotalMilliseconds;
                     for (var u = first; u <= last; u++)
                     {
-                        x = ApplyUnit(decoder, u, x, tokens, cos, sin, microBatches);
+                        x = ApplyUnit(decoder, u, x, tokens, cos, sin, microBatches, window);
                         if (u == units - 1)
                             losses[mb] = x.item<float>();
                     }
@@ -155,16 +156,16 @@ public static class PipelineRun
 
     /// <summary>
     /// Unit <paramref name="unit"/> of the decoder applied to <paramref name="x"/>: the embedding (x the token ids of
-    /// the micro-batch's inputs), a layer, the final norm and LM head, or the loss of <paramref name="tokens"/>' next
+    /// the micro-batch's inputs), a layer (under its window mask, when it slides), the final norm and LM head, or the loss of <paramref name="tokens"/>' next
     /// tokens, taken over <paramref name="microBatches"/> so that the micro-batches' losses add up to the batch's mean.
     /// </summary>
-    internal static Tensor ApplyUnit(Decoder.Decoder decoder, int unit, Tensor x, Tensor tokens, Tensor cos, Tensor sin, int microBatches)
+    internal static Tensor ApplyUnit(Decoder.Decoder decoder, int unit, Tensor x, Tensor tokens, Tensor cos, Tensor sin, int microBatches, Tensor? window)
     {
         var layers = decoder.Layers;
         if (unit == 0)
             return decoder.Embed(x);
         if (unit <= layers.Count)
-            return layers[unit - 1].Forward(x, cos, sin);
+            return layers[unit - 1].Forward(x, cos, sin, decoder.MaskFor(unit - 1, window));
         if (unit == layers.Count + 1)
             return decoder.Head(x);
         var length = tokens.shape[1] - 1;

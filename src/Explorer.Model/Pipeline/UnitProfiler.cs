@@ -21,7 +21,8 @@ public static class UnitProfiler
         using var tokens = torch.randint(0, spec.VocabularySize, [microBatchSize, sequenceLength + 1], generator: random, dtype: ScalarType.Int64);
         var inputs = tokens.narrow(1, 0, sequenceLength);
         var targets = tokens.narrow(1, 1, sequenceLength);
-        var (cos, sin) = Decoder.Rotary.Tables(sequenceLength, spec.HeadDim, spec.RopeTheta, decoder.Device);
+        var (cos, sin) = Decoder.Rotary.Tables(spec, sequenceLength, decoder.Device);
+        using var window = decoder.WindowMask(sequenceLength);
         var hidden = torch.randn([microBatchSize, sequenceLength, spec.HiddenSize], generator: random);
         decoder.train();
         try
@@ -58,7 +59,8 @@ public static class UnitProfiler
             for (var l = 0; l < spec.Layers; l++)
             {
                 var layer = decoder.Layers[l];
-                var t = Time(x => layer.Forward(x, cos, sin), () => hidden.clone().requires_grad_(true));
+                var mask = decoder.MaskFor(l, window);
+                var t = Time(x => layer.Forward(x, cos, sin, mask), () => hidden.clone().requires_grad_(true));
                 units.Add(analytic[l + 1] with { Forward = t.Forward, InputGradient = t.Backward, WeightGradient = 0 });
             }
             var head = Time(x => decoder.Head(x), () => hidden.clone().requires_grad_(true));
@@ -171,9 +173,10 @@ public static class UnitProfiler
         int units = decoder.Spec.Layers + 3, b = batch.GetLength(0), length = batch.GetLength(1) - 1, per = b / microBatches;
         var forward = Enumerable.Range(0, units).Select(_ => new List<double>()).ToArray();
         var backward = Enumerable.Range(0, units).Select(_ => new List<double>()).ToArray();
-        var (cos, sin) = Decoder.Rotary.Tables(length, decoder.Spec.HeadDim, decoder.Spec.RopeTheta, decoder.Device);
+        var (cos, sin) = Decoder.Rotary.Tables(decoder.Spec, length, decoder.Device);
         using var _cos = cos;
         using var _sin = sin;
+        using var window = decoder.WindowMask(length);
         using var ids = torch.tensor(batch, ScalarType.Int64);
         var clock = Stopwatch.StartNew();
         // reached[mb][u]: when the gradient of micro-batch mb has passed back through unit u (the end of its backward).
@@ -194,7 +197,7 @@ public static class UnitProfiler
                     var unit = u;
                     x = GradientClock.apply(x, (Action)(() => passed[unit] = clock.Elapsed.TotalMilliseconds));
                 }
-                x = PipelineRun.ApplyUnit(decoder, u, x, tokens, cos, sin, microBatches);
+                x = PipelineRun.ApplyUnit(decoder, u, x, tokens, cos, sin, microBatches, window);
                 if (u == units - 1)
                     _ = x.item<float>(); // as the split run reads each micro-batch's loss
                 forward[u].Add(clock.Elapsed.TotalMilliseconds - start);

@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace Explorer.Model.Weights;
 
 /// <summary>
-/// Writes a Hugging Face-layout checkpoint of any shape with random weights (normal, std 0.02; norms 1), tensor by
+/// Writes a Hugging Face-layout checkpoint of any shape with random weights (normal, std 0.02; norms 1, or 0 where the family stores w − 1), tensor by
 /// tensor, so a full-size 7B or a cut 67B can be made on a machine smaller than the model: load and speed can be
 /// measured on real shapes without downloading one. Its tokenizer.json is byte-level with 256 byte tokens and two
 /// special tokens, far fewer than the model's vocabulary, as in checkpoints that pad their vocabulary.
@@ -55,6 +55,7 @@ public static class RandomCheckpoint
         var generator = new Generator(seed, CPU);
         using var std = WeightStd.ToScalar(); // held for every call that reads it (Decoder.HeldScalars)
         var weightMap = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        var offsetNorms = spec.NormScale == NormScale.OnePlusWeight; // Gemma stores w − 1: a fresh norm is zero
         var metadata = new Dictionary<string, string> { ["format"] = "pt" };
         for (var i = 0; i < shards.Count; i++)
         {
@@ -70,7 +71,7 @@ public static class RandomCheckpoint
                     cancellation.ThrowIfCancellationRequested();
                     using var scope = NewDisposeScope();
                     var count = Math.Min(ChunkElements, elements - start);
-                    var values = isNorm ? torch.ones(count) : torch.randn(count, generator: generator).mul_(std);
+                    var values = isNorm ? (offsetNorms ? torch.zeros(count) : torch.ones(count)) : torch.randn(count, generator: generator).mul_(std);
                     stream.Write(values.to(dtype).bytes);
                     written += count * (tensor.Bytes / Math.Max(1, elements));
                     progress?.Report(total == 0 ? 1 : (double)written / total);
