@@ -12,7 +12,11 @@ public static class ModelArguments
         {
             if (!Directory.Exists(weights))
                 throw new ArgumentException($"--weights {weights}: no such folder.");
-            return LiveModel.FromCheckpoint(weights, stream ? "cpu" : device, streamed: stream);
+            var live = LiveModel.FromCheckpoint(weights, stream ? "cpu" : device, streamed: stream);
+            // What config.json held that the family's class does not read: said, so nothing is ignored silently.
+            foreach (var warning in live.ConfigWarnings)
+                Console.Error.WriteLine($"warning: {warning}");
+            return live;
         }
         if (stream)
             throw new ArgumentException("--stream reads a checkpoint's layers from its files: give --weights DIR.");

@@ -1,6 +1,6 @@
-
 using System.Text.Json;
 using Explorer.Core.Formatting;
+using Explorer.Core.Specs;
 using Explorer.Model.Decoder;
 using Explorer.Model.Hosting;
 using Explorer.Model.Weights;
@@ -41,8 +41,10 @@ public static class WeightsBench
         var loadSeconds = load.Elapsed.TotalSeconds;
         ProcessMemory.Trim();
         var resident = ProcessMemory.Resident();
-        output.WriteLine($"loaded {live.Name} ({live.Spec.Layers} layers, d {live.Spec.HiddenSize}, {live.Decoder.DType}): {loadSeconds:0.00} s, " +
+        output.WriteLine($"loaded {live.Name} ({DesignSummary.FamilyName(live.Spec.Family)}, {live.Spec.Layers} layers, d {live.Spec.HiddenSize}, {live.Decoder.DType}): {loadSeconds:0.00} s, " +
             $"{loadSeconds / rawSeconds:0.00}× the raw read; resident {Units.Bytes(resident)}, peak {Units.Bytes(ProcessMemory.PeakResident())}");
+        foreach (var warning in live.ConfigWarnings)
+            output.WriteLine($"warning: {warning}");
 
         var forwards = new List<Forward>();
         foreach (var length in lengths)

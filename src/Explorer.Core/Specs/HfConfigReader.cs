@@ -52,6 +52,7 @@ public static class HfConfigReader
         ["quantization_config"] = "quantized checkpoints are not supported; use an fp32, fp16 or bf16 one",
         ["use_bidirectional_attention"] = "bidirectional attention is not supported; Explorer runs causal decoders",
         ["logits_scaling"] = "scaled logits are not supported",
+        ["use_mrope"] = "multimodal rotary embeddings (Qwen2-VL) are not supported",
         ["embedding_multiplier"] = "embedding multipliers are not supported",
         ["residual_multiplier"] = "residual multipliers are not supported",
         ["attention_multiplier"] = "attention multipliers are not supported",

@@ -9,13 +9,17 @@ namespace Explorer.Model.Hosting;
 /// <summary>A decoder with its tokenizer, ready to run: a mini preset or a checkpoint from disk.</summary>
 public sealed class LiveModel : IDisposable
 {
-    public LiveModel(string name, Explorer.Model.Decoder.Decoder decoder, ITextTokenizer? tokenizer, string source)
+    public LiveModel(string name, Explorer.Model.Decoder.Decoder decoder, ITextTokenizer? tokenizer, string source, IReadOnlyList<string>? configWarnings = null)
     {
         Name = name;
         Decoder = decoder;
         Tokenizer = tokenizer;
         Source = source;
+        ConfigWarnings = configWarnings ?? [];
     }
+
+    /// <summary>What reading config.json noticed and did not refuse: fields the family's class does not read, ignored.</summary>
+    public IReadOnlyList<string> ConfigWarnings { get; }
 
     public string Name { get; }
     public Explorer.Model.Decoder.Decoder Decoder { get; }
@@ -44,7 +48,7 @@ public sealed class LiveModel : IDisposable
     public static LiveModel FromCheckpoint(string directory, string device = "cpu", ScalarType? dtype = null, IProgress<double>? progress = null,
         string? source = null, string? name = null, bool streamed = false, bool? mapLayers = null)
     {
-        var spec = Checkpoint.ReadSpec(directory);
+        var (spec, warnings) = Checkpoint.ReadConfig(directory);
         var resolved = TorchDevice.Resolve(device);
         if (streamed && resolved.type != TorchSharp.DeviceType.CPU)
             throw new ArgumentException($"Streaming runs on the CPU; device '{device}' resolves to {resolved.type}.");
@@ -52,7 +56,7 @@ public sealed class LiveModel : IDisposable
         try
         {
             var decoder = streamed ? Checkpoint.LoadStreamed(directory, dtype, progress, mapLayers) : Checkpoint.Load(directory, dtype, resolved, progress);
-            return new LiveModel(name ?? new DirectoryInfo(directory).Name, decoder, tokenizer, source ?? directory);
+            return new LiveModel(name ?? new DirectoryInfo(directory).Name, decoder, tokenizer, source ?? directory, warnings);
         }
         catch
         {

@@ -105,7 +105,7 @@ public sealed class ModelHost : IAsyncDisposable
             if (_models.TryRemove(name, out var old))
                 await RunAsync(() => { old.Dispose(); return true; }, CancellationToken.None);
             _models[name] = model;
-            var status = new ModelStatus(name, ModelState.Ready, 1, placement?.Reason ?? "ready", model.Spec, model.Source, placement);
+            var status = new ModelStatus(name, ModelState.Ready, 1, placement?.Reason ?? "ready", model.Spec, model.Source, placement, model.ConfigWarnings);
             SetStatus(status);
             WarmUpLater(model);
             return status;

@@ -20,7 +20,10 @@ public static class Checkpoint
     private static bool IsIgnorable(string name) => name.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal);
 
     /// <summary>Reads config.json into a spec, or throws naming every problem.</summary>
-    public static ModelSpec ReadSpec(string directory)
+    public static ModelSpec ReadSpec(string directory) => ReadConfig(directory).Spec;
+
+    /// <summary>Reads config.json into a spec and what the reader noticed but did not refuse (fields ignored), or throws naming every problem.</summary>
+    public static (ModelSpec Spec, IReadOnlyList<string> Warnings) ReadConfig(string directory)
     {
         var path = Path.Combine(directory, ConfigFile);
         if (!File.Exists(path))
@@ -29,7 +32,7 @@ public static class Checkpoint
         if (!result.Succeeded)
             throw new CheckpointException($"{path} cannot be used:", result.Errors.Select(e => e.ToString()).ToArray());
         var name = new DirectoryInfo(directory).Name;
-        return result.Spec! with { Name = string.IsNullOrWhiteSpace(name) ? result.Spec.Name : name };
+        return (result.Spec! with { Name = string.IsNullOrWhiteSpace(name) ? result.Spec.Name : name }, result.Warnings);
     }
 
     /// <summary>The safetensors files of a checkpoint and which file holds each tensor, validated.</summary>

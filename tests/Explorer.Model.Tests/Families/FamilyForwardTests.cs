@@ -1,5 +1,6 @@
 using Explorer.Core.Specs;
 using Explorer.Model.Decoder;
+using Explorer.Model.Hosting;
 using Explorer.Model.Weights;
 using static TorchSharp.torch;
 
@@ -229,5 +230,37 @@ public sealed class FamilyForwardTests : IDisposable
         Assert.Equal((NormScale.OnePlusWeight, true, Activation.GeluTanh), (specs["gemma"].NormScale, specs["gemma"].ScaleEmbedding, specs["gemma"].Activation));
         Assert.True(specs["phi3"].FusedProjections);
         Assert.Equal((NormPlacement.BranchOutput, QkNorm.AcrossHeads), (specs["olmo2"].NormPlacement, specs["olmo2"].QkNorm));
+    }
+
+    [Fact]
+    public void RandomCheckpointsOfEachFamilyLoadAsTheirFamilyWithItsTokenizer()
+    {
+        // What `explorer make-checkpoint` writes, at a vocabulary that holds its 258-token tokenizer.
+        foreach (var c in Cases.Values)
+        {
+            var spec = HfConfigReader.Read((c with { Vocab = 300 }).ConfigJson(), c.Name).Spec!;
+            var directory = Path.Combine(_root, "random-" + c.Name);
+            RandomCheckpoint.Write(spec, directory, ScalarType.BFloat16, maxShardBytes: 16_000, seed: 3);
+            using var live = LiveModel.FromCheckpoint(directory);
+            Assert.Equal(spec with { Name = "x" }, live.Spec with { Name = "x" });
+            Assert.Empty(live.ConfigWarnings);
+            using var input = LiveModel.ToTensor(live.Encode("a the", 64));
+            using var logits = live.Decoder.Logits(input);
+            Assert.True(logits.isfinite().all().item<bool>(), c.Name);
+        }
+    }
+
+    [Fact]
+    public void WhatConfigJsonHeldAndWasIgnoredReachesTheLiveModel()
+    {
+        var c = Cases["deepseek"] with { Vocab = 300 };
+        var spec = HfConfigReader.Read(c.ConfigJson(), c.Name).Spec!;
+        var directory = Path.Combine(_root, "warned");
+        RandomCheckpoint.Write(spec, directory, ScalarType.Float32, long.MaxValue, seed: 3);
+        var config = Path.Combine(directory, Checkpoint.ConfigFile);
+        File.WriteAllText(config, File.ReadAllText(config).TrimEnd().TrimEnd('}') + ", \"sliding_window\": 16}");
+        using var live = LiveModel.FromCheckpoint(directory);
+        Assert.Equal("'sliding_window' = 16 ignored: LlamaForCausalLM in transformers does not read it.", Assert.Single(live.ConfigWarnings));
+        Assert.Null(live.Spec.SlidingWindow);
     }
 }
