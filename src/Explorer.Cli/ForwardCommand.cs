@@ -35,7 +35,7 @@ public static class ForwardCommand
             try
             {
                 return Run(result.GetValue(model), result.GetValue(weights), result.GetValue(prompt), result.GetValue(tokens),
-                    result.GetValue(top), result.GetValue(dump), result.GetValue(device)!, result.GetValue(stream), output);
+                    result.GetValue(top), result.GetValue(dump), result.GetValue(device)!, result.GetValue(stream), output, error);
             }
             catch (Exception e) when (e is ArgumentException or CheckpointException or InvalidOperationException or IOException)
             {
@@ -46,13 +46,13 @@ public static class ForwardCommand
         return command;
     }
 
-    private static int Run(string? modelName, string? weights, string? prompt, string? tokenList, int top, FileInfo? dump, string device, bool stream, TextWriter output)
+    private static int Run(string? modelName, string? weights, string? prompt, string? tokenList, int top, FileInfo? dump, string device, bool stream, TextWriter output, TextWriter error)
     {
         if ((prompt is null) == (tokenList is null))
             throw new ArgumentException("Give exactly one of --prompt TEXT or --tokens 1,2,3.");
         if (top < 1)
             throw new ArgumentException($"--top {top}: give at least 1.");
-        using var live = ModelArguments.Open(modelName, weights, device, stream);
+        using var live = ModelArguments.Open(modelName, weights, device, stream, error);
         var ids = prompt is not null ? live.Encode(prompt, DefaultMaxTokens) : ParseTokens(tokenList!);
         live.CheckTokens(ids, DefaultMaxTokens);
 

@@ -6,7 +6,8 @@ namespace Explorer.Cli;
 /// <summary>Turns --model / --weights into a live model, with messages that say what to do instead.</summary>
 public static class ModelArguments
 {
-    public static LiveModel Open(string? model, string? weights, string device, bool stream = false)
+    /// <param name="warnings">Where what config.json held and was ignored is said (standard error when not given).</param>
+    public static LiveModel Open(string? model, string? weights, string device, bool stream = false, TextWriter? warnings = null)
     {
         if (!string.IsNullOrWhiteSpace(weights))
         {
@@ -15,7 +16,7 @@ public static class ModelArguments
             var live = LiveModel.FromCheckpoint(weights, stream ? "cpu" : device, streamed: stream);
             // What config.json held that the family's class does not read: said, so nothing is ignored silently.
             foreach (var warning in live.ConfigWarnings)
-                Console.Error.WriteLine($"warning: {warning}");
+                (warnings ?? Console.Error).WriteLine($"warning: {warning}");
             return live;
         }
         if (stream)

@@ -20,7 +20,7 @@ public static class ProbeCommand
             {
                 if (result.GetValue(n) is < 2 or > 256)
                     throw new ArgumentException($"--n {result.GetValue(n)}: use 2 to 256.");
-                using var live = ModelArguments.Open(result.GetValue(model), result.GetValue(weights), "cpu");
+                using var live = ModelArguments.Open(result.GetValue(model), result.GetValue(weights), "cpu", warnings: error);
                 var scores = AttentionProbe.Measure(live.Decoder, result.GetValue(n));
                 output.WriteLine($"{live.Name} ({live.Source}): induction probe of 2 × {result.GetValue(n)} random tokens");
                 foreach (var (title, pick) in new (string, Func<HeadScore, double>)[] { ("induction", s => s.Induction), ("previous-token", s => s.PreviousToken) })

@@ -1,4 +1,5 @@
 using Explorer.Core.Accounting;
+using Explorer.Core.Specs;
 
 namespace Explorer.Cli;
 
@@ -22,7 +23,7 @@ public sealed record SpecsDocument(
     public sealed record ConfigPart(
         int Layers, int HiddenSize, int IntermediateSize, int AttentionHeads, int KeyValueHeads, int HeadDim,
         int VocabularySize, int ContextLength, double RopeTheta, double NormEpsilon, bool TiedEmbeddings,
-        string NormPlacement, string FfnKind);
+        string NormPlacement, string FfnKind, string Family = "", string Architecture = "", string Design = "");
 
     public sealed record ParametersPart(
         long Total, long PerLayer, long Embedding, long Head, long FinalNorm, long AllLayers, long NonEmbedding,
@@ -37,7 +38,7 @@ public sealed record SpecsDocument(
             r.SequenceLength,
             new ConfigPart(s.Layers, s.HiddenSize, s.IntermediateSize, s.AttentionHeads, s.KeyValueHeads, s.HeadDim,
                 s.VocabularySize, s.ContextLength, s.RopeTheta, s.NormEpsilon, s.TiedEmbeddings,
-                s.NormPlacement.ToString(), s.FfnKind.ToString()),
+                s.NormPlacement.ToString(), s.FfnKind.ToString(), s.Family.ToString(), s.ArchitectureClass, DesignSummary.Features(s)),
             new ParametersPart(p.Total, p.PerLayer.Total, p.Embedding, p.LmHead, p.FinalNorm, p.AllLayers, p.NonEmbedding, p.PerLayer),
             r.Flops.ForwardPerToken,
             r.Flops.TrainingPerToken,

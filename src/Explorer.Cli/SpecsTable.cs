@@ -1,5 +1,6 @@
 using Explorer.Core.Accounting;
 using Explorer.Core.Formatting;
+using Explorer.Core.Specs;
 using Spectre.Console;
 
 namespace Explorer.Cli;
@@ -29,6 +30,8 @@ public static class SpecsTable
         void Note(string name, string value) => table.AddRow(Markup.Escape(name), Markup.Escape(value), "");
 
         Section("shape");
+        Note("family", $"{DesignSummary.FamilyName(s.Family)} ({s.ArchitectureClass})");
+        Note("design", DesignSummary.Features(s));
         Note("layers", s.Layers.ToString());
         Note("hidden / FFN", $"{s.HiddenSize} / {s.IntermediateSize}");
         Note("heads / KV heads", $"{s.AttentionHeads} / {s.KeyValueHeads} ({s.AttentionKind}, head_dim {s.HeadDim})");
@@ -40,6 +43,8 @@ public static class SpecsTable
         Row("  attention q, k, v, o", p.PerLayer.Attention, $"{Units.Count(p.PerLayer.Query)}, {Units.Count(p.PerLayer.Key)}, {Units.Count(p.PerLayer.Value)}, {Units.Count(p.PerLayer.Output)}");
         Row("  FFN gate, up, down", p.PerLayer.Ffn, $"{Units.Count(p.PerLayer.Gate)}, {Units.Count(p.PerLayer.Up)}, {Units.Count(p.PerLayer.Down)}");
         Row("  norms", p.PerLayer.Norms, Units.Count(p.PerLayer.Norms));
+        if (p.PerLayer.Biases > 0)
+            Row("  biases", p.PerLayer.Biases, Units.Count(p.PerLayer.Biases));
         Row($"all {s.Layers} layers", p.AllLayers, Units.Count(p.AllLayers));
         Row("final norm", p.FinalNorm, Units.Count(p.FinalNorm));
         Row("LM head", p.LmHead, Units.Count(p.LmHead));

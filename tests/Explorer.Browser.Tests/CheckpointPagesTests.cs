@@ -15,6 +15,7 @@ public sealed class CheckpointPagesFixture : BrowserFixture
     public const string Padded = "padded-vocab";
     public const string Hubbed = "org/hubbed";
     public const string Deep = "deep-gqa";
+    public const string Llama3 = "llama3-shaped";
     private readonly DirectoryInfo _root = Directory.CreateTempSubdirectory("explorer-browser-ckpt-");
 
     protected override async Task<IReadOnlyDictionary<string, string>?> PrepareAsync()
@@ -25,6 +26,9 @@ public sealed class CheckpointPagesFixture : BrowserFixture
         // The 67B's depth and heads at width 256 (head dim 4): 95 layers of 0.8 MB in bf16, in 5 MB shards.
         var deep = MiniPresets.DeepSeek67BMini with { HiddenSize = 256, IntermediateSize = 344, AttentionHeads = 64, KeyValueHeads = 8 };
         RandomCheckpoint.Write(deep, Path.Combine(models, Deep), ScalarType.BFloat16, 5_000_000, seed: 7);
+        // Llama 3.1 8B's depth, GQA 4:1 and llama3 rope scaling at width 256: what a user compares against DeepSeek's 30 layers.
+        var llama3 = ModelPresets.Llama31_8B with { HiddenSize = 256, IntermediateSize = 896, VocabularySize = 512, ContextLength = 2048 };
+        RandomCheckpoint.Write(llama3, Path.Combine(models, Llama3), ScalarType.BFloat16, 5_000_000, seed: 8);
 
         // A hub cache: the files live in blobs/, the snapshot holds relative links to them, refs/main names it.
         var repo = Path.Combine(_root.FullName, "hub", "models--org--hubbed");
@@ -178,6 +182,30 @@ public sealed class CheckpointPagesTests(CheckpointPagesFixture fixture) : IClas
             Assert.Equal(Enumerable.Range(group * 8, 8).Select(h => $"head-thumb-{h}"), heads);
         }
         await attention.CloseAsync();
+        Assert.DoesNotContain("Unhandled exception", fixture.Server.Log, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [BrowserFact]
+    public async Task ALlama3ShapedCheckpointSaysItsDesignAndLinesUpWithTheMiniOnRelativeDepth()
+    {
+        var models = await OpenAsync("/models");
+        await LoadAsync(models, CheckpointPagesFixture.Llama3);
+        await Assertions.Expect(models.Locator($"[data-testid=\"design-{CheckpointPagesFixture.Llama3}\"]"))
+            .ToHaveTextAsync("LLaMA: 32 layers, d = 256, 32/8 heads, vocab 512; llama3 rope ×8");
+        await Assertions.Expect(models.Locator($"[data-testid=\"config-warning-{CheckpointPagesFixture.Llama3}\"]")).ToHaveCountAsync(0);
+        await models.CloseAsync();
+
+        var page = await OpenAsync($"/layers?model={CheckpointPagesFixture.Llama3}&compare=deepseek-7b-mini&prompt=Depth%20against%20depth");
+        await page.Locator("[data-testid=prompt-run]").ClickAsync();
+        await page.Locator("[data-testid=token-layer-1] .main-svg").First.WaitForAsync(new() { Timeout = 120000 });
+        var xs = await page.Locator("[data-testid=residual-norm] .js-plotly-plot").First.EvaluateAsync<double[][]>("g => g.data.map(t => t.x.map(Number))");
+        Assert.Equal(2, xs.Length);
+        Assert.Equal(Enumerable.Range(0, 33).Select(l => l / 32.0), xs[0], new RelativeTolerance(5e-5));
+        Assert.Equal(Enumerable.Range(0, 31).Select(l => l / 30.0), xs[1], new RelativeTolerance(5e-5));
+        await Assertions.Expect(page.Locator("[data-testid=prompt-error]")).ToHaveCountAsync(0);
+        if (BrowserFixture.ScreenshotFolder is { } folder)
+            await page.ScreenshotAsync(new() { Path = Path.Combine(folder, "layers-compare-families.png") });
+        await page.CloseAsync();
         Assert.DoesNotContain("Unhandled exception", fixture.Server.Log, StringComparison.OrdinalIgnoreCase);
     }
 

@@ -23,6 +23,29 @@ public sealed class CheckpointCommandsTests : IDisposable
     }
 
     [Fact]
+    public void ForwardSaysWhatConfigJsonHeldThatTheFamilyDoesNotRead()
+    {
+        var folder = Made("warned", layers: 1);
+        var config = Path.Combine(folder, "config.json");
+        File.WriteAllText(config, File.ReadAllText(config).TrimEnd().TrimEnd('}') + ", \"sliding_window\": 16}");
+        var (code, _, error) = Cli.Run("forward", "--weights", folder, "--prompt", "Hi", "--device", "cpu");
+        Assert.True(code == 0, error);
+        Assert.Contains("warning: 'sliding_window' = 16 ignored: LlamaForCausalLM in transformers does not read it.", error);
+    }
+
+    [Fact]
+    public void ForwardRefusesARopeScalingItCannotComputeNamingIt()
+    {
+        var folder = Made("yarn", layers: 1);
+        var config = Path.Combine(folder, "config.json");
+        File.WriteAllText(config, File.ReadAllText(config).Replace("\"rope_scaling\": null", "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0}"));
+        var (code, _, error) = Cli.Run("forward", "--weights", folder, "--prompt", "Hi", "--device", "cpu");
+        Assert.NotEqual(0, code);
+        Assert.Contains("rope_scaling.rope_type = \"yarn\"", error);
+        Assert.Contains("supported: \"default\", \"linear\", \"dynamic\" or \"llama3\"", error);
+    }
+
+    [Fact]
     public void MakeCheckpointWritesShardsOfTheExactParameterCountWithAPaddedVocabulary()
     {
         var folder = Made("cut");

@@ -65,8 +65,10 @@ public static class ShapeAlternatives
     private static ModelSpec? WithFfnForBudget(ModelSpec b, int layers, long budget)
     {
         long d = b.HiddenSize;
-        long fixedParams = (long)b.VocabularySize * d * (b.TiedEmbeddings ? 1 : 2) + d;
-        long attentionAndNorms = 2 * d * d + 2 * d * b.KeyValueDim + 2 * d;
+        // Everything but the FFN as the base has it: attention with its head_dim, biases and q/k norms, the norms.
+        var p = ParameterBreakdown.Of(b);
+        long fixedParams = p.Embedding + p.LmHead + p.FinalNorm;
+        long attentionAndNorms = p.PerLayer.Total - p.PerLayer.Ffn;
         int matrices = b.FfnKind == FfnKind.SwiGlu ? 3 : 2;
         double perLayer = (double)(budget - fixedParams) / layers;
         double ffn = (perLayer - attentionAndNorms) / (matrices * d);

@@ -14,15 +14,6 @@ public sealed class FamilyTokenizerTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, true);
 
-    // GPT-2's bytes_to_unicode, from its definition.
-    private static string ByteChar(int b)
-    {
-        static bool Printable(int i) => (i >= '!' && i <= '~') || (i >= 0xA1 && i <= 0xAC) || (i >= 0xAE && i <= 0xFF);
-        if (Printable(b)) return ((char)b).ToString();
-        var n = Enumerable.Range(0, b).Count(i => !Printable(i));
-        return ((char)(256 + n)).ToString();
-    }
-
     // Llama 3's pre-tokenizer split pattern (tokenizer.json of Meta-Llama-3-8B); Qwen2's differs only in splitting digits one by one.
     private const string Llama3Pattern =
         @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
@@ -37,7 +28,7 @@ public sealed class FamilyTokenizerTests : IDisposable
     private string Llama3Style(bool bos)
     {
         var vocab = new Dictionary<string, int>();
-        for (var b = 0; b < 256; b++) vocab[ByteChar(b)] = b;
+        for (var b = 0; b < 256; b++) vocab[HfTokenizerTests.ByteChar(b)] = b;
         vocab["Ġt"] = 256;
         vocab["Ġth"] = 257;
         vocab["Ġthe"] = 258;

@@ -73,7 +73,7 @@ public sealed class HfTokenizerTests : IDisposable
     public void Dispose() => Directory.Delete(_dir, true);
 
     // GPT-2's bytes_to_unicode, written out here from its definition.
-    private static string ByteChar(int b)
+    internal static string ByteChar(int b)
     {
         bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
         if (printable) return ((char)b).ToString();

@@ -58,6 +58,7 @@ public sealed record ComparisonRow(string Quantity, string ExactA, string Readab
             new(q, f(a), "", f(b), "", ratio is null ? "" : Units.Ratio(ratio(b) / ratio(a)) + "×");
         return
         [
+            Field("family", r => Core.Specs.DesignSummary.FamilyName(r.Spec.Family)),
             Field("layers", r => r.Spec.Layers.ToString(), r => r.Spec.Layers),
             Field("hidden size d", r => r.Spec.HiddenSize.ToString(), r => r.Spec.HiddenSize),
             Field("FFN intermediate", r => $"{r.Spec.IntermediateSize} ({Units.Ratio((double)r.Spec.IntermediateSize / r.Spec.HiddenSize)}·d)", r => r.Spec.IntermediateSize),
@@ -68,9 +69,15 @@ public sealed record ComparisonRow(string Quantity, string ExactA, string Readab
             Field("context length", r => r.Spec.ContextLength.ToString("N0"), r => r.Spec.ContextLength),
             Field("RoPE theta", r => r.Spec.RopeTheta.ToString("R", System.Globalization.CultureInfo.InvariantCulture)),
             Field("RMSNorm eps", r => r.Spec.NormEpsilon.ToString("0.##E+0", System.Globalization.CultureInfo.InvariantCulture).ToLowerInvariant()),
-            Field("norm placement", r => r.Spec.NormPlacement == Core.Specs.NormPlacement.Pre ? "pre-norm" : "post-norm"),
-            Field("FFN", r => r.Spec.FfnKind == Core.Specs.FfnKind.SwiGlu ? "SwiGLU" : "GELU"),
+            Field("norm placement", r => r.Spec.NormPlacement switch
+            {
+                Core.Specs.NormPlacement.Pre => "pre-norm",
+                Core.Specs.NormPlacement.Post => "post-norm",
+                _ => "on branch outputs",
+            }),
+            Field("FFN", r => r.Spec.FfnName),
             Field("tied embeddings", r => r.Spec.TiedEmbeddings ? "yes" : "no"),
+            Field("design", r => Core.Specs.DesignSummary.Features(r.Spec)),
         ];
     }
 }
