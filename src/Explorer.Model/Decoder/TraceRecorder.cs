@@ -82,17 +82,21 @@ internal sealed class TraceRecorder : IDisposable
 
     /// <summary>
     /// Per layer and head: normalised entropy, sink mass and previous-token score, averaged over queries 1…T−1,
-    /// for maps p of shape (C, H, T, T). Returns (3, C, H).
+    /// for maps p of shape (C, H, T, T) of layers <paramref name="firstLayer"/>… Returns (3, C, H). Entropy is
+    /// normalised by the log of the keys a query can see: i + 1, or the window in a sliding-window layer.
     /// </summary>
-    private static Tensor HeadSummaries(Tensor p)
+    private Tensor HeadSummaries(Tensor p, int firstLayer)
     {
         long c = p.shape[0], h = p.shape[1], t = p.shape[2];
         if (t < 2)
             return torch.stack([torch.zeros(c, h, device: p.device), torch.ones(c, h, device: p.device), torch.zeros(c, h, device: p.device)]);
+        var spec = _decoder.Spec;
         var rows = p.narrow(2, 1, t - 1);                                                       // queries 1…T−1
         var rowEntropy = -rows.xlogy(rows).sum(-1);                             // (C, H, T−1)
-        var maxEntropy = torch.tensor(Enumerable.Range(2, (int)t - 1).Select(i => MathF.Log(i)).ToArray(), device: p.device); // log(i+1)
-        var entropy = (rowEntropy / maxEntropy).mean([2]);                                       // (C, H)
+        var visible = Enumerable.Range(0, (int)c).SelectMany(l => Enumerable.Range(2, (int)t - 1)
+            .Select(keys => MathF.Log(spec.SlidesAt(firstLayer + l) ? Math.Min(keys, spec.SlidingWindow!.Value) : keys))).ToArray();
+        var maxEntropy = torch.tensor(visible, device: p.device).view(c, 1, t - 1);            // log(keys seen), ≥ log 1 = 0
+        var entropy = (rowEntropy / maxEntropy.clamp_min(HeldScalars.NormFloor)).mean([2]);      // (C, H)
         var sink = rows.select(3, 0).mean([2]);                                                  // mean_i A[i, 0]
         var previous = torch.diagonal(p, -1, 2, 3).mean([2]);                                    // mean_i A[i, i−1]
         return torch.stack([entropy, sink, previous]);
@@ -125,7 +129,7 @@ internal sealed class TraceRecorder : IDisposable
             for (var start = 0; start < _probabilities.Count; start += chunk)
             {
                 var maps = torch.stack(_probabilities.Skip(start).Take(chunk).ToArray()).to(ScalarType.Float32);
-                parts.Add(HeadSummaries(maps));
+                parts.Add(HeadSummaries(maps, start));
             }
             var heads = torch.cat(parts, 1);                                       // (3, L, H)
             entropy = Copy2D(heads[0]);

@@ -263,4 +263,19 @@ public sealed class FamilyForwardTests : IDisposable
         Assert.Equal("'sliding_window' = 16 ignored: LlamaForCausalLM in transformers does not read it.", Assert.Single(live.ConfigWarnings));
         Assert.Null(live.Spec.SlidingWindow);
     }
+
+    [Fact]
+    public void HeadEntropyIsNormalisedByTheKeysAWindowedQuerySees()
+    {
+        // Queries of zero attend uniformly to every key they see: normalised entropy 1 whether the window cuts them or not.
+        var spec = HfConfigReader.Read(Cases["qwen2"].ConfigJson(), "qwen2").Spec!;
+        using var decoder = TestModels.Build(spec);
+        using (no_grad())
+            foreach (var (name, parameter) in decoder.named_parameters().Where(p => p.name.Contains("q_proj")))
+                parameter.zero_();
+        using var trace = Trace(decoder);
+        for (var l = 0; l < spec.Layers; l++)
+            for (var h = 0; h < spec.AttentionHeads; h++)
+                Assert.InRange(trace.HeadEntropy![l, h], 0.999f, 1.001f);
+    }
 }
