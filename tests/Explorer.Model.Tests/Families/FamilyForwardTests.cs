@@ -278,4 +278,17 @@ public sealed class FamilyForwardTests : IDisposable
             for (var h = 0; h < spec.AttentionHeads; h++)
                 Assert.InRange(trace.HeadEntropy![l, h], 0.999f, 1.001f);
     }
+
+    [Fact]
+    public void WeightsInAnotherFamilysLayoutAreRefusedNamingEachTensor()
+    {
+        // A Phi-3 config over LLaMA-layout weights (separate q, k, v and gate, up): never run as some other model.
+        var llamaLayout = Cases["deepseek"];
+        var (directory, _) = Write(llamaLayout, bf16: false, shards: 1);
+        File.WriteAllText(Path.Combine(directory, Checkpoint.ConfigFile), (llamaLayout with { Family = "phi3" }).ConfigJson());
+        var error = Assert.Throws<CheckpointException>(() => Checkpoint.Load(directory));
+        Assert.Contains("model.layers.0.self_attn.qkv_proj.weight: missing", error.Message);
+        Assert.Contains("model.layers.0.mlp.gate_up_proj.weight: missing", error.Message);
+        Assert.Contains("model.layers.0.self_attn.q_proj.weight: unexpected", error.Message);
+    }
 }
