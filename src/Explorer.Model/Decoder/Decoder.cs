@@ -110,9 +110,13 @@ public static class Rotary
     }
 
     /// <summary>x · cos + rotate_half(x) · sin for x of shape (B, heads, T, head_dim).</summary>
-    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
+    /// <param name="inFloat32">Rotate in fp32 and round the result to x's dtype (OLMo 2, whose cos and sin stay fp32);
+    /// otherwise cos and sin are rounded to x's dtype first, as LLaMA and the others do. The same in fp32.</param>
+    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin, bool inFloat32 = false)
     {
         using var scope = NewDisposeScope();
+        if (inFloat32 && x.dtype != ScalarType.Float32)
+            return Apply(x.to(ScalarType.Float32), cos, sin).to(x.dtype).MoveToOuterDisposeScope();
         var half = x.shape[^1] / 2;
         var x1 = x.narrow(-1, 0, half);
         var x2 = x.narrow(-1, half, half);
@@ -195,6 +199,7 @@ public sealed class Attention : nn.Module
     private readonly Projection _o;
     private readonly RmsNorm? _qNorm, _kNorm;
     private readonly QkNorm _qkNorm;
+    private readonly bool _rotateInFloat32;
     private readonly long _heads, _kvHeads, _headDim;
     private readonly Scalar _scale; // 1/√hd, held by the module for every call (HeldScalars)
 
@@ -223,6 +228,7 @@ public sealed class Attention : nn.Module
         _o = new Projection("o_proj", q, d, device, dtype, spec.AttentionBias == AttentionBias.All);
         register_module("o_proj", _o);
         _qkNorm = spec.QkNorm;
+        _rotateInFloat32 = spec.Family == ModelFamily.Olmo2; // Olmo2RotaryEmbedding returns fp32 cos and sin
         if (spec.QkNorm != QkNorm.None)
         {
             var perHead = spec.QkNorm == QkNorm.PerHead;
@@ -271,8 +277,8 @@ public sealed class Attention : nn.Module
         q = q.transpose(1, 2);                                                            // (B, H, T, hd)
         k = k.transpose(1, 2);                                                            // (B, KV, T, hd)
         var v = vFlat.reshape(b, t, _kvHeads, _headDim).transpose(1, 2);                  // (B, KV, T, hd)
-        q = Rotary.Apply(q, cos, sin);
-        k = Rotary.Apply(k, cos, sin);
+        q = Rotary.Apply(q, cos, sin, _rotateInFloat32);
+        k = Rotary.Apply(k, cos, sin, _rotateInFloat32);
         var nRep = _heads / _kvHeads;
 
         Tensor context;

@@ -37,4 +37,30 @@ public class RotaryTests
         // Pair (x1, x3) rotates by inv_freq_1 = 10000^(−2/4) = 0.01.
         Assert.Equal(2 * Math.Cos(0.01) - 4 * Math.Sin(0.01), y[1, 1].item<float>(), 5);
     }
+
+    [Fact]
+    public void Olmo2RotatesBf16InFloat32AndRoundsOnce()
+    {
+        // OLMo 2: q·cos + rotate_half(q)·sin with cos, sin in fp32, then one rounding to bf16. Expected from doubles.
+        const int headDim = 8, length = 64;
+        var (cos, sin) = Rotary.Tables(length, headDim, 10000, CPU);
+        var g = new Generator(4, CPU);
+        using var x = torch.randn([1, 1, length, headDim], generator: g).mul_(8).to(ScalarType.BFloat16);
+        var values = TestModels.ToArray(x);
+        var c = TestModels.ToArray(cos);
+        var s = TestModels.ToArray(sin);
+        var expected = new float[values.Length];
+        for (var p = 0; p < length; p++)
+            for (var i = 0; i < headDim; i++)
+            {
+                var j = p * headDim + i;
+                var rotated = i < headDim / 2 ? -values[j + headDim / 2] : values[j - headDim / 2];
+                var exact = (double)values[j] * c[j] + (double)rotated * s[j];
+                expected[j] = TestModels.ToArray(torch.tensor((float)exact).to(ScalarType.BFloat16))[0];
+            }
+        var inFloat32 = TestModels.ToArray(Rotary.Apply(x, cos, sin, inFloat32: true));
+        Assert.Equal(expected, inFloat32);
+        // LLaMA's way rounds cos and sin to bf16 first, and each product: not the same numbers.
+        Assert.NotEqual(expected, TestModels.ToArray(Rotary.Apply(x, cos, sin)));
+    }
 }
