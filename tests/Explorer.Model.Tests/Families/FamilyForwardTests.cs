@@ -11,7 +11,7 @@ namespace Explorer.Model.Tests.Families;
 /// against <see cref="FamilyReference"/>: logits at every position and the residual after every layer within 1e-4
 /// relative; each family feature with its own negative control (the reference without it must disagree).
 /// </summary>
-public sealed class FamilyForwardTests : IDisposable
+public sealed class FamilyForwardTests(Xunit.Abstractions.ITestOutputHelper log) : IDisposable
 {
     private readonly string _root = Path.Combine(Path.GetTempPath(), "explorer-families-" + Guid.NewGuid().ToString("N"));
 
@@ -74,18 +74,22 @@ public sealed class FamilyForwardTests : IDisposable
         return expected.Select((r, i) => Math.Abs(actual[i] - r)).Max() / Math.Max(scale, 1e-30);
     }
 
-    private static void AssertAgrees(DecoderTrace trace, FamilyReference.Result expected, string what)
+    private void AssertAgrees(DecoderTrace trace, FamilyReference.Result expected, string what)
     {
+        double worstLogits = 0, worstResidual = 0;
         for (var i = 0; i < Tokens.Length; i++)
         {
             var error = Relative(trace.LogitsAt(i), expected.Logits[i]);
             Assert.True(error <= 1e-4, $"{what}: logits at position {i} differ by {error:E2} relative");
+            worstLogits = Math.Max(worstLogits, error);
             for (var l = 0; l < expected.Residuals.Length; l++)
             {
                 var residual = Relative(trace.DeferredResidual(l, i), expected.Residuals[l][i]);
                 Assert.True(residual <= 1e-4, $"{what}: residual after layer {l} at position {i} differs by {residual:E2} relative");
+                worstResidual = Math.Max(worstResidual, residual);
             }
         }
+        log.WriteLine($"{what}: worst relative error, logits {worstLogits:E2}, residuals {worstResidual:E2}");
     }
 
     [Theory]
