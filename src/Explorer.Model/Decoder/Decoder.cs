@@ -244,7 +244,11 @@ public sealed class Attention : nn.Module
     /// computed explicitly and its probabilities (B, heads, T, T) are returned; fused, none are. <paramref name="mask"/>:
     /// the additive (T, T) mask (causal, or causal within a window); null: the causal mask, built here when needed.
     /// </summary>
-    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, AttentionPath path, out Tensor? probabilities, Tensor? mask = null)
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, AttentionPath path, out Tensor? probabilities, Tensor? mask = null) =>
+        Forward(x, cos, sin, path, out probabilities, mask, null);
+
+    /// <param name="edits">Heads an intervention ablates before o_proj.</param>
+    internal Tensor Forward(Tensor x, Tensor cos, Tensor sin, AttentionPath path, out Tensor? probabilities, Tensor? mask, LayerEdits? edits)
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], t = x.shape[1];
@@ -307,6 +311,8 @@ public sealed class Attention : nn.Module
                 : nn.functional.scaled_dot_product_attention(q, RepeatKv(k, nRep), RepeatKv(v, nRep), mask.to(q.dtype));
             probabilities = null;
         }
+        if (edits?.EditsHeads == true)
+            context = edits.EditHeads(context);                                            // ablated heads, before o_proj
         var merged = context.transpose(1, 2).contiguous().view(b, t, _heads * _headDim); // (B, T, H·hd)
         return _o.forward(merged).MoveToOuterDisposeScope();
     }
@@ -434,7 +440,12 @@ public sealed class DecoderLayer : nn.Module
     /// <paramref name="path"/> keeps them (<paramref name="mask"/>: the layer's additive mask, shared by the layers of a
     /// forward that attend alike; null: causal). All tensors belong to the caller's scope.
     /// </summary>
-    public LayerStep Step(Tensor x, Tensor cos, Tensor sin, AttentionPath path, Tensor? mask = null)
+    public LayerStep Step(Tensor x, Tensor cos, Tensor sin, AttentionPath path, Tensor? mask = null) => Step(x, cos, sin, path, mask, null);
+
+    /// <param name="edits">What an intervention changes in this layer: heads before o_proj, a branch's output (the
+    /// contribution it adds), or the whole layer (skipped: output = input, contributions zero; its attention is still
+    /// computed so the maps show what it would attend).</param>
+    internal LayerStep Step(Tensor x, Tensor cos, Tensor sin, AttentionPath path, Tensor? mask, LayerEdits? edits)
     {
         Tensor attention, ffn, output;
         Tensor? probs;
@@ -442,29 +453,31 @@ public sealed class DecoderLayer : nn.Module
         {
             case NormPlacement.Pre:
             {
-                attention = _attention.Forward(_inputNorm!.forward(x), cos, sin, path, out probs, mask);
+                attention = LayerEdits.Ablate(_attention.Forward(_inputNorm!.forward(x), cos, sin, path, out probs, mask, edits), edits?.AttentionOut);
                 var h = x.Plus(attention);
-                ffn = _ffn.forward(_postAttentionNorm.forward(h));
+                ffn = LayerEdits.Ablate(_ffn.forward(_postAttentionNorm.forward(h)), edits?.MlpOut);
                 output = h.Plus(ffn);
                 break;
             }
             case NormPlacement.BranchOutput:
             {
-                attention = _postAttentionNorm.forward(_attention.Forward(x, cos, sin, path, out probs, mask));
+                attention = LayerEdits.Ablate(_postAttentionNorm.forward(_attention.Forward(x, cos, sin, path, out probs, mask, edits)), edits?.AttentionOut);
                 var h = x.Plus(attention);
-                ffn = _postFfnNorm!.forward(_ffn.forward(h));
+                ffn = LayerEdits.Ablate(_postFfnNorm!.forward(_ffn.forward(h)), edits?.MlpOut);
                 output = h.Plus(ffn);
                 break;
             }
             default:
             {
-                attention = _attention.Forward(x, cos, sin, path, out probs, mask);
+                attention = LayerEdits.Ablate(_attention.Forward(x, cos, sin, path, out probs, mask, edits), edits?.AttentionOut);
                 var h = _inputNorm!.forward(x.Plus(attention));
-                ffn = _ffn.forward(h);
+                ffn = LayerEdits.Ablate(_ffn.forward(h), edits?.MlpOut);
                 output = _postAttentionNorm.forward(h.Plus(ffn));
                 break;
             }
         }
+        if (edits?.Skip == true)
+            return new LayerStep(x.alias(), torch.zeros_like(attention), torch.zeros_like(ffn), probs);
         return new LayerStep(output, attention, ffn, probs);
     }
 }
@@ -633,8 +646,41 @@ public sealed class Decoder : nn.Module
         return Run(tokens, null);
     }
 
+    /// <summary>Logits without autograd, with <paramref name="interventions"/> applied (checked first, naming what does not fit).</summary>
+    public Tensor Logits(Tensor tokens, Interventions interventions, CancellationToken cancellation = default)
+    {
+        interventions.Check(Spec, tokens.shape[^1]);
+        using var noGrad = torch.no_grad();
+        return Run(tokens, null, cancellation, edits: interventions);
+    }
+
+    /// <summary>
+    /// The residual stream of one sequence (1, T) at every boundary: (L + 1, T, d) fp32 on the CPU, row 0 the embedding,
+    /// row l the state after layer l. The source of activation patching.
+    /// </summary>
+    public Tensor ResidualStates(Tensor tokens, CancellationToken cancellation = default)
+    {
+        if (tokens.dim() != 2 || tokens.shape[0] != 1)
+            throw new ArgumentException($"Residual states are taken of one sequence, shape (1, T); got ({string.Join(", ", tokens.shape)}).", nameof(tokens));
+        using var noGrad = torch.no_grad();
+        var states = new List<Tensor>();
+        try
+        {
+            using (Run(tokens, null, cancellation, onResidual: (_, x) => states.Add(x[0].to(ScalarType.Float32).to(CPU).detach().DetachFromDisposeScope())))
+            {
+            }
+            return torch.stack(states);
+        }
+        finally
+        {
+            foreach (var state in states)
+                state.Dispose();
+        }
+    }
+
     /// <summary>One sequence (1, T) with the trace the options ask for; cancellation is checked between layers.</summary>
-    public DecoderTrace Trace(Tensor tokens, TraceOptions options, CancellationToken cancellation = default, Action<int>? onLayer = null)
+    public DecoderTrace Trace(Tensor tokens, TraceOptions options, CancellationToken cancellation = default, Action<int>? onLayer = null,
+        Interventions? interventions = null)
     {
         if (tokens.dim() != 2 || tokens.shape[0] != 1)
             throw new ArgumentException($"Tracing takes one sequence, shape (1, T); got ({string.Join(", ", tokens.shape)}).", nameof(tokens));
@@ -642,7 +688,8 @@ public sealed class Decoder : nn.Module
         var recorder = new TraceRecorder(this, options, tokens.shape[1]);
         try
         {
-            var logits = Run(tokens, recorder, cancellation, onLayer);
+            interventions?.Check(Spec, tokens.shape[1]);
+            var logits = Run(tokens, recorder, cancellation, onLayer, interventions);
             return recorder.Finish(tokens, logits);
         }
         catch
@@ -653,13 +700,19 @@ public sealed class Decoder : nn.Module
     }
 
     /// <param name="onLayer">Told the number of layers done after each one (a streamed 95-layer forward takes minutes).</param>
-    internal Tensor Run(Tensor tokens, TraceRecorder? recorder, CancellationToken cancellation = default, Action<int>? onLayer = null)
+    /// <param name="edits">Interventions to apply (checked by the caller).</param>
+    /// <param name="onResidual">Told each boundary's residual (0: the embedding; l: after layer l), as patched.</param>
+    internal Tensor Run(Tensor tokens, TraceRecorder? recorder, CancellationToken cancellation = default, Action<int>? onLayer = null,
+        Interventions? edits = null, Action<int, Tensor>? onResidual = null)
     {
         if (tokens.dtype != ScalarType.Int64)
             throw new ArgumentException($"Token ids must be int64; got {tokens.dtype}.", nameof(tokens));
         using var scope = NewDisposeScope();
         long t = tokens.shape[1];
         var x = _model.Embed.forward(tokens.to(Device)); // (B, T, d)
+        if (edits is not null)
+            x = edits.Patch(0, x);
+        onResidual?.Invoke(0, x);
         var (cos, sin) = Rotary.Tables(Spec, t, Device);
         recorder?.OnEmbedding(x);
         var path = recorder?.KeepsAttention == true ? AttentionPath.KeepProbabilities : AttentionPath.Fused;
@@ -674,14 +727,20 @@ public sealed class Decoder : nn.Module
                 cancellation.ThrowIfCancellationRequested();
                 var layer = _stream is null ? _model.Layers[l] : _stream.Acquire(l, cancellation);
                 var mask = Spec.SlidesAt(l) && window is not null ? window : causal;
-                if (recorder is null)
+                var layerEdits = edits?.ForLayer(l);
+                if (recorder is null && layerEdits is null)
                     x = layer.Forward(x, cos, sin, mask);
                 else
                 {
-                    var step = layer.Step(x, cos, sin, path, mask);
-                    recorder.OnLayer(l, x, step);
+                    var step = layer.Step(x, cos, sin, path, mask, layerEdits);
+                    if (edits is not null)
+                        step = step with { Output = edits.Patch(l + 1, step.Output) }; // the trace records the patched state
+                    recorder?.OnLayer(l, x, step);
                     x = step.Output;
                 }
+                if (recorder is null && layerEdits is null && edits is not null)
+                    x = edits.Patch(l + 1, x);
+                onResidual?.Invoke(l + 1, x);
                 // CPU ops are done when they return: the buffer can take the next layer now.
                 _stream?.Release(l);
                 onLayer?.Invoke(l + 1);

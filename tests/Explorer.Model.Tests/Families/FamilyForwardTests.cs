@@ -21,9 +21,9 @@ public sealed class FamilyForwardTests(Xunit.Abstractions.ITestOutputHelper log)
             Directory.Delete(_root, recursive: true);
     }
 
-    private static readonly int[] Tokens = [3, 17, 0, 25, 25, 39, 1, 8, 30, 12, 5, 22];
+    internal static readonly int[] Tokens = [3, 17, 0, 25, 25, 39, 1, 8, 30, 12, 5, 22];
 
-    private static readonly Dictionary<string, FamilyCase> Cases = new FamilyCase[]
+    internal static readonly Dictionary<string, FamilyCase> Cases = new FamilyCase[]
     {
         new("deepseek", "llama", Heads: 4, KvHeads: 4),
         new("llama3", "llama", Theta: 500000, MaxPositions: 1024,

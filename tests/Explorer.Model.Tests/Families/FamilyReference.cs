@@ -11,7 +11,13 @@ internal static class FamilyReference
 {
     public sealed record Result(double[][] Logits, double[][][] Residuals); // Residuals[layer][position] after each layer
 
-    public static Result Forward(FamilyCase c, IReadOnlyDictionary<string, double[]> w, int[] tokens, params string[] without)
+    /// <summary>An intervention, computed here by its definition: a query head's output before o_proj zeroed or set to its mean over positions, a layer skipped.</summary>
+    public sealed record Edits(int Layer = -1, int Head = -1, bool MeanHead = false, int SkipLayer = -1);
+
+    public static Result Forward(FamilyCase c, IReadOnlyDictionary<string, double[]> w, int[] tokens, params string[] without) =>
+        Forward(c, w, tokens, new Edits(), without);
+
+    public static Result Forward(FamilyCase c, IReadOnlyDictionary<string, double[]> w, int[] tokens, Edits edits, params string[] without)
     {
         bool Off(string feature) => without.Contains(feature);
         int d = c.Hidden, hd = c.HeadDim, heads = c.Heads, kvh = c.KvHeads, f = c.Ffn, t = tokens.Length;
@@ -117,6 +123,17 @@ internal static class FamilyReference
                             context[i][h * hd + e] += exp[j - first] / sum * v[j][g * hd + e];
                 }
             }
+            if (edits.Layer == l)
+            {
+                var mean = new double[hd];
+                for (var i = 0; i < t; i++)
+                    for (var e = 0; e < hd; e++)
+                        mean[e] += context[i][edits.Head * hd + e] / t;
+                for (var i = 0; i < t; i++)
+                    for (var e = 0; e < hd; e++)
+                        context[i][edits.Head * hd + e] = edits.MeanHead ? mean[e] : 0;
+            }
+            var input = x.Select(r => (double[])r.Clone()).ToArray();
             for (var i = 0; i < t; i++)
             {
                 var o = Linear(p + "self_attn.o_proj", context[i], d, c.AttentionBias);
@@ -141,6 +158,8 @@ internal static class FamilyReference
                     down = Norm(down, p + "post_feedforward_layernorm.weight");
                 x[i] = h.Select((value, e) => value + down[e]).ToArray();
             }
+            if (edits.SkipLayer == l)
+                x = input; // a skipped layer's output is its input
             residuals[l] = x.Select(r => (double[])r.Clone()).ToArray();
         }
         var head = c.Tied ? "model.embed_tokens" : "lm_head";

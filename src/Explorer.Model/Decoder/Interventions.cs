@@ -1,0 +1,146 @@
+using Explorer.Core.Specs;
+using static TorchSharp.torch;
+
+namespace Explorer.Model.Decoder;
+
+/// <summary>How a site's activation is removed: set to zero, or to its mean over the prompt's positions.</summary>
+public enum Ablation
+{
+    Zero,
+    Mean,
+}
+
+/// <summary>The branch of a layer whose output (the contribution it adds to the residual) an ablation replaces.</summary>
+public enum Component
+{
+    Attention,
+    Mlp,
+}
+
+/// <summary>Query head <paramref name="Head"/> of layer <paramref name="Layer"/> (0-based), its output before o_proj.</summary>
+public readonly record struct HeadSite(int Layer, int Head);
+
+/// <summary>
+/// The residual stream at boundary <paramref name="Boundary"/> (0: the embedding; l: after layer l, 1-based as the pages
+/// number layers) and position <paramref name="Position"/>, replaced by <paramref name="Value"/> (d values, fp32).
+/// </summary>
+public sealed record ResidualPatch(int Boundary, int Position, float[] Value);
+
+/// <summary>
+/// What one forward changes inside the model: ablated query heads (GQA-aware: a head is a query head; a KV group is its
+/// heads), ablated attention or MLP outputs, skipped layers (a skipped layer's output is its input), and residual
+/// states patched in from another run. The decoder applies them in its one forward (<see cref="Decoder.Logits(Tensor, Interventions)"/>,
+/// <see cref="Decoder.Trace"/>), resident or streamed, for every family. Layers here are 0-based except in
+/// <see cref="ResidualPatch.Boundary"/>.
+/// </summary>
+public sealed record Interventions
+{
+    public IReadOnlyList<(HeadSite Site, Ablation Kind)> Heads { get; init; } = [];
+    public IReadOnlyList<(int Layer, Component Component, Ablation Kind)> Components { get; init; } = [];
+    public IReadOnlyList<int> SkippedLayers { get; init; } = [];
+    public IReadOnlyList<ResidualPatch> Patches { get; init; } = [];
+
+    public static Interventions None { get; } = new();
+
+    public bool IsEmpty => Heads.Count == 0 && Components.Count == 0 && SkippedLayers.Count == 0 && Patches.Count == 0;
+
+    /// <summary>Query heads h·n_rep … h·n_rep + n_rep − 1 of KV group <paramref name="group"/>: the heads that read one KV head.</summary>
+    public static IEnumerable<HeadSite> KvGroup(ModelSpec spec, int layer, int group) =>
+        Enumerable.Range(group * spec.QueriesPerKeyValueHead, spec.QueriesPerKeyValueHead).Select(h => new HeadSite(layer, h));
+
+    /// <summary>Every problem with these interventions for a model and a sequence length, each naming the value and the allowed range.</summary>
+    public IReadOnlyList<string> Problems(ModelSpec spec, long length)
+    {
+        var problems = new List<string>();
+        foreach (var (site, _) in Heads)
+        {
+            if (site.Layer < 0 || site.Layer >= spec.Layers)
+                problems.Add($"head ablation at layer {site.Layer + 1}: layers are 1 to {spec.Layers}.");
+            if (site.Head < 0 || site.Head >= spec.AttentionHeads)
+                problems.Add($"head ablation of head {site.Head}: heads are 0 to {spec.AttentionHeads - 1}.");
+        }
+        foreach (var (layer, _, _) in Components)
+            if (layer < 0 || layer >= spec.Layers)
+                problems.Add($"component ablation at layer {layer + 1}: layers are 1 to {spec.Layers}.");
+        foreach (var layer in SkippedLayers)
+            if (layer < 0 || layer >= spec.Layers)
+                problems.Add($"skip of layer {layer + 1}: layers are 1 to {spec.Layers}.");
+        foreach (var patch in Patches)
+        {
+            if (patch.Boundary < 0 || patch.Boundary > spec.Layers)
+                problems.Add($"patch after layer {patch.Boundary}: boundaries are 0 (the embedding) to {spec.Layers}.");
+            if (patch.Position < 0 || patch.Position >= length)
+                problems.Add($"patch at position {patch.Position}: positions are 0 to {length - 1}.");
+            if (patch.Value.Length != spec.HiddenSize)
+                problems.Add($"patch after layer {patch.Boundary} at position {patch.Position}: {patch.Value.Length} values; the residual has {spec.HiddenSize}.");
+        }
+        return problems;
+    }
+
+    /// <summary>Throws naming every problem (<see cref="Problems"/>).</summary>
+    public void Check(ModelSpec spec, long length)
+    {
+        var problems = Problems(spec, length);
+        if (problems.Count > 0)
+            throw new ArgumentException("The interventions do not fit the model: " + string.Join(" ", problems));
+    }
+
+    /// <summary>What layer <paramref name="layer"/> (0-based) changes; null when nothing.</summary>
+    internal LayerEdits? ForLayer(int layer)
+    {
+        var zero = Heads.Where(h => h.Site.Layer == layer && h.Kind == Ablation.Zero).Select(h => (long)h.Site.Head).Distinct().ToArray();
+        var mean = Heads.Where(h => h.Site.Layer == layer && h.Kind == Ablation.Mean).Select(h => (long)h.Site.Head).Distinct().ToArray();
+        Ablation? Of(Component c) => Components.Where(x => x.Layer == layer && x.Component == c).Select(x => (Ablation?)x.Kind).FirstOrDefault();
+        var edits = new LayerEdits(zero, mean, Of(Component.Attention), Of(Component.Mlp), SkippedLayers.Contains(layer));
+        return edits.IsEmpty ? null : edits;
+    }
+
+    /// <summary>The residual (B, T, d) with this boundary's patches written in (a new tensor; the input when none apply).</summary>
+    internal Tensor Patch(int boundary, Tensor x)
+    {
+        var here = Patches.Where(p => p.Boundary == boundary).ToArray();
+        if (here.Length == 0)
+            return x;
+        var patched = x.clone();
+        foreach (var p in here)
+        {
+            using var value = tensor(p.Value, device: x.device).to(x.dtype);
+            patched[.., p.Position].copy_(value.unsqueeze(0).expand(x.shape[0], -1));
+        }
+        return patched;
+    }
+}
+
+/// <summary>What one layer changes: heads zeroed or set to their mean before o_proj, a branch's output ablated, or the whole layer skipped.</summary>
+internal sealed record LayerEdits(long[] ZeroHeads, long[] MeanHeads, Ablation? AttentionOut, Ablation? MlpOut, bool Skip)
+{
+    public bool IsEmpty => ZeroHeads.Length == 0 && MeanHeads.Length == 0 && AttentionOut is null && MlpOut is null && !Skip;
+
+    public bool EditsHeads => ZeroHeads.Length > 0 || MeanHeads.Length > 0;
+
+    /// <summary>context (B, H, T, hd) with the ablated heads replaced: zero, or each head's mean over positions.</summary>
+    public Tensor EditHeads(Tensor context)
+    {
+        var edited = context.clone();
+        if (ZeroHeads.Length > 0)
+        {
+            using var index = tensor(ZeroHeads, device: context.device);
+            edited.index_fill_(1, index, HeldScalars.Zero);
+        }
+        if (MeanHeads.Length > 0)
+        {
+            using var index = tensor(MeanHeads, device: context.device);
+            using var means = context.index_select(1, index).mean([2], keepdim: true).expand(-1, -1, context.shape[2], -1).contiguous();
+            edited.index_copy_(1, index, means);
+        }
+        return edited;
+    }
+
+    /// <summary>A branch's contribution (B, T, d) ablated as asked: zero, or its mean over positions.</summary>
+    public static Tensor Ablate(Tensor contribution, Ablation? kind) => kind switch
+    {
+        Ablation.Zero => zeros_like(contribution),
+        Ablation.Mean => contribution.mean([1], keepdim: true).expand_as(contribution),
+        _ => contribution,
+    };
+}
