@@ -754,6 +754,32 @@ public sealed class Decoder : nn.Module
     }
 
     /// <summary>
+    /// The rest of a forward from the residual states <paramref name="x"/> (B, T, d) at boundary
+    /// <paramref name="boundary"/> (0: the embedding; l: after layer l), with <paramref name="edits"/> in the layers it
+    /// runs: the last position's logits (B, vocab). What a sweep runs so that a change at layer l reuses the states below
+    /// it. Resident decoders only (a streamed one reads its layers from the first, in order).
+    /// </summary>
+    internal Tensor RunFrom(Tensor x, int boundary, Interventions? edits, CancellationToken cancellation = default)
+    {
+        if (_stream is not null)
+            throw new InvalidOperationException($"{Spec.Name} is streamed: a forward from layer {boundary} needs its layers in memory.");
+        using var scope = NewDisposeScope();
+        long t = x.shape[1];
+        var (cos, sin) = Rotary.Tables(Spec, t, Device);
+        var window = WindowMask(t);
+        for (var l = boundary; l < Spec.Layers; l++)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            var mask = Spec.SlidesAt(l) && window is not null ? window : null;
+            var layerEdits = edits?.ForLayer(l);
+            x = layerEdits is null ? _model.Layers[l].Forward(x, cos, sin, mask) : _model.Layers[l].Step(x, cos, sin, AttentionPath.Fused, mask, layerEdits).Output;
+            if (edits is not null)
+                x = edits.Patch(l + 1, x);
+        }
+        return Head(x.select(1, t - 1)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
     /// The additive mask of a sliding-window layer for <paramref name="length"/> tokens; null when no layer slides or the
     /// window covers the whole sequence (the causal mask is then the same).
     /// </summary>

@@ -1,0 +1,130 @@
+using Explorer.Model.Decoder;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Explorer.Model.Patching;
+
+/// <summary>
+/// A sweep's result: the metric of the clean and the corrupted (or unablated) run, and one value per site
+/// (<see cref="Values"/>[row, column]: boundary × position, layer × head, or layer × 1).
+/// </summary>
+public sealed record SweepResult(string Kind, string Metric, double Clean, double Corrupted, double[,] Values);
+
+/// <summary>
+/// Exact sweeps over a resident decoder, each change applied in the decoder's one forward (<see cref="Interventions"/>)
+/// and run from the states below it, so a change at layer l costs L − l layers:
+/// <list type="bullet">
+/// <item>residual patching: the clean run's residual after layer b at position p written into the corrupted run, all
+/// positions of one boundary as one batch; the value is the normalised effect on the logit difference;</item>
+/// <item>head ablation: each query head of each layer zeroed on the clean run; the value is the change of the logit difference;</item>
+/// <item>layer removal: each layer skipped alone on the clean run; the value is the change of the logit difference.</item>
+/// </list>
+/// Progress is reported as a fraction; cancellation is checked between layers.
+/// </summary>
+public static class Sweeps
+{
+    /// <summary>Most sites a sweep runs (a 95-layer model at 2,048 tokens is under it): beyond, the request is refused before anything runs.</summary>
+    public const long MaxSites = 1 << 18;
+
+    private static Tensor Input(int[] ids) => Hosting.LiveModel.ToTensor(ids);
+
+    private static float[] Last(Tensor logits)
+    {
+        using var row = logits.to(ScalarType.Float32).contiguous();
+        return row.data<float>().ToArray();
+    }
+
+    private static double Difference(float[] logits, PatchingProblem problem) =>
+        PatchingMetric.LogitDifference(logits, problem.Answer, problem.Wrong);
+
+    private static void Check(Decoder.Decoder decoder, PatchingProblem problem, long sites)
+    {
+        problem.Check(decoder.Spec.VocabularySize);
+        if (decoder.IsStreamed)
+            throw new InvalidOperationException($"{decoder.Spec.Name} is streamed: sweeps run on a resident model for now; load it resident.");
+        if (sites > MaxSites)
+            throw new ArgumentException($"The sweep has {sites:N0} sites; at most {MaxSites:N0} are run. Use a shorter prompt.");
+    }
+
+    /// <summary>Residual patching, clean into corrupted: (L + 1) × T normalised effects on the logit difference.</summary>
+    public static SweepResult ResidualPatching(Decoder.Decoder decoder, PatchingProblem problem, IProgress<double>? progress = null, CancellationToken cancellation = default)
+    {
+        int layers = decoder.Spec.Layers, t = problem.Length;
+        Check(decoder, problem, (long)(layers + 1) * t);
+        using var noGrad = torch.no_grad();
+        using var cleanInput = Input(problem.Clean);
+        using var corruptedInput = Input(problem.Corrupted);
+        using var cleanStates = decoder.ResidualStates(cleanInput, cancellation);          // (L + 1, T, d) fp32
+        using var corruptedStates = decoder.ResidualStates(corruptedInput, cancellation);
+        using var cleanLogits = decoder.Logits(cleanInput);
+        using var corruptedLogits = decoder.Logits(corruptedInput);
+        var clean = Difference(Last(cleanLogits[0, ^1]), problem);
+        var corrupted = Difference(Last(corruptedLogits[0, ^1]), problem);
+        var values = new double[layers + 1, t];
+        for (var b = 0; b <= layers; b++)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            using var scope = NewDisposeScope();
+            // Row p of the batch is the corrupted states at boundary b with position p taken from the clean run.
+            var batch = corruptedStates[b].unsqueeze(0).repeat(t, 1, 1);                     // (T, T, d)
+            var positions = torch.arange(t, dtype: ScalarType.Int64);
+            batch.index_put_(cleanStates[b], positions, positions);
+            var logits = decoder.RunFrom(batch.to(decoder.DType).to(decoder.Device), b, null, cancellation); // (T, vocab)
+            var all = Last(logits);
+            var vocabulary = decoder.Spec.VocabularySize;
+            for (var p = 0; p < t; p++)
+                values[b, p] = PatchingMetric.NormalisedEffect(
+                    PatchingMetric.LogitDifference(all.AsSpan(p * vocabulary, vocabulary), problem.Answer, problem.Wrong), clean, corrupted);
+            progress?.Report((b + 1.0) / (layers + 1));
+        }
+        return new SweepResult("residual", "normalised effect on the logit difference", clean, corrupted, values);
+    }
+
+    /// <summary>Head ablation on the clean prompt: L × H changes of the logit difference when each query head is zeroed.</summary>
+    public static SweepResult HeadAblation(Decoder.Decoder decoder, PatchingProblem problem, Ablation kind = Ablation.Zero,
+        IProgress<double>? progress = null, CancellationToken cancellation = default)
+    {
+        int layers = decoder.Spec.Layers, heads = decoder.Spec.AttentionHeads;
+        Check(decoder, problem, (long)layers * heads);
+        using var noGrad = torch.no_grad();
+        using var input = Input(problem.Clean);
+        using var states = decoder.ResidualStates(input, cancellation);
+        using var logits = decoder.Logits(input);
+        var clean = Difference(Last(logits[0, ^1]), problem);
+        var values = new double[layers, heads];
+        for (var l = 0; l < layers; l++)
+        {
+            using var start = states[l].unsqueeze(0).to(decoder.DType).to(decoder.Device);
+            for (var h = 0; h < heads; h++)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                using var ablated = decoder.RunFrom(start, l, new Interventions { Heads = [(new HeadSite(l, h), kind)] }, cancellation);
+                values[l, h] = Difference(Last(ablated[0]), problem) - clean;
+            }
+            progress?.Report((l + 1.0) / layers);
+        }
+        return new SweepResult($"heads ({kind.ToString().ToLowerInvariant()} ablation)", "change of the logit difference", clean, clean, values);
+    }
+
+    /// <summary>Layer removal on the clean prompt: L × 1 changes of the logit difference when each layer is skipped alone.</summary>
+    public static SweepResult LayerRemoval(Decoder.Decoder decoder, PatchingProblem problem, IProgress<double>? progress = null, CancellationToken cancellation = default)
+    {
+        var layers = decoder.Spec.Layers;
+        Check(decoder, problem, layers);
+        using var noGrad = torch.no_grad();
+        using var input = Input(problem.Clean);
+        using var states = decoder.ResidualStates(input, cancellation);
+        using var logits = decoder.Logits(input);
+        var clean = Difference(Last(logits[0, ^1]), problem);
+        var values = new double[layers, 1];
+        for (var l = 0; l < layers; l++)
+        {
+            // Skipping layer l: its output is its input, so the rest runs from the state before it.
+            using var start = states[l].unsqueeze(0).to(decoder.DType).to(decoder.Device);
+            using var skipped = decoder.RunFrom(start, l + 1, null, cancellation);
+            values[l, 0] = Difference(Last(skipped[0]), problem) - clean;
+            progress?.Report((l + 1.0) / layers);
+        }
+        return new SweepResult("layers (each removed alone)", "change of the logit difference", clean, clean, values);
+    }
+}

@@ -1,0 +1,119 @@
+using Explorer.Core.Specs;
+using Explorer.Model.Decoder;
+using Explorer.Model.Patching;
+using static TorchSharp.torch;
+
+namespace Explorer.Model.Tests;
+
+/// <summary>
+/// The sweeps (which run from the states below each change, batched) against the brute force: a whole forward with the
+/// same intervention for every site, and the cells whose value follows from the definition alone.
+/// </summary>
+public class SweepTests
+{
+    // GQA, a window of 3 from layer 1 on, biases: the sweeps go through everything a family adds.
+    private static readonly ModelSpec Spec = new("sweep", Layers: 3, HiddenSize: 32, IntermediateSize: 48, AttentionHeads: 4, KeyValueHeads: 2,
+        VocabularySize: 40, ContextLength: 64, Family: ModelFamily.Qwen2, AttentionBias: AttentionBias.QueryKeyValue, SlidingWindow: 3, FirstSlidingLayer: 1);
+
+    private static readonly PatchingProblem Problem = new([3, 17, 9, 25, 3, 17, 9], [3, 17, 30, 25, 3, 17, 9], Answer: 25, Wrong: 11);
+
+    private static float[] LastLogits(Decoder.Decoder decoder, int[] ids, Interventions interventions)
+    {
+        using var input = Explorer.Model.Hosting.LiveModel.ToTensor(ids);
+        using var logits = decoder.Logits(input, interventions);
+        return TestModels.ToArray(logits[0, ^1]);
+    }
+
+    private static double Difference(float[] logits) => logits[Problem.Answer] - logits[Problem.Wrong];
+
+    [Fact]
+    public void ResidualPatchingEqualsAWholeForwardPerSite()
+    {
+        using var decoder = TestModels.Build(Spec, seed: 3, std: 0.3);
+        var sweep = Sweeps.ResidualPatching(decoder, Problem);
+        var clean = Difference(LastLogits(decoder, Problem.Clean, Interventions.None));
+        var corrupted = Difference(LastLogits(decoder, Problem.Corrupted, Interventions.None));
+        Assert.Equal(clean, sweep.Clean, 4);
+        Assert.Equal(corrupted, sweep.Corrupted, 4);
+        using var input = Explorer.Model.Hosting.LiveModel.ToTensor(Problem.Clean);
+        using var states = decoder.ResidualStates(input);
+        for (var b = 0; b <= Spec.Layers; b++)
+            for (var p = 0; p < Problem.Length; p++)
+            {
+                var patch = new ResidualPatch(b, p, TestModels.ToArray(states[b, p]));
+                var patched = Difference(LastLogits(decoder, Problem.Corrupted, new Interventions { Patches = [patch] }));
+                Assert.Equal((patched - corrupted) / (clean - corrupted), sweep.Values[b, p], 3);
+            }
+        // From the definition: after the last layer only the last position reaches the prediction, in full; at the
+        // embedding, a position whose token the corruption did not change restores nothing.
+        for (var p = 0; p < Problem.Length; p++)
+        {
+            Assert.Equal(p == Problem.Length - 1 ? 1.0 : 0.0, sweep.Values[Spec.Layers, p], 5);
+            if (Problem.Clean[p] == Problem.Corrupted[p])
+                Assert.Equal(0.0, sweep.Values[0, p], 5);
+        }
+        Assert.True(Math.Abs(sweep.Values[0, 2]) > 1e-3, "patching the changed token's embedding must move the answer");
+    }
+
+    [Fact]
+    public void HeadAblationEqualsAWholeForwardPerHead()
+    {
+        using var decoder = TestModels.Build(Spec, seed: 4, std: 0.3);
+        var sweep = Sweeps.HeadAblation(decoder, Problem);
+        var clean = Difference(LastLogits(decoder, Problem.Clean, Interventions.None));
+        for (var l = 0; l < Spec.Layers; l++)
+            for (var h = 0; h < Spec.AttentionHeads; h++)
+            {
+                var ablated = Difference(LastLogits(decoder, Problem.Clean, new Interventions { Heads = [(new HeadSite(l, h), Ablation.Zero)] }));
+                Assert.Equal(ablated - clean, sweep.Values[l, h], 4);
+            }
+        Assert.Contains(Enumerable.Range(0, Spec.Layers * Spec.AttentionHeads), i => Math.Abs(sweep.Values[i / 4, i % 4]) > 1e-3);
+    }
+
+    [Fact]
+    public void LayerRemovalEqualsAWholeForwardWithTheLayerSkipped()
+    {
+        using var decoder = TestModels.Build(Spec, seed: 5, std: 0.3);
+        var progress = new List<double>();
+        var sweep = Sweeps.LayerRemoval(decoder, Problem, new SyncProgress<double>(progress.Add));
+        var clean = Difference(LastLogits(decoder, Problem.Clean, Interventions.None));
+        for (var l = 0; l < Spec.Layers; l++)
+            Assert.Equal(Difference(LastLogits(decoder, Problem.Clean, new Interventions { SkippedLayers = [l] })) - clean, sweep.Values[l, 0], 4);
+        Assert.Equal([1.0 / 3, 2.0 / 3, 1.0], progress, (a, b) => Math.Abs(a - b) < 1e-12);
+    }
+
+    [Fact]
+    public void ASweepCanBeCancelled()
+    {
+        using var decoder = TestModels.Build(Spec);
+        using var cancel = new CancellationTokenSource();
+        cancel.Cancel();
+        Assert.ThrowsAny<OperationCanceledException>(() => Sweeps.HeadAblation(decoder, Problem, cancellation: cancel.Token));
+    }
+
+    [Theory]
+    [InlineData(new[] { 1, 2 }, new[] { 1, 2, 3 }, 4, 5, "The corrupted prompt has 3 tokens and the clean one 2")]
+    [InlineData(new[] { 1, 2 }, new[] { 1, 3 }, 40, 5, "The answer 40 is outside the vocabulary [0, 40)")]
+    [InlineData(new[] { 1, 2 }, new[] { 1, 3 }, 4, -1, "The wrong answer -1 is outside the vocabulary")]
+    [InlineData(new[] { 1, 99 }, new[] { 1, 3 }, 4, 5, "The token 99 is outside the vocabulary")]
+    [InlineData(new[] { 1, 2 }, new[] { 1, 3 }, 4, 4, "both token 4")]
+    public void BadProblemsAreRefusedNamingTheValue(int[] clean, int[] corrupted, int answer, int wrong, string message)
+    {
+        using var decoder = TestModels.Build(Spec);
+        var error = Assert.Throws<ArgumentException>(() => Sweeps.LayerRemoval(decoder, new PatchingProblem(clean, corrupted, answer, wrong)));
+        Assert.Contains(message, error.Message);
+    }
+
+    [Fact]
+    public void MetricsFollowTheirDefinitions()
+    {
+        float[] p = [0f, MathF.Log(3)];   // softmax: 1/4, 3/4
+        float[] q = [MathF.Log(3), 0f];   // 3/4, 1/4
+        Assert.Equal(0.75, PatchingMetric.Probability(p, 1), 6);
+        Assert.Equal(0.25 * Math.Log(0.25 / 0.75) + 0.75 * Math.Log(0.75 / 0.25), PatchingMetric.KlDivergence(p, q), 6);
+        Assert.Equal(0, PatchingMetric.KlDivergence(p, p), 12);
+        Assert.Equal(-Math.Log(3), PatchingMetric.LogitDifference(p, 0, 1), 6);
+        Assert.Equal(0.25, PatchingMetric.NormalisedEffect(patched: 2, clean: 5, corrupted: 1));
+        Assert.True(double.IsNaN(PatchingMetric.NormalisedEffect(1, 1, 1)));
+    }
+}
