@@ -21,6 +21,7 @@ public static class ExplorerCommand
         root.Subcommands.Add(TrainCommand.Create(output, error));
         root.Subcommands.Add(TrainDefaultsCommand.Create(output, error));
         root.Subcommands.Add(ProbeCommand.Create(output, error));
+        root.Subcommands.Add(PatchCommand.Create(output, error));
         root.Subcommands.Add(MakeCheckpointCommand.Create(output, error));
         root.Subcommands.Add(RunPipelineCommand.CreateProfile(output, error));
         root.Subcommands.Add(RunPipelineCommand.CreateRun(output, error));

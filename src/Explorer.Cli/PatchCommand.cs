@@ -1,0 +1,102 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Explorer.Model.Hosting;
+using Explorer.Model.Patching;
+using Explorer.Model.Weights;
+
+namespace Explorer.Cli;
+
+/// <summary>
+/// <c>explorer patch</c>: an exact sweep on a clean and a corrupted prompt, told apart by two answer tokens: residual
+/// patching (layer × position), head ablation (layer × head) or layer removal (layer). Layers numbered as the pages
+/// number them: row 0 of a residual sweep is the embedding, row l the state after layer l.
+/// </summary>
+public static class PatchCommand
+{
+    public static Command Create(TextWriter output, TextWriter error)
+    {
+        var model = new Option<string>("--model", "-m") { Description = "A mini preset (deepseek-7b-mini, deepseek-67b-mini)." };
+        var weights = new Option<string>("--weights", "-w") { Description = "A checkpoint folder (loaded resident)." };
+        var clean = new Option<string>("--clean") { Description = "The clean prompt (text; token ids with --ids).", Required = true };
+        var corrupted = new Option<string>("--corrupted") { Description = "The corrupted prompt, as many tokens as the clean one.", Required = true };
+        var ids = new Option<bool>("--ids") { Description = "Read --clean, --corrupted, --answer and --wrong as token ids (comma-separated)." };
+        var answer = new Option<string>("--answer") { Description = "The clean run's answer: one token (text, or an id with --ids).", Required = true };
+        var wrong = new Option<string>("--wrong") { Description = "The corrupted run's answer.", Required = true };
+        var sweep = new Option<string>("--sweep") { Description = "residual, heads or layers.", DefaultValueFactory = _ => "residual" };
+        var json = new Option<FileInfo>("--json") { Description = "Write the sweep as JSON." };
+        var command = new Command("patch", "Run an exact patching or ablation sweep and print which layers, positions or heads carry the answer.")
+        {
+            model, weights, clean, corrupted, ids, answer, wrong, sweep, json,
+        };
+        command.SetAction(result =>
+        {
+            try
+            {
+                var kind = result.GetValue(sweep)!.Trim().ToLowerInvariant();
+                if (kind is not ("residual" or "heads" or "layers"))
+                    throw new ArgumentException($"--sweep '{kind}': use residual, heads or layers.");
+                using var live = ModelArguments.Open(result.GetValue(model), result.GetValue(weights), "cpu", warnings: error);
+                var asIds = result.GetValue(ids);
+                int[] Prompt(string text) => asIds ? ForwardCommand.ParseTokens(text) : live.Encode(text, ForwardCommand.DefaultMaxTokens);
+                int Token(string option, string text)
+                {
+                    var tokens = Prompt(text);
+                    return tokens.Length == 1 ? tokens[0] : throw new ArgumentException($"{option} '{text}' is {tokens.Length} tokens; give one token.");
+                }
+                var problem = new PatchingProblem(Prompt(result.GetValue(clean)!), Prompt(result.GetValue(corrupted)!),
+                    Token("--answer", result.GetValue(answer)!), Token("--wrong", result.GetValue(wrong)!));
+                problem.Check(live.Spec.VocabularySize);
+                var lastTenth = 0;
+                var progress = new Model.SyncProgress<double>(f =>
+                {
+                    if ((int)(f * 10) > lastTenth)
+                        error.WriteLine($"  {(lastTenth = (int)(f * 10)) * 10}%");
+                });
+                var sweepResult = kind switch
+                {
+                    "residual" => Sweeps.ResidualPatching(live.Decoder, problem, progress),
+                    "heads" => Sweeps.HeadAblation(live.Decoder, problem, progress: progress),
+                    _ => Sweeps.LayerRemoval(live.Decoder, problem, progress),
+                };
+                Print(output, live, sweepResult);
+                if (result.GetValue(json) is { } file)
+                {
+                    var values = sweepResult.Values;
+                    var rows = Enumerable.Range(0, values.GetLength(0))
+                        .Select(r => Enumerable.Range(0, values.GetLength(1)).Select(c => values[r, c]).ToArray()).ToArray();
+                    var text = JsonSerializer.Serialize(new
+                    {
+                        model = live.Name, sweep = sweepResult.Kind, metric = sweepResult.Metric, clean = problem.Clean, corrupted = problem.Corrupted,
+                        answer = problem.Answer, wrong = problem.Wrong, cleanMetric = sweepResult.Clean, corruptedMetric = sweepResult.Corrupted, rows,
+                    }, new JsonSerializerOptions { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals });
+                    File.WriteAllText(file.FullName + ".tmp", text);
+                    File.Move(file.FullName + ".tmp", file.FullName, overwrite: true);
+                    output.WriteLine($"wrote {file.FullName}");
+                }
+                return ExitCodes.Ok;
+            }
+            catch (Exception e) when (e is ArgumentException or CheckpointException or InvalidOperationException)
+            {
+                error.WriteLine($"error: {e.Message}");
+                return ExitCodes.BadInput;
+            }
+        });
+        return command;
+    }
+
+    private static void Print(TextWriter output, LiveModel live, SweepResult sweep)
+    {
+        var values = sweep.Values;
+        output.WriteLine($"{live.Name}: {sweep.Kind}; {sweep.Metric}. Logit difference clean {sweep.Clean:0.000}" +
+            (sweep.Corrupted != sweep.Clean ? $", corrupted {sweep.Corrupted:0.000}" : ""));
+        var residual = sweep.Kind == "residual";
+        output.WriteLine((residual ? "after layer" : "layer") + ": " + (values.GetLength(1) == 1 ? "value" : $"columns 0…{values.GetLength(1) - 1}"));
+        for (var r = 0; r < values.GetLength(0); r++)
+        {
+            var label = residual ? (r == 0 ? "embedding" : r.ToString()) : (r + 1).ToString();
+            var cells = Enumerable.Range(0, values.GetLength(1)).Select(c => values[r, c].ToString("+0.000;-0.000; 0.000", CultureInfo.InvariantCulture).PadLeft(7));
+            output.WriteLine($"  {label,9} {string.Join(" ", cells)}");
+        }
+    }
+}

@@ -1,0 +1,71 @@
+using System.Text.Json;
+using Explorer.Core.Specs;
+using Explorer.Model.Hosting;
+using Explorer.Model.Training;
+
+namespace Explorer.Cli.Tests;
+
+/// <summary><c>explorer patch</c> on the shipped 30-layer mini: an induction prompt whose answer the corruption flips.</summary>
+public sealed class PatchCommandTests : IDisposable
+{
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("explorer-cli-patch-");
+
+    public void Dispose() => _dir.Delete(recursive: true);
+
+    // 12 random tokens, then their first 6 again: the answer is the 7th (1344). Corrupted: the 7th replaced by 2222,
+    // which induction then predicts instead.
+    private const string Clean = "850,2631,3771,3586,3428,558,1344,782,2329,3416,2141,2234,850,2631,3771,3586,3428,558";
+    private const string Corrupted = "850,2631,3771,3586,3428,558,2222,782,2329,3416,2141,2234,850,2631,3771,3586,3428,558";
+
+    private JsonElement Sweep(string kind)
+    {
+        var file = Path.Combine(_dir.FullName, kind + ".json");
+        var (code, output, error) = Cli.Run("patch", "--model", "deepseek-7b-mini", "--ids", "--clean", Clean, "--corrupted", Corrupted,
+            "--answer", "1344", "--wrong", "2222", "--sweep", kind, "--json", file);
+        Assert.True(code == 0, error + output);
+        return JsonDocument.Parse(File.ReadAllText(file)).RootElement;
+    }
+
+    private static double[][] Rows(JsonElement sweep) =>
+        sweep.GetProperty("rows").EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetDouble()).ToArray()).ToArray();
+
+    [Fact]
+    public void TheHeadWhoseAblationCostsTheAnswerMostIsTheProbesBestInductionHead()
+    {
+        var rows = Rows(Sweep("heads"));
+        Assert.Equal(30, rows.Length);
+        Assert.All(rows, r => Assert.Equal(4, r.Length));
+        var (layer, head) = Enumerable.Range(0, 30).SelectMany(l => Enumerable.Range(0, 4).Select(h => (l, h))).MinBy(s => rows[s.l][s.h]);
+        using var live = LiveModel.Mini(MiniPresets.DeepSeek7BMini, device: "cpu");
+        var best = AttentionProbe.Measure(live.Decoder).MaxBy(s => s.Induction)!;
+        Assert.Equal((best.Layer, best.Head), (layer, head));
+        Assert.True(rows[layer][head] < -1, $"ablating it moved the logit difference by {rows[layer][head]:0.000}");
+    }
+
+    [Fact]
+    public void ResidualPatchingRestoresTheAnswerInFullAtTheLastPositionAfterTheLastLayer()
+    {
+        var sweep = Sweep("residual");
+        var rows = Rows(sweep);
+        Assert.Equal(31, rows.Length); // the embedding and the state after each of 30 layers
+        Assert.Equal(1.0, rows[30][17], 6);
+        Assert.All(rows[30].Take(17), v => Assert.Equal(0.0, v, 6));
+        Assert.All(rows[0].Where((_, p) => p != 6), v => Assert.Equal(0.0, v, 6)); // only token 6 differs at the embedding
+        Assert.True(sweep.GetProperty("cleanMetric").GetDouble() > 0 && sweep.GetProperty("corruptedMetric").GetDouble() < 0,
+            "the corruption flips the answer");
+    }
+
+    [Theory]
+    [InlineData(new[] { "--sweep", "diagonal" }, "--sweep 'diagonal': use residual, heads or layers.")]
+    [InlineData(new[] { "--answer", "5000" }, "The answer 5000 is outside the vocabulary [0, 4,096)")]
+    [InlineData(new[] { "--corrupted", "1,2" }, "The corrupted prompt has 2 tokens and the clean one 18")]
+    [InlineData(new[] { "--answer", "1,2" }, "--answer '1,2' is 2 tokens; give one token.")]
+    public void BadRequestsAreRefusedNamingTheValue(string[] change, string message)
+    {
+        var args = new Dictionary<string, string> { ["--clean"] = Clean, ["--corrupted"] = Corrupted, ["--answer"] = "1344", ["--wrong"] = "2222", ["--sweep"] = "layers" };
+        args[change[0]] = change[1];
+        var (code, _, error) = Cli.Run(["patch", "--model", "deepseek-7b-mini", "--ids", .. args.SelectMany(a => new[] { a.Key, a.Value })]);
+        Assert.NotEqual(0, code);
+        Assert.Contains(message, error);
+    }
+}
