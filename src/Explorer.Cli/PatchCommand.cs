@@ -24,10 +24,12 @@ public static class PatchCommand
         var answer = new Option<string>("--answer") { Description = "The clean run's answer: one token (text, or an id with --ids).", Required = true };
         var wrong = new Option<string>("--wrong") { Description = "The corrupted run's answer.", Required = true };
         var sweep = new Option<string>("--sweep") { Description = "residual, heads or layers.", DefaultValueFactory = _ => "residual" };
+        var method = new Option<string>("--method") { Description = "exact, or attribution (residual sweep: every site from two forwards and one backward, to first order).", DefaultValueFactory = _ => "exact" };
+        var check = new Option<bool>("--check") { Description = "With --method attribution: run the exact sweep too and print their rank correlation." };
         var json = new Option<FileInfo>("--json") { Description = "Write the sweep as JSON." };
         var command = new Command("patch", "Run an exact patching or ablation sweep and print which layers, positions or heads carry the answer.")
         {
-            model, weights, clean, corrupted, ids, answer, wrong, sweep, json,
+            model, weights, clean, corrupted, ids, answer, wrong, sweep, method, check, json,
         };
         command.SetAction(result =>
         {
@@ -36,6 +38,11 @@ public static class PatchCommand
                 var kind = result.GetValue(sweep)!.Trim().ToLowerInvariant();
                 if (kind is not ("residual" or "heads" or "layers"))
                     throw new ArgumentException($"--sweep '{kind}': use residual, heads or layers.");
+                var how = result.GetValue(method)!.Trim().ToLowerInvariant();
+                if (how is not ("exact" or "attribution"))
+                    throw new ArgumentException($"--method '{how}': use exact or attribution.");
+                if (how == "attribution" && kind != "residual")
+                    throw new ArgumentException($"--method attribution estimates the residual sweep; --sweep {kind} runs exact.");
                 using var live = ModelArguments.Open(result.GetValue(model), result.GetValue(weights), "cpu", warnings: error);
                 var asIds = result.GetValue(ids);
                 int[] Prompt(string text) => asIds ? ForwardCommand.ParseTokens(text) : live.Encode(text, ForwardCommand.DefaultMaxTokens);
@@ -55,11 +62,18 @@ public static class PatchCommand
                 });
                 var sweepResult = kind switch
                 {
+                    "residual" when how == "attribution" => Sweeps.ResidualAttribution(live.Decoder, problem),
                     "residual" => Sweeps.ResidualPatching(live.Decoder, problem, progress),
                     "heads" => Sweeps.HeadAblation(live.Decoder, problem, progress: progress),
                     _ => Sweeps.LayerRemoval(live.Decoder, problem, progress),
                 };
                 Print(output, live, sweepResult);
+                if (how == "attribution" && result.GetValue(check))
+                {
+                    var exact = Sweeps.ResidualPatching(live.Decoder, problem, progress);
+                    output.WriteLine($"rank correlation with exact patching (Spearman, {exact.Values.Length} sites): " +
+                        $"{Sweeps.RankCorrelation(exact.Values, sweepResult.Values):0.000}");
+                }
                 if (result.GetValue(json) is { } file)
                 {
                     var values = sweepResult.Values;
@@ -90,7 +104,7 @@ public static class PatchCommand
         var values = sweep.Values;
         output.WriteLine($"{live.Name}: {sweep.Kind}; {sweep.Metric}. Logit difference clean {sweep.Clean:0.000}" +
             (sweep.Corrupted != sweep.Clean ? $", corrupted {sweep.Corrupted:0.000}" : ""));
-        var residual = sweep.Kind == "residual";
+        var residual = sweep.Kind.StartsWith("residual", StringComparison.Ordinal);
         output.WriteLine((residual ? "after layer" : "layer") + ": " + (values.GetLength(1) == 1 ? "value" : $"columns 0…{values.GetLength(1) - 1}"));
         for (var r = 0; r < values.GetLength(0); r++)
         {

@@ -55,7 +55,21 @@ public sealed class PatchCommandTests : IDisposable
             "the corruption flips the answer");
     }
 
+    [Fact]
+    public void AttributionPatchingRunsTheResidualSweepAndSaysHowItRanksAgainstExact()
+    {
+        var (code, output, error) = Cli.Run("patch", "--model", "deepseek-7b-mini", "--ids", "--clean", Clean, "--corrupted", Corrupted,
+            "--answer", "1344", "--wrong", "2222", "--method", "attribution", "--check");
+        Assert.True(code == 0, error + output);
+        Assert.Contains("residual (attribution)", output);
+        var correlation = double.Parse(System.Text.RegularExpressions.Regex.Match(output, @"rank correlation with exact patching \(Spearman, 558 sites\): (-?[0-9.]+)").Groups[1].Value,
+            System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(correlation, -1, 1);
+    }
+
     [Theory]
+    [InlineData(new[] { "--method", "guess" }, "--method 'guess': use exact or attribution.")]
+    [InlineData(new[] { "--method", "attribution" }, "--method attribution estimates the residual sweep; --sweep layers runs exact.")]
     [InlineData(new[] { "--sweep", "diagonal" }, "--sweep 'diagonal': use residual, heads or layers.")]
     [InlineData(new[] { "--answer", "5000" }, "The answer 5000 is outside the vocabulary [0, 4,096)")]
     [InlineData(new[] { "--corrupted", "1,2" }, "The corrupted prompt has 2 tokens and the clean one 18")]
@@ -63,7 +77,8 @@ public sealed class PatchCommandTests : IDisposable
     public void BadRequestsAreRefusedNamingTheValue(string[] change, string message)
     {
         var args = new Dictionary<string, string> { ["--clean"] = Clean, ["--corrupted"] = Corrupted, ["--answer"] = "1344", ["--wrong"] = "2222", ["--sweep"] = "layers" };
-        args[change[0]] = change[1];
+        for (var i = 0; i < change.Length; i += 2)
+            args[change[i]] = change[i + 1];
         var (code, _, error) = Cli.Run(["patch", "--model", "deepseek-7b-mini", "--ids", .. args.SelectMany(a => new[] { a.Key, a.Value })]);
         Assert.NotEqual(0, code);
         Assert.Contains(message, error);

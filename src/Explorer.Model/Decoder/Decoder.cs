@@ -666,7 +666,11 @@ public sealed class Decoder : nn.Module
         var states = new List<Tensor>();
         try
         {
-            using (Run(tokens, null, cancellation, onResidual: (_, x) => states.Add(x[0].to(ScalarType.Float32).to(CPU).detach().DetachFromDisposeScope())))
+            using (Run(tokens, null, cancellation, onResidual: (_, x) =>
+                   {
+                       states.Add(x[0].to(ScalarType.Float32).to(CPU).detach().DetachFromDisposeScope());
+                       return x;
+                   }))
             {
             }
             return torch.stack(states);
@@ -701,9 +705,10 @@ public sealed class Decoder : nn.Module
 
     /// <param name="onLayer">Told the number of layers done after each one (a streamed 95-layer forward takes minutes).</param>
     /// <param name="edits">Interventions to apply (checked by the caller).</param>
-    /// <param name="onResidual">Told each boundary's residual (0: the embedding; l: after layer l), as patched.</param>
+    /// <param name="onResidual">Given each boundary's residual (0: the embedding; l: after layer l), as patched, and
+    /// returns the state the forward goes on with (the same, or one a gradient can be taken against).</param>
     internal Tensor Run(Tensor tokens, TraceRecorder? recorder, CancellationToken cancellation = default, Action<int>? onLayer = null,
-        Interventions? edits = null, Action<int, Tensor>? onResidual = null)
+        Interventions? edits = null, Func<int, Tensor, Tensor>? onResidual = null)
     {
         if (tokens.dtype != ScalarType.Int64)
             throw new ArgumentException($"Token ids must be int64; got {tokens.dtype}.", nameof(tokens));
@@ -712,7 +717,8 @@ public sealed class Decoder : nn.Module
         var x = _model.Embed.forward(tokens.to(Device)); // (B, T, d)
         if (edits is not null)
             x = edits.Patch(0, x);
-        onResidual?.Invoke(0, x);
+        if (onResidual is not null)
+            x = onResidual(0, x);
         var (cos, sin) = Rotary.Tables(Spec, t, Device);
         recorder?.OnEmbedding(x);
         var path = recorder?.KeepsAttention == true ? AttentionPath.KeepProbabilities : AttentionPath.Fused;
@@ -740,7 +746,8 @@ public sealed class Decoder : nn.Module
                 }
                 if (recorder is null && layerEdits is null && edits is not null)
                     x = edits.Patch(l + 1, x);
-                onResidual?.Invoke(l + 1, x);
+                if (onResidual is not null)
+                    x = onResidual(l + 1, x);
                 // CPU ops are done when they return: the buffer can take the next layer now.
                 _stream?.Release(l);
                 onLayer?.Invoke(l + 1);

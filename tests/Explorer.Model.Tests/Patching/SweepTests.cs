@@ -116,4 +116,45 @@ public class SweepTests
         Assert.Equal(0.25, PatchingMetric.NormalisedEffect(patched: 2, clean: 5, corrupted: 1));
         Assert.True(double.IsNaN(PatchingMetric.NormalisedEffect(1, 1, 1)));
     }
+
+    [Fact]
+    public void AttributionPatchingIsTheExactEffectToFirstOrder()
+    {
+        // A patch of ε·(clean − corrupted) at one site moves the metric by ε·(the attribution) plus O(ε²): the central
+        // difference of two such exact patches, over 2ε, must equal the attribution estimate at every site.
+        using var decoder = TestModels.Build(Spec, seed: 6, std: 0.3);
+        var attribution = Sweeps.ResidualAttribution(decoder, Problem);
+        var exact = Sweeps.ResidualPatching(decoder, Problem);
+        Assert.Equal(exact.Clean, attribution.Clean, 4);
+        Assert.Equal(exact.Corrupted, attribution.Corrupted, 4);
+        var span = attribution.Clean - attribution.Corrupted;
+        using var clean = Explorer.Model.Hosting.LiveModel.ToTensor(Problem.Clean);
+        using var corrupted = Explorer.Model.Hosting.LiveModel.ToTensor(Problem.Corrupted);
+        using var cleanStates = decoder.ResidualStates(clean);
+        using var corruptedStates = decoder.ResidualStates(corrupted);
+        const float epsilon = 0.02f;
+        for (var b = 0; b <= Spec.Layers; b++)
+            for (var p = 0; p < Problem.Length; p++)
+            {
+                var c = TestModels.ToArray(cleanStates[b, p]);
+                var x = TestModels.ToArray(corruptedStates[b, p]);
+                double At(float e) => Difference(LastLogits(decoder, Problem.Corrupted,
+                    new Interventions { Patches = [new ResidualPatch(b, p, x.Select((v, i) => v + e * (c[i] - v)).ToArray())] }));
+                var slope = (At(epsilon) - At(-epsilon)) / (2 * epsilon);
+                var estimate = attribution.Values[b, p] * span;
+                Assert.True(Math.Abs(slope - estimate) <= 1e-2 * Math.Max(1, Math.Abs(slope)),
+                    $"after layer {b}, position {p}: attribution {estimate:0.0000}, exact slope {slope:0.0000}");
+            }
+    }
+
+    [Fact]
+    public void RankCorrelationFollowsSpearmansDefinition()
+    {
+        Assert.Equal(1.0, Sweeps.RankCorrelation(new double[,] { { 1, 2, 3 } }, new double[,] { { 10, 20, 300 } }), 12);
+        Assert.Equal(-1.0, Sweeps.RankCorrelation(new double[,] { { 1, 2, 3 } }, new double[,] { { 3, 2, 1 } }), 12);
+        // Ranks (0, 1, 2, 3) against (1, 0, 3, 2): 1 − 6·Σd²/(n(n²−1)) = 1 − 6·4/60 = 0.6.
+        Assert.Equal(0.6, Sweeps.RankCorrelation(new double[,] { { 1, 2, 3, 4 } }, new double[,] { { 2, 1, 4, 3 } }), 12);
+        // NaN sites (nothing to restore) are left out.
+        Assert.Equal(1.0, Sweeps.RankCorrelation(new double[,] { { 1, double.NaN, 3 } }, new double[,] { { 1, 5, 2 } }), 12);
+    }
 }
