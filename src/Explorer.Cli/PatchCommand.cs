@@ -23,7 +23,7 @@ public static class PatchCommand
         var ids = new Option<bool>("--ids") { Description = "Read --clean, --corrupted, --answer and --wrong as token ids (comma-separated)." };
         var answer = new Option<string>("--answer") { Description = "The clean run's answer: one token (text, or an id with --ids).", Required = true };
         var wrong = new Option<string>("--wrong") { Description = "The corrupted run's answer.", Required = true };
-        var sweep = new Option<string>("--sweep") { Description = "residual, heads or layers.", DefaultValueFactory = _ => "residual" };
+        var sweep = new Option<string>("--sweep") { Description = "residual, heads, layers, or curve (layers removed together, least block influence first).", DefaultValueFactory = _ => "residual" };
         var method = new Option<string>("--method") { Description = "exact, or attribution (residual sweep: every site from two forwards and one backward, to first order).", DefaultValueFactory = _ => "exact" };
         var check = new Option<bool>("--check") { Description = "With --method attribution: run the exact sweep too and print their rank correlation." };
         var json = new Option<FileInfo>("--json") { Description = "Write the sweep as JSON." };
@@ -36,8 +36,8 @@ public static class PatchCommand
             try
             {
                 var kind = result.GetValue(sweep)!.Trim().ToLowerInvariant();
-                if (kind is not ("residual" or "heads" or "layers"))
-                    throw new ArgumentException($"--sweep '{kind}': use residual, heads or layers.");
+                if (kind is not ("residual" or "heads" or "layers" or "curve"))
+                    throw new ArgumentException($"--sweep '{kind}': use residual, heads, layers or curve.");
                 var how = result.GetValue(method)!.Trim().ToLowerInvariant();
                 if (how is not ("exact" or "attribution"))
                     throw new ArgumentException($"--method '{how}': use exact or attribution.");
@@ -60,6 +60,22 @@ public static class PatchCommand
                     if ((int)(f * 10) > lastTenth)
                         error.WriteLine($"  {(lastTenth = (int)(f * 10)) * 10}%");
                 });
+                if (kind == "curve")
+                {
+                    var curve = Sweeps.LayerRemovalCurve(live.Decoder, problem, progress);
+                    output.WriteLine($"{live.Name}: layers removed together, least block influence first (order {string.Join(" ", curve.Order.Select(l => l + 1))})");
+                    output.WriteLine("  removed  fraction  logit difference  KL from clean (nats)");
+                    foreach (var point in curve.Points)
+                        output.WriteLine($"  {point.Removed,7}  {point.Fraction,8:0.000}  {point.LogitDifference,16:0.000}  {point.KlFromClean,20:0.000}");
+                    if (result.GetValue(json) is { } curveFile)
+                    {
+                        File.WriteAllText(curveFile.FullName + ".tmp", JsonSerializer.Serialize(new { model = live.Name, order = curve.Order.Select(l => l + 1), points = curve.Points },
+                            new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
+                        File.Move(curveFile.FullName + ".tmp", curveFile.FullName, overwrite: true);
+                        output.WriteLine($"wrote {curveFile.FullName}");
+                    }
+                    return ExitCodes.Ok;
+                }
                 var sweepResult = kind switch
                 {
                     "residual" when how == "attribution" => Sweeps.ResidualAttribution(live.Decoder, problem),

@@ -67,10 +67,23 @@ public sealed class PatchCommandTests : IDisposable
         Assert.InRange(correlation, -1, 1);
     }
 
+    [Fact]
+    public void TheRemovalCurveGoesFromTheCleanRunToEveryLayerRemoved()
+    {
+        var curve = Sweep("curve");
+        var order = curve.GetProperty("order").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        Assert.Equal(Enumerable.Range(1, 30), order.Order());
+        var points = curve.GetProperty("points").EnumerateArray().ToArray();
+        Assert.Equal(31, points.Length);
+        Assert.Equal(0, points[0].GetProperty("klFromClean").GetDouble(), 6);
+        Assert.Equal(1.0, points[30].GetProperty("fraction").GetDouble(), 12);
+        Assert.True(points[30].GetProperty("klFromClean").GetDouble() > 0.1);
+    }
+
     [Theory]
     [InlineData(new[] { "--method", "guess" }, "--method 'guess': use exact or attribution.")]
     [InlineData(new[] { "--method", "attribution" }, "--method attribution estimates the residual sweep; --sweep layers runs exact.")]
-    [InlineData(new[] { "--sweep", "diagonal" }, "--sweep 'diagonal': use residual, heads or layers.")]
+    [InlineData(new[] { "--sweep", "diagonal" }, "--sweep 'diagonal': use residual, heads, layers or curve.")]
     [InlineData(new[] { "--answer", "5000" }, "The answer 5000 is outside the vocabulary [0, 4,096)")]
     [InlineData(new[] { "--corrupted", "1,2" }, "The corrupted prompt has 2 tokens and the clean one 18")]
     [InlineData(new[] { "--answer", "1,2" }, "--answer '1,2' is 2 tokens; give one token.")]

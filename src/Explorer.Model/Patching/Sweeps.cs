@@ -10,6 +10,12 @@ namespace Explorer.Model.Patching;
 /// </summary>
 public sealed record SweepResult(string Kind, string Metric, double Clean, double Corrupted, double[,] Values);
 
+/// <summary>One point of a layer-removal curve: <paramref name="Removed"/> layers gone, as a fraction of the depth.</summary>
+public sealed record RemovalPoint(int Removed, double Fraction, double LogitDifference, double KlFromClean);
+
+/// <summary>The order layers are removed in (0-based, least block influence first) and the curve.</summary>
+public sealed record RemovalCurve(IReadOnlyList<int> Order, IReadOnlyList<RemovalPoint> Points);
+
 /// <summary>
 /// Exact sweeps over a resident decoder, each change applied in the decoder's one forward (<see cref="Interventions"/>)
 /// and run from the states below it, so a change at layer l costs L − l layers:
@@ -126,6 +132,37 @@ public static class Sweeps
             progress?.Report((l + 1.0) / layers);
         }
         return new SweepResult("layers (each removed alone)", "change of the logit difference", clean, clean, values);
+    }
+
+    /// <summary>
+    /// The layer-removal curve (ShortGPT's Block Influence order): layers sorted by their mean block influence
+    /// 1 − cos(h_in, h_out) on the clean prompt, least first; for k = 0…L the first k removed together. Each point:
+    /// the logit difference, and the KL divergence of the last position's prediction from the clean run's.
+    /// </summary>
+    public static RemovalCurve LayerRemovalCurve(Decoder.Decoder decoder, PatchingProblem problem, IProgress<double>? progress = null,
+        CancellationToken cancellation = default)
+    {
+        var layers = decoder.Spec.Layers;
+        problem.Check(decoder.Spec.VocabularySize);
+        using var input = Input(problem.Clean);
+        float[] cleanLogits;
+        int[] order;
+        using (var trace = decoder.Trace(input, new TraceOptions { Attention = false, LogitLens = false }, cancellation))
+        {
+            cleanLogits = trace.LastLogits();
+            var influence = trace.BlockInfluence!;
+            order = Enumerable.Range(0, layers).OrderBy(l => DecoderTrace.MeanOverPositions(influence, l, skipFirst: true)).ThenBy(l => l).ToArray();
+        }
+        var points = new List<RemovalPoint>();
+        for (var k = 0; k <= layers; k++)
+        {
+            var removed = order.Take(k).ToArray();
+            using var logits = decoder.Logits(input, new Interventions { SkippedLayers = removed }, cancellation);
+            var last = Last(logits[0, ^1]);
+            points.Add(new RemovalPoint(k, (double)k / layers, Difference(last, problem), PatchingMetric.KlDivergence(cleanLogits, last)));
+            progress?.Report((k + 1.0) / (layers + 1));
+        }
+        return new RemovalCurve(order, points);
     }
 
     /// <summary>

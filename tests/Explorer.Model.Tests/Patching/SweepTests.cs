@@ -157,4 +157,34 @@ public class SweepTests
         // NaN sites (nothing to restore) are left out.
         Assert.Equal(1.0, Sweeps.RankCorrelation(new double[,] { { 1, double.NaN, 3 } }, new double[,] { { 1, 5, 2 } }), 12);
     }
+
+    [Fact]
+    public void TheRemovalCurveRemovesLayersInOrderOfLeastBlockInfluence()
+    {
+        using var decoder = TestModels.Build(Spec, seed: 7, std: 0.3);
+        var curve = Sweeps.LayerRemovalCurve(decoder, Problem);
+        // The order, from the trace's block influence computed here by its definition: 1 − cos(h_l−1, h_l), mean over positions 1…T−1.
+        using var input = Explorer.Model.Hosting.LiveModel.ToTensor(Problem.Clean);
+        using var states = decoder.ResidualStates(input);
+        double Influence(int l) => Enumerable.Range(1, Problem.Length - 1).Average(p =>
+        {
+            var a = TestModels.ToArray(states[l, p]);
+            var b = TestModels.ToArray(states[l + 1, p]);
+            var dot = a.Zip(b, (x, y) => (double)x * y).Sum();
+            return 1 - dot / Math.Sqrt(a.Sum(x => (double)x * x) * b.Sum(y => (double)y * y));
+        });
+        Assert.Equal(Enumerable.Range(0, Spec.Layers).OrderBy(Influence).ToArray(), curve.Order);
+        Assert.Equal(Spec.Layers + 1, curve.Points.Count);
+        var clean = LastLogits(decoder, Problem.Clean, Interventions.None);
+        Assert.Equal(Difference(clean), curve.Points[0].LogitDifference, 4);
+        Assert.Equal(0, curve.Points[0].KlFromClean, 6);
+        for (var k = 1; k <= Spec.Layers; k++)
+        {
+            var removed = LastLogits(decoder, Problem.Clean, new Interventions { SkippedLayers = curve.Order.Take(k).ToArray() });
+            Assert.Equal(Difference(removed), curve.Points[k].LogitDifference, 4);
+            Assert.Equal(PatchingMetric.KlDivergence(clean, removed), curve.Points[k].KlFromClean, 5);
+            Assert.Equal((double)k / Spec.Layers, curve.Points[k].Fraction, 12);
+            Assert.True(curve.Points[k].KlFromClean > 0);
+        }
+    }
 }
