@@ -24,6 +24,7 @@ public static class ServiceRegistration
         builder.Services.AddSingleton(sp => new ModelHost(sp.GetRequiredService<IOptions<ModelHostOptions>>().Value));
         builder.Services.AddHostedService<ModelHostStartup>();
         builder.Services.AddScoped<PromptSession>();
+        builder.Services.AddScoped<InterventionSession>();
         builder.Services.AddSingleton(sp => new Explorer.Model.Training.TrainingJobs(Path.Combine(sp.GetRequiredService<ModelHost>().Folder.Root, "runs")));
         builder.Services.AddSingleton<CircuitCounter>();
         builder.Services.AddSingleton<Microsoft.AspNetCore.Components.Server.Circuits.CircuitHandler>(sp => sp.GetRequiredService<CircuitCounter>());

@@ -224,6 +224,17 @@ public sealed class ModelHost : IAsyncDisposable
         await RunAsync(() => held.Trace.CompleteLens(live.Decoder, cancellation), CancellationToken.None);
     }
 
+    /// <summary>
+    /// Runs work with a live model on the model worker, after what is queued before it (an intervention, a sweep). The
+    /// work gets the caller's cancellation to check between its steps; what it returns must hold no tensor (its dispose
+    /// scope frees every one it made). Refused as <see cref="Model"/> refuses an unknown or unready model.
+    /// </summary>
+    public Task<T> RunWithAsync<T>(string model, Func<LiveModel, CancellationToken, T> work, CancellationToken cancellation)
+    {
+        var live = Model(model);
+        return RunAsync(() => work(live, cancellation), cancellation);
+    }
+
     internal LiveModel Model(string name)
     {
         if (_models.TryGetValue(name, out var model))

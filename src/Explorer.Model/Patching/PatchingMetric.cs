@@ -23,6 +23,9 @@ public sealed record PatchingProblem(int[] Clean, int[] Corrupted, int Answer, i
     }
 }
 
+/// <summary>A next-token prediction: the token, its probability and its logit.</summary>
+public readonly record struct Prediction(int Token, double Probability, float Logit);
+
 /// <summary>What a patching or ablation run is measured by, at the last position.</summary>
 public static class PatchingMetric
 {
@@ -39,6 +42,22 @@ public static class PatchingMetric
         foreach (var v in logits)
             sum += Math.Exp(v - max);
         return Math.Exp(logits[token] - max) / sum;
+    }
+
+    /// <summary>The <paramref name="k"/> most likely next tokens, most likely first (ties: the lower id first).</summary>
+    public static Prediction[] Top(ReadOnlySpan<float> logits, int k)
+    {
+        if (k < 1)
+            throw new ArgumentOutOfRangeException(nameof(k), k, "Ask for at least one prediction.");
+        var max = double.NegativeInfinity;
+        foreach (var v in logits)
+            max = Math.Max(max, v);
+        double sum = 0;
+        foreach (var v in logits)
+            sum += Math.Exp(v - max);
+        var values = logits.ToArray();
+        return Enumerable.Range(0, values.Length).OrderByDescending(i => values[i]).ThenBy(i => i).Take(k)
+            .Select(i => new Prediction(i, Math.Exp(values[i] - max) / sum, values[i])).ToArray();
     }
 
     /// <summary>KL(p ‖ q) of the softmaxes, in nats: how far a run's prediction <paramref name="q"/> moved from <paramref name="p"/> (the clean run's).</summary>
