@@ -49,17 +49,21 @@ public class InterventionsPageTests(BrowserFixture fixture)
     [BrowserFact]
     public async Task ALinkRunsItsPromptsAndBadInputSaysWhy()
     {
+        // A value the page cannot use is left out with a note saying what is allowed.
+        var bad = await OpenAsync("/interventions?method=bogus");
+        await Assertions.Expect(bad.Locator("[data-testid=url-notes]")).ToContainTextAsync("method=bogus was left out");
+        await bad.CloseAsync();
+
         // The induction example from a link, ids and attribution: it runs on opening.
         var link = "/interventions?model=deepseek-7b-mini&partner=none&ids=1&method=attribution" +
                    "&clean=850,2631,3771,3586,3428,558,1344,782,2329,3416,2141,2234,850,2631,3771,3586,3428,558" +
-                   "&corrupted=850,2631,3771,3586,3428,558,2222,782,2329,3416,2141,2234,850,2631,3771,3586,3428,558&answer=1344&wrong=2222&method=bogus";
+                   "&corrupted=850,2631,3771,3586,3428,558,2222,782,2329,3416,2141,2234,850,2631,3771,3586,3428,558&answer=1344&wrong=2222";
         var page = await OpenAsync(link);
-        await Assertions.Expect(page.Locator("[data-testid=url-notes]")).ToContainTextAsync("method=bogus was left out");
         await page.Locator("[data-testid=iv-heads] .main-svg").First.WaitForAsync(new() { Timeout = 120000 });
         await Assertions.Expect(page.Locator("[data-testid=iv-tokens] .token-chip")).ToHaveCountAsync(18);
 
         // A corrupted prompt one token longer: the run is refused, naming both lengths; the page stays up.
-        var corrupted = page.Locator("[data-testid=iv-corrupted] input").First;
+        var corrupted = page.Locator("input[data-testid=iv-corrupted], [data-testid=iv-corrupted] input").First;
         await corrupted.FillAsync("850,2631,3771,3586,3428,558,2222,782,2329,3416,2141,2234,850,2631,3771,3586,3428,558,1");
         await corrupted.PressAsync("Tab");
         await page.Locator("[data-testid=iv-run]").ClickAsync();
