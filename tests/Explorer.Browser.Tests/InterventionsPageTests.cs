@@ -43,6 +43,11 @@ public class InterventionsPageTests(BrowserFixture fixture)
         }
         await Assertions.Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/attention.*layer=\\d+.*head=\\d+"), new() { Timeout = 30000 });
         await page.Locator("[data-testid=head-map] .main-svg").First.WaitForAsync(new() { Timeout = 60000 });
+
+        // There, "ablate this head" shows the top predictions before and after at once.
+        await page.Locator("[data-testid=ablate-head]").ClickAsync();
+        await Assertions.Expect(page.Locator("[data-testid=ablation-summary]")).ToContainTextAsync("KL divergence from the plain prediction", new() { Timeout = 30000 });
+        await Assertions.Expect(page.Locator("[data-testid=ablation-after] .token-chip")).ToHaveCountAsync(5);
         await page.CloseAsync();
     }
 
