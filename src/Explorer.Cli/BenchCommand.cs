@@ -45,7 +45,7 @@ public static class BenchCommand
         var json = new Option<FileInfo>("--json") { Description = "Also write the figures as JSON." };
         var weights = new Option<string>("--weights", "-w") { Description = "A checkpoint folder: its load time against a raw read, memory, and forwards (lengths default 32,128)." };
         var stream = new Option<bool>("--stream") { Description = "With --weights: run the checkpoint streamed, layer by layer from its files, against reading them and computing resident; overlap, memory, equal logits." };
-        var suite = new Option<string>("--suite") { Description = "live (the models), planner (partitioning and simulation), or all.", DefaultValueFactory = _ => "live" };
+        var suite = new Option<string>("--suite") { Description = "live (the models), planner (partitioning and simulation), interventions (each sweep against one forward; with --weights also attribution on that checkpoint), or all.", DefaultValueFactory = _ => "live" };
         var command = new Command("bench", "Measure the live model (forward time, capture overhead, FLOP utilisation, payload, memory) or the pipeline planner.")
         {
             models, lengths, repeats, forwards, json, suite, weights, stream,
@@ -54,6 +54,11 @@ public static class BenchCommand
         {
             try
             {
+                var which = result.GetValue(suite)!.Trim().ToLowerInvariant();
+                if (which is not ("live" or "planner" or "interventions" or "all"))
+                    throw new ArgumentException($"--suite '{which}': use live, planner, interventions or all.");
+                if (which == "interventions")
+                    return RunInterventions(result.GetValue(weights), result, lengths, repeats, json, output);
                 if (result.GetValue(weights) is { } folder)
                 {
                     if (!Directory.Exists(folder))
@@ -77,9 +82,6 @@ public static class BenchCommand
                 }
                 if (result.GetValue(stream))
                     throw new ArgumentException("--stream benchmarks a checkpoint run layer by layer: give --weights DIR.");
-                var which = result.GetValue(suite)!.Trim().ToLowerInvariant();
-                if (which is not ("live" or "planner" or "all"))
-                    throw new ArgumentException($"--suite '{which}': use live, planner or all.");
                 if (which is "planner" or "all")
                     PlannerBench.Run(output);
                 if (which == "planner")
@@ -103,6 +105,24 @@ public static class BenchCommand
             }
         });
         return command;
+    }
+
+    private static int RunInterventions(string? weights, ParseResult result, Option<string> lengths, Option<int> repeats, Option<FileInfo> json,
+        TextWriter output)
+    {
+        if (weights is not null && !Directory.Exists(weights))
+            throw new ArgumentException($"--weights {weights}: no such folder.");
+        var counts = result.GetResult(lengths) is { Implicit: false } ? ForwardCommand.ParseTokens(result.GetValue(lengths)!) : [32];
+        if (counts.Length != 1 || counts[0] < 4 || counts[0] > 512)
+            throw new ArgumentException("--lengths: the interventions suite takes one even length from 4 to 512 tokens.");
+        var r = result.GetValue(repeats);
+        if (r < 1)
+            throw new ArgumentException("--repeats must be at least 1.");
+        output.WriteLine($"Interventions: each sweep against one fused forward of the same prompt (median of {r}):");
+        var rows = InterventionsBench.Run(weights, counts[0], r, output);
+        if (result.GetValue(json) is { } file)
+            InterventionsBench.WriteJson(rows, file.FullName);
+        return ExitCodes.Ok;
     }
 
     private static void Run(ModelSpec[] specs, int[] lengths, int repeats, int forwards, FileInfo? json, TextWriter output)

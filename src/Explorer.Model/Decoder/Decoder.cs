@@ -313,8 +313,22 @@ public sealed class Attention : nn.Module
         }
         if (edits?.EditsHeads == true)
             context = edits.EditHeads(context);                                            // ablated heads, before o_proj
+        if (edits?.ObserveHeads is { } observe)
+            observe(HeadOutputsAtLast(context), _o.Bias?.detach().to(ScalarType.Float32).cpu());
         var merged = context.transpose(1, 2).contiguous().view(b, t, _heads * _headDim); // (B, T, H·hd)
         return _o.forward(merged).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Each query head's share of o_proj's output at the last position, (H, d) fp32 on the CPU: head h's context
+    /// (B = 1) times o_proj's columns h·hd … h·hd + hd − 1. The shares and o_proj's bias sum to the branch output there.
+    /// </summary>
+    private Tensor HeadOutputsAtLast(Tensor context)
+    {
+        using var scope = NewDisposeScope();
+        var last = context[0, .., ^1].to(ScalarType.Float32);                             // (H, hd)
+        var weight = _o.Weight.detach().to(ScalarType.Float32).view(-1, _heads, _headDim); // (d, H, hd)
+        return torch.einsum("hk,dhk->hd", last, weight).cpu().MoveToOuterDisposeScope();
     }
 
     /// <summary>The additive causal mask (T, T): 0 on and below the diagonal, −∞ above.</summary>
@@ -621,6 +635,9 @@ public sealed class Decoder : nn.Module
         return _model.Embed.forward(onDevice);
     }
     internal RmsNorm FinalNorm => _model.Norm;
+
+    /// <summary>The LM head's rows (vocab, d): its own weight, or the embedding's when tied.</summary>
+    internal Tensor Unembedding => _lmHead is null ? _model.Embed.Weight : _lmHead.Weight;
     public Device Device => _model.Embed.Weight.device;
     public ScalarType DType => _model.Embed.Weight.dtype;
 

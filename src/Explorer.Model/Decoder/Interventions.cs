@@ -42,6 +42,12 @@ public sealed record Interventions
 
     public static Interventions None { get; } = new();
 
+    /// <summary>
+    /// Told, for each layer run (0-based), each query head's output through o_proj at the last position (H, d) and
+    /// o_proj's bias (d, or null), both fp32 on the CPU: what direct logit attribution reads. Changes nothing.
+    /// </summary>
+    internal Action<int, Tensor, Tensor?>? ObserveHeads { get; init; }
+
     public bool IsEmpty => Heads.Count == 0 && Components.Count == 0 && SkippedLayers.Count == 0 && Patches.Count == 0;
 
     /// <summary>Query heads h·n_rep … h·n_rep + n_rep − 1 of KV group <paramref name="group"/>: the heads that read one KV head.</summary>
@@ -91,7 +97,8 @@ public sealed record Interventions
         var zero = Heads.Where(h => h.Site.Layer == layer && h.Kind == Ablation.Zero).Select(h => (long)h.Site.Head).Distinct().ToArray();
         var mean = Heads.Where(h => h.Site.Layer == layer && h.Kind == Ablation.Mean).Select(h => (long)h.Site.Head).Distinct().ToArray();
         Ablation? Of(Component c) => Components.Where(x => x.Layer == layer && x.Component == c).Select(x => (Ablation?)x.Kind).FirstOrDefault();
-        var edits = new LayerEdits(zero, mean, Of(Component.Attention), Of(Component.Mlp), SkippedLayers.Contains(layer));
+        var observe = ObserveHeads is { } all ? (heads, bias) => all(layer, heads, bias) : (Action<Tensor, Tensor?>?)null;
+        var edits = new LayerEdits(zero, mean, Of(Component.Attention), Of(Component.Mlp), SkippedLayers.Contains(layer)) { ObserveHeads = observe };
         return edits.IsEmpty ? null : edits;
     }
 
@@ -114,7 +121,10 @@ public sealed record Interventions
 /// <summary>What one layer changes: heads zeroed or set to their mean before o_proj, a branch's output ablated, or the whole layer skipped.</summary>
 internal sealed record LayerEdits(long[] ZeroHeads, long[] MeanHeads, Ablation? AttentionOut, Ablation? MlpOut, bool Skip)
 {
-    public bool IsEmpty => ZeroHeads.Length == 0 && MeanHeads.Length == 0 && AttentionOut is null && MlpOut is null && !Skip;
+    public bool IsEmpty => ZeroHeads.Length == 0 && MeanHeads.Length == 0 && AttentionOut is null && MlpOut is null && !Skip && ObserveHeads is null;
+
+    /// <summary>See <see cref="Interventions.ObserveHeads"/>, for this layer.</summary>
+    public Action<Tensor, Tensor?>? ObserveHeads { get; init; }
 
     public bool EditsHeads => ZeroHeads.Length > 0 || MeanHeads.Length > 0;
 

@@ -154,6 +154,22 @@ public sealed class InterventionTests : IDisposable
         Assert.Equal(TestModels.ToArray(a[0, ^1]), trace.LastLogits());
     }
 
+    [Theory]
+    [InlineData("gemma")]                   // (1 + weight) final norm, tied head, scaled embedding
+    [InlineData("llama-bias-headdim-tied")] // o_proj bias, head_dim ≠ d / H
+    public void DirectLogitAttributionSumsToTheLogitDifferenceStreamedAsResident(string name)
+    {
+        var (directory, _) = Write(name, bf16: false, shards: 2);
+        using var resident = Checkpoint.Load(directory, ScalarType.Float32);
+        using var streamed = Checkpoint.LoadStreamed(directory, ScalarType.Float32);
+        var a = Explorer.Model.Patching.DirectLogitAttribution.Compute(resident, Tokens, answer: 5, wrong: 7);
+        var b = Explorer.Model.Patching.DirectLogitAttribution.Compute(streamed, Tokens, answer: 5, wrong: 7);
+        Assert.Equal(a.Actual, a.Total, 3);
+        Assert.Equal(a.Heads, b.Heads);
+        Assert.Equal(a.Mlp, b.Mlp);
+        Assert.Equal(a.Actual, b.Actual);
+    }
+
     [Fact]
     public void AKvGroupIsTheQueryHeadsThatReadOneKvHead()
     {
