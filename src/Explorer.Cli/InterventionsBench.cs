@@ -66,12 +66,15 @@ public static class InterventionsBench
     {
         if (length < 4 || length % 2 != 0)
             throw new ArgumentException($"--lengths {length}: the interventions suite takes an even length of at least 4 (a sequence repeated).");
-        var clean = AttentionProbe.RepeatedTokens(length / 2, spec.VocabularySize);
+        // n random tokens twice (2n = length + 2), cut to length: the prompt ends at the copy of position n − 3, whose
+        // next token (position n − 2) is the induction answer; the corruption changes that token in the first copy.
+        var n = length / 2 + 1;
+        var sequence = AttentionProbe.RepeatedTokens(n, spec.VocabularySize);
+        var clean = sequence[..length];
         var corrupted = (int[])clean.Clone();
-        var changed = length / 2 - 1;
+        var changed = n - 2;
         corrupted[changed] = clean[changed] == 300 ? 301 : 300;
-        // The prompt ends at the copy of position changed − 1: the clean answer is the changed token, the corrupted its replacement.
-        return new PatchingProblem(clean[..^1], corrupted[..^1], clean[changed], corrupted[changed]);
+        return new PatchingProblem(clean, corrupted, clean[changed], corrupted[changed]);
     }
 
     private static Row Measure(Decoder decoder, PatchingProblem problem, string sweep, long sites, int repeats, Action run, TextWriter output)

@@ -19,11 +19,11 @@ public static class PatchCommand
         var model = new Option<string>("--model", "-m") { Description = "A mini preset (deepseek-7b-mini, deepseek-67b-mini)." };
         var weights = new Option<string>("--weights", "-w") { Description = "A checkpoint folder (loaded resident)." };
         var clean = new Option<string>("--clean") { Description = "The clean prompt (text; token ids with --ids).", Required = true };
-        var corrupted = new Option<string>("--corrupted") { Description = "The corrupted prompt, as many tokens as the clean one.", Required = true };
+        var corrupted = new Option<string>("--corrupted") { Description = "The corrupted prompt, as many tokens as the clean one (not for --sweep dla, which reads the clean run alone)." };
         var ids = new Option<bool>("--ids") { Description = "Read --clean, --corrupted, --answer and --wrong as token ids (comma-separated)." };
         var answer = new Option<string>("--answer") { Description = "The clean run's answer: one token (text, or an id with --ids).", Required = true };
         var wrong = new Option<string>("--wrong") { Description = "The corrupted run's answer.", Required = true };
-        var sweep = new Option<string>("--sweep") { Description = "residual, heads, layers, or curve (layers removed together, least block influence first).", DefaultValueFactory = _ => "residual" };
+        var sweep = new Option<string>("--sweep") { Description = "residual, heads, layers, curve (layers removed together, least block influence first), or dla (direct logit attribution of every head and MLP on the clean prompt).", DefaultValueFactory = _ => "residual" };
         var method = new Option<string>("--method") { Description = "exact, or attribution (residual sweep: every site from two forwards and one backward, to first order).", DefaultValueFactory = _ => "exact" };
         var check = new Option<bool>("--check") { Description = "With --method attribution: run the exact sweep too and print their rank correlation." };
         var json = new Option<FileInfo>("--json") { Description = "Write the sweep as JSON." };
@@ -36,8 +36,8 @@ public static class PatchCommand
             try
             {
                 var kind = result.GetValue(sweep)!.Trim().ToLowerInvariant();
-                if (kind is not ("residual" or "heads" or "layers" or "curve"))
-                    throw new ArgumentException($"--sweep '{kind}': use residual, heads, layers or curve.");
+                if (kind is not ("residual" or "heads" or "layers" or "curve" or "dla"))
+                    throw new ArgumentException($"--sweep '{kind}': use residual, heads, layers, curve or dla.");
                 var how = result.GetValue(method)!.Trim().ToLowerInvariant();
                 if (how is not ("exact" or "attribution"))
                     throw new ArgumentException($"--method '{how}': use exact or attribution.");
@@ -51,6 +51,30 @@ public static class PatchCommand
                     var tokens = Prompt(text);
                     return tokens.Length == 1 ? tokens[0] : throw new ArgumentException($"{option} '{text}' is {tokens.Length} tokens; give one token.");
                 }
+                if (kind == "dla")
+                {
+                    var cleanIds = Prompt(result.GetValue(clean)!);
+                    var dla = DirectLogitAttribution.Compute(live.Decoder, cleanIds, Token("--answer", result.GetValue(answer)!), Token("--wrong", result.GetValue(wrong)!));
+                    PrintDla(output, live, dla);
+                    if (result.GetValue(json) is { } dlaFile)
+                    {
+                        var rows = Enumerable.Range(0, dla.Heads.GetLength(0)).Select(l => new
+                        {
+                            layer = l + 1, heads = Enumerable.Range(0, dla.Heads.GetLength(1)).Select(h => dla.Heads[l, h]).ToArray(),
+                            mlp = dla.Mlp[l], attentionBias = dla.AttentionBias[l],
+                        });
+                        File.WriteAllText(dlaFile.FullName + ".tmp", JsonSerializer.Serialize(new
+                        {
+                            model = live.Name, sweep = "direct logit attribution", clean = cleanIds, answer = dla.Answer, wrong = dla.Wrong,
+                            embedding = dla.Embedding, total = dla.Total, logitDifference = dla.Actual, layers = rows,
+                        }));
+                        File.Move(dlaFile.FullName + ".tmp", dlaFile.FullName, overwrite: true);
+                        output.WriteLine($"wrote {dlaFile.FullName}");
+                    }
+                    return ExitCodes.Ok;
+                }
+                if (result.GetValue(corrupted) is null)
+                    throw new ArgumentException($"--sweep {kind} patches or measures against a corrupted prompt: give --corrupted.");
                 var problem = new PatchingProblem(Prompt(result.GetValue(clean)!), Prompt(result.GetValue(corrupted)!),
                     Token("--answer", result.GetValue(answer)!), Token("--wrong", result.GetValue(wrong)!));
                 problem.Check(live.Spec.VocabularySize);
@@ -113,6 +137,20 @@ public static class PatchCommand
             }
         });
         return command;
+    }
+
+    private static void PrintDla(TextWriter output, LiveModel live, DirectLogitAttribution dla)
+    {
+        output.WriteLine($"{live.Name}: direct logit attribution to logit({dla.Answer}) − logit({dla.Wrong}) at the last position, " +
+            $"through the final norm's frozen scale. Logit difference {dla.Actual:0.000}; the components sum to {dla.Total:0.000}.");
+        output.WriteLine($"  embedding {dla.Embedding:+0.000;-0.000; 0.000}" + (dla.AttentionBias.Any(b => b != 0) ? $"; o_proj biases {dla.AttentionBias.Sum():+0.000;-0.000}" : ""));
+        var heads = dla.Heads.GetLength(1);
+        output.WriteLine($"    layer {string.Join(" ", Enumerable.Range(0, heads).Select(h => $"h{h}".PadLeft(7)))}     mlp");
+        for (var l = 0; l < dla.Heads.GetLength(0); l++)
+        {
+            var cells = Enumerable.Range(0, heads).Select(h => dla.Heads[l, h].ToString("+0.000;-0.000; 0.000", CultureInfo.InvariantCulture).PadLeft(7));
+            output.WriteLine($"  {l + 1,7} {string.Join(" ", cells)} {dla.Mlp[l].ToString("+0.000;-0.000; 0.000", CultureInfo.InvariantCulture),7}");
+        }
     }
 
     private static void Print(TextWriter output, LiveModel live, SweepResult sweep)

@@ -48,6 +48,12 @@ public sealed record Interventions
     /// </summary>
     internal Action<int, Tensor, Tensor?>? ObserveHeads { get; init; }
 
+    /// <summary>
+    /// A batch of single-head ablations at one layer: batch row i ablates query head <c>Heads[i]</c> of
+    /// <c>Layer</c> (0-based), so one forward of a batch of copies runs one ablation per row. What a head sweep runs.
+    /// </summary>
+    internal (int Layer, long[] Heads, Ablation Kind)? HeadPerRow { get; init; }
+
     public bool IsEmpty => Heads.Count == 0 && Components.Count == 0 && SkippedLayers.Count == 0 && Patches.Count == 0;
 
     /// <summary>Query heads h·n_rep … h·n_rep + n_rep − 1 of KV group <paramref name="group"/>: the heads that read one KV head.</summary>
@@ -98,7 +104,11 @@ public sealed record Interventions
         var mean = Heads.Where(h => h.Site.Layer == layer && h.Kind == Ablation.Mean).Select(h => (long)h.Site.Head).Distinct().ToArray();
         Ablation? Of(Component c) => Components.Where(x => x.Layer == layer && x.Component == c).Select(x => (Ablation?)x.Kind).FirstOrDefault();
         var observe = ObserveHeads is { } all ? (heads, bias) => all(layer, heads, bias) : (Action<Tensor, Tensor?>?)null;
-        var edits = new LayerEdits(zero, mean, Of(Component.Attention), Of(Component.Mlp), SkippedLayers.Contains(layer)) { ObserveHeads = observe };
+        var edits = new LayerEdits(zero, mean, Of(Component.Attention), Of(Component.Mlp), SkippedLayers.Contains(layer))
+        {
+            ObserveHeads = observe,
+            HeadPerRow = HeadPerRow is { } rows && rows.Layer == layer ? (rows.Heads, rows.Kind) : null,
+        };
         return edits.IsEmpty ? null : edits;
     }
 
@@ -121,17 +131,38 @@ public sealed record Interventions
 /// <summary>What one layer changes: heads zeroed or set to their mean before o_proj, a branch's output ablated, or the whole layer skipped.</summary>
 internal sealed record LayerEdits(long[] ZeroHeads, long[] MeanHeads, Ablation? AttentionOut, Ablation? MlpOut, bool Skip)
 {
-    public bool IsEmpty => ZeroHeads.Length == 0 && MeanHeads.Length == 0 && AttentionOut is null && MlpOut is null && !Skip && ObserveHeads is null;
+    public bool IsEmpty => ZeroHeads.Length == 0 && MeanHeads.Length == 0 && AttentionOut is null && MlpOut is null && !Skip && ObserveHeads is null
+        && HeadPerRow is null;
+
+    /// <summary>See <see cref="Interventions.HeadPerRow"/>, for this layer.</summary>
+    public (long[] Heads, Ablation Kind)? HeadPerRow { get; init; }
 
     /// <summary>See <see cref="Interventions.ObserveHeads"/>, for this layer.</summary>
     public Action<Tensor, Tensor?>? ObserveHeads { get; init; }
 
-    public bool EditsHeads => ZeroHeads.Length > 0 || MeanHeads.Length > 0;
+    public bool EditsHeads => ZeroHeads.Length > 0 || MeanHeads.Length > 0 || HeadPerRow is not null;
 
     /// <summary>context (B, H, T, hd) with the ablated heads replaced: zero, or each head's mean over positions.</summary>
     public Tensor EditHeads(Tensor context)
     {
         var edited = context.clone();
+        if (HeadPerRow is { } rows)
+        {
+            if (rows.Heads.Length != context.shape[0])
+                throw new ArgumentException($"A head per row needs one head for each of the batch's {context.shape[0]} rows; got {rows.Heads.Length}.");
+            // keep (B, H, 1, 1): 0 at (i, Heads[i]), 1 elsewhere.
+            using var keep = ones(context.shape[0], context.shape[1], 1, 1, dtype: context.dtype, device: context.device);
+            using var rowIndex = arange(context.shape[0], dtype: ScalarType.Int64, device: context.device);
+            using var headIndex = tensor(rows.Heads, device: context.device);
+            keep.index_put_(zeros(1, dtype: context.dtype, device: context.device), rowIndex, headIndex);
+            edited.mul_(keep);
+            if (rows.Kind == Ablation.Mean)
+            {
+                using var removed = keep.neg().add_(HeldScalars.One);
+                using var means = context.mean([2], keepdim: true);                            // (B, H, 1, hd)
+                edited.add_(means.mul(removed));
+            }
+        }
         if (ZeroHeads.Length > 0)
         {
             using var index = tensor(ZeroHeads, device: context.device);

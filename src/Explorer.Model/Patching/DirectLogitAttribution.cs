@@ -29,6 +29,24 @@ public sealed record DirectLogitAttribution(int Answer, int Wrong, double Embedd
     }
 
     /// <summary>
+    /// As a layer × component map: columns 0 … H − 1 the query heads, column H the MLP (o_proj's bias, when the family
+    /// has one, is left out of the map; <see cref="AttentionBias"/> holds it).
+    /// </summary>
+    public SweepResult ToSweep()
+    {
+        int layers = Heads.GetLength(0), heads = Heads.GetLength(1);
+        var values = new double[layers, heads + 1];
+        for (var l = 0; l < layers; l++)
+        {
+            for (var h = 0; h < heads; h++)
+                values[l, h] = Heads[l, h];
+            values[l, heads] = Mlp[l];
+        }
+        return new SweepResult("direct logit attribution", "logit difference each head and MLP adds directly, through the frozen final norm",
+            Actual, Actual, values);
+    }
+
+    /// <summary>
     /// One forward (resident or streamed) of <paramref name="ids"/>, reading each head's output as the layer runs.
     /// Pre-norm blocks only: there the branches add to the residual as they are.
     /// </summary>

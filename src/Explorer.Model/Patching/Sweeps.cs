@@ -98,15 +98,17 @@ public static class Sweeps
         using var logits = decoder.Logits(input);
         var clean = Difference(Last(logits[0, ^1]), problem);
         var values = new double[layers, heads];
+        var vocabulary = decoder.Spec.VocabularySize;
+        var everyHead = Enumerable.Range(0, heads).Select(h => (long)h).ToArray();
         for (var l = 0; l < layers; l++)
         {
-            using var start = states[l].unsqueeze(0).to(decoder.DType).to(decoder.Device);
+            cancellation.ThrowIfCancellationRequested();
+            // One forward from layer l of a batch of H copies, row h with head h ablated.
+            using var start = states[l].unsqueeze(0).repeat(heads, 1, 1).to(decoder.DType).to(decoder.Device);
+            using var ablated = decoder.RunFrom(start, l, new Interventions { HeadPerRow = (l, everyHead, kind) }, cancellation); // (H, vocab)
+            var all = Last(ablated);
             for (var h = 0; h < heads; h++)
-            {
-                cancellation.ThrowIfCancellationRequested();
-                using var ablated = decoder.RunFrom(start, l, new Interventions { Heads = [(new HeadSite(l, h), kind)] }, cancellation);
-                values[l, h] = Difference(Last(ablated[0]), problem) - clean;
-            }
+                values[l, h] = PatchingMetric.LogitDifference(all.AsSpan(h * vocabulary, vocabulary), problem.Answer, problem.Wrong) - clean;
             progress?.Report((l + 1.0) / layers);
         }
         return new SweepResult($"heads ({kind.ToString().ToLowerInvariant()} ablation)", "change of the logit difference", clean, clean, values);

@@ -63,6 +63,8 @@ public sealed class InterventionSession(ModelHost host) : IDisposable
     public SweepResult? Attribution { get; private set; }
     public double? RankCorrelation { get; private set; }
     public SweepResult? Heads { get; private set; }
+    /// <summary>Direct logit attribution on the clean prompt; null before it runs or where the family normalises its branches after them.</summary>
+    public DirectLogitAttribution? Direct { get; private set; }
     public IReadOnlyList<RemovalResult> Removals { get; private set; } = [];
 
     public bool Running => _run is not null;
@@ -84,6 +86,7 @@ public sealed class InterventionSession(ModelHost host) : IDisposable
     {
         Prepared = null;
         Residual = Attribution = Heads = null;
+        Direct = null;
         RankCorrelation = null;
         Removals = [];
         Notify();
@@ -137,7 +140,7 @@ public sealed class InterventionSession(ModelHost host) : IDisposable
         Error = null;
         Clear();
         var models = Partner is { } partner && !string.Equals(partner, Model, StringComparison.OrdinalIgnoreCase) ? new[] { Model, partner } : [Model];
-        var steps = 3 + models.Length + (Method == PatchMethod.Attribution ? 1 : 0);
+        var steps = 4 + models.Length + (Method == PatchMethod.Attribution ? 1 : 0);
         var step = 0;
         async Task<T> Step<T>(string model, string what, Func<LiveModel, IProgress<double>, CancellationToken, T> work)
         {
@@ -167,6 +170,9 @@ public sealed class InterventionSession(ModelHost host) : IDisposable
             if (Attribution is not null)
                 RankCorrelation = Sweeps.RankCorrelation(Residual.Values, Attribution.Values);
             Heads = await Step(Model, "head ablation", (live, p, c) => Sweeps.HeadAblation(live.Decoder, problem, Ablation.Zero, p, c));
+            Direct = await Step(Model, "direct logit attribution", (live, _, c) => live.Spec.NormPlacement == NormPlacement.Pre
+                ? DirectLogitAttribution.Compute(live.Decoder, problem.Clean, problem.Answer, problem.Wrong, c)
+                : null);
             var removals = new List<RemovalResult>();
             foreach (var model in models)
             {

@@ -76,6 +76,21 @@ public static class InterventionsView
         ? $"Zeroing head {s.Column} of layer {s.Row + 1} changes the clean logit difference most: {s.Value:+0.00;−0.00} (of {heads.Clean:0.00}). Click a cell to open that head on the Attention page."
         : "No head changes the answer.";
 
+    /// <summary>The direct-attribution map's columns: the query heads, then the MLP.</summary>
+    public static string[] ComponentLabels(int heads) => [.. HeadLabels(heads), "MLP"];
+
+    public static string DirectSentence(DirectLogitAttribution d)
+    {
+        var map = d.ToSweep();
+        var heads = d.Heads.GetLength(1);
+        var where = Strongest(map) is { } s
+            ? (s.Column == heads ? $"the MLP of layer {s.Row + 1}" : $"head {s.Column} of layer {s.Row + 1}") + $" adds most: {s.Value:+0.00;−0.00}"
+            : "no component adds anything";
+        var bias = d.AttentionBias.Any(b => b != 0) ? $", o_proj biases {d.AttentionBias.Sum():+0.00;−0.00}" : "";
+        return $"Each component's output at the last position, read through the final norm's frozen scale: {where}. " +
+               $"Embedding {d.Embedding:+0.00;−0.00}{bias}; all together {d.Total:0.00}, the logit difference itself {d.Actual:0.00}.";
+    }
+
     public static string CurveSentence(RemovalResult r)
     {
         var k = RemovableKeepingAnswer(r.Curve);
@@ -116,6 +131,11 @@ public static class InterventionsView
         attribution = Sweep(s.Attribution),
         rankCorrelation = s.RankCorrelation,
         heads = Sweep(s.Heads),
+        directLogitAttribution = s.Direct is { } d ? new
+        {
+            columns = ComponentLabels(d.Heads.GetLength(1)), embedding = d.Embedding, attentionBias = d.AttentionBias, total = d.Total,
+            logitDifference = d.Actual, map = Sweep(d.ToSweep()),
+        } : null,
         removals = s.Removals.Select(r => new
         {
             model = r.Model, layers = r.Layers,
@@ -147,6 +167,7 @@ public static class InterventionsView
         Add("residual", s.Model, s.Residual, boundaries: true);
         Add("attribution", s.Model, s.Attribution, boundaries: true);
         Add("heads", s.Model, s.Heads, boundaries: false);
+        Add("direct-logit-attribution", s.Model, s.Direct?.ToSweep(), boundaries: false);
         foreach (var r in s.Removals)
         {
             Add("each-layer-removed", r.Model, r.EachAlone, boundaries: false);

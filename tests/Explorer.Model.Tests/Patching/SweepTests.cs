@@ -55,16 +55,19 @@ public class SweepTests
         Assert.True(Math.Abs(sweep.Values[0, 2]) > 1e-3, "patching the changed token's embedding must move the answer");
     }
 
-    [Fact]
-    public void HeadAblationEqualsAWholeForwardPerHead()
+    [Theory]
+    [InlineData(Ablation.Zero)]
+    [InlineData(Ablation.Mean)]
+    public void HeadAblationEqualsAWholeForwardPerHead(Ablation kind)
     {
+        // The sweep runs each layer's H ablations as one batch, row h with head h ablated; the brute force, one forward each.
         using var decoder = TestModels.Build(Spec, seed: 4, std: 0.3);
-        var sweep = Sweeps.HeadAblation(decoder, Problem);
+        var sweep = Sweeps.HeadAblation(decoder, Problem, kind);
         var clean = Difference(LastLogits(decoder, Problem.Clean, Interventions.None));
         for (var l = 0; l < Spec.Layers; l++)
             for (var h = 0; h < Spec.AttentionHeads; h++)
             {
-                var ablated = Difference(LastLogits(decoder, Problem.Clean, new Interventions { Heads = [(new HeadSite(l, h), Ablation.Zero)] }));
+                var ablated = Difference(LastLogits(decoder, Problem.Clean, new Interventions { Heads = [(new HeadSite(l, h), kind)] }));
                 Assert.Equal(ablated - clean, sweep.Values[l, h], 4);
             }
         Assert.Contains(Enumerable.Range(0, Spec.Layers * Spec.AttentionHeads), i => Math.Abs(sweep.Values[i / 4, i % 4]) > 1e-3);

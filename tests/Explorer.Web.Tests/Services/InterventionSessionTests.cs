@@ -57,6 +57,9 @@ public sealed class InterventionSessionTests : IAsyncLifetime
         Assert.False(session.Running);
         Assert.Equal(1.0, session.Progress, 2);
         Assert.InRange(reports, 8, 400);
+        // Direct logit attribution of the clean run: its components sum to the clean logit difference.
+        Assert.Equal(residual.Clean, session.Direct!.Actual, 3);
+        Assert.Equal(session.Direct.Actual, session.Direct.Total, 2);
 
         // The downloads hold every value: one CSV row per site and curve point, the JSON's rows as computed.
         var heads = MiniPresets.DeepSeek7BMini.AttentionHeads;

@@ -29,6 +29,21 @@ public class InterventionsViewTests
     }
 
     [Fact]
+    public void TheDirectAttributionMapIsHeadsThenTheMlpAndItsSentenceNamesTheLargest()
+    {
+        var dla = new DirectLogitAttribution(1, 2, Embedding: 0.25, Heads: new[,] { { 0.5, -0.25 }, { 0.125, 1 } }, AttentionBias: [0, 0],
+            Mlp: [-2, 0.5], Actual: 0.125);
+        Assert.Equal(0.125, dla.Total, 12); // 0.25 + 0.5 − 0.25 + 0.125 + 1 − 2 + 0.5
+        var map = dla.ToSweep();
+        Assert.Equal([[0.5, -0.25, -2], [0.125, 1, 0.5]], InterventionsView.Rows(map));
+        Assert.Equal(["h0", "h1", "MLP"], InterventionsView.ComponentLabels(2));
+        var sentence = InterventionsView.DirectSentence(dla);
+        Assert.Contains("the MLP of layer 1 adds most: −2.00", sentence);
+        Assert.Contains("all together 0.13, the logit difference itself 0.13", sentence);
+        Assert.DoesNotContain("o_proj", sentence);
+    }
+
+    [Fact]
     public void TheCurveKeepsTheAnswerUntilItsLogitDifferenceFirstReachesZero()
     {
         // Removed:   0    1    2     3    4 (fraction k / 4)
