@@ -58,7 +58,7 @@ public static class BenchCommand
                 if (which is not ("live" or "planner" or "interventions" or "all"))
                     throw new ArgumentException($"--suite '{which}': use live, planner, interventions or all.");
                 if (which == "interventions")
-                    return RunInterventions(result.GetValue(weights), result, lengths, repeats, json, output);
+                    return RunInterventions(result.GetValue(weights), result.GetValue(stream), result, lengths, repeats, json, output);
                 if (result.GetValue(weights) is { } folder)
                 {
                     if (!Directory.Exists(folder))
@@ -107,11 +107,13 @@ public static class BenchCommand
         return command;
     }
 
-    private static int RunInterventions(string? weights, ParseResult result, Option<string> lengths, Option<int> repeats, Option<FileInfo> json,
+    private static int RunInterventions(string? weights, bool streamed, ParseResult result, Option<string> lengths, Option<int> repeats, Option<FileInfo> json,
         TextWriter output)
     {
         if (weights is not null && !Directory.Exists(weights))
             throw new ArgumentException($"--weights {weights}: no such folder.");
+        if (streamed && weights is null)
+            throw new ArgumentException("--stream runs a checkpoint layer by layer: give --weights DIR.");
         var counts = result.GetResult(lengths) is { Implicit: false } ? ForwardCommand.ParseTokens(result.GetValue(lengths)!) : [32];
         if (counts.Length != 1 || counts[0] < 4 || counts[0] > 512)
             throw new ArgumentException("--lengths: the interventions suite takes one even length from 4 to 512 tokens.");
@@ -119,7 +121,7 @@ public static class BenchCommand
         if (r < 1)
             throw new ArgumentException("--repeats must be at least 1.");
         output.WriteLine($"Interventions: each sweep against one fused forward of the same prompt (median of {r}):");
-        var rows = InterventionsBench.Run(weights, counts[0], r, output);
+        var rows = InterventionsBench.Run(weights, streamed, counts[0], r, output);
         if (result.GetValue(json) is { } file)
             InterventionsBench.WriteJson(rows, file.FullName);
         return ExitCodes.Ok;

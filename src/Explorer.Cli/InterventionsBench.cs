@@ -24,9 +24,10 @@ public static class InterventionsBench
 
     /// <summary>
     /// The minis (residual sweep on the 30-layer mini, head sweeps on both, attribution on the 30-layer one) and, with
-    /// <paramref name="weights"/>, attribution patching on that checkpoint loaded resident.
+    /// <paramref name="weights"/>, attribution patching on that checkpoint, resident or <paramref name="streamed"/>
+    /// (its forward then streamed too: the ratio is to the streamed forward).
     /// </summary>
-    public static IReadOnlyList<Row> Run(string? weights, int length, int repeats, TextWriter output)
+    public static IReadOnlyList<Row> Run(string? weights, bool streamed, int length, int repeats, TextWriter output)
     {
         var rows = new List<Row>();
         using (var mini7 = LiveModel.Mini(MiniPresets.DeepSeek7BMini))
@@ -47,12 +48,12 @@ public static class InterventionsBench
         }
         if (weights is not null)
         {
-            output.WriteLine($"loading {weights} resident…");
-            using var live = LiveModel.FromCheckpoint(weights, "cpu");
+            output.WriteLine($"loading {weights} {(streamed ? "streamed" : "resident")}…");
+            using var live = LiveModel.FromCheckpoint(weights, "cpu", streamed: streamed);
             if (length > live.Spec.ContextLength)
                 throw new ArgumentException($"--lengths {length}: over {live.Name}'s context of {live.Spec.ContextLength}.");
             var problem = Problem(live.Spec, length);
-            rows.Add(Measure(live.Decoder, problem, "residual (attribution)", (long)(live.Spec.Layers + 1) * length, Math.Min(repeats, 3),
+            rows.Add(Measure(live.Decoder, problem, streamed ? "residual (attribution), streamed" : "residual (attribution)", (long)(live.Spec.Layers + 1) * length, Math.Min(repeats, 3),
                 () => Sweeps.ResidualAttribution(live.Decoder, problem), output));
         }
         return rows;
@@ -83,7 +84,7 @@ public static class InterventionsBench
         double Forward()
         {
             using var noGrad = TorchSharp.torch.no_grad();
-            return Timing.Milliseconds(() => decoder.Logits(input).Dispose());
+            return Timing.Milliseconds(() => decoder.Logits(input).Dispose()); // streamed too when the decoder is
         }
         Forward(); // warm
         run();

@@ -17,7 +17,8 @@ public static class PatchCommand
     public static Command Create(TextWriter output, TextWriter error)
     {
         var model = new Option<string>("--model", "-m") { Description = "A mini preset (deepseek-7b-mini, deepseek-67b-mini)." };
-        var weights = new Option<string>("--weights", "-w") { Description = "A checkpoint folder (loaded resident)." };
+        var weights = new Option<string>("--weights", "-w") { Description = "A checkpoint folder (loaded resident; with --stream, run layer by layer from its files)." };
+        var stream = new Option<bool>("--stream") { Description = "With --weights: run the checkpoint streamed (attribution patching and dla; exact sweeps need it resident)." };
         var clean = new Option<string>("--clean") { Description = "The clean prompt (text; token ids with --ids).", Required = true };
         var corrupted = new Option<string>("--corrupted") { Description = "The corrupted prompt, as many tokens as the clean one (not for --sweep dla, which reads the clean run alone)." };
         var ids = new Option<bool>("--ids") { Description = "Read --clean, --corrupted, --answer and --wrong as token ids (comma-separated)." };
@@ -29,7 +30,7 @@ public static class PatchCommand
         var json = new Option<FileInfo>("--json") { Description = "Write the sweep as JSON." };
         var command = new Command("patch", "Run an exact patching or ablation sweep and print which layers, positions or heads carry the answer.")
         {
-            model, weights, clean, corrupted, ids, answer, wrong, sweep, method, check, json,
+            model, weights, stream, clean, corrupted, ids, answer, wrong, sweep, method, check, json,
         };
         command.SetAction(result =>
         {
@@ -43,7 +44,7 @@ public static class PatchCommand
                     throw new ArgumentException($"--method '{how}': use exact or attribution.");
                 if (how == "attribution" && kind != "residual")
                     throw new ArgumentException($"--method attribution estimates the residual sweep; --sweep {kind} runs exact.");
-                using var live = ModelArguments.Open(result.GetValue(model), result.GetValue(weights), "cpu", warnings: error);
+                using var live = ModelArguments.Open(result.GetValue(model), result.GetValue(weights), "cpu", result.GetValue(stream), warnings: error);
                 var asIds = result.GetValue(ids);
                 int[] Prompt(string text) => asIds ? ForwardCommand.ParseTokens(text) : live.Encode(text, ForwardCommand.DefaultMaxTokens);
                 int Token(string option, string text)

@@ -778,6 +778,56 @@ public sealed class Decoder : nn.Module
     }
 
     /// <summary>
+    /// The gradient of <paramref name="metric"/> (of the last position's logits, (vocab)) with respect to the residual
+    /// stream at every boundary, (L + 1, T, d) fp32 on the CPU, from the states of one sequence's forward
+    /// (<paramref name="states"/>, as <see cref="ResidualStates"/> gives them): through the final norm and head first,
+    /// then through each layer from the last down, recomputed from its input (a vector-Jacobian product per layer). One
+    /// layer's weights at a time: a streamed model reads its layers from the last down. <paramref name="metric"/> is
+    /// told the logits once and returns a 0-d tensor.
+    /// </summary>
+    internal Tensor ResidualGradients(Tensor states, Func<Tensor, Tensor> metric, CancellationToken cancellation = default)
+    {
+        using var scope = NewDisposeScope();
+        int layers = Spec.Layers;
+        long t = states.shape[1];
+        var (cos, sin) = Rotary.Tables(Spec, t, Device);
+        var window = WindowMask(t);
+        var grads = new Tensor[layers + 1];
+        Tensor Leaf(int boundary) => states[boundary].unsqueeze(0).to(DType).to(Device).detach().clone().requires_grad_(true);
+        Tensor gradient;
+        using (torch.enable_grad())
+        {
+            var top = Leaf(layers);
+            var value = metric(Head(top.select(1, t - 1))[0]);
+            gradient = torch.autograd.grad([value], [top])[0];
+        }
+        grads[layers] = gradient.to(ScalarType.Float32).cpu();
+        _stream?.BeginBackward();
+        try
+        {
+            for (var l = layers - 1; l >= 0; l--)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                var layer = _stream is null ? _model.Layers[l] : _stream.Acquire(l, cancellation);
+                var mask = Spec.SlidesAt(l) && window is not null ? window : null;
+                using (torch.enable_grad())
+                {
+                    var x = Leaf(l);
+                    var y = layer.Forward(x, cos, sin, mask);
+                    gradient = torch.autograd.grad([y], [x], [gradient])[0];
+                }
+                grads[l] = gradient.to(ScalarType.Float32).cpu();
+                _stream?.Release(l);
+            }
+        }
+        finally
+        {
+            _stream?.Settle();
+        }
+        return torch.cat(grads, 0).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
     /// The rest of a forward from the residual states <paramref name="x"/> (B, T, d) at boundary
     /// <paramref name="boundary"/> (0: the embedding; l: after layer l), with <paramref name="edits"/> in the layers it
     /// runs: the last position's logits (B, vocab). What a sweep runs so that a change at layer l reuses the states below

@@ -12,7 +12,13 @@ public interface ILayerSource : IDisposable
     /// <summary>Layer <paramref name="layer"/>, ready to run; throws what went wrong reading it.</summary>
     DecoderLayer Acquire(int layer, CancellationToken cancellation);
 
-    /// <summary>The forward is done with layer <paramref name="layer"/>.</summary>
+    /// <summary>
+    /// A pass from the last layer down starts (a backward, layer by layer): the source reads the last layers first and,
+    /// as each is released, the one below.
+    /// </summary>
+    void BeginBackward();
+
+    /// <summary>The pass is done with layer <paramref name="layer"/>.</summary>
     void Release(int layer);
 
     /// <summary>The forward has ended (finished, failed or cancelled): waits until no read is under way.</summary>

@@ -43,11 +43,12 @@ public static class Sweeps
     private static double Difference(float[] logits, PatchingProblem problem) =>
         PatchingMetric.LogitDifference(logits, problem.Answer, problem.Wrong);
 
-    private static void Check(Decoder.Decoder decoder, PatchingProblem problem, long sites)
+    private static void Check(Decoder.Decoder decoder, PatchingProblem problem, long sites, bool streamed = false)
     {
         problem.Check(decoder.Spec.VocabularySize);
-        if (decoder.IsStreamed)
-            throw new InvalidOperationException($"{decoder.Spec.Name} is streamed: sweeps run on a resident model for now; load it resident.");
+        if (decoder.IsStreamed && !streamed)
+            throw new InvalidOperationException(
+                $"{decoder.Spec.Name} is streamed: exact sweeps rerun the layers above each site and need the model resident; attribution patching runs streamed.");
         if (sites > MaxSites)
             throw new ArgumentException($"The sweep has {sites:N0} sites; at most {MaxSites:N0} are run. Use a shorter prompt.");
     }
@@ -170,34 +171,33 @@ public static class Sweeps
     /// <summary>
     /// Attribution patching of the residual stream: for every boundary and position at once, the first-order estimate
     /// (clean − corrupted state) · ∂(logit difference)/∂state of the corrupted run, normalised as the exact sweep is.
-    /// Two forwards without gradients and one with, and one backward, whatever the number of sites. Resident only.
+    /// Two forwards without gradients, then the head and each layer again from the last down, each taken back once:
+    /// about four forwards' work whatever the number of sites, resident or streamed (one layer's weights at a time).
     /// </summary>
     public static SweepResult ResidualAttribution(Decoder.Decoder decoder, PatchingProblem problem, CancellationToken cancellation = default)
     {
         int layers = decoder.Spec.Layers, t = problem.Length;
-        Check(decoder, problem, (long)(layers + 1) * t);
+        Check(decoder, problem, (long)(layers + 1) * t, streamed: true);
         using var scope = NewDisposeScope();
         using var cleanInput = Input(problem.Clean);
         using var corruptedInput = Input(problem.Corrupted);
         var cleanStates = decoder.ResidualStates(cleanInput, cancellation);            // (L + 1, T, d) fp32, CPU
         var corruptedStates = decoder.ResidualStates(corruptedInput, cancellation);
-        using var cleanLogits = decoder.Logits(cleanInput);
-        var clean = Difference(Last(cleanLogits[0, ^1]), problem);
-        // A zero added at every boundary: the gradient with respect to it is the gradient with respect to the state.
-        var probes = Enumerable.Range(0, layers + 1)
-            .Select(_ => torch.zeros([1, t, decoder.Spec.HiddenSize], decoder.DType, decoder.Device).requires_grad_(true)).ToArray();
-        Tensor[] gradients;
-        double corrupted;
-        using (torch.enable_grad())
+        double clean;
+        using (torch.no_grad())
         {
-            var logits = decoder.Run(corruptedInput, null, cancellation, onResidual: (b, x) => x + probes[b]);
-            var last = logits[0, ^1];
-            var metric = last[problem.Answer] - last[problem.Wrong];
-            corrupted = metric.to(ScalarType.Float32).item<float>();
-            gradients = torch.autograd.grad([metric], probes).ToArray();
+            using var last = cleanStates[layers, t - 1].to(decoder.DType).to(decoder.Device);
+            clean = Difference(Last(decoder.Head(last)), problem);
         }
+        // Back from the corrupted run's metric, layer by layer, to every boundary.
+        double corrupted = 0;
+        var grads = decoder.ResidualGradients(corruptedStates, logits =>
+        {
+            var metric = logits[problem.Answer] - logits[problem.Wrong];
+            corrupted = metric.to(ScalarType.Float32).item<float>();
+            return metric;
+        }, cancellation);                                                                       // (L + 1, T, d)
         var difference = cleanStates - corruptedStates;                                          // (L + 1, T, d)
-        var grads = torch.cat(gradients, 0).to(ScalarType.Float32).to(CPU);                      // (L + 1, T, d)
         var estimate = (difference * grads).sum([2]).contiguous();                               // (L + 1, T)
         var flat = estimate.data<float>().ToArray();
         var values = new double[layers + 1, t];

@@ -39,6 +39,7 @@ public sealed class LayerStream : ILayerSource
     private readonly bool[][] _viewed = new bool[Buffers][]; // parameters that are views of a mapped file now
     private readonly List<(nint Address, long Bytes)>[] _pages = new List<(nint, long)>[Buffers]; // mapped in for the buffer's layer
     private bool _mapFiles;
+    private bool _downward; // the pass under way runs from the last layer down
     private readonly bool _releasePages;
     private readonly bool[] _checked; // layers whose values were scanned for NaN and Inf on a first, complete read
     private readonly object _gate = new();
@@ -85,7 +86,16 @@ public sealed class LayerStream : ILayerSource
     /// <summary>Starts a forward: the first two layers are read (after whatever a cancelled forward left pending).</summary>
     public void BeginForward()
     {
+        _downward = false;
         for (var layer = 0; layer < Math.Min(Buffers, _spec.Layers); layer++)
+            Schedule(layer);
+    }
+
+    /// <summary>Starts a pass from the top: the last two layers are read first, then each one below as a layer is released.</summary>
+    public void BeginBackward()
+    {
+        _downward = true;
+        for (var layer = _spec.Layers - 1; layer >= Math.Max(0, _spec.Layers - Buffers); layer--)
             Schedule(layer);
     }
 
@@ -114,11 +124,12 @@ public sealed class LayerStream : ILayerSource
         return _buffers[buffer];
     }
 
-    /// <summary>Layer <paramref name="layer"/> is done: its buffer takes the layer two further on.</summary>
+    /// <summary>Layer <paramref name="layer"/> is done: its buffer takes the layer two further on (two further down in a backward pass).</summary>
     public void Release(int layer)
     {
-        if (layer + Buffers < _spec.Layers)
-            Schedule(layer + Buffers);
+        var next = _downward ? layer - Buffers : layer + Buffers;
+        if (next >= 0 && next < _spec.Layers)
+            Schedule(next);
     }
 
     /// <summary>Waits for reads still under way (a cancelled or failed forward leaves some): the buffers are then idle.</summary>

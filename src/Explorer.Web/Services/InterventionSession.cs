@@ -72,6 +72,8 @@ public sealed class InterventionSession(ModelHost host) : IDisposable
     /// <summary>Of the whole run, 0 to 1.</summary>
     public double Progress { get; private set; }
     public string? Error { get; private set; }
+    /// <summary>What the last run left out and why (a streamed model's exact sweeps).</summary>
+    public string? Note { get; private set; }
     public int EndedRuns { get; private set; }
     public event Action? Changed;
 
@@ -138,6 +140,7 @@ public sealed class InterventionSession(ModelHost host) : IDisposable
         var run = new CancellationTokenSource();
         _run = run;
         Error = null;
+        Note = null;
         Clear();
         var models = Partner is { } partner && !string.Equals(partner, Model, StringComparison.OrdinalIgnoreCase) ? new[] { Model, partner } : [Model];
         var steps = 4 + models.Length + (Method == PatchMethod.Attribution ? 1 : 0);
@@ -164,17 +167,28 @@ public sealed class InterventionSession(ModelHost host) : IDisposable
         {
             Prepared = await Step(Model, "reading the prompts", (live, _, c) => Prepare(live, c));
             var problem = Prepared.Problem;
-            if (Method == PatchMethod.Attribution)
+            // A streamed model runs what goes through its layers in order (attribution, direct attribution); the exact
+            // sweeps rerun the layers above each site and need it resident.
+            var streamed = host.Find(Model)?.Decoder.IsStreamed == true;
+            if (Method == PatchMethod.Attribution || streamed)
                 Attribution = await Step(Model, "attribution patching", (live, _, c) => Sweeps.ResidualAttribution(live.Decoder, problem, c));
-            Residual = await Step(Model, "residual patching", (live, p, c) => Sweeps.ResidualPatching(live.Decoder, problem, p, c));
-            if (Attribution is not null)
-                RankCorrelation = Sweeps.RankCorrelation(Residual.Values, Attribution.Values);
-            Heads = await Step(Model, "head ablation", (live, p, c) => Sweeps.HeadAblation(live.Decoder, problem, Ablation.Zero, p, c));
+            if (!streamed)
+            {
+                Residual = await Step(Model, "residual patching", (live, p, c) => Sweeps.ResidualPatching(live.Decoder, problem, p, c));
+                if (Attribution is not null)
+                    RankCorrelation = Sweeps.RankCorrelation(Residual.Values, Attribution.Values);
+                Heads = await Step(Model, "head ablation", (live, p, c) => Sweeps.HeadAblation(live.Decoder, problem, Ablation.Zero, p, c));
+            }
             Direct = await Step(Model, "direct logit attribution", (live, _, c) => live.Spec.NormPlacement == NormPlacement.Pre
                 ? DirectLogitAttribution.Compute(live.Decoder, problem.Clean, problem.Answer, problem.Wrong, c)
                 : null);
+            var skipped = models.Where(m => host.Find(m)?.Decoder.IsStreamed == true).ToArray();
+            if (skipped.Length > 0)
+                Note = $"{string.Join(" and ", skipped)} {(skipped.Length == 1 ? "is" : "are")} streamed: shown are attribution patching and direct " +
+                       "logit attribution, which run layer by layer; exact patching, head ablation and layer removal rerun the layers above " +
+                       "each site and need the model resident (load it resident on the Models page where it fits).";
             var removals = new List<RemovalResult>();
-            foreach (var model in models)
+            foreach (var model in models.Except(skipped))
             {
                 removals.Add(await Step(model, "layer removal", (live, p, c) =>
                 {

@@ -155,6 +155,31 @@ public sealed class InterventionTests : IDisposable
     }
 
     [Theory]
+    [InlineData("qwen2", false)] // window from a layer on, biases
+    [InlineData("olmo2", true)]  // norms after the branches, bf16
+    public void AttributionPatchingRunsStreamedWithTheResidentNumbers(string name, bool bf16)
+    {
+        var (directory, _) = Write(name, bf16, shards: 2);
+        using var resident = Checkpoint.Load(directory, ScalarType.Float32);
+        using var streamed = Checkpoint.LoadStreamed(directory, ScalarType.Float32);
+        var corrupted = (int[])Tokens.Clone();
+        corrupted[1] = corrupted[1] == 3 ? 4 : 3;
+        var problem = new Explorer.Model.Patching.PatchingProblem(Tokens, corrupted, Answer: 5, Wrong: 7);
+        var a = Explorer.Model.Patching.Sweeps.ResidualAttribution(resident, problem);
+        var b = Explorer.Model.Patching.Sweeps.ResidualAttribution(streamed, problem);
+        Assert.Equal(a.Clean, b.Clean, 5);
+        Assert.Equal(a.Corrupted, b.Corrupted, 5);
+        for (var i = 0; i < a.Values.Length; i++)
+        {
+            double x = a.Values[i / a.Values.GetLength(1), i % a.Values.GetLength(1)], y = b.Values[i / b.Values.GetLength(1), i % b.Values.GetLength(1)];
+            Assert.True(double.IsNaN(x) ? double.IsNaN(y) : Math.Abs(x - y) < 1e-4, $"site {i}: {x} resident, {y} streamed");
+        }
+        // The exact sweeps rerun layers above a site and say they need the model resident.
+        var e = Assert.Throws<InvalidOperationException>(() => Explorer.Model.Patching.Sweeps.ResidualPatching(streamed, problem));
+        Assert.Contains("attribution patching runs streamed", e.Message);
+    }
+
+    [Theory]
     [InlineData("gemma")]                   // (1 + weight) final norm, tied head, scaled embedding
     [InlineData("llama-bias-headdim-tied")] // o_proj bias, head_dim ≠ d / H
     public void DirectLogitAttributionSumsToTheLogitDifferenceStreamedAsResident(string name)

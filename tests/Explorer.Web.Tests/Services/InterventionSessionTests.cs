@@ -64,7 +64,7 @@ public sealed class InterventionSessionTests : IAsyncLifetime
         // The downloads hold every value: one CSV row per site and curve point, the JSON's rows as computed.
         var heads = MiniPresets.DeepSeek7BMini.AttentionHeads;
         var csvRows = InterventionsView.Csv(session).Split('\n', StringSplitOptions.RemoveEmptyEntries).Length - 1;
-        Assert.Equal(2 * (layers + 1) * t + layers * heads + (30 + 31) + (95 + 96), csvRows);
+        Assert.Equal(2 * (layers + 1) * t + layers * heads + layers * (heads + 1) + (30 + 31) + (95 + 96), csvRows);
         using var json = System.Text.Json.JsonDocument.Parse(InterventionsView.Json(session));
         var row0 = json.RootElement.GetProperty("residual").GetProperty("rows")[0].EnumerateArray().Select(e => e.GetDouble()).ToArray();
         Assert.Equal(Enumerable.Range(0, t).Select(i => residual.Values[0, i]), row0);
@@ -111,6 +111,30 @@ public sealed class InterventionSessionTests : IAsyncLifetime
         Assert.NotNull(session.Prepared);
         Assert.True(session.Removals.Count < 2);
         Assert.False(session.Running);
+    }
+
+    [Fact]
+    public async Task AStreamedModelRunsAttributionAndDirectAttributionAndSaysWhatNeedsItResident()
+    {
+        var spec = MiniPresets.DeepSeek7BMini with { Name = "streamed-mini", Layers = 4 };
+        Explorer.Model.Weights.RandomCheckpoint.Write(spec, Path.Combine(_root.FullName, spec.Name), TorchSharp.torch.ScalarType.Float32,
+            maxShardBytes: 1L << 30, seed: 3);
+        var status = await _host.LoadCheckpointAsync(spec.Name, PlacementRequest.Streamed);
+        Assert.True(_host.Find(spec.Name)!.Decoder.IsStreamed, status.Message);
+        using var session = new InterventionSession(_host)
+        {
+            Model = spec.Name, Partner = MiniPresets.DeepSeek7BMini.Name, Ids = true, Method = PatchMethod.Exact,
+            Clean = "300,301,302,303,300,301,302", Corrupted = "300,305,302,303,300,301,302", Answer = "303", Wrong = "304",
+        };
+        await session.RunAsync();
+        Assert.Null(session.Error);
+        Assert.Equal((spec.Layers + 1, 7), (session.Attribution!.Values.GetLength(0), session.Attribution.Values.GetLength(1)));
+        Assert.Null(session.Residual);
+        Assert.Null(session.Heads);
+        Assert.Equal(session.Direct!.Actual, session.Direct.Total, 3);
+        Assert.Contains("streamed-mini is streamed", session.Note);
+        // The resident partner still draws its removal curve.
+        Assert.Equal([MiniPresets.DeepSeek7BMini.Name], session.Removals.Select(r => r.Model));
     }
 
     [Fact]
