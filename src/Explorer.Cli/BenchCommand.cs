@@ -45,7 +45,7 @@ public static class BenchCommand
         var json = new Option<FileInfo>("--json") { Description = "Also write the figures as JSON." };
         var weights = new Option<string>("--weights", "-w") { Description = "A checkpoint folder: its load time against a raw read, memory, and forwards (lengths default 32,128)." };
         var stream = new Option<bool>("--stream") { Description = "With --weights: run the checkpoint streamed, layer by layer from its files, against reading them and computing resident; overlap, memory, equal logits." };
-        var suite = new Option<string>("--suite") { Description = "live (the models), planner (partitioning and simulation), interventions (each sweep against one forward; with --weights also attribution on that checkpoint), or all.", DefaultValueFactory = _ => "live" };
+        var suite = new Option<string>("--suite") { Description = "live (the models), planner (partitioning and simulation), interventions (each sweep against one forward; with --weights also attribution on that checkpoint, with --stream streamed), or all (the three, minis only).", DefaultValueFactory = _ => "live" };
         var command = new Command("bench", "Measure the live model (forward time, capture overhead, FLOP utilisation, payload, memory) or the pipeline planner.")
         {
             models, lengths, repeats, forwards, json, suite, weights, stream,
@@ -96,6 +96,11 @@ public static class BenchCommand
                 if (r < 1 || f < 2)
                     throw new ArgumentException("--repeats must be at least 1 and --forwards at least 2.");
                 Run(specs, tokenCounts, r, f, result.GetValue(json), output);
+                if (which == "all")
+                {
+                    output.WriteLine($"Interventions: each sweep against one fused forward of the same prompt (median of {r}):");
+                    InterventionsBench.Run(null, streamed: false, InterventionsBench.DefaultLength, r, output);
+                }
                 return ExitCodes.Ok;
             }
             catch (Exception e) when (e is ArgumentException or CheckpointException or IOException)
@@ -114,7 +119,7 @@ public static class BenchCommand
             throw new ArgumentException($"--weights {weights}: no such folder.");
         if (streamed && weights is null)
             throw new ArgumentException("--stream runs a checkpoint layer by layer: give --weights DIR.");
-        var counts = result.GetResult(lengths) is { Implicit: false } ? ForwardCommand.ParseTokens(result.GetValue(lengths)!) : [32];
+        var counts = result.GetResult(lengths) is { Implicit: false } ? ForwardCommand.ParseTokens(result.GetValue(lengths)!) : [InterventionsBench.DefaultLength];
         if (counts.Length != 1 || counts[0] < 4 || counts[0] > 512)
             throw new ArgumentException("--lengths: the interventions suite takes one even length from 4 to 512 tokens.");
         var r = result.GetValue(repeats);

@@ -15,6 +15,9 @@ namespace Explorer.Cli;
 /// </summary>
 public static class InterventionsBench
 {
+    /// <summary>The prompt length the sweeps are timed at unless another is given.</summary>
+    public const int DefaultLength = 32;
+
     public sealed record Row(string Model, int Layers, string Sweep, int Tokens, long Sites, double ForwardMs, double SweepMs)
     {
         public double Ratio => SweepMs / ForwardMs;

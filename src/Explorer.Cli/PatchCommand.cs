@@ -24,7 +24,7 @@ public static class PatchCommand
         var ids = new Option<bool>("--ids") { Description = "Read --clean, --corrupted, --answer and --wrong as token ids (comma-separated)." };
         var answer = new Option<string>("--answer") { Description = "The clean run's answer: one token (text, or an id with --ids).", Required = true };
         var wrong = new Option<string>("--wrong") { Description = "The corrupted run's answer.", Required = true };
-        var sweep = new Option<string>("--sweep") { Description = "residual, heads, layers, curve (layers removed together, least block influence first), or dla (direct logit attribution of every head and MLP on the clean prompt).", DefaultValueFactory = _ => "residual" };
+        var sweep = new Option<string>("--sweep") { Description = "residual, heads (each head zeroed), head-patching (each head's output from the clean run), layers, curve (layers removed together, least block influence first), or dla (direct logit attribution of every head and MLP on the clean prompt).", DefaultValueFactory = _ => "residual" };
         var method = new Option<string>("--method") { Description = "exact, or attribution (residual sweep: every site from two forwards and one backward, to first order).", DefaultValueFactory = _ => "exact" };
         var check = new Option<bool>("--check") { Description = "With --method attribution: run the exact sweep too and print their rank correlation." };
         var json = new Option<FileInfo>("--json") { Description = "Write the sweep as JSON." };
@@ -37,8 +37,8 @@ public static class PatchCommand
             try
             {
                 var kind = result.GetValue(sweep)!.Trim().ToLowerInvariant();
-                if (kind is not ("residual" or "heads" or "layers" or "curve" or "dla"))
-                    throw new ArgumentException($"--sweep '{kind}': use residual, heads, layers, curve or dla.");
+                if (kind is not ("residual" or "heads" or "head-patching" or "layers" or "curve" or "dla"))
+                    throw new ArgumentException($"--sweep '{kind}': use residual, heads, head-patching, layers, curve or dla.");
                 var how = result.GetValue(method)!.Trim().ToLowerInvariant();
                 if (how is not ("exact" or "attribution"))
                     throw new ArgumentException($"--method '{how}': use exact or attribution.");
@@ -106,6 +106,7 @@ public static class PatchCommand
                     "residual" when how == "attribution" => Sweeps.ResidualAttribution(live.Decoder, problem),
                     "residual" => Sweeps.ResidualPatching(live.Decoder, problem, progress),
                     "heads" => Sweeps.HeadAblation(live.Decoder, problem, progress: progress),
+                    "head-patching" => Sweeps.HeadPatching(live.Decoder, problem, progress),
                     _ => Sweeps.LayerRemoval(live.Decoder, problem, progress),
                 };
                 Print(output, live, sweepResult);

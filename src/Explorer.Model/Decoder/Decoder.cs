@@ -311,8 +311,9 @@ public sealed class Attention : nn.Module
                 : nn.functional.scaled_dot_product_attention(q, RepeatKv(k, nRep), RepeatKv(v, nRep), mask.to(q.dtype));
             probabilities = null;
         }
+        edits?.ObserveContext?.Invoke(context);
         if (edits?.EditsHeads == true)
-            context = edits.EditHeads(context);                                            // ablated heads, before o_proj
+            context = edits.EditHeads(context);                                            // ablated or patched heads, before o_proj
         if (edits?.ObserveHeads is { } observe)
             observe(HeadOutputsAtLast(context), _o.Bias?.detach().to(ScalarType.Float32).cpu());
         var merged = context.transpose(1, 2).contiguous().view(b, t, _heads * _headDim); // (B, T, H·hd)

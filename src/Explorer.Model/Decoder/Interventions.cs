@@ -27,6 +27,13 @@ public readonly record struct HeadSite(int Layer, int Head);
 public sealed record ResidualPatch(int Boundary, int Position, float[] Value);
 
 /// <summary>
+/// Query head <paramref name="Site"/>'s output before o_proj, at every position, replaced by <paramref name="Value"/>
+/// (T · head_dim values, position-major, fp32): a head patched in from another run of the same length
+/// (<see cref="Explorer.Model.Patching.HeadContexts"/>), or set to its mean over a reference prompt at every position.
+/// </summary>
+public sealed record HeadPatch(HeadSite Site, float[] Value);
+
+/// <summary>
 /// What one forward changes inside the model: ablated query heads (GQA-aware: a head is a query head; a KV group is its
 /// heads), ablated attention or MLP outputs, skipped layers (a skipped layer's output is its input), and residual
 /// states patched in from another run. The decoder applies them in its one forward (<see cref="Decoder.Logits(Tensor, Interventions)"/>,
@@ -39,6 +46,7 @@ public sealed record Interventions
     public IReadOnlyList<(int Layer, Component Component, Ablation Kind)> Components { get; init; } = [];
     public IReadOnlyList<int> SkippedLayers { get; init; } = [];
     public IReadOnlyList<ResidualPatch> Patches { get; init; } = [];
+    public IReadOnlyList<HeadPatch> HeadPatches { get; init; } = [];
 
     public static Interventions None { get; } = new();
 
@@ -54,7 +62,16 @@ public sealed record Interventions
     /// </summary>
     internal (int Layer, long[] Heads, Ablation Kind)? HeadPerRow { get; init; }
 
-    public bool IsEmpty => Heads.Count == 0 && Components.Count == 0 && SkippedLayers.Count == 0 && Patches.Count == 0;
+    /// <summary>
+    /// A batch of single-head patches at one layer: batch row i takes query head <c>Heads[i]</c>'s output from
+    /// <c>Source</c> (H, T, head_dim), every other head its own. What a head-patching sweep runs.
+    /// </summary>
+    internal (int Layer, long[] Heads, Tensor Source)? HeadPatchPerRow { get; init; }
+
+    /// <summary>Told each layer's head outputs before o_proj and before any edit, (B, H, T, head_dim). Changes nothing.</summary>
+    internal Action<int, Tensor>? ObserveContext { get; init; }
+
+    public bool IsEmpty => Heads.Count == 0 && Components.Count == 0 && SkippedLayers.Count == 0 && Patches.Count == 0 && HeadPatches.Count == 0;
 
     /// <summary>Query heads h·n_rep … h·n_rep + n_rep − 1 of KV group <paramref name="group"/>: the heads that read one KV head.</summary>
     public static IEnumerable<HeadSite> KvGroup(ModelSpec spec, int layer, int group) =>
@@ -77,6 +94,16 @@ public sealed record Interventions
         foreach (var layer in SkippedLayers)
             if (layer < 0 || layer >= spec.Layers)
                 problems.Add($"skip of layer {layer + 1}: layers are 1 to {spec.Layers}.");
+        foreach (var patch in HeadPatches)
+        {
+            if (patch.Site.Layer < 0 || patch.Site.Layer >= spec.Layers)
+                problems.Add($"head patch at layer {patch.Site.Layer + 1}: layers are 1 to {spec.Layers}.");
+            if (patch.Site.Head < 0 || patch.Site.Head >= spec.AttentionHeads)
+                problems.Add($"head patch of head {patch.Site.Head}: heads are 0 to {spec.AttentionHeads - 1}.");
+            if (patch.Value.Length != length * spec.HeadDim)
+                problems.Add($"head patch of head {patch.Site.Head} at layer {patch.Site.Layer + 1}: {patch.Value.Length} values; " +
+                             $"{length} positions × head_dim {spec.HeadDim} = {length * spec.HeadDim} are needed.");
+        }
         foreach (var patch in Patches)
         {
             if (patch.Boundary < 0 || patch.Boundary > spec.Layers)
@@ -104,10 +131,15 @@ public sealed record Interventions
         var mean = Heads.Where(h => h.Site.Layer == layer && h.Kind == Ablation.Mean).Select(h => (long)h.Site.Head).Distinct().ToArray();
         Ablation? Of(Component c) => Components.Where(x => x.Layer == layer && x.Component == c).Select(x => (Ablation?)x.Kind).FirstOrDefault();
         var observe = ObserveHeads is { } all ? (heads, bias) => all(layer, heads, bias) : (Action<Tensor, Tensor?>?)null;
+        var context = ObserveContext is { } every ? c => every(layer, c) : (Action<Tensor>?)null;
+        var patches = HeadPatches.Where(p => p.Site.Layer == layer).ToArray();
         var edits = new LayerEdits(zero, mean, Of(Component.Attention), Of(Component.Mlp), SkippedLayers.Contains(layer))
         {
             ObserveHeads = observe,
             HeadPerRow = HeadPerRow is { } rows && rows.Layer == layer ? (rows.Heads, rows.Kind) : null,
+            HeadPatchPerRow = HeadPatchPerRow is { } patched && patched.Layer == layer ? (patched.Heads, patched.Source) : null,
+            HeadPatches = patches,
+            ObserveContext = context,
         };
         return edits.IsEmpty ? null : edits;
     }
@@ -132,7 +164,16 @@ public sealed record Interventions
 internal sealed record LayerEdits(long[] ZeroHeads, long[] MeanHeads, Ablation? AttentionOut, Ablation? MlpOut, bool Skip)
 {
     public bool IsEmpty => ZeroHeads.Length == 0 && MeanHeads.Length == 0 && AttentionOut is null && MlpOut is null && !Skip && ObserveHeads is null
-        && HeadPerRow is null;
+        && HeadPerRow is null && HeadPatchPerRow is null && HeadPatches.Length == 0 && ObserveContext is null;
+
+    /// <summary>See <see cref="Interventions.HeadPatchPerRow"/>, for this layer.</summary>
+    public (long[] Heads, Tensor Source)? HeadPatchPerRow { get; init; }
+
+    /// <summary>This layer's <see cref="Interventions.HeadPatches"/>.</summary>
+    public HeadPatch[] HeadPatches { get; init; } = [];
+
+    /// <summary>See <see cref="Interventions.ObserveContext"/>, for this layer.</summary>
+    public Action<Tensor>? ObserveContext { get; init; }
 
     /// <summary>See <see cref="Interventions.HeadPerRow"/>, for this layer.</summary>
     public (long[] Heads, Ablation Kind)? HeadPerRow { get; init; }
@@ -140,12 +181,25 @@ internal sealed record LayerEdits(long[] ZeroHeads, long[] MeanHeads, Ablation? 
     /// <summary>See <see cref="Interventions.ObserveHeads"/>, for this layer.</summary>
     public Action<Tensor, Tensor?>? ObserveHeads { get; init; }
 
-    public bool EditsHeads => ZeroHeads.Length > 0 || MeanHeads.Length > 0 || HeadPerRow is not null;
+    public bool EditsHeads => ZeroHeads.Length > 0 || MeanHeads.Length > 0 || HeadPerRow is not null || HeadPatchPerRow is not null || HeadPatches.Length > 0;
 
     /// <summary>context (B, H, T, hd) with the ablated heads replaced: zero, or each head's mean over positions.</summary>
     public Tensor EditHeads(Tensor context)
     {
         var edited = context.clone();
+        long t = context.shape[2], hd = context.shape[3];
+        foreach (var patch in HeadPatches)
+        {
+            using var value = tensor(patch.Value, device: context.device).to(context.dtype).view(t, hd);
+            edited[.., patch.Site.Head].copy_(value.unsqueeze(0).expand(context.shape[0], -1, -1));
+        }
+        if (HeadPatchPerRow is { } patched)
+        {
+            if (patched.Heads.Length != context.shape[0])
+                throw new ArgumentException($"A head per row needs one head for each of the batch's {context.shape[0]} rows; got {patched.Heads.Length}.");
+            for (var row = 0; row < patched.Heads.Length; row++)
+                edited[row, patched.Heads[row]].copy_(patched.Source[patched.Heads[row]]);
+        }
         if (HeadPerRow is { } rows)
         {
             if (rows.Heads.Length != context.shape[0])

@@ -115,6 +115,44 @@ public static class Sweeps
         return new SweepResult($"heads ({kind.ToString().ToLowerInvariant()} ablation)", "change of the logit difference", clean, clean, values);
     }
 
+    /// <summary>
+    /// Head patching, clean into corrupted: L × H normalised effects on the logit difference when one query head's
+    /// output before o_proj (every position) is taken from the clean run. Each layer's H patches run as one batch from
+    /// the corrupted states below it.
+    /// </summary>
+    public static SweepResult HeadPatching(Decoder.Decoder decoder, PatchingProblem problem, IProgress<double>? progress = null,
+        CancellationToken cancellation = default)
+    {
+        int layers = decoder.Spec.Layers, heads = decoder.Spec.AttentionHeads;
+        Check(decoder, problem, (long)layers * heads);
+        using var noGrad = torch.no_grad();
+        using var cleanInput = Input(problem.Clean);
+        using var corruptedInput = Input(problem.Corrupted);
+        using var sources = HeadContexts.Of(decoder, problem.Clean, cancellation);              // (L, H, T, hd) fp32
+        using var corruptedStates = decoder.ResidualStates(corruptedInput, cancellation);
+        using var cleanLogits = decoder.Logits(cleanInput);
+        using var corruptedLogits = decoder.Logits(corruptedInput);
+        var clean = Difference(Last(cleanLogits[0, ^1]), problem);
+        var corrupted = Difference(Last(corruptedLogits[0, ^1]), problem);
+        var vocabulary = decoder.Spec.VocabularySize;
+        var everyHead = Enumerable.Range(0, heads).Select(h => (long)h).ToArray();
+        var values = new double[layers, heads];
+        for (var l = 0; l < layers; l++)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            using var scope = NewDisposeScope();
+            var start = corruptedStates[l].unsqueeze(0).repeat(heads, 1, 1).to(decoder.DType).to(decoder.Device);
+            var source = sources[l].to(decoder.DType).to(decoder.Device);
+            var patched = decoder.RunFrom(start, l, new Interventions { HeadPatchPerRow = (l, everyHead, source) }, cancellation); // (H, vocab)
+            var all = Last(patched);
+            for (var h = 0; h < heads; h++)
+                values[l, h] = PatchingMetric.NormalisedEffect(
+                    PatchingMetric.LogitDifference(all.AsSpan(h * vocabulary, vocabulary), problem.Answer, problem.Wrong), clean, corrupted);
+            progress?.Report((l + 1.0) / layers);
+        }
+        return new SweepResult("heads (patching)", "normalised effect on the logit difference", clean, corrupted, values);
+    }
+
     /// <summary>Layer removal on the clean prompt: L × 1 changes of the logit difference when each layer is skipped alone.</summary>
     public static SweepResult LayerRemoval(Decoder.Decoder decoder, PatchingProblem problem, IProgress<double>? progress = null, CancellationToken cancellation = default)
     {

@@ -63,8 +63,12 @@ public sealed class InterventionSession(ModelHost host) : IDisposable
     public SweepResult? Attribution { get; private set; }
     public double? RankCorrelation { get; private set; }
     public SweepResult? Heads { get; private set; }
+    /// <summary>Each head's output patched from the clean run into the corrupted one.</summary>
+    public SweepResult? HeadPatching { get; private set; }
     /// <summary>Direct logit attribution on the clean prompt; null before it runs or where the family normalises its branches after them.</summary>
     public DirectLogitAttribution? Direct { get; private set; }
+    /// <summary><see cref="Direct"/> as a layer × (heads, MLP) map, made once.</summary>
+    public SweepResult? DirectMap { get; private set; }
     public IReadOnlyList<RemovalResult> Removals { get; private set; } = [];
 
     public bool Running => _run is not null;
@@ -87,8 +91,9 @@ public sealed class InterventionSession(ModelHost host) : IDisposable
     public void Clear()
     {
         Prepared = null;
-        Residual = Attribution = Heads = null;
+        Residual = Attribution = Heads = HeadPatching = null;
         Direct = null;
+        DirectMap = null;
         RankCorrelation = null;
         Removals = [];
         Notify();
@@ -143,7 +148,7 @@ public sealed class InterventionSession(ModelHost host) : IDisposable
         Note = null;
         Clear();
         var models = Partner is { } partner && !string.Equals(partner, Model, StringComparison.OrdinalIgnoreCase) ? new[] { Model, partner } : [Model];
-        var steps = 4 + models.Length + (Method == PatchMethod.Attribution ? 1 : 0);
+        var steps = 5 + models.Length + (Method == PatchMethod.Attribution ? 1 : 0);
         var step = 0;
         async Task<T> Step<T>(string model, string what, Func<LiveModel, IProgress<double>, CancellationToken, T> work)
         {
@@ -178,10 +183,12 @@ public sealed class InterventionSession(ModelHost host) : IDisposable
                 if (Attribution is not null)
                     RankCorrelation = Sweeps.RankCorrelation(Residual.Values, Attribution.Values);
                 Heads = await Step(Model, "head ablation", (live, p, c) => Sweeps.HeadAblation(live.Decoder, problem, Ablation.Zero, p, c));
+                HeadPatching = await Step(Model, "head patching", (live, p, c) => Sweeps.HeadPatching(live.Decoder, problem, p, c));
             }
             Direct = await Step(Model, "direct logit attribution", (live, _, c) => live.Spec.NormPlacement == NormPlacement.Pre
                 ? DirectLogitAttribution.Compute(live.Decoder, problem.Clean, problem.Answer, problem.Wrong, c)
                 : null);
+            DirectMap = Direct?.ToSweep();
             var skipped = models.Where(m => host.Find(m)?.Decoder.IsStreamed == true).ToArray();
             if (skipped.Length > 0)
                 Note = $"{string.Join(" and ", skipped)} {(skipped.Length == 1 ? "is" : "are")} streamed: shown are attribution patching and direct " +

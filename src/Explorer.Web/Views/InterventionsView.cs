@@ -91,6 +91,10 @@ public static class InterventionsView
                $"Embedding {d.Embedding:+0.00;−0.00}{bias}; all together {d.Total:0.00}, the logit difference itself {d.Actual:0.00}.";
     }
 
+    public static string HeadPatchingSentence(SweepResult patching) => Strongest(patching) is { } s
+        ? $"Head {s.Column} of layer {s.Row + 1}'s clean output alone restores most of the answer: {s.Value:0.00} of it (1: all). Click a cell to open that head."
+        : "No head's clean output moves the corrupted answer.";
+
     public static string CurveSentence(RemovalResult r)
     {
         var k = RemovableKeepingAnswer(r.Curve);
@@ -131,6 +135,7 @@ public static class InterventionsView
         attribution = Sweep(s.Attribution),
         rankCorrelation = s.RankCorrelation,
         heads = Sweep(s.Heads),
+        headPatching = Sweep(s.HeadPatching),
         directLogitAttribution = s.Direct is { } d ? new
         {
             columns = ComponentLabels(d.Heads.GetLength(1)), embedding = d.Embedding, attentionBias = d.AttentionBias, total = d.Total,
@@ -167,6 +172,7 @@ public static class InterventionsView
         Add("residual", s.Model, s.Residual, boundaries: true);
         Add("attribution", s.Model, s.Attribution, boundaries: true);
         Add("heads", s.Model, s.Heads, boundaries: false);
+        Add("head-patching", s.Model, s.HeadPatching, boundaries: false);
         Add("direct-logit-attribution", s.Model, s.Direct?.ToSweep(), boundaries: false);
         foreach (var r in s.Removals)
         {

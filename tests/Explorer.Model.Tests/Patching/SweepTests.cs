@@ -74,6 +74,55 @@ public class SweepTests
     }
 
     [Fact]
+    public void HeadPatchingEqualsAWholeForwardPerHead()
+    {
+        // The sweep batches a layer's H patches from the corrupted states below it; the brute force runs the public
+        // head patch (the clean run's output of that head) through a whole corrupted forward, one per head.
+        using var decoder = TestModels.Build(Spec, seed: 4, std: 0.3);
+        var sweep = Sweeps.HeadPatching(decoder, Problem);
+        var clean = Difference(LastLogits(decoder, Problem.Clean, Interventions.None));
+        var corrupted = Difference(LastLogits(decoder, Problem.Corrupted, Interventions.None));
+        using var sources = HeadContexts.Of(decoder, Problem.Clean);
+        for (var l = 0; l < Spec.Layers; l++)
+            for (var h = 0; h < Spec.AttentionHeads; h++)
+            {
+                var patch = HeadContexts.Patch(sources, new HeadSite(l, h));
+                var patched = Difference(LastLogits(decoder, Problem.Corrupted, new Interventions { HeadPatches = [patch] }));
+                Assert.Equal((patched - corrupted) / (clean - corrupted), sweep.Values[l, h], 3);
+            }
+        Assert.Contains(Enumerable.Range(0, Spec.Layers * Spec.AttentionHeads), i => Math.Abs(sweep.Values[i / 4, i % 4]) > 1e-3);
+    }
+
+    [Fact]
+    public void AHeadPatchOfZerosOrOfTheReferenceMeanIsThatAblation()
+    {
+        using var decoder = TestModels.Build(Spec, seed: 4, std: 0.3);
+        var site = new HeadSite(1, 3);
+        using var own = HeadContexts.Of(decoder, Problem.Clean);
+        int t = Problem.Length, hd = Spec.HeadDim;
+        // Zeros: zero ablation. The prompt's own mean as the reference: mean ablation over the prompt.
+        Assert.Equal(LastLogits(decoder, Problem.Clean, new Interventions { Heads = [(site, Ablation.Zero)] }),
+            LastLogits(decoder, Problem.Clean, new Interventions { HeadPatches = [new HeadPatch(site, new float[t * hd])] }), new Close(1e-5));
+        Assert.Equal(LastLogits(decoder, Problem.Clean, new Interventions { Heads = [(site, Ablation.Mean)] }),
+            LastLogits(decoder, Problem.Clean, new Interventions { HeadPatches = [HeadContexts.MeanPatch(own, site, t)] }), new Close(1e-5));
+        // The run's own output of the head changes nothing.
+        Assert.Equal(LastLogits(decoder, Problem.Clean, Interventions.None),
+            LastLogits(decoder, Problem.Clean, new Interventions { HeadPatches = [HeadContexts.Patch(own, site)] }), new Close(1e-5));
+        // A reference prompt of another length gives a mean for this one's positions.
+        using var reference = HeadContexts.Of(decoder, [1, 2, 3]);
+        Assert.Equal(t * hd, HeadContexts.MeanPatch(reference, site, t).Value.Length);
+        // A value of the wrong size is refused, naming both sizes.
+        var e = Assert.Throws<ArgumentException>(() => LastLogits(decoder, Problem.Clean, new Interventions { HeadPatches = [new HeadPatch(site, new float[5])] }));
+        Assert.Contains($"{t} positions × head_dim {hd} = {t * hd}", e.Message);
+    }
+
+    private sealed class Close(double tolerance) : IEqualityComparer<float>
+    {
+        public bool Equals(float x, float y) => Math.Abs(x - y) <= tolerance * Math.Max(1, Math.Abs(x));
+        public int GetHashCode(float obj) => 0;
+    }
+
+    [Fact]
     public void LayerRemovalEqualsAWholeForwardWithTheLayerSkipped()
     {
         using var decoder = TestModels.Build(Spec, seed: 5, std: 0.3);

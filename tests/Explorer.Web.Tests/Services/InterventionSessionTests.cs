@@ -64,7 +64,7 @@ public sealed class InterventionSessionTests : IAsyncLifetime
         // The downloads hold every value: one CSV row per site and curve point, the JSON's rows as computed.
         var heads = MiniPresets.DeepSeek7BMini.AttentionHeads;
         var csvRows = InterventionsView.Csv(session).Split('\n', StringSplitOptions.RemoveEmptyEntries).Length - 1;
-        Assert.Equal(2 * (layers + 1) * t + layers * heads + layers * (heads + 1) + (30 + 31) + (95 + 96), csvRows);
+        Assert.Equal(2 * (layers + 1) * t + 2 * layers * heads + layers * (heads + 1) + (30 + 31) + (95 + 96), csvRows);
         using var json = System.Text.Json.JsonDocument.Parse(InterventionsView.Json(session));
         var row0 = json.RootElement.GetProperty("residual").GetProperty("rows")[0].EnumerateArray().Select(e => e.GetDouble()).ToArray();
         Assert.Equal(Enumerable.Range(0, t).Select(i => residual.Values[0, i]), row0);
@@ -131,6 +131,7 @@ public sealed class InterventionSessionTests : IAsyncLifetime
         Assert.Equal((spec.Layers + 1, 7), (session.Attribution!.Values.GetLength(0), session.Attribution.Values.GetLength(1)));
         Assert.Null(session.Residual);
         Assert.Null(session.Heads);
+        Assert.Null(session.HeadPatching);
         Assert.Equal(session.Direct!.Actual, session.Direct.Total, 3);
         Assert.Contains("streamed-mini is streamed", session.Note);
         // The resident partner still draws its removal curve.
@@ -151,5 +152,17 @@ public sealed class InterventionSessionTests : IAsyncLifetime
         var (row, column, value) = InterventionsView.Strongest(session.Heads!)!.Value;
         Assert.True(value < 0);
         Assert.Contains($"head {column} of layer {row + 1}", InterventionsView.HeadSentence(session.Heads!));
+
+        // Patching one head's clean output into the corrupted run: the induction probe's best head alone restores
+        // (nearly) all of the answer, and no other head half of it.
+        var tokens = Explorer.Model.Training.AttentionProbe.RepeatedTokens(Explorer.Model.Training.AttentionProbe.Length, MiniPresets.DeepSeek7BMini.VocabularySize);
+        using var lease = await _host.TraceAsync(MiniPresets.DeepSeek7BMini.Name, tokens, Explorer.Model.Training.AttentionProbe.TraceOptions, CancellationToken.None);
+        var best = Explorer.Model.Training.AttentionProbe.Score(lease.Trace).MaxBy(s => s.Induction)!;
+        var patched = InterventionsView.Strongest(session.HeadPatching!)!.Value;
+        Assert.Equal((best.Layer, best.Head), (patched.Row, patched.Column));
+        Assert.True(patched.Value > 0.8, $"head {best.Head} of layer {best.Layer + 1} restores {patched.Value}");
+        var others = Enumerable.Range(0, session.HeadPatching!.Values.Length).Where(i => i != patched.Row * 4 + patched.Column)
+            .Select(i => session.HeadPatching.Values[i / 4, i % 4]);
+        Assert.All(others, v => Assert.True(v < 0.5, $"another head restores {v}"));
     }
 }
