@@ -120,8 +120,8 @@ public static class BenchCommand
         if (streamed && weights is null)
             throw new ArgumentException("--stream runs a checkpoint layer by layer: give --weights DIR.");
         var counts = result.GetResult(lengths) is { Implicit: false } ? ForwardCommand.ParseTokens(result.GetValue(lengths)!) : [InterventionsBench.DefaultLength];
-        if (counts.Length != 1 || counts[0] < 4 || counts[0] > 512)
-            throw new ArgumentException("--lengths: the interventions suite takes one even length from 4 to 512 tokens.");
+        if (counts.Length != 1 || counts[0] < 4 || counts[0] > 512 || counts[0] % 2 != 0)
+            throw new ArgumentException($"--lengths {string.Join(",", counts)}: the interventions suite takes one even length from 4 to 512 tokens.");
         var r = result.GetValue(repeats);
         if (r < 1)
             throw new ArgumentException("--repeats must be at least 1.");

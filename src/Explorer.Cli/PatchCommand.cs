@@ -74,7 +74,7 @@ public static class PatchCommand
                     }
                     return ExitCodes.Ok;
                 }
-                if (result.GetValue(corrupted) is null)
+                if (string.IsNullOrWhiteSpace(result.GetValue(corrupted)))
                     throw new ArgumentException($"--sweep {kind} patches or measures against a corrupted prompt: give --corrupted.");
                 var problem = new PatchingProblem(Prompt(result.GetValue(clean)!), Prompt(result.GetValue(corrupted)!),
                     Token("--answer", result.GetValue(answer)!), Token("--wrong", result.GetValue(wrong)!));

@@ -111,6 +111,33 @@ public sealed class CheckpointCommandsTests : IDisposable
     }
 
     [Fact]
+    public void BenchInterventionsTimesEachSweepAgainstAForwardAndAttributionStreamed()
+    {
+        var folder = Made("bench-interventions", layers: 4);
+        var json = Path.Combine(_dir.FullName, "interventions.json");
+        var (code, output, error) = Cli.Run("bench", "--suite", "interventions", "--weights", folder, "--stream", "--lengths", "8", "--repeats", "1", "--json", json);
+        Assert.True(code == 0, error);
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        var rows = doc.RootElement.EnumerateArray().ToArray();
+        Assert.Equal(["residual (exact)", "heads (zero ablation)", "residual (attribution)", "heads (zero ablation)", "residual (attribution), streamed"],
+            rows.Select(r => r.GetProperty("Sweep").GetString()));
+        foreach (var row in rows)
+        {
+            // Sites as the sweep defines them: (L + 1) · T boundaries × positions, or L · H heads.
+            int layers = row.GetProperty("Layers").GetInt32(), tokens = row.GetProperty("Tokens").GetInt32();
+            var heads = row.GetProperty("Sweep").GetString()!.StartsWith("heads") ? 4 : 0; // both minis have 4 query heads
+            Assert.Equal(8, tokens);
+            Assert.Equal(heads > 0 ? layers * heads : (layers + 1) * tokens, row.GetProperty("Sites").GetInt64());
+            Assert.Equal(row.GetProperty("SweepMs").GetDouble() / row.GetProperty("ForwardMs").GetDouble(), row.GetProperty("Ratio").GetDouble(), 9);
+        }
+        Assert.Equal(4, rows[^1].GetProperty("Layers").GetInt32());
+
+        var odd = Cli.Run("bench", "--suite", "interventions", "--lengths", "7");
+        Assert.Equal(2, odd.Code);
+        Assert.Contains("--lengths 7: the interventions suite takes one even length from 4 to 512 tokens.", odd.Err);
+    }
+
+    [Fact]
     public void BenchStreamedReportsBothBoundsOverlapMemoryAndEqualLogits()
     {
         var folder = Made("bench-streamed", layers: 4);

@@ -80,13 +80,33 @@ public sealed class PatchCommandTests : IDisposable
         Assert.True(points[30].GetProperty("klFromClean").GetDouble() > 0.1);
     }
 
+    [Fact]
+    public void DirectLogitAttributionSumsToTheLogitDifferenceAndHeadPatchingNamesTheInductionHead()
+    {
+        var dla = Sweep("dla");
+        var layers = dla.GetProperty("layers").EnumerateArray().ToArray();
+        Assert.Equal(30, layers.Length);
+        var sum = dla.GetProperty("embedding").GetDouble() + layers.Sum(l =>
+            l.GetProperty("heads").EnumerateArray().Sum(h => h.GetDouble()) + l.GetProperty("mlp").GetDouble() + l.GetProperty("attentionBias").GetDouble());
+        var difference = dla.GetProperty("logitDifference").GetDouble();
+        Assert.Equal(difference, sum, 2);
+        Assert.True(difference > 0, "the clean run prefers its answer");
+
+        var rows = Rows(Sweep("head-patching"));
+        var (layer, head) = Enumerable.Range(0, 30).SelectMany(l => Enumerable.Range(0, 4).Select(h => (l, h))).MaxBy(s => rows[s.l][s.h]);
+        using var live = LiveModel.Mini(MiniPresets.DeepSeek7BMini, device: "cpu");
+        var best = AttentionProbe.Measure(live.Decoder).MaxBy(s => s.Induction)!;
+        Assert.Equal((best.Layer, best.Head), (layer, head));
+    }
+
     [Theory]
     [InlineData(new[] { "--method", "guess" }, "--method 'guess': use exact or attribution.")]
     [InlineData(new[] { "--method", "attribution" }, "--method attribution estimates the residual sweep; --sweep layers runs exact.")]
-    [InlineData(new[] { "--sweep", "diagonal" }, "--sweep 'diagonal': use residual, heads, layers or curve.")]
+    [InlineData(new[] { "--sweep", "diagonal" }, "--sweep 'diagonal': use residual, heads, head-patching, layers, curve or dla.")]
     [InlineData(new[] { "--answer", "5000" }, "The answer 5000 is outside the vocabulary [0, 4,096)")]
     [InlineData(new[] { "--corrupted", "1,2" }, "The corrupted prompt has 2 tokens and the clean one 18")]
     [InlineData(new[] { "--answer", "1,2" }, "--answer '1,2' is 2 tokens; give one token.")]
+    [InlineData(new[] { "--corrupted", "" }, "--sweep layers patches or measures against a corrupted prompt: give --corrupted.")]
     public void BadRequestsAreRefusedNamingTheValue(string[] change, string message)
     {
         var args = new Dictionary<string, string> { ["--clean"] = Clean, ["--corrupted"] = Corrupted, ["--answer"] = "1344", ["--wrong"] = "2222", ["--sweep"] = "layers" };
