@@ -26,11 +26,13 @@ public static class PatchCommand
         var wrong = new Option<string>("--wrong") { Description = "The corrupted run's answer.", Required = true };
         var sweep = new Option<string>("--sweep") { Description = "residual, heads (each head zeroed), head-patching (each head's output from the clean run), layers, curve (layers removed together, least block influence first), or dla (direct logit attribution of every head and MLP on the clean prompt).", DefaultValueFactory = _ => "residual" };
         var method = new Option<string>("--method") { Description = "exact, or attribution (residual sweep: every site from two forwards and one backward, to first order).", DefaultValueFactory = _ => "exact" };
+        var metric = new Option<string>("--metric") { Description = "logit-difference (answer − wrong) or probability (of the answer).", DefaultValueFactory = _ => "logit-difference" };
+        var direction = new Option<string>("--direction") { Description = "denoise (clean patched into corrupted) or noise (corrupted into clean; the answers swap).", DefaultValueFactory = _ => "denoise" };
         var check = new Option<bool>("--check") { Description = "With --method attribution: run the exact sweep too and print their rank correlation." };
         var json = new Option<FileInfo>("--json") { Description = "Write the sweep as JSON." };
         var command = new Command("patch", "Run an exact patching or ablation sweep and print which layers, positions or heads carry the answer.")
         {
-            model, weights, stream, clean, corrupted, ids, answer, wrong, sweep, method, check, json,
+            model, weights, stream, clean, corrupted, ids, answer, wrong, sweep, method, metric, direction, check, json,
         };
         command.SetAction(result =>
         {
@@ -44,6 +46,18 @@ public static class PatchCommand
                     throw new ArgumentException($"--method '{how}': use exact or attribution.");
                 if (how == "attribution" && kind != "residual")
                     throw new ArgumentException($"--method attribution estimates the residual sweep; --sweep {kind} runs exact.");
+                var measure = result.GetValue(metric)!.Trim().ToLowerInvariant() switch
+                {
+                    "logit-difference" => PatchMetric.LogitDifference,
+                    "probability" => PatchMetric.AnswerProbability,
+                    var other => throw new ArgumentException($"--metric '{other}': use logit-difference or probability."),
+                };
+                var noise = result.GetValue(direction)!.Trim().ToLowerInvariant() switch
+                {
+                    "denoise" => false,
+                    "noise" => true,
+                    var other => throw new ArgumentException($"--direction '{other}': use denoise or noise."),
+                };
                 using var live = ModelArguments.Open(result.GetValue(model), result.GetValue(weights), "cpu", result.GetValue(stream), warnings: error);
                 var asIds = result.GetValue(ids);
                 int[] Prompt(string text) => asIds ? ForwardCommand.ParseTokens(text) : live.Encode(text, ForwardCommand.DefaultMaxTokens);
@@ -78,6 +92,9 @@ public static class PatchCommand
                     throw new ArgumentException($"--sweep {kind} patches or measures against a corrupted prompt: give --corrupted.");
                 var problem = new PatchingProblem(Prompt(result.GetValue(clean)!), Prompt(result.GetValue(corrupted)!),
                     Token("--answer", result.GetValue(answer)!), Token("--wrong", result.GetValue(wrong)!));
+                problem = problem with { Metric = measure };
+                if (noise)
+                    problem = problem.Reversed();
                 problem.Check(live.Spec.VocabularySize);
                 var lastTenth = 0;
                 var progress = new Model.SyncProgress<double>(f =>
@@ -89,9 +106,9 @@ public static class PatchCommand
                 {
                     var curve = Sweeps.LayerRemovalCurve(live.Decoder, problem, progress);
                     output.WriteLine($"{live.Name}: layers removed together, least block influence first (order {string.Join(" ", curve.Order.Select(l => l + 1))})");
-                    output.WriteLine("  removed  fraction  logit difference  KL from clean (nats)");
+                    output.WriteLine($"  removed  fraction  {(problem.Metric == PatchMetric.LogitDifference ? "logit difference" : "P(answer)"),16}  KL from clean (nats)");
                     foreach (var point in curve.Points)
-                        output.WriteLine($"  {point.Removed,7}  {point.Fraction,8:0.000}  {point.LogitDifference,16:0.000}  {point.KlFromClean,20:0.000}");
+                        output.WriteLine($"  {point.Removed,7}  {point.Fraction,8:0.000}  {point.Metric,16:0.000}  {point.KlFromClean,20:0.000}");
                     if (result.GetValue(json) is { } curveFile)
                     {
                         File.WriteAllText(curveFile.FullName + ".tmp", JsonSerializer.Serialize(new { model = live.Name, order = curve.Order.Select(l => l + 1), points = curve.Points },
@@ -158,7 +175,7 @@ public static class PatchCommand
     private static void Print(TextWriter output, LiveModel live, SweepResult sweep)
     {
         var values = sweep.Values;
-        output.WriteLine($"{live.Name}: {sweep.Kind}; {sweep.Metric}. Logit difference clean {sweep.Clean:0.000}" +
+        output.WriteLine($"{live.Name}: {sweep.Kind}; {sweep.Metric}. Clean {sweep.Clean:0.000}" +
             (sweep.Corrupted != sweep.Clean ? $", corrupted {sweep.Corrupted:0.000}" : ""));
         var residual = sweep.Kind.StartsWith("residual", StringComparison.Ordinal);
         output.WriteLine((residual ? "after layer" : "layer") + ": " + (values.GetLength(1) == 1 ? "value" : $"columns 0…{values.GetLength(1) - 1}"));

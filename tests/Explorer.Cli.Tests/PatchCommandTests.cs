@@ -17,11 +17,11 @@ public sealed class PatchCommandTests : IDisposable
     private const string Clean = "850,2631,3771,3586,3428,558,1344,782,2329,3416,2141,2234,850,2631,3771,3586,3428,558";
     private const string Corrupted = "850,2631,3771,3586,3428,558,2222,782,2329,3416,2141,2234,850,2631,3771,3586,3428,558";
 
-    private JsonElement Sweep(string kind)
+    private JsonElement Sweep(string kind, params string[] more)
     {
-        var file = Path.Combine(_dir.FullName, kind + ".json");
-        var (code, output, error) = Cli.Run("patch", "--model", "deepseek-7b-mini", "--ids", "--clean", Clean, "--corrupted", Corrupted,
-            "--answer", "1344", "--wrong", "2222", "--sweep", kind, "--json", file);
+        var file = Path.Combine(_dir.FullName, kind + string.Concat(more) + ".json");
+        var (code, output, error) = Cli.Run(["patch", "--model", "deepseek-7b-mini", "--ids", "--clean", Clean, "--corrupted", Corrupted,
+            "--answer", "1344", "--wrong", "2222", "--sweep", kind, "--json", file, .. more]);
         Assert.True(code == 0, error + output);
         return JsonDocument.Parse(File.ReadAllText(file)).RootElement;
     }
@@ -53,6 +53,27 @@ public sealed class PatchCommandTests : IDisposable
         Assert.All(rows[0].Where((_, p) => p != 6), v => Assert.Equal(0.0, v, 6)); // only token 6 differs at the embedding
         Assert.True(sweep.GetProperty("cleanMetric").GetDouble() > 0 && sweep.GetProperty("corruptedMetric").GetDouble() < 0,
             "the corruption flips the answer");
+    }
+
+    [Fact]
+    public void TheAnswersProbabilityAndTheNoisingDirectionAreMeasuredAsDefined()
+    {
+        // Probability: the clean run gives the answer more probability than the corrupted run does; the last position
+        // after the last layer still restores it in full.
+        var probability = Sweep("residual", "--metric", "probability");
+        Assert.Contains("the answer's probability", probability.GetProperty("metric").GetString());
+        double clean = probability.GetProperty("cleanMetric").GetDouble(), corrupted = probability.GetProperty("corruptedMetric").GetDouble();
+        Assert.InRange(corrupted, 0, clean);
+        Assert.InRange(clean, corrupted, 1);
+        Assert.Equal(1.0, Rows(probability)[30][17], 5);
+
+        // Noising: the corrupted run patched into the clean one, the answers swapped, so its clean metric is the
+        // denoising run's corrupted one negated (logit 2222 − logit 1344 on the corrupted prompt).
+        var denoise = Sweep("residual");
+        var noise = Sweep("residual", "--direction", "noise");
+        Assert.Equal(-denoise.GetProperty("corruptedMetric").GetDouble(), noise.GetProperty("cleanMetric").GetDouble(), 5);
+        Assert.Equal(-denoise.GetProperty("cleanMetric").GetDouble(), noise.GetProperty("corruptedMetric").GetDouble(), 5);
+        Assert.Equal(1.0, Rows(noise)[0][6], 5); // the one token that differs, at the embedding
     }
 
     [Fact]
@@ -101,6 +122,8 @@ public sealed class PatchCommandTests : IDisposable
 
     [Theory]
     [InlineData(new[] { "--method", "guess" }, "--method 'guess': use exact or attribution.")]
+    [InlineData(new[] { "--metric", "accuracy" }, "--metric 'accuracy': use logit-difference or probability.")]
+    [InlineData(new[] { "--direction", "sideways" }, "--direction 'sideways': use denoise or noise.")]
     [InlineData(new[] { "--method", "attribution" }, "--method attribution estimates the residual sweep; --sweep layers runs exact.")]
     [InlineData(new[] { "--sweep", "diagonal" }, "--sweep 'diagonal': use residual, heads, head-patching, layers, curve or dla.")]
     [InlineData(new[] { "--answer", "5000" }, "The answer 5000 is outside the vocabulary [0, 4,096)")]

@@ -5,9 +5,28 @@ namespace Explorer.Model.Patching;
 /// the clean prompt leads to and the one the corrupted prompt leads to (a repeated sequence with one token changed,
 /// whose induction answer flips). Checked against the vocabulary before anything runs.
 /// </summary>
-public sealed record PatchingProblem(int[] Clean, int[] Corrupted, int Answer, int Wrong)
+public sealed record PatchingProblem(int[] Clean, int[] Corrupted, int Answer, int Wrong, PatchMetric Metric = PatchMetric.LogitDifference)
 {
     public int Length => Clean.Length;
+
+    /// <summary>What the sweeps' values are measured on, in words.</summary>
+    public string MetricName => Metric == PatchMetric.LogitDifference ? "the logit difference" : "the answer's probability";
+
+    /// <summary>The metric of one run's last-position logits (vocab).</summary>
+    public double Measure(ReadOnlySpan<float> logits) => Metric == PatchMetric.LogitDifference
+        ? PatchingMetric.LogitDifference(logits, Answer, Wrong)
+        : PatchingMetric.Probability(logits, Answer);
+
+    /// <summary>The metric as a 0-d tensor of last-position logits (vocab), for a gradient to be taken of it.</summary>
+    public TorchSharp.torch.Tensor Measure(TorchSharp.torch.Tensor logits) => Metric == PatchMetric.LogitDifference
+        ? logits[Answer] - logits[Wrong]
+        : TorchSharp.torch.nn.functional.softmax(logits.to(TorchSharp.torch.ScalarType.Float32), 0)[Answer];
+
+    /// <summary>
+    /// The other direction: the corrupted prompt is patched from, the clean one into, and the answers swap (noising,
+    /// where clean into corrupted is denoising).
+    /// </summary>
+    public PatchingProblem Reversed() => this with { Clean = Corrupted, Corrupted = Clean, Answer = Wrong, Wrong = Answer };
 
     public void Check(int vocabulary)
     {
@@ -21,6 +40,15 @@ public sealed record PatchingProblem(int[] Clean, int[] Corrupted, int Answer, i
         if (Answer == Wrong)
             throw new ArgumentException($"The answer and the wrong answer are both token {Answer}: the logit difference would always be 0.");
     }
+}
+
+/// <summary>What a sweep measures at the last position.</summary>
+public enum PatchMetric
+{
+    /// <summary>logit(answer) − logit(wrong).</summary>
+    LogitDifference,
+    /// <summary>The answer's probability.</summary>
+    AnswerProbability,
 }
 
 /// <summary>A next-token prediction: the token, its probability and its logit.</summary>

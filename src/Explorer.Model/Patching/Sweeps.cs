@@ -11,7 +11,7 @@ namespace Explorer.Model.Patching;
 public sealed record SweepResult(string Kind, string Metric, double Clean, double Corrupted, double[,] Values);
 
 /// <summary>One point of a layer-removal curve: <paramref name="Removed"/> layers gone, as a fraction of the depth.</summary>
-public sealed record RemovalPoint(int Removed, double Fraction, double LogitDifference, double KlFromClean);
+public sealed record RemovalPoint(int Removed, double Fraction, double Metric, double KlFromClean);
 
 /// <summary>The order layers are removed in (0-based, least block influence first) and the curve.</summary>
 public sealed record RemovalCurve(IReadOnlyList<int> Order, IReadOnlyList<RemovalPoint> Points);
@@ -40,8 +40,7 @@ public static class Sweeps
         return row.data<float>().ToArray();
     }
 
-    private static double Difference(float[] logits, PatchingProblem problem) =>
-        PatchingMetric.LogitDifference(logits, problem.Answer, problem.Wrong);
+    private static double Difference(float[] logits, PatchingProblem problem) => problem.Measure(logits);
 
     private static void Check(Decoder.Decoder decoder, PatchingProblem problem, long sites, bool streamed = false)
     {
@@ -81,10 +80,10 @@ public static class Sweeps
             var vocabulary = decoder.Spec.VocabularySize;
             for (var p = 0; p < t; p++)
                 values[b, p] = PatchingMetric.NormalisedEffect(
-                    PatchingMetric.LogitDifference(all.AsSpan(p * vocabulary, vocabulary), problem.Answer, problem.Wrong), clean, corrupted);
+                    problem.Measure(all.AsSpan(p * vocabulary, vocabulary)), clean, corrupted);
             progress?.Report((b + 1.0) / (layers + 1));
         }
-        return new SweepResult("residual", "normalised effect on the logit difference", clean, corrupted, values);
+        return new SweepResult("residual", $"normalised effect on {problem.MetricName}", clean, corrupted, values);
     }
 
     /// <summary>Head ablation on the clean prompt: L × H changes of the logit difference when each query head is zeroed.</summary>
@@ -109,10 +108,10 @@ public static class Sweeps
             using var ablated = decoder.RunFrom(start, l, new Interventions { HeadPerRow = (l, everyHead, kind) }, cancellation); // (H, vocab)
             var all = Last(ablated);
             for (var h = 0; h < heads; h++)
-                values[l, h] = PatchingMetric.LogitDifference(all.AsSpan(h * vocabulary, vocabulary), problem.Answer, problem.Wrong) - clean;
+                values[l, h] = problem.Measure(all.AsSpan(h * vocabulary, vocabulary)) - clean;
             progress?.Report((l + 1.0) / layers);
         }
-        return new SweepResult($"heads ({kind.ToString().ToLowerInvariant()} ablation)", "change of the logit difference", clean, clean, values);
+        return new SweepResult($"heads ({kind.ToString().ToLowerInvariant()} ablation)", $"change of {problem.MetricName}", clean, clean, values);
     }
 
     /// <summary>
@@ -147,10 +146,10 @@ public static class Sweeps
             var all = Last(patched);
             for (var h = 0; h < heads; h++)
                 values[l, h] = PatchingMetric.NormalisedEffect(
-                    PatchingMetric.LogitDifference(all.AsSpan(h * vocabulary, vocabulary), problem.Answer, problem.Wrong), clean, corrupted);
+                    problem.Measure(all.AsSpan(h * vocabulary, vocabulary)), clean, corrupted);
             progress?.Report((l + 1.0) / layers);
         }
-        return new SweepResult("heads (patching)", "normalised effect on the logit difference", clean, corrupted, values);
+        return new SweepResult("heads (patching)", $"normalised effect on {problem.MetricName}", clean, corrupted, values);
     }
 
     /// <summary>Layer removal on the clean prompt: L × 1 changes of the logit difference when each layer is skipped alone.</summary>
@@ -172,7 +171,7 @@ public static class Sweeps
             values[l, 0] = Difference(Last(skipped[0]), problem) - clean;
             progress?.Report((l + 1.0) / layers);
         }
-        return new SweepResult("layers (each removed alone)", "change of the logit difference", clean, clean, values);
+        return new SweepResult("layers (each removed alone)", $"change of {problem.MetricName}", clean, clean, values);
     }
 
     /// <summary>
@@ -231,7 +230,7 @@ public static class Sweeps
         double corrupted = 0;
         var grads = decoder.ResidualGradients(corruptedStates, logits =>
         {
-            var metric = logits[problem.Answer] - logits[problem.Wrong];
+            var metric = problem.Measure(logits);
             corrupted = metric.to(ScalarType.Float32).item<float>();
             return metric;
         }, cancellation);                                                                       // (L + 1, T, d)
@@ -242,7 +241,7 @@ public static class Sweeps
         for (var b = 0; b <= layers; b++)
             for (var p = 0; p < t; p++)
                 values[b, p] = PatchingMetric.NormalisedEffect(corrupted + flat[b * t + p], clean, corrupted);
-        return new SweepResult("residual (attribution)", "normalised effect on the logit difference, to first order", clean, corrupted, values);
+        return new SweepResult("residual (attribution)", $"normalised effect on {problem.MetricName}, to first order", clean, corrupted, values);
     }
 
     /// <summary>Spearman's rank correlation of two sweeps over the sites where both are finite (ties get their mean rank).</summary>

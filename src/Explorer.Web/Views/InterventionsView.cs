@@ -61,7 +61,7 @@ public static class InterventionsView
         var k = 0;
         foreach (var point in curve.Points.Skip(1))
         {
-            if (point.LogitDifference <= 0)
+            if (point.Metric <= 0)
                 break;
             k = point.Removed;
         }
@@ -103,7 +103,7 @@ public static class InterventionsView
 
     /// <summary>The logit difference against the fraction of layers removed together (least block influence first), one line per model.</summary>
     public static IReadOnlyList<LineSeries> CurveLines(IReadOnlyList<RemovalResult> removals) => removals.Select((r, i) => new LineSeries(
-        $"{r.Model} ({r.Layers} layers)", r.Curve.Points.Select(p => p.Fraction).ToArray(), r.Curve.Points.Select(p => p.LogitDifference).ToArray(),
+        $"{r.Model} ({r.Layers} layers)", r.Curve.Points.Select(p => p.Fraction).ToArray(), r.Curve.Points.Select(p => p.Metric).ToArray(),
         ExplorerTheme.SideColors[i % 2])).ToArray();
 
     /// <summary>The KL divergence from the clean prediction against the fraction removed; a point at 0 KL is drawn at 1e-6 (log axis).</summary>
@@ -146,7 +146,7 @@ public static class InterventionsView
             model = r.Model, layers = r.Layers,
             eachAlone = Enumerable.Range(0, r.Layers).Select(l => r.EachAlone.Values[l, 0]).ToArray(),
             order = r.Curve.Order.Select(l => l + 1).ToArray(),
-            curve = r.Curve.Points.Select(pt => new { removed = pt.Removed, fraction = pt.Fraction, logitDifference = pt.LogitDifference, klFromClean = pt.KlFromClean }),
+            curve = r.Curve.Points.Select(pt => new { removed = pt.Removed, fraction = pt.Fraction, logitDifference = pt.Metric, klFromClean = pt.KlFromClean }),
         }),
     }, JsonOptions);
 
@@ -178,7 +178,7 @@ public static class InterventionsView
         {
             Add("each-layer-removed", r.Model, r.EachAlone, boundaries: false);
             foreach (var point in r.Curve.Points)
-                csv.AppendLine(string.Join(',', "removal-curve", r.Model, point.Removed.ToString(CultureInfo.InvariantCulture), "logit-difference", F(point.LogitDifference)));
+                csv.AppendLine(string.Join(',', "removal-curve", r.Model, point.Removed.ToString(CultureInfo.InvariantCulture), "logit-difference", F(point.Metric)));
         }
         return csv.ToString();
     }

@@ -228,12 +228,12 @@ public class SweepTests
         Assert.Equal(Enumerable.Range(0, Spec.Layers).OrderBy(Influence).ToArray(), curve.Order);
         Assert.Equal(Spec.Layers + 1, curve.Points.Count);
         var clean = LastLogits(decoder, Problem.Clean, Interventions.None);
-        Assert.Equal(Difference(clean), curve.Points[0].LogitDifference, 4);
+        Assert.Equal(Difference(clean), curve.Points[0].Metric, 4);
         Assert.Equal(0, curve.Points[0].KlFromClean, 6);
         for (var k = 1; k <= Spec.Layers; k++)
         {
             var removed = LastLogits(decoder, Problem.Clean, new Interventions { SkippedLayers = curve.Order.Take(k).ToArray() });
-            Assert.Equal(Difference(removed), curve.Points[k].LogitDifference, 4);
+            Assert.Equal(Difference(removed), curve.Points[k].Metric, 4);
             Assert.Equal(PatchingMetric.KlDivergence(clean, removed), curve.Points[k].KlFromClean, 5);
             Assert.Equal((double)k / Spec.Layers, curve.Points[k].Fraction, 12);
             Assert.True(curve.Points[k].KlFromClean > 0);

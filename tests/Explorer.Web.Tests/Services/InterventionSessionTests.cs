@@ -51,7 +51,7 @@ public sealed class InterventionSessionTests : IAsyncLifetime
 
         // Both models' removal results, on their own depths; no layer removed is the clean run.
         Assert.Equal([30, 95], session.Removals.Select(r => r.Layers));
-        Assert.Equal(residual.Clean, session.Removals[0].Curve.Points[0].LogitDifference, 3);
+        Assert.Equal(residual.Clean, session.Removals[0].Curve.Points[0].Metric, 3);
         Assert.Equal(0, session.Removals[0].Curve.Points[0].KlFromClean, 6);
         Assert.Equal(96, session.Removals[1].Curve.Points.Count);
         Assert.False(session.Running);
