@@ -63,13 +63,20 @@ public static class PatchingMetric
     /// <summary>softmax(logits)[token].</summary>
     public static double Probability(ReadOnlySpan<float> logits, int token)
     {
+        var (max, sum) = Softmax(logits);
+        return Math.Exp(logits[token] - max) / sum;
+    }
+
+    /// <summary>softmax(x)_i = exp(x_i − max) / sum: the largest logit and the sum of exp(x − max).</summary>
+    private static (double Max, double Sum) Softmax(ReadOnlySpan<float> logits)
+    {
         var max = double.NegativeInfinity;
         foreach (var v in logits)
             max = Math.Max(max, v);
         double sum = 0;
         foreach (var v in logits)
             sum += Math.Exp(v - max);
-        return Math.Exp(logits[token] - max) / sum;
+        return (max, sum);
     }
 
     /// <summary>The <paramref name="k"/> most likely next tokens, most likely first (ties: the lower id first).</summary>
@@ -77,12 +84,7 @@ public static class PatchingMetric
     {
         if (k < 1)
             throw new ArgumentOutOfRangeException(nameof(k), k, "Ask for at least one prediction.");
-        var max = double.NegativeInfinity;
-        foreach (var v in logits)
-            max = Math.Max(max, v);
-        double sum = 0;
-        foreach (var v in logits)
-            sum += Math.Exp(v - max);
+        var (max, sum) = Softmax(logits);
         var values = logits.ToArray();
         return Enumerable.Range(0, values.Length).OrderByDescending(i => values[i]).ThenBy(i => i).Take(k)
             .Select(i => new Prediction(i, Math.Exp(values[i] - max) / sum, values[i])).ToArray();
