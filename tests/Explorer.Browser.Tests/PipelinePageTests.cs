@@ -13,6 +13,13 @@ public class PipelinePageTests(BrowserFixture fixture)
         await page.Locator("[data-testid=gantt-a] .main-svg").First.WaitForAsync(new() { Timeout = 30000 });
         await page.Locator("[data-testid=divisibility] .main-svg").First.WaitForAsync(new() { Timeout = 30000 });
 
+        // The configurations the estimate cannot rank are said to be a tie, and the trade-off chart shows the front.
+        await Assertions.Expect(page.Locator("[data-testid=parallel-ties]")).ToContainTextAsync("a tie, not a ranking");
+        await page.Locator("[data-testid=parallel-tradeoff] .main-svg").First.WaitForAsync(new() { Timeout = 30000 });
+        Assert.Contains("Pareto front", await page.Locator("[data-testid=parallel-tradeoff] .legend").First.TextContentAsync() ?? "");
+        if (BrowserFixture.ScreenshotFolder is { } shots)
+            await page.Locator("[data-testid=parallel-panel]").ScreenshotAsync(new() { Path = Path.Combine(shots, "parallel-tradeoff.png") });
+
         var table = page.Locator("[data-testid=plan-a-stages] tbody tr").First;
         var before = await table.InnerTextAsync();
         var gantt = page.Locator("[data-testid=gantt-a] .main-svg").First;

@@ -43,6 +43,31 @@ public class ParallelPlannerViewTests
     }
 
     [Fact]
+    public void TiesAndTheParetoFrontAreReadOffTheSearch()
+    {
+        var view = new ParallelPlannerView { Gpus = 64, GlobalBatch = 256 };
+        view.Search(ModelPresets.DeepSeekLlm67B, 4096);
+        var fitting = ParallelSearch.Search(ModelPresets.DeepSeekLlm67B, 4096, Cluster.Node8(Gpu.H200), 64, 256).Fitting
+            .Where(e => e.Config.Schedule != ScheduleKind.ZeroBubbleH1).ToArray();
+        // Tied: every configuration no slower than the fastest plus the estimator's error, and only those.
+        var limit = fitting[0].StepSeconds * (1 + Tradeoffs.EstimatorError);
+        Assert.Equal(fitting.Count(e => e.StepSeconds <= limit), view.Tied);
+        Assert.True(view.Tied > 1, "on 64 H200s many configurations of the 67B land within 9.5% of the fastest");
+        Assert.Contains($"The {view.Tied:N0} fastest are within the estimator's error", view.TieSentence());
+        // The front: no fitting configuration is both faster and smaller than one on it; its ends are the fastest and the smallest.
+        foreach (var f in view.Front)
+            Assert.DoesNotContain(fitting, e => e.StepSeconds <= f.StepSeconds && e.Memory!.Total <= f.Memory!.Total
+                                                && (e.StepSeconds < f.StepSeconds || e.Memory.Total < f.Memory.Total));
+        Assert.Equal(fitting.Min(e => e.Memory!.Total), view.Front[0].Memory!.Total);
+        Assert.Equal(fitting.Min(e => e.StepSeconds), view.Front[^1].StepSeconds);
+        // The chart: the cloud of fitting points (up to the cap) and the front, in GB and seconds.
+        Assert.Equal(Math.Min(fitting.Length, ParallelPlannerView.MaxPoints), view.TradeoffLines[0].X.Length);
+        Assert.True(view.TradeoffLines[0].PointsOnly);
+        Assert.Equal(view.Front.Select(e => e.Memory!.Total / (double)(1L << 30)), view.TradeoffLines[1].X); // GiB, as the table
+        Assert.Equal($"fits ({fitting.Length:N0})", view.TradeoffLines[0].Name);
+    }
+
+    [Fact]
     public void AppliedToThePipelineItsStagesAreThePDimension()
     {
         var view = new ParallelPlannerView { Gpus = 64, GlobalBatch = 256 };
