@@ -27,7 +27,8 @@ public sealed class ParallelArguments
     private readonly Option<int> _seq = new("--seq") { Description = "Sequence length.", DefaultValueFactory = _ => 4096 };
     private readonly Option<int?> _tp = new("--tp") { Description = "Tensor parallel t (with --pp and --dp: one configuration instead of a search)." };
     private readonly Option<int?> _pp = new("--pp") { Description = "Pipeline parallel p." };
-    private readonly Option<int?> _dp = new("--dp") { Description = "Data parallel d (default: gpus / (t·p))." };
+    private readonly Option<int?> _dp = new("--dp") { Description = "Data parallel d (default: gpus / (t·c·p))." };
+    private readonly Option<int?> _cp = new("--cp") { Description = "Context parallel c: each sequence split over c GPUs (Megatron-LM's --context-parallel-size). [default: 1]" };
     private readonly Option<int> _vpp = new("--vpp") { Description = "Model chunks per pipeline device (interleaved).", DefaultValueFactory = _ => 1 };
     private readonly Option<int> _mbs = new("--mbs") { Description = "Micro-batch size (sequences).", DefaultValueFactory = _ => 1 };
     private readonly Option<string> _recompute = new("--recompute") { Description = "none, selective or full.", DefaultValueFactory = _ => "selective" };
@@ -38,7 +39,7 @@ public sealed class ParallelArguments
     public void AddTo(Command command)
     {
         foreach (var option in new Option[] { _model, _config, _layers, _hidden, _heads, _kvHeads, _ffn, _vocab, _mlp, _gpus, _gpu, _perNode, _globalBatch, _seq,
-                     _tp, _pp, _dp, _vpp, _mbs, _recompute, _sp, _zero, _schedule })
+                     _tp, _pp, _dp, _cp, _vpp, _mbs, _recompute, _sp, _zero, _schedule })
             command.Options.Add(option);
     }
 
@@ -55,7 +56,7 @@ public sealed class ParallelArguments
     }
 
     /// <summary>True when t and p are given: one configuration rather than a search.</summary>
-    public bool IsSingle(ParseResult r) => r.GetValue(_tp) is not null || r.GetValue(_pp) is not null || r.GetValue(_dp) is not null;
+    public bool IsSingle(ParseResult r) => r.GetValue(_tp) is not null || r.GetValue(_pp) is not null || r.GetValue(_dp) is not null || r.GetValue(_cp) is not null;
 
     public Cluster Cluster(ParseResult r) => Explorer.Core.Parallel.Cluster.Node8(Gpu.Get(r.GetValue(_gpu)!)) with { GpusPerNode = r.GetValue(_perNode) };
 
@@ -90,17 +91,19 @@ public sealed class ParallelArguments
 
     public ParallelConfig Config(ParseResult r)
     {
-        int t = r.GetValue(_tp) ?? 1, p = r.GetValue(_pp) ?? 1, gpus = r.GetValue(_gpus);
-        var d = r.GetValue(_dp) ?? (t > 0 && p > 0 && gpus % ((long)t * p) == 0 ? gpus / (t * p) : 0);
+        int t = r.GetValue(_tp) ?? 1, c = r.GetValue(_cp) ?? 1, p = r.GetValue(_pp) ?? 1, gpus = r.GetValue(_gpus);
+        if (c < 1)
+            throw new ArgumentException($"--cp {c}: context parallel c must be at least 1.");
+        var d = r.GetValue(_dp) ?? (t > 0 && p > 0 && gpus % ((long)t * c * p) == 0 ? gpus / (t * c * p) : 0);
         if (d < 1)
-            throw new ArgumentException($"--gpus {gpus} is not a multiple of t·p = {(long)t * p}; give --dp or change --tp/--pp.");
-        if ((long)t * p * d != gpus)
-            throw new ArgumentException($"t·p·d = {t}·{p}·{d} = {(long)t * p * d} but --gpus is {gpus}.");
+            throw new ArgumentException($"--gpus {gpus} is not a multiple of t·c·p = {(long)t * c * p}; give --dp or change --tp/--cp/--pp.");
+        if ((long)t * c * p * d != gpus)
+            throw new ArgumentException($"t·c·p·d = {t}·{c}·{p}·{d} = {(long)t * c * p * d} but --gpus is {gpus}.");
         var v = r.GetValue(_vpp);
         var schedule = r.GetValue(_schedule) is { } name ? ScheduleNames.Parse(name) : v > 1 ? ScheduleKind.Interleaved1F1B : ScheduleKind.OneFOneB;
         return new ParallelConfig
         {
-            Tensor = t, Pipeline = p, Data = d, VirtualStages = v, MicroBatch = r.GetValue(_mbs), GlobalBatch = r.GetValue(_globalBatch),
+            Tensor = t, Context = c, Pipeline = p, Data = d, VirtualStages = v, MicroBatch = r.GetValue(_mbs), GlobalBatch = r.GetValue(_globalBatch),
             SequenceParallel = r.GetValue(_sp), Recompute = ParallelConfig.ParseRecompute(r.GetValue(_recompute)!), Zero = r.GetValue(_zero), Schedule = schedule,
         };
     }

@@ -19,7 +19,7 @@ public static class ParallelCommand
     {
         var arguments = new ParallelArguments();
         var json = new Option<bool>("--json") { Description = "Print JSON." };
-        var command = new Command("parallel", "Predict step time and memory per GPU of a tensor × pipeline × data configuration (--tp/--pp/--dp), or, without them, search every t, p, d, v, micro-batch, schedule, SP, recomputation and ZeRO stage.");
+        var command = new Command("parallel", "Predict step time and memory per GPU of a tensor × context × pipeline × data configuration (--tp/--cp/--pp/--dp), or, without them, search every t, c, p, d, v, micro-batch, schedule, SP, recomputation and ZeRO stage.");
         arguments.AddTo(command);
         command.Options.Add(json);
         command.SetAction(result =>
@@ -59,7 +59,7 @@ public static class ParallelCommand
 
     public static object Document(ParallelEstimate e) => new
     {
-        tp = e.Config.Tensor, pp = e.Config.Pipeline, dp = e.Config.Data, vpp = e.Config.VirtualStages, mbs = e.Config.MicroBatch,
+        tp = e.Config.Tensor, c = e.Config.Context, pp = e.Config.Pipeline, dp = e.Config.Data, vpp = e.Config.VirtualStages, mbs = e.Config.MicroBatch,
         globalBatch = e.Config.GlobalBatch, microBatches = e.Config.MicroBatches, sequenceParallel = e.Config.SequenceParallel,
         recompute = e.Config.Recompute.ToString().ToLowerInvariant(), zero = e.Config.Zero, schedule = ScheduleNames.Name(e.Config.Schedule),
         stepSeconds = e.Valid ? e.StepSeconds : (double?)null,
@@ -70,7 +70,7 @@ public static class ParallelCommand
         fits = e.Fits,
         bubbleFraction = e.BubbleFraction,
         bottleneck = e.Bottleneck,
-        time = e.Time is { } t ? new { compute = t.Compute, tensorComm = t.TensorComm, pipelineComm = t.PipelineComm, bubble = t.Bubble, dataComm = t.DataComm } : null,
+        time = e.Time is { } t ? new { compute = t.Compute, tensorComm = t.TensorComm, pipelineComm = t.PipelineComm, bubble = t.Bubble, dataComm = t.DataComm, contextComm = t.ContextComm } : null,
         memory = e.Memory is { } m ? new { weights = m.Weights, gradients = m.Gradients, optimizerState = m.OptimizerState, activations = m.Activations, reserved = m.Reserved } : null,
         violations = e.Violations,
     };
@@ -87,7 +87,8 @@ public static class ParallelCommand
         var t = e.Time!;
         var m = e.Memory!;
         output.WriteLine($"step {t.Step:0.000} s: compute {t.Compute:0.000}, tensor-parallel {t.TensorComm:0.000}, pipeline transfers {t.PipelineComm:0.000}, " +
-                         $"bubble {t.Bubble:0.000} ({e.BubbleFraction:P1}), data-parallel {t.DataComm:0.000}");
+                         $"bubble {t.Bubble:0.000} ({e.BubbleFraction:P1}), data-parallel {t.DataComm:0.000}" +
+                         (e.Config.Context > 1 ? $", context-parallel ring {t.ContextComm:0.000}" : ""));
         output.WriteLine($"{e.TokensPerSecond:N0} tokens/s; {e.HardwareFlopsPerGpu / 1e12:0.0} TFLOP/s per GPU (with recomputation); MFU {e.ModelFlopsUtilization:P1}");
         output.WriteLine($"memory per GPU {Units.Bytes(m.Total)} of {Units.Bytes(e.GpuMemoryBytes)}: weights {Units.Bytes(m.Weights)}, gradients {Units.Bytes(m.Gradients)}, " +
                          $"optimizer {Units.Bytes(m.OptimizerState)}, activations {Units.Bytes(m.Activations)}, reserved {Units.Bytes(m.Reserved)}{(e.Fits ? "" : " — does not fit")}");
@@ -100,12 +101,12 @@ public static class ParallelCommand
         console.Profile.Width = 160;
         var table = new Table().Border(TableBorder.Simple)
             .Title($"{model} on {cluster.Gpu.Name}: {search.Fitting.Count:N0} of {search.Valid:N0} valid configurations fit ({search.Considered:N0} considered)");
-        foreach (var c in new[] { "#", "t", "p", "v", "d", "b", "m", "schedule", "SP", "recompute", "ZeRO", "step s", "tokens/s", "MFU", "memory", "bottleneck" })
+        foreach (var c in new[] { "#", "t", "c", "p", "v", "d", "b", "m", "schedule", "SP", "recompute", "ZeRO", "step s", "tokens/s", "MFU", "memory", "bottleneck" })
             table.AddColumn(new TableColumn(c));
         foreach (var (e, i) in search.Fitting.Take(TableRows).Select((e, i) => (e, i)))
         {
             var c = e.Config;
-            table.AddRow((i + 1).ToString(), c.Tensor.ToString(), c.Pipeline.ToString(), c.VirtualStages.ToString(), c.Data.ToString(), c.MicroBatch.ToString(),
+            table.AddRow((i + 1).ToString(), c.Tensor.ToString(), c.Context.ToString(), c.Pipeline.ToString(), c.VirtualStages.ToString(), c.Data.ToString(), c.MicroBatch.ToString(),
                 c.MicroBatches.ToString(), ScheduleNames.Name(c.Schedule), c.SequenceParallel ? "yes" : "no", c.Recompute.ToString().ToLowerInvariant(), c.Zero.ToString(),
                 e.StepSeconds.ToString("0.000"), e.TokensPerSecond.ToString("N0"), e.ModelFlopsUtilization.ToString("P1"), Units.Bytes(e.Memory!.Total), e.Bottleneck);
         }

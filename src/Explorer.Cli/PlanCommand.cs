@@ -126,7 +126,8 @@ public static class PlanCommand
     {
         var arguments = new PlanArguments();
         var format = new Option<string>("--format") { Description = "megatron, deepspeed, torchtitan or json.", Required = true };
-        var tp = new Option<int?>("--tp") { Description = "Tensor parallel t of the run the export describes (any of --tp, --dp, --global-batch, --zero, --recompute, --sequence-parallel adds the parallel configuration)." };
+        var tp = new Option<int?>("--tp") { Description = "Tensor parallel t of the run the export describes (any of --tp, --cp, --dp, --global-batch, --zero, --recompute, --sequence-parallel adds the parallel configuration)." };
+        var cp = new Option<int?>("--cp") { Description = "Context parallel c: each sequence split over c GPUs (Megatron-LM's --context-parallel-size, torchtitan's context_parallel_degree)." };
         var dp = new Option<int?>("--dp") { Description = "Data parallel d." };
         var globalBatch = new Option<int?>("--global-batch") { Description = "Sequences per step (default: microbatches · d · mbs)." };
         var zero = new Option<int?>("--zero") { Description = "ZeRO stage 0-3 (1 = distributed optimizer)." };
@@ -134,25 +135,25 @@ public static class PlanCommand
         var sp = new Option<bool>("--sequence-parallel") { Description = "Sequence parallelism (t > 1)." };
         var command = new Command("export", "Plan, then write the plan for Megatron-LM, DeepSpeed, torchtitan or as Explorer JSON.");
         arguments.AddTo(command);
-        foreach (var option in new Option[] { format, tp, dp, globalBatch, zero, recompute, sp })
+        foreach (var option in new Option[] { format, tp, cp, dp, globalBatch, zero, recompute, sp })
             command.Options.Add(option);
         command.SetAction(result => Guard(error, () =>
         {
             var request = arguments.Request(result);
             ParallelConfig? parallel = null;
-            if (result.GetValue(tp) is not null || result.GetValue(dp) is not null || result.GetValue(globalBatch) is not null || result.GetValue(zero) is not null
+            if (result.GetValue(tp) is not null || result.GetValue(cp) is not null || result.GetValue(dp) is not null || result.GetValue(globalBatch) is not null || result.GetValue(zero) is not null
                 || result.GetValue(recompute) is not null || result.GetValue(sp))
             {
-                int t = result.GetValue(tp) ?? 1, d = result.GetValue(dp) ?? 1, b = arguments.MicroBatchSize(result);
+                int t = result.GetValue(tp) ?? 1, c = result.GetValue(cp) ?? 1, d = result.GetValue(dp) ?? 1, b = arguments.MicroBatchSize(result);
                 parallel = new ParallelConfig
                 {
-                    Tensor = t, Pipeline = request.Stages, Data = d, MicroBatch = b,
+                    Tensor = t, Context = c, Pipeline = request.Stages, Data = d, MicroBatch = b,
                     VirtualStages = request.Schedule == ScheduleKind.Interleaved1F1B ? request.VirtualStages : 1, Schedule = request.Schedule,
                     GlobalBatch = result.GetValue(globalBatch) ?? request.MicroBatches * d * b,
                     SequenceParallel = result.GetValue(sp), Zero = result.GetValue(zero) ?? 1,
                     Recompute = result.GetValue(recompute) is { } r ? ParallelConfig.ParseRecompute(r) : Recompute.None,
                 };
-                foreach (var (name, value) in new[] { ("--tp", t), ("--dp", d) })
+                foreach (var (name, value) in new[] { ("--tp", t), ("--cp", c), ("--dp", d) })
                     if (value < 1)
                         throw new ArgumentException($"{name} {value}: use at least 1.");
             }

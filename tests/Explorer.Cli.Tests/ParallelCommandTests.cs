@@ -28,6 +28,27 @@ public class ParallelCommandTests
     }
 
     [Fact]
+    public void ContextParallelismIsADimensionOfOneConfiguration()
+    {
+        var (code, output, error) = Cli.Run("parallel", "--model", "deepseek-llm-67b", "--gpus", "64", "--gpu", "h200", "--global-batch", "32",
+            "--seq", "32768", "--tp", "2", "--cp", "8", "--pp", "4", "--sequence-parallel", "--recompute", "selective", "--json");
+        Assert.True(code == 0, error);
+        var json = JsonDocument.Parse(output).RootElement;
+        var expected = ParallelEstimator.Estimate(ModelPresets.DeepSeekLlm67B, 32768, Cluster.Node8(Gpu.H200), new ParallelConfig
+        {
+            Tensor = 2, Context = 8, Pipeline = 4, Data = 1, GlobalBatch = 32, SequenceParallel = true, Recompute = Recompute.Selective, Zero = 1,
+        });
+        Assert.Equal(8, json.GetProperty("c").GetInt32());
+        Assert.Equal(1, json.GetProperty("dp").GetInt32()); // 64 / (t·c·p)
+        Assert.Equal(expected.StepSeconds, json.GetProperty("stepSeconds").GetDouble(), 9);
+        Assert.Equal(expected.Time!.ContextComm, json.GetProperty("time").GetProperty("contextComm").GetDouble(), 12);
+        // 2c must divide the sequence, as Megatron-LM's validate_args asks.
+        var odd = Cli.Run("parallel", "--model", "deepseek-llm-67b", "--gpus", "48", "--global-batch", "32", "--seq", "4096", "--cp", "3", "--tp", "1", "--pp", "1");
+        Assert.Equal(2, odd.Code);
+        Assert.Contains("not a multiple of 6", odd.Out);
+    }
+
+    [Fact]
     public void ASearchOfAGptShapeListsFittingConfigurationsFastestFirst()
     {
         var (code, output, _) = Cli.Run("parallel", "--layers", "24", "--hidden", "2304", "--heads", "24", "--vocab", "51200", "--gpus", "32",
@@ -54,7 +75,8 @@ public class ParallelCommandTests
     [Theory]
     [InlineData(new[] { "parallel", "--gpus", "8", "--global-batch", "8" }, "Give exactly one of --model")]
     [InlineData(new[] { "parallel", "--model", "deepseek-llm-7b", "--gpus", "8", "--global-batch", "8", "--gpu", "tpu" }, "Unknown GPU 'tpu'")]
-    [InlineData(new[] { "parallel", "--model", "deepseek-llm-7b", "--gpus", "8", "--global-batch", "8", "--tp", "3" }, "not a multiple of t·p = 3")]
+    [InlineData(new[] { "parallel", "--model", "deepseek-llm-7b", "--gpus", "8", "--global-batch", "8", "--tp", "3" }, "not a multiple of t·c·p = 3")]
+    [InlineData(new[] { "parallel", "--model", "deepseek-llm-7b", "--gpus", "8", "--global-batch", "8", "--cp", "0" }, "--cp 0: context parallel c must be at least 1.")]
     [InlineData(new[] { "parallel", "--model", "deepseek-llm-7b", "--gpus", "0", "--global-batch", "8" }, "GPUs: 0")]
     [InlineData(new[] { "parallel", "--model", "deepseek-llm-7b", "--gpus", "8", "--global-batch", "8", "--recompute", "some" }, "Unknown recomputation 'some'")]
     public void BadFlagsExitWithTwoAndSayWhy(string[] args, string expected)

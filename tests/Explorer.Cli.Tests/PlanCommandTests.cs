@@ -66,6 +66,11 @@ public sealed class PlanCommandTests : IDisposable
         Assert.Contains("--tensor-model-parallel-size 8 --pipeline-model-parallel-size 8 --num-layers 95 --micro-batch-size 1 --global-batch-size 32 " +
                         "--sequence-parallel --recompute-granularity selective --use-distributed-optimizer", full.Out);
         Assert.Contains("world size t·p·d = 8·8·4 = 256 GPUs", full.Out);
+        var context = Run("export", "--model", "deepseek-llm-67b", "--stages", "8", "--method", "uniform", "--account-for-embedding", "--format", "megatron",
+            "--tp", "8", "--cp", "2", "--dp", "2", "--global-batch", "16");
+        Assert.Equal(0, context.Code);
+        Assert.Contains("--tensor-model-parallel-size 8 --pipeline-model-parallel-size 8 --num-layers 95 --context-parallel-size 2", context.Out);
+        Assert.Contains("world size t·c·p·d = 8·2·8·2 = 256 GPUs", context.Out);
         var mismatch = Run("export", "--model", "deepseek-llm-67b", "--stages", "8", "--method", "uniform", "--account-for-embedding", "--format", "megatron",
             "--dp", "4", "--global-batch", "64");
         Assert.Equal(2, mismatch.Code);

@@ -14,12 +14,15 @@ public enum Recompute
 }
 
 /// <summary>
-/// How a training step is spread over t·p·d GPUs: tensor parallel t (optionally with sequence parallelism), pipeline
-/// p with v model chunks per device, data parallel d with a ZeRO stage, and the batch.
+/// How a training step is spread over t·c·p·d GPUs: tensor parallel t (optionally with sequence parallelism), context
+/// parallel c (each sequence split over c GPUs, attention by a ring of its key/value chunks), pipeline p with v model
+/// chunks per device, data parallel d with a ZeRO stage, and the batch.
 /// </summary>
 public sealed record ParallelConfig
 {
     public int Tensor { get; init; } = 1;
+    /// <summary>Context parallel c: each sequence split into 2c chunks over c GPUs (Megatron-LM's --context-parallel-size).</summary>
+    public int Context { get; init; } = 1;
     public int Pipeline { get; init; } = 1;
     public int Data { get; init; } = 1;
     /// <summary>Model chunks per pipeline device (interleaved schedule only).</summary>
@@ -35,13 +38,13 @@ public sealed record ParallelConfig
     public int Zero { get; init; } = 1;
     public ScheduleKind Schedule { get; init; } = ScheduleKind.OneFOneB;
 
-    public int Gpus => Tensor * Pipeline * Data;
+    public int Gpus => Tensor * Context * Pipeline * Data;
 
     /// <summary>Micro-batches each pipeline runs per step: B / (d·b).</summary>
     public int MicroBatches => GlobalBatch / (Data * MicroBatch);
 
     public string Describe() =>
-        $"t={Tensor}{(SequenceParallel ? "+SP" : "")} p={Pipeline}{(VirtualStages > 1 ? $"×v{VirtualStages}" : "")} d={Data} b={MicroBatch} " +
+        $"t={Tensor}{(SequenceParallel ? "+SP" : "")}{(Context > 1 ? $" c={Context}" : "")} p={Pipeline}{(VirtualStages > 1 ? $"×v{VirtualStages}" : "")} d={Data} b={MicroBatch} " +
         $"m={MicroBatches} {ScheduleNames.Name(Schedule)} recompute={Recompute.ToString().ToLowerInvariant()} zero={Zero}";
 
     public static Recompute ParseRecompute(string text) => text.Trim().ToLowerInvariant() switch

@@ -25,14 +25,16 @@ public static class ParallelEstimator
         var p = ParameterBreakdown.Of(spec);
         var k = LayerCosts.Of(spec, p, sequenceLength, cluster, config, e);
         double s = sequenceLength;
-        int t = config.Tensor, pp = config.Pipeline, d = config.Data, v = config.VirtualStages, m = config.MicroBatches;
+        int t = config.Tensor, c = config.Context, pp = config.Pipeline, d = config.Data, v = config.VirtualStages, m = config.MicroBatches;
         var layersOnStage = (spec.Layers + pp - 1) / pp;
         var forward = k.Forward;
         var layerHardware = 3 * forward + k.Recomputed;
         var headFlops = k.HeadFlops;
-        var layerSeconds = layerHardware / t / k.Rate;
-        var headSeconds = headFlops / t / k.Rate;
+        // A GPU of the t·c group runs 1/(t·c) of each layer's work: its heads' share of its s/c tokens.
+        var layerSeconds = layerHardware / (t * c) / k.Rate;
+        var headSeconds = headFlops / (t * c) / k.Rate;
         var tensorLayerSeconds = k.TensorCollectives * k.AllReduce;
+        var contextLayerSeconds = ContextRingExposedSeconds(spec, sequenceLength, cluster, config, e, k);
 
         // Pipeline: each micro-batch sends its activations forward and their gradient back, once per model chunk.
         // Megatron orders ranks t fastest, then d, then p: pipeline neighbours are t·d ranks apart.
@@ -40,6 +42,7 @@ public static class ParallelEstimator
 
         var stageSeconds = layersOnStage * layerSeconds;
         var stageTensorSeconds = layersOnStage * tensorLayerSeconds;
+        var stageContextSeconds = layersOnStage * contextLayerSeconds;
         var bubbleStages = config.Schedule switch
         {
             ScheduleKind.Interleaved1F1B => (pp - 1) / (double)v,
@@ -49,25 +52,28 @@ public static class ParallelEstimator
         var compute = m * (stageSeconds + headSeconds);
         var tensorComm = m * stageTensorSeconds;
         var pipelineComm = m * transferSeconds;
-        var bubble = bubbleStages * (stageSeconds + stageTensorSeconds + transferSeconds);
+        var contextComm = m * stageContextSeconds;
+        var bubble = bubbleStages * (stageSeconds + stageTensorSeconds + stageContextSeconds + transferSeconds);
 
-        // Data parallel: gradients reduced once per step (ZeRO-3 also gathers the weights for every micro-batch's
-        // forward and backward). Neighbours are t ranks apart: the group leaves the node when t·d exceeds it.
+        // Data parallel: gradients reduced once per step over the d·c GPUs that hold the same weights (ZeRO-3 also
+        // gathers the weights for every micro-batch's forward and backward). Megatron-LM orders ranks t, c, d, p: the
+        // group's neighbours are t ranks apart, and it leaves the node when t·c·d exceeds it.
         var parametersOnGpu = ParametersOnGpu(spec, p, config, layersOnStage);
+        var replicas = d * c;
         double dataComm = 0;
-        if (d > 1)
+        if (replicas > 1)
         {
-            var crossesNodes = (long)t * d > cluster.GpusPerNode;
+            var crossesNodes = (long)t * replicas > cluster.GpusPerNode;
             var bandwidth = crossesNodes ? cluster.InterNodeBytesPerSecond : cluster.IntraNodeBytesPerSecond;
             var latency = crossesNodes ? cluster.InterNodeLatencySeconds : cluster.IntraNodeLatencySeconds;
             var gradientBytes = Bf16 * parametersOnGpu;
-            dataComm = AllReduceSeconds(gradientBytes, d, bandwidth, latency, e);
+            dataComm = AllReduceSeconds(gradientBytes, replicas, bandwidth, latency, e);
             if (config.Zero == 3)
-                dataComm += 2 * m * AllGatherSeconds(gradientBytes, d, bandwidth, latency, e);
+                dataComm += 2 * m * AllGatherSeconds(gradientBytes, replicas, bandwidth, latency, e);
             dataComm *= 1 - e.DataParallelOverlap;
         }
 
-        var time = new StepTime(compute, tensorComm, pipelineComm, bubble, dataComm);
+        var time = new StepTime(compute, tensorComm, pipelineComm, bubble, dataComm, contextComm);
         var memory = Memory(spec, sequenceLength, config, e, layersOnStage, parametersOnGpu);
         var step = time.Step;
         var microBatchesInStep = (double)m * d;
@@ -82,6 +88,36 @@ public static class ParallelEstimator
             BubbleFraction: bubbleFraction,
             Bottleneck: "");
         return estimate with { Bottleneck = Bottleneck(estimate) };
+    }
+
+    /// <summary>
+    /// Seconds per layer per micro-batch that the context-parallel ring adds: in each of c − 1 steps a GPU passes its
+    /// key/value chunk (2 · b · (s/c) · kv_dim/t values, bf16) to the next GPU of the ring while it attends to the chunk
+    /// it holds, so only what the transfer takes beyond that step's attention shows. The backward moves the keys and
+    /// values again and their gradients (twice the bytes, against twice the attention work); a full recomputation
+    /// repeats the forward. Ring neighbours are t ranks apart: the ring leaves the node when t·c exceeds it.
+    /// </summary>
+    public static double ContextRingExposedSeconds(ModelSpec spec, int sequenceLength, Cluster cluster, ParallelConfig config, Efficiency? efficiency = null)
+    {
+        var e = efficiency ?? Efficiency.Default;
+        return ContextRingExposedSeconds(spec, sequenceLength, cluster, config, e,
+            LayerCosts.Of(spec, ParameterBreakdown.Of(spec), sequenceLength, cluster, config, e));
+    }
+
+    private static double ContextRingExposedSeconds(ModelSpec spec, int sequenceLength, Cluster cluster, ParallelConfig config, Efficiency e, LayerCosts k)
+    {
+        int t = config.Tensor, c = config.Context;
+        if (c <= 1)
+            return 0;
+        double b = config.MicroBatch, chunk = (double)sequenceLength / c;
+        var crossesNodes = (long)t * c > cluster.GpusPerNode;
+        var bandwidth = crossesNodes ? cluster.InterNodeBytesPerSecond : cluster.IntraNodeBytesPerSecond;
+        var latency = crossesNodes ? cluster.InterNodeLatencySeconds : cluster.IntraNodeLatencySeconds;
+        var bytes = 2.0 * Bf16 * b * chunk * spec.KeyValueDim / t;                                 // K and V of one chunk
+        var transfer = latency + bytes / (bandwidth * e.LinkFraction);
+        var attentionStep = AttentionCoreFlops(b, sequenceLength, spec.HiddenSize) / (t * c) / c / k.Rate; // one of c steps
+        var passes = 3 + (config.Recompute == Recompute.Full ? 1 : 0);                              // forward, backward ×2, recomputed forward
+        return passes * (c - 1) * Math.Max(0, transfer - attentionStep);
     }
 
     /// <summary>QKᵀ and the weighted sum of V over the full s × s, as Megatron-LM counts them: 4·b·s²·h.</summary>
@@ -108,7 +144,9 @@ public static class ParallelEstimator
 
     private static MemoryPerGpu Memory(ModelSpec spec, int sequenceLength, ParallelConfig c, Efficiency e, int layersOnStage, double parameters)
     {
-        int t = c.Tensor, d = c.Data;
+        // Sharded over the d·c GPUs that hold the same weights (Megatron-LM's distributed optimizer shards over data and
+        // context parallel ranks together).
+        int t = c.Tensor, d = c.Data * c.Context;
         var weights = Bf16 * parameters / (c.Zero >= 3 ? d : 1);
         var gradients = Bf16 * parameters / (c.Zero >= 2 ? d : 1);
         var optimizer = 12 * parameters / (c.Zero >= 1 ? d : 1); // fp32 master weights and Adam's two moments
@@ -128,7 +166,7 @@ public static class ParallelEstimator
         if (c.Recompute == Recompute.Full)
             activations += costs.Everything; // the layer being recomputed holds all of its activations for its backward
         if (c.Pipeline == 1)
-            activations += 4 * s * b * spec.VocabularySize / t; // fp32 logits of the micro-batch for the loss
+            activations += 4 * s / c.Context * b * spec.VocabularySize / t; // fp32 logits of the GPU's tokens for the loss
         return new MemoryPerGpu((long)weights, (long)gradients, (long)optimizer, (long)activations, e.ReservedBytes);
     }
 
@@ -163,9 +201,10 @@ public static class ParallelEstimator
         var p = ParameterBreakdown.Of(spec);
         var k = LayerCosts.Of(spec, p, sequenceLength, cluster, config, e);
         var activations = LayerCosts.ActivationBytes(spec, sequenceLength, config);
-        int t = config.Tensor;
-        double s = sequenceLength, b = config.MicroBatch, h = spec.HiddenSize, vocab = spec.VocabularySize;
-        double Ms(double flops) => flops / t / k.Rate * 1e3;
+        int t = config.Tensor, group = config.Tensor * config.Context;
+        double s = (double)sequenceLength / config.Context, b = config.MicroBatch, h = spec.HiddenSize, vocab = spec.VocabularySize;
+        double Ms(double flops) => flops / group / k.Rate * 1e3;
+        var ringMs = ContextRingExposedSeconds(spec, sequenceLength, cluster, config, e, k) * 1e3;
         var collectiveMs = k.AllReduce * 1e3;
         var split = config.SequenceParallel ? t : 1;
         var units = new List<PipelineUnit>(spec.Layers + 3)
@@ -175,13 +214,13 @@ public static class ParallelEstimator
         var extra = k.TensorCollectives - 4;
         for (var i = 0; i < spec.Layers; i++)
             units.Add(new PipelineUnit($"layers.{i}", UnitKind.Layer,
-                Ms(k.Forward) + 2 * collectiveMs,
-                Ms(k.Forward + k.Recomputed) + (2 + extra) * collectiveMs,
+                Ms(k.Forward) + 2 * collectiveMs + ringMs / (3 + (config.Recompute == Recompute.Full ? 1 : 0)),
+                Ms(k.Forward + k.Recomputed) + (2 + extra) * collectiveMs + ringMs * (2 + (config.Recompute == Recompute.Full ? 1 : 0)) / (3 + (config.Recompute == Recompute.Full ? 1 : 0)),
                 Ms(k.Forward),
                 p.PerLayer.Total / t, (long)activations.PerLayer));
-        var head = 2 * b * s * h * vocab;
+        var head = 2 * b * sequenceLength * h * vocab;
         units.Add(new PipelineUnit("norm+lm_head", UnitKind.Head, Ms(head), Ms(head), Ms(head), (p.FinalNorm + p.LmHead) / t, (long)(4 * s * b * vocab / t)));
-        units.Add(new PipelineUnit("loss", UnitKind.Loss, Ms(5 * vocab * s * b), Ms(5 * vocab * s * b), 0, 0, 0));
+        units.Add(new PipelineUnit("loss", UnitKind.Loss, Ms(5 * vocab * sequenceLength * b), Ms(5 * vocab * sequenceLength * b), 0, 0, 0));
         return units;
     }
 
@@ -197,17 +236,20 @@ public static class ParallelEstimator
     }
 
     /// <summary>Bytes per GPU of optimizer-related state for each parameter it holds: 2 (bf16 weights) + 2 (gradients) + 12 (fp32 master and Adam's moments), sharded by the ZeRO stage.</summary>
-    public static double StateBytesPerParameter(ParallelConfig c) =>
-        Bf16 / (double)(c.Zero >= 3 ? c.Data : 1) + Bf16 / (double)(c.Zero >= 2 ? c.Data : 1) + 12.0 / (c.Zero >= 1 ? c.Data : 1);
+    public static double StateBytesPerParameter(ParallelConfig c)
+    {
+        var shards = (double)c.Data * c.Context;
+        return Bf16 / (c.Zero >= 3 ? shards : 1) + Bf16 / (c.Zero >= 2 ? shards : 1) + 12.0 / (c.Zero >= 1 ? shards : 1);
+    }
 
     /// <summary>Seconds to send one micro-batch's activations (or their gradient) to the next pipeline stage.</summary>
     public static double TransferSeconds(ModelSpec spec, int sequenceLength, Cluster cluster, ParallelConfig c, Efficiency? efficiency = null)
     {
         var e = efficiency ?? Efficiency.Default;
-        var crossesNodes = (long)c.Tensor * c.Data >= cluster.GpusPerNode;
+        var crossesNodes = (long)c.Tensor * c.Context * c.Data >= cluster.GpusPerNode;
         var bandwidth = crossesNodes ? cluster.InterNodeBytesPerSecond : cluster.IntraNodeBytesPerSecond;
         var latency = crossesNodes ? cluster.InterNodeLatencySeconds : cluster.IntraNodeLatencySeconds;
-        return latency + (double)Bf16 * c.MicroBatch * sequenceLength * spec.HiddenSize / c.Tensor / (bandwidth * e.LinkFraction);
+        return latency + (double)Bf16 * c.MicroBatch * sequenceLength / c.Context * spec.HiddenSize / c.Tensor / (bandwidth * e.LinkFraction);
     }
 
     /// <summary>What one layer costs for one micro-batch under a configuration.</summary>
@@ -226,7 +268,7 @@ public static class ParallelEstimator
             // Tensor parallel: 2 all-reduces of the b·s·h activations forward and 2 backward per layer (2 more when the
             // forward is recomputed); sequence parallelism moves the same bytes as reduce-scatter + all-gather pairs.
             var collectives = 4 + (c.Recompute == Recompute.Full ? 2 : 0);
-            var allReduce = AllReduceSeconds(Bf16 * b * s * h, c.Tensor, cluster.IntraNodeBytesPerSecond, cluster.IntraNodeLatencySeconds, e);
+            var allReduce = AllReduceSeconds(Bf16 * b * s / c.Context * h, c.Tensor, cluster.IntraNodeBytesPerSecond, cluster.IntraNodeLatencySeconds, e);
             return new LayerCosts(forward, recomputed, 6 * b * s * h * spec.VocabularySize, cluster.Gpu.PeakBf16Flops * e.LayerFraction(spec.HiddenSize),
                 collectives, allReduce);
         }
@@ -234,9 +276,10 @@ public static class ParallelEstimator
         /// <summary>Korthikanti et al. 2022, bytes per layer per micro-batch (16-bit activations, 1-byte dropout masks).</summary>
         public static (double PerLayer, double Everything) ActivationBytes(ModelSpec spec, int sequenceLength, ParallelConfig c)
         {
+            // A GPU keeps the activations of its s/c tokens; their attention scores span all s keys.
             double s = sequenceLength, b = c.MicroBatch, h = spec.HiddenSize, a = spec.AttentionHeads;
             int t = c.Tensor;
-            var sbh = s * b * h;
+            var sbh = s / c.Context * b * h;
             var everything = t == 1 ? sbh * (34 + 5 * a * s / h)
                 : c.SequenceParallel ? sbh * (34 + 5 * a * s / h) / t
                 : sbh * (10 + 24.0 / t + 5 * a * s / (h * t));

@@ -15,14 +15,17 @@ public static class ParallelRules
     public static IReadOnlyList<string> Check(ModelSpec spec, int sequenceLength, Cluster cluster, ParallelConfig c)
     {
         var broken = new List<string>(cluster.Problems());
-        foreach (var (name, value) in new[] { ("Tensor parallel t", c.Tensor), ("Pipeline parallel p", c.Pipeline), ("Data parallel d", c.Data),
+        foreach (var (name, value) in new[] { ("Tensor parallel t", c.Tensor), ("Context parallel c", c.Context), ("Pipeline parallel p", c.Pipeline), ("Data parallel d", c.Data),
                      ("Virtual stages v", c.VirtualStages), ("Micro-batch size b", c.MicroBatch), ("Global batch B", c.GlobalBatch) })
             if (value < 1)
                 broken.Add($"{name} is {value}; it must be at least 1.");
         if (broken.Count > 0)
             return broken;
-        if ((long)c.Tensor * c.Pipeline * c.Data > MaxGpus)
-            broken.Add($"t·p·d = {(long)c.Tensor * c.Pipeline * c.Data:N0} GPUs; at most {MaxGpus:N0}.");
+        if ((long)c.Tensor * c.Context * c.Pipeline * c.Data > MaxGpus)
+            broken.Add($"t·c·p·d = {(long)c.Tensor * c.Context * c.Pipeline * c.Data:N0} GPUs; at most {MaxGpus:N0}.");
+        if (c.Context > 1 && sequenceLength % (2L * c.Context) != 0)
+            broken.Add($"Context parallelism splits each sequence into 2c = {2L * c.Context} chunks (two per GPU, so that causal attention is balanced, " +
+                       $"as Megatron-LM and torchtitan do): the sequence length {sequenceLength} is not a multiple of {2L * c.Context}.");
         if (c.GlobalBatch > MaxGlobalBatch)
             broken.Add($"Global batch {c.GlobalBatch:N0}; at most {MaxGlobalBatch:N0} sequences.");
         if (sequenceLength < 1 || sequenceLength > SpecValidator.MaxContextLength)

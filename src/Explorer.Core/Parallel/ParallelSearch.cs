@@ -7,8 +7,9 @@ namespace Explorer.Core.Parallel;
 public sealed record SearchResult(IReadOnlyList<ParallelEstimate> Fitting, int Considered, int Valid, IReadOnlyList<string> Problems);
 
 /// <summary>
-/// Every way to run a model on N GPUs at a global batch: t dividing the heads and the KV heads within a node, p up to
-/// the layers, d the rest, micro-batch sizes dividing the batch, 1F1B / interleaved / ZB-H1, sequence parallelism,
+/// Every way to run a model on N GPUs at a global batch: t dividing the heads and the KV heads within a node, context
+/// parallel c splitting a long sequence into 2c chunks (up to <see cref="MaxContext"/>, at least
+/// <see cref="MinTokensPerContextGpu"/> tokens per GPU), p up to the layers, d the rest, micro-batch sizes dividing the batch, 1F1B / interleaved / ZB-H1, sequence parallelism,
 /// recomputation and ZeRO stage; those that fit in memory ranked by predicted step time.
 /// </summary>
 public static class ParallelSearch
@@ -17,6 +18,17 @@ public static class ParallelSearch
 
     /// <summary>Most virtual stages per device tried.</summary>
     public const int MaxVirtualStages = 8;
+
+    /// <summary>Most context-parallel GPUs per sequence tried (Llama 3 trained its long-context phase with 16).</summary>
+    public const int MaxContext = 16;
+
+    /// <summary>
+    /// Fewest tokens of a sequence per context-parallel GPU the search tries (Llama 3's 128K over 16 GPUs: 8K each;
+    /// Megatron-LM's examples: 8K over 2). Context parallelism is for long sequences: the estimator's kernel efficiency
+    /// does not yet fall with fewer tokens per GPU, so shorter chunks would look cheaper than they run. A configuration
+    /// given explicitly is estimated at any c.
+    /// </summary>
+    public const int MinTokensPerContextGpu = 4096;
 
     public static SearchResult Search(ModelSpec spec, int sequenceLength, Cluster cluster, int gpus, int globalBatch, Efficiency? efficiency = null)
     {
@@ -33,7 +45,7 @@ public static class ParallelSearch
 
         var fitting = new List<ParallelEstimate>();
         int considered = 0, valid = 0;
-        foreach (var config in Candidates(spec, cluster, gpus, globalBatch))
+        foreach (var config in Candidates(spec, sequenceLength, cluster, gpus, globalBatch))
         {
             considered++;
             var estimate = ParallelEstimator.Estimate(spec, sequenceLength, cluster, config, efficiency);
@@ -48,12 +60,14 @@ public static class ParallelSearch
         return new SearchResult(ranked, considered, valid, []);
     }
 
-    private static IEnumerable<ParallelConfig> Candidates(ModelSpec spec, Cluster cluster, int gpus, int globalBatch)
+    private static IEnumerable<ParallelConfig> Candidates(ModelSpec spec, int sequenceLength, Cluster cluster, int gpus, int globalBatch)
     {
         foreach (var t in Divisors(gpus).Where(t => t <= cluster.GpusPerNode && spec.AttentionHeads % t == 0 && spec.KeyValueHeads % t == 0))
-        foreach (var p in Divisors(gpus / t).Where(p => p <= spec.Layers))
+        foreach (var c in Divisors(gpus / t).Where(c => c == 1
+                     || (c <= MaxContext && sequenceLength % (2 * c) == 0 && sequenceLength / c >= MinTokensPerContextGpu)))
+        foreach (var p in Divisors(gpus / t / c).Where(p => p <= spec.Layers))
         {
-            var d = gpus / t / p;
+            var d = gpus / t / c / p;
             foreach (var b in MicroBatchSizes.Where(b => globalBatch % ((long)d * b) == 0))
             {
                 var m = globalBatch / (d * b);
@@ -63,7 +77,7 @@ public static class ParallelSearch
                 foreach (var zero in p == 1 ? new[] { 0, 1, 2, 3 } : [0, 1])
                     yield return new ParallelConfig
                     {
-                        Tensor = t, Pipeline = p, Data = d, VirtualStages = v, MicroBatch = b, GlobalBatch = globalBatch,
+                        Tensor = t, Context = c, Pipeline = p, Data = d, VirtualStages = v, MicroBatch = b, GlobalBatch = globalBatch,
                         SequenceParallel = sp, Recompute = recompute, Zero = zero, Schedule = schedule,
                     };
             }

@@ -96,6 +96,8 @@ public static class PlanExports
             return ExportResult.Refuse("megatron", $"Megatron-LM's distributed optimizer shards the optimizer state (ZeRO-1); ZeRO-{c.Zero} has no flag in its argument parser. Choose ZeRO 0 or 1.");
         var args = new StringBuilder();
         args.Append($"--tensor-model-parallel-size {c.Tensor} --pipeline-model-parallel-size {c.Pipeline} --num-layers {layers}");
+        if (c.Context > 1)
+            args.Append($" --context-parallel-size {c.Context}");
         args.Append($" --micro-batch-size {c.MicroBatch} --global-batch-size {c.GlobalBatch}");
         if (c.SequenceParallel)
             args.Append(" --sequence-parallel");
@@ -107,7 +109,9 @@ public static class PlanExports
         });
         if (c.Zero == 1)
             args.Append(" --use-distributed-optimizer");
-        var header = $"# {ExportTargets.Megatron}: world size t·p·d = {c.Tensor}·{c.Pipeline}·{c.Data} = {c.Gpus} GPUs, {c.MicroBatches} micro-batches per step\n";
+        var header = (c.Context > 1
+            ? $"# {ExportTargets.Megatron}: world size t·c·p·d = {c.Tensor}·{c.Context}·{c.Pipeline}·{c.Data} = {c.Gpus} GPUs"
+            : $"# {ExportTargets.Megatron}: world size t·p·d = {c.Tensor}·{c.Pipeline}·{c.Data} = {c.Gpus} GPUs") + $", {c.MicroBatches} micro-batches per step\n";
         var uniformChunks = r.Schedule == ScheduleKind.Interleaved1F1B && plan.Method == "uniform" && !r.Uniform.AccountForEmbedding && !r.Uniform.AccountForLoss
                             && r.Uniform.FirstStageLayers is null && r.Uniform.LastStageLayers is null && layers % (r.Stages * r.VirtualStages) == 0;
         if (plan.Method == "uniform" && r.Schedule == ScheduleKind.OneFOneB)
@@ -175,6 +179,8 @@ public static class PlanExports
             return ExportResult.Refuse("deepspeed", mismatch);
         if (r.Schedule != ScheduleKind.OneFOneB)
             return ExportResult.Refuse("deepspeed", $"DeepSpeed's pipeline engine runs its own 1F1B schedule (TrainSchedule); {ScheduleNames.Name(r.Schedule)} cannot be exported to it.");
+        if (c.Context > 1)
+            return ExportResult.Refuse("deepspeed", $"DeepSpeed's pipeline engine has no context parallelism (its Ulysses sequence parallelism splits heads, not a ring over the sequence); c = {c.Context} cannot be exported to it. Export to Megatron-LM or torchtitan, or choose c = 1.");
         if (c.Zero >= 2 && c.Pipeline > 1)
             return ExportResult.Refuse("deepspeed", $"DeepSpeed's pipeline engine supports ZeRO stage 0 or 1 only; ZeRO-{c.Zero} needs p = 1.");
         // DeepSpeed's layer list: every unit but the loss, which is PipelineModule's loss_fn on the last stage.
@@ -281,6 +287,8 @@ public static class PlanExports
         text.AppendLine("parallelism=ParallelismConfig(");
         text.AppendLine($"    tensor_parallel_degree={c.Tensor},");
         text.AppendLine($"    enable_sequence_parallel={(c.SequenceParallel ? "True" : "False")},");
+        if (c.Context > 1)
+            text.AppendLine($"    context_parallel_degree={c.Context},");
         text.AppendLine($"    pipeline_parallel_degree={c.Pipeline},");
         text.AppendLine($"    pipeline_parallel_schedule=\"{schedule}\",");
         text.AppendLine($"    num_pp_microbatches={c.MicroBatches},");

@@ -98,6 +98,58 @@ public class ParallelEstimatorTests
         Assert.Equal(2 * 4 * 6 * allReduce, full.Time!.TensorComm, 12);
     }
 
+    [Fact]
+    public void ContextParallelismSplitsEachSequencesWorkAndActivationsOverItsGpus()
+    {
+        // c = 2 with the same t, p, d, batch: each GPU runs half of every layer's tokens, so compute and activations
+        // halve; weights and the micro-batch count stay; the GPUs double.
+        foreach (var recompute in new[] { Recompute.None, Recompute.Full })
+        {
+            var plain = ParallelEstimator.Estimate(Small, 2048, Instant, new ParallelConfig { Pipeline = 2, GlobalBatch = 8, Recompute = recompute });
+            var split = ParallelEstimator.Estimate(Small, 2048, Instant, new ParallelConfig { Context = 2, Pipeline = 2, GlobalBatch = 8, Recompute = recompute });
+            Assert.True(split.Valid, string.Join("; ", split.Violations));
+            Assert.Equal(plain.Config.Gpus * 2, split.Config.Gpus);
+            Assert.Equal(plain.Time!.Compute / 2, split.Time!.Compute, 12);
+            Assert.Equal(plain.Memory!.Activations / 2.0, split.Memory!.Activations, 0);
+            Assert.Equal(plain.Memory.Weights, split.Memory.Weights);
+            Assert.Equal(0, split.Time.ContextComm); // instant links: the ring hides behind attention
+        }
+        // p = 1 keeps the fp32 logits of its tokens for the loss: 4·(s/c)·b·V bytes, halved too.
+        var whole = ParallelEstimator.Estimate(Small, 2048, Instant, new ParallelConfig { GlobalBatch = 8 });
+        var halves = ParallelEstimator.Estimate(Small, 2048, Instant, new ParallelConfig { Context = 2, GlobalBatch = 8 });
+        Assert.Equal(whole.Memory!.Activations / 2.0, halves.Memory!.Activations, 0);
+        // The distributed optimizer shards over the d·c GPUs that hold the same weights.
+        Assert.Equal(whole.Memory.OptimizerState / 2.0, halves.Memory.OptimizerState, 0);
+    }
+
+    [Fact]
+    public void TheContextRingMovesEachKeyValueChunkCMinusOneTimesAPass()
+    {
+        // On a slow link the ring's transfers dwarf attention: per layer, 3 passes (forward, backward twice the bytes)
+        // of c − 1 steps, each moving K and V of one chunk: 2 tensors · 2 bytes · b · (s/c) · kv_dim / t.
+        var slow = A100 with { IntraNodeBytesPerSecond = 1e6, IntraNodeLatencySeconds = 0 };
+        var config = new ParallelConfig { Tensor = 2, Context = 4, GlobalBatch = 8 };
+        const double bytes = 2 * 2 * 1 * (2048.0 / 4) * 1024 / 2;
+        var expected = 3 * (4 - 1) * bytes / (1e6 * Efficiency.Default.LinkFraction);
+        Assert.Equal(1.0, ParallelEstimator.ContextRingExposedSeconds(Small, 2048, slow, config) / expected, 4);
+        // Full recomputation runs the forward's ring again.
+        Assert.Equal(1.0, ParallelEstimator.ContextRingExposedSeconds(Small, 2048, slow, config with { Recompute = Recompute.Full }) / (expected * 4 / 3), 4);
+        Assert.Equal(0, ParallelEstimator.ContextRingExposedSeconds(Small, 2048, slow, config with { Context = 1 }));
+        // In the step: every micro-batch, every layer of the stage.
+        var e = ParallelEstimator.Estimate(Small, 2048, slow, config);
+        Assert.Equal(8 * 4 * ParallelEstimator.ContextRingExposedSeconds(Small, 2048, slow, config), e.Time!.ContextComm, 9);
+    }
+
+    [Theory]
+    [InlineData(3, "the sequence length 2048 is not a multiple of 6")]
+    [InlineData(0, "Context parallel c is 0")]
+    public void ContextParallelRulesAreMegatronsAndNamed(int c, string expected)
+    {
+        // Megatron-LM's validate_args: seq-length should be a multiple of 2 * context-parallel-size.
+        var e = ParallelEstimator.Estimate(Small, 2048, A100, new ParallelConfig { Context = c, GlobalBatch = 8 });
+        Assert.Contains(e.Violations, v => v.Contains(expected));
+    }
+
     [Theory]
     [InlineData(3, 1, 1, 8, "t = 3 does not divide the 8 attention heads")]
     [InlineData(16, 1, 1, 16, "spans more than one node of 8 GPUs")]

@@ -28,6 +28,25 @@ public class ParallelSearchTests
     }
 
     [Fact]
+    public void LongSequencesAreSplitByContextParallelismShortOnesAreNot()
+    {
+        var h200 = Cluster.Node8(Gpu.H200);
+        // 4K tokens: one GPU's share would be under MinTokensPerContextGpu for any c > 1.
+        Assert.All(ParallelSearch.Search(ModelPresets.DeepSeekLlm67B, 4096, h200, 64, 256).Fitting, e => Assert.Equal(1, e.Config.Context));
+        // 32K tokens: c = 2, 4 and 8 are tried (8: 4K each), never 16; every one keeps 2c dividing the sequence and
+        // t·c·p·d = 64; and splitting the sequence beats every configuration that keeps it whole.
+        var result = ParallelSearch.Search(ModelPresets.DeepSeekLlm67B, 32768, h200, 64, 32);
+        Assert.Equal([1, 2, 4, 8], result.Fitting.Select(e => e.Config.Context).Distinct().Order());
+        Assert.All(result.Fitting, e =>
+        {
+            Assert.Equal(64, e.Config.Gpus);
+            Assert.Equal(0, 32768 % (2 * e.Config.Context));
+        });
+        Assert.True(result.Fitting[0].Config.Context > 1);
+        Assert.True(result.Fitting.Where(e => e.Config.Context == 1).Min(e => e.StepSeconds) > result.Fitting[0].StepSeconds);
+    }
+
+    [Fact]
     public void EveryConfigurationTheSearchLeavesOutBreaksARuleOrDoesNotFit()
     {
         // A brute force over a small space: every (t, p, d) product of 16 with b in 1..16 is either in the result, or

@@ -40,6 +40,10 @@ public class ExportFixtureTests
         yield return ("7B interleaved uniform", interleaved, null);
         var interleavedOptimal = Plan(new PlanRequest { Units = Units67B, Stages = 4, VirtualStages = 2, MicroBatches = 8, Schedule = ScheduleKind.Interleaved1F1B });
         yield return ("67B interleaved optimal (layout)", interleavedOptimal, null);
+        yield return ("7B uniform, t=2 c=2 (context parallel)", uniform, new ParallelConfig
+        {
+            Tensor = 2, Context = 2, Pipeline = 2, Data = 2, GlobalBatch = 16, SequenceParallel = true, Recompute = Recompute.Selective, Zero = 1,
+        });
         var parameters = Plan(new PlanRequest { Units = Units7B, Stages = 4, MicroBatches = 8, Method = PartitionMethod.Parameters });
         yield return ("7B parameters, ZeRO-0", parameters, new ParallelConfig { Pipeline = 4, Data = 2, GlobalBatch = 16, Zero = 0 });
     }
@@ -98,6 +102,22 @@ public class ExportFixtureTests
             }
         }
         Assert.True(exported >= 5, $"only {exported} Megatron exports");
+    }
+
+    [Fact]
+    public void ContextParallelismIsCarriedByTheEnginesThatRunItAndRefusedByDeepSpeed()
+    {
+        var (_, report, config) = Cases().Single(c => c.Config?.Context > 1);
+        var megatron = PlanExports.Megatron(report, config);
+        Assert.True(megatron.Succeeded, megatron.Refusal);
+        Assert.Contains("--context-parallel-size 2", megatron.Text);
+        Assert.Contains("world size t·c·p·d = 2·2·2·2 = 16 GPUs", megatron.Text);
+        var torchtitan = PlanExports.Torchtitan(report, config);
+        Assert.Contains("    context_parallel_degree=2,", torchtitan.Text);
+        Assert.Contains("parallelism.context_parallel_degree", Set("torchtitan", "cliOptions"));
+        var deepspeed = PlanExports.DeepSpeed(report, config);
+        Assert.False(deepspeed.Succeeded);
+        Assert.Contains("no context parallelism", deepspeed.Refusal);
     }
 
     [Fact]
