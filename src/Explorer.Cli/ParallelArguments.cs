@@ -34,16 +34,21 @@ public sealed class ParallelArguments
     private readonly Option<string> _recompute = new("--recompute") { Description = "none, selective or full.", DefaultValueFactory = _ => "selective" };
     private readonly Option<bool> _sp = new("--sequence-parallel") { Description = "Sequence parallelism (needs t > 1)." };
     private readonly Option<int> _zero = new("--zero") { Description = "ZeRO stage 0-3 (1 = Megatron's distributed optimizer).", DefaultValueFactory = _ => 1 };
+    private readonly Option<bool> _overlapGrad = new("--overlap-grad-reduce") { Description = "Reduce gradients behind the backward (Megatron-LM's flag of that name)." };
+    private readonly Option<bool> _overlapParam = new("--overlap-param-gather") { Description = "Gather the updated weights behind the next forward (needs --overlap-grad-reduce and ZeRO-1)." };
+    private readonly Option<bool> _overlapTp = new("--tp-comm-overlap") { Description = "Pipeline the tensor-parallel collectives with their GEMMs (needs --sequence-parallel)." };
     private readonly Option<string> _schedule = new("--schedule") { Description = "1f1b, interleaved or zb-h1 (default: interleaved when --vpp > 1).", };
 
     public void AddTo(Command command)
     {
         foreach (var option in new Option[] { _model, _config, _layers, _hidden, _heads, _kvHeads, _ffn, _vocab, _mlp, _gpus, _gpu, _perNode, _globalBatch, _seq,
-                     _tp, _pp, _dp, _cp, _vpp, _mbs, _recompute, _sp, _zero, _schedule })
+                     _tp, _pp, _dp, _cp, _vpp, _mbs, _recompute, _sp, _zero, _schedule,
+                     _overlapGrad, _overlapParam, _overlapTp })
             command.Options.Add(option);
     }
 
     public int Gpus(ParseResult r) => r.GetValue(_gpus);
+    public CommOverlap Overlap(ParseResult r) => new(r.GetValue(_overlapGrad), r.GetValue(_overlapParam), r.GetValue(_overlapTp));
     public int GlobalBatch(ParseResult r) => r.GetValue(_globalBatch);
     public int Sequence(ParseResult r) => r.GetValue(_seq);
 
@@ -105,6 +110,7 @@ public sealed class ParallelArguments
         {
             Tensor = t, Context = c, Pipeline = p, Data = d, VirtualStages = v, MicroBatch = r.GetValue(_mbs), GlobalBatch = r.GetValue(_globalBatch),
             SequenceParallel = r.GetValue(_sp), Recompute = ParallelConfig.ParseRecompute(r.GetValue(_recompute)!), Zero = r.GetValue(_zero), Schedule = schedule,
+            Overlap = Overlap(r),
         };
     }
 }

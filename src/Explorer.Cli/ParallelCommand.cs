@@ -39,7 +39,7 @@ public static class ParallelCommand
                     return estimate.Valid ? ExitCodes.Ok : ExitCodes.BadInput;
                 }
                 arguments.CheckSearchFlags(result);
-                var search = ParallelSearch.Search(spec, seq, cluster, arguments.Gpus(result), arguments.GlobalBatch(result));
+                var search = ParallelSearch.Search(spec, seq, cluster, arguments.Gpus(result), arguments.GlobalBatch(result), overlap: arguments.Overlap(result));
                 if (search.Problems.Count > 0)
                     throw new ArgumentException(string.Join(" ", search.Problems));
                 if (result.GetValue(json))
@@ -61,7 +61,8 @@ public static class ParallelCommand
     {
         tp = e.Config.Tensor, c = e.Config.Context, pp = e.Config.Pipeline, dp = e.Config.Data, vpp = e.Config.VirtualStages, mbs = e.Config.MicroBatch,
         globalBatch = e.Config.GlobalBatch, microBatches = e.Config.MicroBatches, sequenceParallel = e.Config.SequenceParallel,
-        recompute = e.Config.Recompute.ToString().ToLowerInvariant(), zero = e.Config.Zero, schedule = ScheduleNames.Name(e.Config.Schedule),
+        recompute = e.Config.Recompute.ToString().ToLowerInvariant(), zero = e.Config.Zero,
+        overlap = new { gradReduce = e.Config.Overlap.GradReduce, paramGather = e.Config.Overlap.ParamGather, tpComm = e.Config.Overlap.TensorParallel }, schedule = ScheduleNames.Name(e.Config.Schedule),
         stepSeconds = e.Valid ? e.StepSeconds : (double?)null,
         tokensPerSecond = e.TokensPerSecond,
         tflopsPerGpu = e.HardwareFlopsPerGpu / 1e12,

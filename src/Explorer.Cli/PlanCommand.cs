@@ -133,16 +133,19 @@ public static class PlanCommand
         var zero = new Option<int?>("--zero") { Description = "ZeRO stage 0-3 (1 = distributed optimizer)." };
         var recompute = new Option<string>("--recompute") { Description = "none, selective or full." };
         var sp = new Option<bool>("--sequence-parallel") { Description = "Sequence parallelism (t > 1)." };
+        var overlapGrad = new Option<bool>("--overlap-grad-reduce") { Description = "Reduce gradients behind the backward." };
+        var overlapParam = new Option<bool>("--overlap-param-gather") { Description = "Gather the updated weights behind the next forward (with --overlap-grad-reduce, ZeRO-1)." };
+        var overlapTp = new Option<bool>("--tp-comm-overlap") { Description = "Pipeline the tensor-parallel collectives with their GEMMs (with --sequence-parallel)." };
         var command = new Command("export", "Plan, then write the plan for Megatron-LM, DeepSpeed, torchtitan or as Explorer JSON.");
         arguments.AddTo(command);
-        foreach (var option in new Option[] { format, tp, cp, dp, globalBatch, zero, recompute, sp })
+        foreach (var option in new Option[] { format, tp, cp, dp, globalBatch, zero, recompute, sp, overlapGrad, overlapParam, overlapTp })
             command.Options.Add(option);
         command.SetAction(result => Guard(error, () =>
         {
             var request = arguments.Request(result);
             ParallelConfig? parallel = null;
             if (result.GetValue(tp) is not null || result.GetValue(cp) is not null || result.GetValue(dp) is not null || result.GetValue(globalBatch) is not null || result.GetValue(zero) is not null
-                || result.GetValue(recompute) is not null || result.GetValue(sp))
+                || result.GetValue(recompute) is not null || result.GetValue(sp) || result.GetValue(overlapGrad) || result.GetValue(overlapParam) || result.GetValue(overlapTp))
             {
                 int t = result.GetValue(tp) ?? 1, c = result.GetValue(cp) ?? 1, d = result.GetValue(dp) ?? 1, b = arguments.MicroBatchSize(result);
                 parallel = new ParallelConfig
@@ -152,7 +155,10 @@ public static class PlanCommand
                     GlobalBatch = result.GetValue(globalBatch) ?? request.MicroBatches * d * b,
                     SequenceParallel = result.GetValue(sp), Zero = result.GetValue(zero) ?? 1,
                     Recompute = result.GetValue(recompute) is { } r ? ParallelConfig.ParseRecompute(r) : Recompute.None,
+                    Overlap = new CommOverlap(result.GetValue(overlapGrad), result.GetValue(overlapParam), result.GetValue(overlapTp)),
                 };
+                if (ParallelRules.Overlap(parallel) is { } broken)
+                    throw new ArgumentException(broken);
                 foreach (var (name, value) in new[] { ("--tp", t), ("--cp", c), ("--dp", d) })
                     if (value < 1)
                         throw new ArgumentException($"{name} {value}: use at least 1.");

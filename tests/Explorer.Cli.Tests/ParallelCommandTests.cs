@@ -49,6 +49,22 @@ public class ParallelCommandTests
     }
 
     [Fact]
+    public void OverlapIsASettingOfTheSearchAndOfOneConfiguration()
+    {
+        string[] args = ["parallel", "--model", "deepseek-llm-67b", "--gpus", "64", "--gpu", "h200", "--global-batch", "256", "--json"];
+        var plain = JsonDocument.Parse(Cli.Run(args).Out).RootElement.GetProperty("configurations")[0];
+        var overlapped = JsonDocument.Parse(Cli.Run([.. args, "--overlap-grad-reduce", "--overlap-param-gather", "--tp-comm-overlap"]).Out)
+            .RootElement.GetProperty("configurations")[0];
+        Assert.True(overlapped.GetProperty("stepSeconds").GetDouble() < plain.GetProperty("stepSeconds").GetDouble());
+        Assert.True(overlapped.GetProperty("overlap").GetProperty("gradReduce").GetBoolean());
+        // One configuration: Megatron-LM's rule for the tensor-parallel overlap.
+        var (code, output, _) = Cli.Run("parallel", "--model", "deepseek-llm-67b", "--gpus", "64", "--global-batch", "256", "--tp", "8", "--pp", "4",
+            "--tp-comm-overlap");
+        Assert.Equal(2, code);
+        Assert.Contains("only with sequence parallelism", output);
+    }
+
+    [Fact]
     public void ASearchOfAGptShapeListsFittingConfigurationsFastestFirst()
     {
         var (code, output, _) = Cli.Run("parallel", "--layers", "24", "--hidden", "2304", "--heads", "24", "--vocab", "51200", "--gpus", "32",

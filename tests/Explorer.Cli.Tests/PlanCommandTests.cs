@@ -71,6 +71,13 @@ public sealed class PlanCommandTests : IDisposable
         Assert.Equal(0, context.Code);
         Assert.Contains("--tensor-model-parallel-size 8 --pipeline-model-parallel-size 8 --num-layers 95 --context-parallel-size 2", context.Out);
         Assert.Contains("world size t·c·p·d = 8·2·8·2 = 256 GPUs", context.Out);
+        var overlap = Run("export", "--model", "deepseek-llm-67b", "--stages", "8", "--method", "uniform", "--account-for-embedding", "--format", "megatron",
+            "--tp", "8", "--dp", "2", "--global-batch", "16", "--sequence-parallel", "--overlap-grad-reduce", "--overlap-param-gather", "--tp-comm-overlap");
+        Assert.Contains("--use-distributed-optimizer --overlap-grad-reduce --overlap-param-gather --tp-comm-overlap", overlap.Out);
+        var gatherAlone = Run("export", "--model", "deepseek-llm-67b", "--stages", "8", "--method", "uniform", "--account-for-embedding", "--format", "megatron",
+            "--overlap-param-gather");
+        Assert.Equal(2, gatherAlone.Code);
+        Assert.Contains("needs the distributed optimizer (ZeRO-1) and --overlap-grad-reduce", gatherAlone.Err);
         var mismatch = Run("export", "--model", "deepseek-llm-67b", "--stages", "8", "--method", "uniform", "--account-for-embedding", "--format", "megatron",
             "--dp", "4", "--global-batch", "64");
         Assert.Equal(2, mismatch.Code);

@@ -14,6 +14,23 @@ public enum Recompute
 }
 
 /// <summary>
+/// Which communication runs behind compute, as Megatron-Core runs it (its flags): the data-parallel gradient
+/// reduction bucket by bucket during the backward (<c>--overlap-grad-reduce</c>); the distributed optimizer's gather of
+/// the updated weights during the next forward (<c>--overlap-param-gather</c>, which needs both of those); the
+/// tensor-parallel collectives pipelined with the GEMMs they feed (<c>--tp-comm-overlap</c>, which needs sequence
+/// parallelism).
+/// </summary>
+public sealed record CommOverlap(bool GradReduce = false, bool ParamGather = false, bool TensorParallel = false)
+{
+    public static CommOverlap None { get; } = new();
+
+    public bool Any => GradReduce || ParamGather || TensorParallel;
+
+    public string Describe() => !Any ? "" : " overlap=" + string.Join('+',
+        new[] { (GradReduce, "grad-reduce"), (ParamGather, "param-gather"), (TensorParallel, "tp-comm") }.Where(x => x.Item1).Select(x => x.Item2));
+}
+
+/// <summary>
 /// How a training step is spread over t·c·p·d GPUs: tensor parallel t (optionally with sequence parallelism), context
 /// parallel c (each sequence split over c GPUs, attention by a ring of its key/value chunks), pipeline p with v model
 /// chunks per device, data parallel d with a ZeRO stage, and the batch.
@@ -37,6 +54,8 @@ public sealed record ParallelConfig
     /// gradients; 3: also weights.</summary>
     public int Zero { get; init; } = 1;
     public ScheduleKind Schedule { get; init; } = ScheduleKind.OneFOneB;
+    /// <summary>Communication hidden behind compute (none by default, as in the SC21 runs the estimator is fitted on).</summary>
+    public CommOverlap Overlap { get; init; } = CommOverlap.None;
 
     public int Gpus => Tensor * Context * Pipeline * Data;
 
@@ -45,7 +64,7 @@ public sealed record ParallelConfig
 
     public string Describe() =>
         $"t={Tensor}{(SequenceParallel ? "+SP" : "")}{(Context > 1 ? $" c={Context}" : "")} p={Pipeline}{(VirtualStages > 1 ? $"×v{VirtualStages}" : "")} d={Data} b={MicroBatch} " +
-        $"m={MicroBatches} {ScheduleNames.Name(Schedule)} recompute={Recompute.ToString().ToLowerInvariant()} zero={Zero}";
+        $"m={MicroBatches} {ScheduleNames.Name(Schedule)} recompute={Recompute.ToString().ToLowerInvariant()} zero={Zero}{Overlap.Describe()}";
 
     public static Recompute ParseRecompute(string text) => text.Trim().ToLowerInvariant() switch
     {

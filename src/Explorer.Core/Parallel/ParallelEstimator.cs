@@ -33,7 +33,10 @@ public static class ParallelEstimator
         // A GPU of the t·c group runs 1/(t·c) of each layer's work: its heads' share of its s/c tokens.
         var layerSeconds = layerHardware / (t * c) / k.Rate;
         var headSeconds = headFlops / (t * c) / k.Rate;
-        var tensorLayerSeconds = k.TensorCollectives * k.AllReduce;
+        // With --tp-comm-overlap the collectives are pipelined with the layer's GEMMs: only what outlasts them shows.
+        var tensorLayerSeconds = config.Overlap.TensorParallel
+            ? Math.Max(0, k.TensorCollectives * k.AllReduce - layerSeconds)
+            : k.TensorCollectives * k.AllReduce;
         var contextLayerSeconds = ContextRingExposedSeconds(spec, sequenceLength, cluster, config, e, k);
 
         // Pipeline: each micro-batch sends its activations forward and their gradient back, once per model chunk.
@@ -67,7 +70,23 @@ public static class ParallelEstimator
             var bandwidth = crossesNodes ? cluster.InterNodeBytesPerSecond : cluster.IntraNodeBytesPerSecond;
             var latency = crossesNodes ? cluster.InterNodeLatencySeconds : cluster.IntraNodeLatencySeconds;
             var gradientBytes = Bf16 * parametersOnGpu;
-            dataComm = AllReduceSeconds(gradientBytes, replicas, bandwidth, latency, e);
+            // What the last micro-batch's backward on this stage, and the first one's forward, can hide.
+            var backwardOne = layersOnStage * (2 * forward + k.Recomputed) / (t * c) / k.Rate;
+            var forwardOne = layersOnStage * forward / (t * c) / k.Rate;
+            if (config.Zero == 1)
+            {
+                // The distributed optimizer: gradients reduce-scattered, then the updated weights all-gathered (the
+                // bytes of one all-reduce); with overlap, the first during the backward, the second during the forward.
+                var reduceScatter = AllGatherSeconds(gradientBytes, replicas, bandwidth, latency, e);
+                var gather = AllGatherSeconds(gradientBytes, replicas, bandwidth, latency, e);
+                dataComm = (config.Overlap.GradReduce ? Math.Max(0, reduceScatter - backwardOne) : reduceScatter)
+                         + (config.Overlap.ParamGather ? Math.Max(0, gather - forwardOne) : gather);
+            }
+            else
+            {
+                var allReduce = AllReduceSeconds(gradientBytes, replicas, bandwidth, latency, e);
+                dataComm = config.Overlap.GradReduce ? Math.Max(0, allReduce - backwardOne) : allReduce;
+            }
             if (config.Zero == 3)
                 dataComm += 2 * m * AllGatherSeconds(gradientBytes, replicas, bandwidth, latency, e);
             dataComm *= 1 - e.DataParallelOverlap;

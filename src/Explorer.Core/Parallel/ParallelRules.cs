@@ -12,6 +12,16 @@ public static class ParallelRules
     /// <summary>Most sequences in one step.</summary>
     public const int MaxGlobalBatch = 1 << 24;
 
+    /// <summary>What Megatron-LM's validate_args says of the overlap settings; null when they are allowed.</summary>
+    public static string? Overlap(ParallelConfig c)
+    {
+        if (c.Overlap.ParamGather && (c.Zero != 1 || !c.Overlap.GradReduce))
+            return "Overlapping the weight gather (--overlap-param-gather) needs the distributed optimizer (ZeRO-1) and --overlap-grad-reduce.";
+        if (c.Overlap.TensorParallel && !c.SequenceParallel)
+            return "Tensor-parallel communication overlaps its GEMMs (--tp-comm-overlap) only with sequence parallelism.";
+        return null;
+    }
+
     public static IReadOnlyList<string> Check(ModelSpec spec, int sequenceLength, Cluster cluster, ParallelConfig c)
     {
         var broken = new List<string>(cluster.Problems());
@@ -46,6 +56,8 @@ public static class ParallelRules
             broken.Add($"ZeRO stage {c.Zero}; use 0, 1, 2 or 3.");
         if (c.Zero >= 2 && c.Pipeline > 1)
             broken.Add($"ZeRO-{c.Zero} shards gradients across the micro-batches a pipeline accumulates; DeepSpeed and Megatron-LM allow only ZeRO-1 (the distributed optimizer) with p > 1.");
+        if (Overlap(c) is { } overlap)
+            broken.Add(overlap);
         if (c.Schedule == ScheduleKind.Interleaved1F1B)
         {
             if (c.VirtualStages < 2)

@@ -30,7 +30,10 @@ public static class ParallelSearch
     /// </summary>
     public const int MinTokensPerContextGpu = 4096;
 
-    public static SearchResult Search(ModelSpec spec, int sequenceLength, Cluster cluster, int gpus, int globalBatch, Efficiency? efficiency = null)
+    /// <param name="overlap">The communication overlap the run will use; each candidate takes what its own settings
+    /// allow (the weight gather only with ZeRO-1, the tensor-parallel overlap only with sequence parallelism).</param>
+    public static SearchResult Search(ModelSpec spec, int sequenceLength, Cluster cluster, int gpus, int globalBatch, Efficiency? efficiency = null,
+        CommOverlap? overlap = null)
     {
         var problems = new List<string>(cluster.Problems());
         if (gpus is < 1 or > ParallelRules.MaxGpus)
@@ -45,7 +48,7 @@ public static class ParallelSearch
 
         var fitting = new List<ParallelEstimate>();
         int considered = 0, valid = 0;
-        foreach (var config in Candidates(spec, sequenceLength, cluster, gpus, globalBatch))
+        foreach (var config in Candidates(spec, sequenceLength, cluster, gpus, globalBatch, overlap ?? CommOverlap.None))
         {
             considered++;
             var estimate = ParallelEstimator.Estimate(spec, sequenceLength, cluster, config, efficiency);
@@ -60,7 +63,7 @@ public static class ParallelSearch
         return new SearchResult(ranked, considered, valid, []);
     }
 
-    private static IEnumerable<ParallelConfig> Candidates(ModelSpec spec, int sequenceLength, Cluster cluster, int gpus, int globalBatch)
+    private static IEnumerable<ParallelConfig> Candidates(ModelSpec spec, int sequenceLength, Cluster cluster, int gpus, int globalBatch, CommOverlap overlap)
     {
         foreach (var t in Divisors(gpus).Where(t => t <= cluster.GpusPerNode && spec.AttentionHeads % t == 0 && spec.KeyValueHeads % t == 0))
         foreach (var c in Divisors(gpus / t).Where(c => c == 1
@@ -79,6 +82,7 @@ public static class ParallelSearch
                     {
                         Tensor = t, Context = c, Pipeline = p, Data = d, VirtualStages = v, MicroBatch = b, GlobalBatch = globalBatch,
                         SequenceParallel = sp, Recompute = recompute, Zero = zero, Schedule = schedule,
+                        Overlap = overlap with { ParamGather = overlap.ParamGather && overlap.GradReduce && zero == 1, TensorParallel = overlap.TensorParallel && sp },
                     };
             }
         }

@@ -109,6 +109,12 @@ public static class PlanExports
         });
         if (c.Zero == 1)
             args.Append(" --use-distributed-optimizer");
+        if (c.Overlap.GradReduce)
+            args.Append(" --overlap-grad-reduce");
+        if (c.Overlap.ParamGather)
+            args.Append(" --overlap-param-gather");
+        if (c.Overlap.TensorParallel)
+            args.Append(" --tp-comm-overlap");
         var header = (c.Context > 1
             ? $"# {ExportTargets.Megatron}: world size t·c·p·d = {c.Tensor}·{c.Context}·{c.Pipeline}·{c.Data} = {c.Gpus} GPUs"
             : $"# {ExportTargets.Megatron}: world size t·p·d = {c.Tensor}·{c.Pipeline}·{c.Data} = {c.Gpus} GPUs") + $", {c.MicroBatches} micro-batches per step\n";
@@ -208,7 +214,9 @@ public static class PlanExports
             ["train_micro_batch_size_per_gpu"] = c.MicroBatch,
             ["gradient_accumulation_steps"] = c.MicroBatches,
             ["bf16"] = new Dictionary<string, object> { ["enabled"] = true },
-            ["zero_optimization"] = new Dictionary<string, object> { ["stage"] = c.Zero },
+            ["zero_optimization"] = c.Overlap.GradReduce
+                ? new Dictionary<string, object> { ["stage"] = c.Zero, ["overlap_comm"] = true } // gradient reduction behind the backward
+                : new Dictionary<string, object> { ["stage"] = c.Zero },
         };
         text.Append(JsonSerializer.Serialize(config, new JsonSerializerOptions { WriteIndented = true }));
         return ExportResult.Ok("deepspeed", text.ToString());
@@ -300,6 +308,10 @@ public static class PlanExports
         else
             text.AppendLine($"    data_parallel_replicate_degree=1,\n    data_parallel_shard_degree={c.Data},\n    fsdp_reshard_after_forward=\"{(c.Zero == 3 ? "always" : "never")}\",");
         text.AppendLine("),");
+        // FSDP2 prefetches weight gathers and reduces gradients behind compute on its own; asynchronous tensor
+        // parallelism is torch.compile's (CompileConfig requires the model compiled).
+        if (c.Overlap.TensorParallel)
+            text.AppendLine("compile=CompileConfig(enable=True, components=[\"model\", \"loss\"], enable_async_tensor_parallel=True),");
         text.Append(c.Recompute switch
         {
             Recompute.Full => "activation_checkpoint=FullAC.Config(),",

@@ -31,6 +31,9 @@ public sealed class ParallelPlannerView
     /// <summary>Only schedules the engines run today (1F1B and interleaved): ZB-H1 has no export.</summary>
     public bool ExportableOnly { get; set; } = true;
 
+    /// <summary>The communication overlap the run uses (Megatron-Core's flags); each configuration takes what it allows.</summary>
+    public CommOverlap Overlap { get; set; } = CommOverlap.None;
+
     public SearchResult? Result { get; private set; }
     private IReadOnlyList<ParallelEstimate> _fitting = [];
     /// <summary>The fastest fitting configurations, best first (after the schedule filter).</summary>
@@ -80,7 +83,7 @@ public sealed class ParallelPlannerView
     /// <summary>Searches every configuration of the model on this cluster; chooses the fastest that fits.</summary>
     public void Search(ModelSpec spec, int sequenceLength)
     {
-        Result = ParallelSearch.Search(spec, sequenceLength, Cluster, Gpus, GlobalBatch);
+        Result = ParallelSearch.Search(spec, sequenceLength, Cluster, Gpus, GlobalBatch, overlap: Overlap);
         _fitting = ExportableOnly ? Result.Fitting.Where(e => e.Config.Schedule != Explorer.Core.Pipeline.ScheduleKind.ZeroBubbleH1).ToArray() : Result.Fitting;
         Problem = Result.Problems.Count > 0 ? string.Join(" ", Result.Problems)
             : _fitting.Count == 0 ? $"No configuration of {spec.Name} fits {Gpus} × {MemoryGB:0} GB at a global batch of {GlobalBatch}: add GPUs, use larger ones, or lower the batch." : null;

@@ -98,6 +98,59 @@ public class ParallelEstimatorTests
         Assert.Equal(2 * 4 * 6 * allReduce, full.Time!.TensorComm, 12);
     }
 
+    /// <summary>One layer's forward FLOPs as Megatron-LM counts them (matmuls and the s × s attention core), by hand.</summary>
+    private static double LayerForwardFlops(int s, int b = 1) =>
+        2.0 * b * s * (4.0 * 1024 * 1024 + 2.0 * 1024 * 4096) + 4.0 * b * s * s * 1024;
+
+    private static double Rate(Cluster cluster) => cluster.Gpu.PeakBf16Flops * Efficiency.Default.LayerFraction(1024);
+
+    [Fact]
+    public void TensorParallelOverlapHidesTheCollectivesBehindTheLayersGemms()
+    {
+        // Sequence parallelism is the rule (Megatron-LM asserts it).
+        var noSp = ParallelEstimator.Estimate(Small, 1024, A100, new ParallelConfig { Tensor = 8, GlobalBatch = 2, Overlap = new CommOverlap(TensorParallel: true) });
+        Assert.Contains(noSp.Violations, v => v.Contains("only with sequence parallelism"));
+        // On NVLink with t = 2 four collectives are shorter than the layer's work: nothing shows.
+        var wide = ParallelEstimator.Estimate(Small, 1024, A100, new ParallelConfig
+        {
+            Tensor = 2, GlobalBatch = 2, SequenceParallel = true, Overlap = new CommOverlap(TensorParallel: true),
+        });
+        Assert.Equal(0, wide.Time!.TensorComm);
+        var config = new ParallelConfig { Tensor = 8, GlobalBatch = 2, SequenceParallel = true };
+        // On a slow link what shows is the collectives less the layer's time, 3 forwards' work over t: per layer, per micro-batch.
+        var slow = A100 with { IntraNodeBytesPerSecond = 1e9 };
+        var plain = ParallelEstimator.Estimate(Small, 1024, slow, config);
+        var hidden = ParallelEstimator.Estimate(Small, 1024, slow, config with { Overlap = new CommOverlap(TensorParallel: true) });
+        var layerSeconds = 3 * LayerForwardFlops(1024) / 8 / Rate(slow);
+        Assert.True(plain.Time!.TensorComm > 2 * 4 * layerSeconds, "the collectives outlast the GEMMs here");
+        Assert.Equal(plain.Time.TensorComm - 2 * 4 * layerSeconds, hidden.Time!.TensorComm, 9);
+    }
+
+    [Fact]
+    public void GradientReductionAndWeightGatherOverlapTheBackwardAndTheForward()
+    {
+        // p = 2, d = 4 over a slow network: the distributed optimizer's reduce-scatter and all-gather (each half the bytes
+        // of an all-reduce) outlast compute. Overlapping the first hides one micro-batch's backward on the stage
+        // (2 layers × 2 forwards' work), the second one micro-batch's forward (2 layers × 1).
+        var slow = A100 with { IntraNodeBytesPerSecond = 1e8, InterNodeBytesPerSecond = 1e8 };
+        var config = new ParallelConfig { Pipeline = 2, Data = 4, GlobalBatch = 8, Zero = 1 };
+        var plain = ParallelEstimator.Estimate(Small, 1024, slow, config);
+        var grad = ParallelEstimator.Estimate(Small, 1024, slow, config with { Overlap = new CommOverlap(GradReduce: true) });
+        var both = ParallelEstimator.Estimate(Small, 1024, slow, config with { Overlap = new CommOverlap(GradReduce: true, ParamGather: true) });
+        var forwardOne = 2 * LayerForwardFlops(1024) / Rate(slow);
+        Assert.Equal(plain.Time!.DataComm - 2 * forwardOne, grad.Time!.DataComm, 9);
+        Assert.Equal(plain.Time.DataComm - 3 * forwardOne, both.Time!.DataComm, 9);
+        // Megatron-LM's rules: the weight gather overlaps only with the distributed optimizer and with the gradient overlap.
+        var alone = ParallelEstimator.Estimate(Small, 1024, slow, config with { Overlap = new CommOverlap(ParamGather: true) });
+        Assert.Contains(alone.Violations, v => v.Contains("--overlap-grad-reduce"));
+        var zero0 = ParallelEstimator.Estimate(Small, 1024, slow, config with { Zero = 0, Overlap = new CommOverlap(true, true) });
+        Assert.Contains(zero0.Violations, v => v.Contains("ZeRO-1"));
+        // Without the distributed optimizer one all-reduce overlaps the backward.
+        var replicated = ParallelEstimator.Estimate(Small, 1024, slow, config with { Zero = 0 });
+        var replicatedOverlap = ParallelEstimator.Estimate(Small, 1024, slow, config with { Zero = 0, Overlap = new CommOverlap(GradReduce: true) });
+        Assert.Equal(replicated.Time!.DataComm - 2 * forwardOne, replicatedOverlap.Time!.DataComm, 9);
+    }
+
     [Fact]
     public void ContextParallelismSplitsEachSequencesWorkAndActivationsOverItsGpus()
     {

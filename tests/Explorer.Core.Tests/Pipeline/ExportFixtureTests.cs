@@ -36,6 +36,14 @@ public class ExportFixtureTests
         yield return ("67B uniform +E, full recompute", accounted, new ParallelConfig { Tensor = 8, Pipeline = 8, Data = 1, GlobalBatch = 16, Recompute = Recompute.Full, Zero = 1 });
         var optimal = Plan(new PlanRequest { Units = Units67B, Stages = 8, MicroBatches = 16 });
         yield return ("67B optimal (layout)", optimal, new ParallelConfig { Tensor = 8, Pipeline = 8, Data = 2, GlobalBatch = 32, SequenceParallel = true, Zero = 1 });
+        yield return ("67B optimal, every overlap", optimal, new ParallelConfig
+        {
+            Tensor = 8, Pipeline = 8, Data = 2, GlobalBatch = 32, SequenceParallel = true, Zero = 1, Overlap = new CommOverlap(true, true, true),
+        });
+        yield return ("7B uniform, gradient overlap (DeepSpeed overlap_comm)", uniform, new ParallelConfig
+        {
+            Pipeline = 2, Data = 2, GlobalBatch = 16, Zero = 1, Overlap = new CommOverlap(GradReduce: true),
+        });
         var interleaved = Plan(new PlanRequest { Units = Units7B, Stages = 2, VirtualStages = 3, MicroBatches = 8, Schedule = ScheduleKind.Interleaved1F1B, Method = PartitionMethod.Uniform });
         yield return ("7B interleaved uniform", interleaved, null);
         var interleavedOptimal = Plan(new PlanRequest { Units = Units67B, Stages = 4, VirtualStages = 2, MicroBatches = 8, Schedule = ScheduleKind.Interleaved1F1B });
@@ -121,6 +129,18 @@ public class ExportFixtureTests
     }
 
     [Fact]
+    public void OverlapSettingsAreTheEnginesOwnFlags()
+    {
+        var (_, report, config) = Cases().Single(c => c.Name == "67B optimal, every overlap");
+        var megatron = PlanExports.Megatron(report, config).Text!;
+        Assert.Contains("--use-distributed-optimizer --overlap-grad-reduce --overlap-param-gather --tp-comm-overlap", megatron);
+        var torchtitan = PlanExports.Torchtitan(report, config).Text!;
+        Assert.Contains("compile=CompileConfig(enable=True, components=[\"model\", \"loss\"], enable_async_tensor_parallel=True),", torchtitan);
+        var (_, plain, grad) = Cases().Single(c => c.Name.Contains("DeepSpeed overlap_comm"));
+        Assert.Contains("\"overlap_comm\": true", PlanExports.DeepSpeed(plain, grad).Text);
+    }
+
+    [Fact]
     public void TorchtitanExportsUseItsConfigFieldsAndModuleNames()
     {
         var parallelism = Set("torchtitan", "parallelismFields");
@@ -140,6 +160,8 @@ public class ExportFixtureTests
                 Assert.NotEmpty(keys);
                 Assert.All(keys, k => Assert.True(fields.Contains(k), $"{name}: {block}.{k} is not a torchtitan field"));
             }
+            foreach (Match key in Regex.Matches(Regex.Match(text, @"compile=CompileConfig\((?<args>[^)]*)\)").Groups["args"].Value, @"(\w+)="))
+                Assert.Contains("compile." + key.Groups[1].Value, Set("torchtitan", "cliOptions"));
             if (Regex.Match(text, "fsdp_reshard_after_forward=\"(\\w+)\"") is { Success: true } m)
                 Assert.Contains(m.Groups[1].Value, reshard);
             if (Regex.Match(text, @"activation_checkpoint=(\w+)\.Config") is { Success: true } ac)

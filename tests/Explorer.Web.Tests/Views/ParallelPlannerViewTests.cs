@@ -68,6 +68,23 @@ public class ParallelPlannerViewTests
     }
 
     [Fact]
+    public void TheOverlapSettingReachesEveryConfigurationThatAllowsIt()
+    {
+        var view = new ParallelPlannerView { Gpus = 64, GlobalBatch = 256 };
+        view.Search(ModelPresets.DeepSeekLlm67B, 4096);
+        var before = view.Top[0].StepSeconds;
+        view.Overlap = new CommOverlap(GradReduce: true, ParamGather: true, TensorParallel: true);
+        view.Search(ModelPresets.DeepSeekLlm67B, 4096);
+        Assert.True(view.Top[0].StepSeconds < before);
+        Assert.All(view.Top, e =>
+        {
+            Assert.True(e.Config.Overlap.GradReduce);
+            Assert.Equal(e.Config.Zero == 1, e.Config.Overlap.ParamGather);
+            Assert.Equal(e.Config.SequenceParallel, e.Config.Overlap.TensorParallel);
+        });
+    }
+
+    [Fact]
     public void AppliedToThePipelineItsStagesAreThePDimension()
     {
         var view = new ParallelPlannerView { Gpus = 64, GlobalBatch = 256 };
