@@ -1,0 +1,66 @@
+using Explorer.Core.Parallel;
+using Explorer.Core.Pipeline;
+using Explorer.Core.Specs;
+using Xunit.Abstractions;
+
+namespace Explorer.Core.Tests.Parallel;
+
+/// <summary>
+/// Validation on runs the estimator was not fitted on: Table 5 of Korthikanti et al., "Reducing Activation
+/// Recomputation in Large Transformer Models" (arXiv 2205.05198): end-to-end iteration times of GPT models of 22B to
+/// 1T parameters on DGX A100 nodes, with full recomputation, and with sequence parallelism and selective
+/// recomputation. The configurations are as Calculon encodes them for its own validation (calculon-ai/calculon @
+/// caa4b11f8fe1fee3ba57adaacb7590d7deabd053, validation/seqsel/tab5/*.json and models/*.json): sequence 2,048,
+/// vocabulary 51,200, fp16, no optimizer sharding, no overlap.
+/// </summary>
+public class KorthikantiTable5Tests(ITestOutputHelper output)
+{
+    public sealed record Row(string Model, int Layers, int Hidden, int Heads, int Tensor, int Pipeline, int VirtualStages, int Batch, int MicroBatch,
+        bool SequenceParallelSelective, double MeasuredSeconds);
+
+    public static readonly Row[] Table5 =
+    [
+        new("22B", 48, 6144, 64, 8, 1, 1, 4, 4, false, 1.42),
+        new("22B", 48, 6144, 64, 8, 1, 1, 4, 4, true, 1.10),
+        new("175B", 96, 12288, 96, 8, 8, 3, 64, 1, false, 18.13),
+        new("175B", 96, 12288, 96, 8, 8, 3, 64, 1, true, 13.75),
+        new("530B", 105, 20480, 128, 8, 35, 3, 280, 1, false, 49.05),
+        new("530B", 105, 20480, 128, 8, 35, 3, 280, 1, true, 37.83),
+        new("1T", 128, 25600, 160, 8, 64, 1, 512, 1, false, 94.42),
+        new("1T", 128, 25600, 160, 8, 64, 1, 512, 1, true, 71.49),
+    ];
+
+    public static ParallelEstimate Predict(Row r)
+    {
+        var spec = new ModelSpec($"gpt-{r.Model}", r.Layers, r.Hidden, 4 * r.Hidden, r.Heads, r.Heads, 51200, 2048, TiedEmbeddings: true, FfnKind: FfnKind.Gelu);
+        return ParallelEstimator.Estimate(spec, 2048, Cluster.Node8(Gpu.A100_80GB), new ParallelConfig
+        {
+            Tensor = r.Tensor, Pipeline = r.Pipeline, Data = 1, VirtualStages = r.VirtualStages, MicroBatch = r.MicroBatch, GlobalBatch = r.Batch,
+            SequenceParallel = r.SequenceParallelSelective, Recompute = r.SequenceParallelSelective ? Recompute.Selective : Recompute.Full, Zero = 0,
+            Schedule = r.VirtualStages > 1 ? ScheduleKind.Interleaved1F1B : ScheduleKind.OneFOneB,
+        });
+    }
+
+    /// <summary>
+    /// Where the estimator stands on these rows, fitted on SC21 only: 9.5% mean and 15.6% worst (the deep pipelines
+    /// of the 530B and 1T are predicted slow: Megatron-LM ran faster in 2022 than in the SC21 runs the efficiency was
+    /// fitted on). Issue 24's target is 5% mean with no row over 10%; these bounds only keep it from getting worse.
+    /// </summary>
+    [Fact]
+    public void EveryRowIsPredictedWithinTheErrorsMeasuredSoFar()
+    {
+        var errors = new List<double>();
+        foreach (var r in Table5)
+        {
+            var e = Predict(r);
+            Assert.True(e.Valid, string.Join("; ", e.Violations));
+            var error = (e.StepSeconds - r.MeasuredSeconds) / r.MeasuredSeconds;
+            errors.Add(error);
+            output.WriteLine($"{r.Model,5} {(r.SequenceParallelSelective ? "SP+selective" : "full recompute"),-15} t={r.Tensor} p={r.Pipeline} v={r.VirtualStages} " +
+                             $"B={r.Batch} b={r.MicroBatch}: measured {r.MeasuredSeconds:0.00} s, predicted {e.StepSeconds:0.00} s, error {error:+0.0%;-0.0%}");
+        }
+        output.WriteLine($"mean |error| {errors.Average(Math.Abs):0.0%}, worst {errors.Max(Math.Abs):0.0%}");
+        Assert.All(errors, error => Assert.InRange(error, -0.16, 0.16));
+        Assert.InRange(errors.Average(Math.Abs), 0, 0.10);
+    }
+}
