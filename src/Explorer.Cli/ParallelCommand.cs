@@ -71,7 +71,7 @@ public static class ParallelCommand
         fits = e.Fits,
         bubbleFraction = e.BubbleFraction,
         bottleneck = e.Bottleneck,
-        time = e.Time is { } t ? new { compute = t.Compute, tensorComm = t.TensorComm, pipelineComm = t.PipelineComm, bubble = t.Bubble, dataComm = t.DataComm, contextComm = t.ContextComm } : null,
+        time = e.Time is { } t ? new { compute = t.Compute, tensorComm = t.TensorComm, pipelineComm = t.PipelineComm, bubble = t.Bubble, dataComm = t.DataComm, contextComm = t.ContextComm, optimizer = t.Optimizer } : null,
         memory = e.Memory is { } m ? new { weights = m.Weights, gradients = m.Gradients, optimizerState = m.OptimizerState, activations = m.Activations, reserved = m.Reserved } : null,
         violations = e.Violations,
     };
@@ -89,7 +89,7 @@ public static class ParallelCommand
         var m = e.Memory!;
         output.WriteLine($"step {t.Step:0.000} s: compute {t.Compute:0.000}, tensor-parallel {t.TensorComm:0.000}, pipeline transfers {t.PipelineComm:0.000}, " +
                          $"bubble {t.Bubble:0.000} ({e.BubbleFraction:P1}), data-parallel {t.DataComm:0.000}" +
-                         (e.Config.Context > 1 ? $", context-parallel ring {t.ContextComm:0.000}" : ""));
+                         (e.Config.Context > 1 ? $", context-parallel ring {t.ContextComm:0.000}" : "") + $", optimizer step {t.Optimizer:0.000}");
         output.WriteLine($"{e.TokensPerSecond:N0} tokens/s; {e.HardwareFlopsPerGpu / 1e12:0.0} TFLOP/s per GPU (with recomputation); MFU {e.ModelFlopsUtilization:P1}");
         output.WriteLine($"memory per GPU {Units.Bytes(m.Total)} of {Units.Bytes(e.GpuMemoryBytes)}: weights {Units.Bytes(m.Weights)}, gradients {Units.Bytes(m.Gradients)}, " +
                          $"optimizer {Units.Bytes(m.OptimizerState)}, activations {Units.Bytes(m.Activations)}, reserved {Units.Bytes(m.Reserved)}{(e.Fits ? "" : " — does not fit")}");

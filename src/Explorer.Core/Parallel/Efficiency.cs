@@ -22,6 +22,12 @@ public sealed record Efficiency
     /// <summary>Fraction of a link's bandwidth a collective or point-to-point transfer achieves.</summary>
     public double LinkFraction { get; init; } = 0.8;
 
+    /// <summary>
+    /// Fraction of the GPU's memory bandwidth the optimizer step's streaming kernels reach (an assumption, not fitted:
+    /// the step is a small share of every run the estimator is checked on).
+    /// </summary>
+    public double MemoryBandwidthFraction { get; init; } = 0.8;
+
     /// <summary>Fraction of the data-parallel gradient reduction hidden behind the backward (0: none, as in SC21).</summary>
     public double DataParallelOverlap { get; init; }
 

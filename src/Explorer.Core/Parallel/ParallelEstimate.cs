@@ -8,9 +8,11 @@ public sealed record MemoryPerGpu(long Weights, long Gradients, long OptimizerSt
 
 /// <summary>Where a step's time goes, in seconds; the parts add up to <see cref="Step"/>.</summary>
 /// <param name="ContextComm">The context-parallel ring's key/value exchange not hidden behind attention.</param>
-public sealed record StepTime(double Compute, double TensorComm, double PipelineComm, double Bubble, double DataComm, double ContextComm = 0)
+/// <param name="Optimizer">The optimizer step: Adam streaming its state through memory once per step.</param>
+public sealed record StepTime(double Compute, double TensorComm, double PipelineComm, double Bubble, double DataComm, double ContextComm = 0,
+    double Optimizer = 0)
 {
-    public double Step => Compute + TensorComm + PipelineComm + Bubble + DataComm + ContextComm;
+    public double Step => Compute + TensorComm + PipelineComm + Bubble + DataComm + ContextComm + Optimizer;
 }
 
 /// <summary>The prediction for one configuration, or the rules it breaks.</summary>

@@ -92,7 +92,8 @@ public static class ParallelEstimator
             dataComm *= 1 - e.DataParallelOverlap;
         }
 
-        var time = new StepTime(compute, tensorComm, pipelineComm, bubble, dataComm, contextComm);
+        var optimizer = OptimizerStepSeconds(parametersOnGpu, config, cluster, e);
+        var time = new StepTime(compute, tensorComm, pipelineComm, bubble, dataComm, contextComm, optimizer);
         var memory = Memory(spec, sequenceLength, config, e, layersOnStage, parametersOnGpu);
         var step = time.Step;
         var microBatchesInStep = (double)m * d;
@@ -137,6 +138,24 @@ public static class ParallelEstimator
         var attentionStep = AttentionCoreFlops(b, sequenceLength, spec.HiddenSize) / (t * c) / c / k.Rate; // one of c steps
         var passes = 3 + (config.Recompute == Recompute.Full ? 1 : 0);                              // forward, backward ×2, recomputed forward
         return passes * (c - 1) * Math.Max(0, transfer - attentionStep);
+    }
+
+    /// <summary>
+    /// Bytes the optimizer step moves per parameter it updates: the fp32 gradient read (Megatron-LM accumulates into
+    /// fp32 main gradients), the fp32 master weight and Adam's two moments each read and written, the 16-bit weight
+    /// written.
+    /// </summary>
+    public const double OptimizerBytesPerParameter = 4 + 3 * 8 + 2;
+
+    /// <summary>
+    /// The optimizer step of one GPU: its share of the parameters (all it holds, or 1/(d·c) of them with the optimizer
+    /// sharded) streamed through memory at a fraction of the GPU's bandwidth. Memory-bound, so the FLOPs do not count.
+    /// </summary>
+    public static double OptimizerStepSeconds(double parametersOnGpu, ParallelConfig config, Cluster cluster, Efficiency? efficiency = null)
+    {
+        var e = efficiency ?? Efficiency.Default;
+        var updated = parametersOnGpu / (config.Zero >= 1 ? (double)config.Data * config.Context : 1);
+        return updated * OptimizerBytesPerParameter / (cluster.Gpu.MemoryBytesPerSecond * e.MemoryBandwidthFraction);
     }
 
     /// <summary>QKᵀ and the weighted sum of V over the full s × s, as Megatron-LM counts them: 4·b·s²·h.</summary>

@@ -90,13 +90,14 @@ public sealed record DirectLogitAttribution(int Answer, int Wrong, double Embedd
 
         // The answer direction through the final norm's weight, and the norm's 1/rms on the final state, frozen.
         var norm = decoder.FinalNorm;
-        var gain = norm.Weight.detach().to(ScalarType.Float32).cpu();
+        // No Scalar made on the fly: one the GC frees while a native call reads it is what HeldScalars guards against.
+        var gain = norm.Weight.detach().to(ScalarType.Float32).cpu().clone();
         if (norm.WeightIsOffset)
-            gain = gain + 1;
+            gain.add_(HeldScalars.One);
         var unembedding = decoder.Unembedding.detach();
         var rows = (unembedding[answer].to(ScalarType.Float32) - unembedding[wrong].to(ScalarType.Float32)).cpu();
         var final = states[layers]!;
-        var scale = 1 / Math.Sqrt(final.square().mean().item<float>() + spec.NormEpsilon);
+        using var scale = tensor(1 / Math.Sqrt(final.square().mean().item<float>() + spec.NormEpsilon), ScalarType.Float32);
         var direction = gain * rows * scale;                                                 // (d)
         double Along(Tensor v) => v.dot(direction).item<float>();
 
