@@ -43,7 +43,16 @@ public static class ParallelCommand
                 if (search.Problems.Count > 0)
                     throw new ArgumentException(string.Join(" ", search.Problems));
                 if (result.GetValue(json))
-                    output.WriteLine(JsonSerializer.Serialize(new { considered = search.Considered, valid = search.Valid, configurations = search.Fitting.Select(Document) }, Json));
+                {
+                    var front = Tradeoffs.ParetoFront(search.Fitting.Select(e => (e.StepSeconds, (double)e.Memory!.Total)).ToArray());
+                    output.WriteLine(JsonSerializer.Serialize(new
+                    {
+                        considered = search.Considered, valid = search.Valid, estimatorError = Tradeoffs.EstimatorError,
+                        tiedWithFastest = Tradeoffs.TiedWithFastest(search.Fitting.Select(e => e.StepSeconds).ToArray(), Tradeoffs.EstimatorError),
+                        paretoFront = front.Select(i => i + 1), // 1-based ranks in configurations
+                        configurations = search.Fitting.Select(Document),
+                    }, Json));
+                }
                 else
                     WriteTable(spec.Name, cluster, search, output);
                 return ExitCodes.Ok;
@@ -113,6 +122,17 @@ public static class ParallelCommand
         }
         console.Write(table);
         if (search.Fitting.Count == 0)
+        {
             output.WriteLine("No configuration fits: use more GPUs, a smaller global batch, or GPUs with more memory.");
+            return;
+        }
+        var tied = Tradeoffs.TiedWithFastest(search.Fitting.Select(e => e.StepSeconds).ToArray(), Tradeoffs.EstimatorError);
+        output.WriteLine(tied > 1
+            ? $"The {tied:N0} fastest are within the estimator's error ({Tradeoffs.EstimatorError:P1} on published runs it was not fitted on) of the fastest: a tie, not a ranking."
+            : $"The fastest is ahead of the next by more than the estimator's error ({Tradeoffs.EstimatorError:P1}).");
+        var front = Tradeoffs.ParetoFront(search.Fitting.Select(e => (e.StepSeconds, (double)e.Memory!.Total)).ToArray());
+        output.WriteLine($"Pareto front of step time against memory per GPU ({front.Count} configurations, least memory first):");
+        foreach (var i in front.OrderBy(i => search.Fitting[i].Memory!.Total))
+            output.WriteLine($"  #{i + 1,-5} {search.Fitting[i].Config.Describe()}: {search.Fitting[i].StepSeconds:0.000} s, {Units.Bytes(search.Fitting[i].Memory!.Total)}");
     }
 }

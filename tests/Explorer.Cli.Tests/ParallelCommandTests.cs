@@ -75,6 +75,18 @@ public class ParallelCommandTests
         var steps = rows.Select(r => r.GetProperty("stepSeconds").GetDouble()).ToArray();
         Assert.Equal(steps.Order(), steps);
         Assert.All(rows, r => Assert.Equal(32, r.GetProperty("tp").GetInt32() * r.GetProperty("pp").GetInt32() * r.GetProperty("dp").GetInt32()));
+        // Ties and the front, by their definitions over the rows printed.
+        var root = JsonDocument.Parse(output).RootElement;
+        var error = root.GetProperty("estimatorError").GetDouble();
+        Assert.Equal(steps.Count(s => s <= steps[0] * (1 + error)), root.GetProperty("tiedWithFastest").GetInt32());
+        var memory = rows.Select(r => r.GetProperty("memoryPerGpuBytes").GetInt64()).ToArray();
+        var front = root.GetProperty("paretoFront").EnumerateArray().Select(e => e.GetInt32() - 1).ToArray();
+        var expected = Enumerable.Range(0, rows.Length).Where(i => !Enumerable.Range(0, rows.Length).Any(j =>
+            steps[j] <= steps[i] && memory[j] <= memory[i] && (steps[j] < steps[i] || memory[j] < memory[i])));
+        Assert.Equal(expected, front);
+        var (_, table, _) = Cli.Run("parallel", "--layers", "24", "--hidden", "2304", "--heads", "24", "--vocab", "51200", "--gpus", "32",
+            "--gpu", "a100-80gb", "--global-batch", "512", "--seq", "2048");
+        Assert.Contains($"Pareto front of step time against memory per GPU ({front.Length} configurations", table);
     }
 
     [Theory]
