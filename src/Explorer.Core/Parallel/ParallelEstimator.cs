@@ -273,7 +273,10 @@ public static class ParallelEstimator
         return (2 * k.AllReduce * 1e3, (k.TensorCollectives - 2) * k.AllReduce * 1e3);
     }
 
-    /// <summary>Bytes per GPU of optimizer-related state for each parameter it holds: 2 (bf16 weights) + 2 (gradients) + 12 (fp32 master and Adam's moments), sharded by the ZeRO stage.</summary>
+    /// <summary>
+    /// Bytes per GPU of optimizer-related state for each parameter it holds: 2 (bf16 weights) + 2 (gradients) + 12
+    /// (fp32 master and Adam's moments), sharded by the ZeRO stage; unsharded, <see cref="MemoryAccount.AdamBytesPerParameter"/>.
+    /// </summary>
     public static double StateBytesPerParameter(ParallelConfig c)
     {
         var shards = (double)c.Data * c.Context;

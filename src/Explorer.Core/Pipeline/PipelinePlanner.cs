@@ -19,7 +19,8 @@ public sealed record PlanRequest
     public UniformPartitioner Uniform { get; init; } = new();
     /// <summary>Device memory; the optimal method keeps every device within it when set.</summary>
     public long? MemoryBudgetBytes { get; init; }
-    public double StateBytesPerParameter { get; init; } = 16;
+    /// <summary>Model state bytes per parameter a device holds (mixed-precision Adam unsharded by default).</summary>
+    public double StateBytesPerParameter { get; init; } = Accounting.MemoryAccount.AdamBytesPerParameter;
     /// <summary>Point-to-point transfer between devices, ms.</summary>
     public double TransferMs { get; init; }
     /// <summary>Tokens in one micro-batch (s·b), for throughput.</summary>

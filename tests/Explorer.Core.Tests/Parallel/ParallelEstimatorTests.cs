@@ -41,6 +41,17 @@ public class ParallelEstimatorTests
     }
 
     [Fact]
+    public void ThePipelinePlannerAndTheEstimatorCountTheSameAdamState()
+    {
+        // One costing of the state: unsharded, the estimator's bytes per parameter are the accounting's 2 + 2 + 4 + 4 + 4,
+        // which the pipeline planner takes by default; ZeRO-1 over d = 4 shards the 12 optimizer bytes.
+        Assert.Equal(2 + 2 + 4 + 4 + 4, Explorer.Core.Accounting.MemoryAccount.AdamBytesPerParameter);
+        Assert.Equal(Explorer.Core.Accounting.MemoryAccount.AdamBytesPerParameter, ParallelEstimator.StateBytesPerParameter(new ParallelConfig { Zero = 0 }));
+        Assert.Equal(Explorer.Core.Accounting.MemoryAccount.AdamBytesPerParameter, new PlanRequest { Units = [] }.StateBytesPerParameter);
+        Assert.Equal(2 + 2 + 12 / 4.0, ParallelEstimator.StateBytesPerParameter(new ParallelConfig { Data = 4, Zero = 1 }), 12);
+    }
+
+    [Fact]
     public void TheOptimizerStepStreamsTheShardOfTheStateThroughMemory()
     {
         // The GPU of p = 2, t = 2 holds 13,096,960 parameters (as above); Adam moves 30 bytes for each it updates, at

@@ -90,7 +90,7 @@ public sealed class PipelineSettings
         Boundaries = method == PartitionMethod.Manual ? ManualBoundaries : null,
         Uniform = new UniformPartitioner(AccountForEmbedding, AccountForLoss),
         MemoryBudgetBytes = FitMemory ? MemoryBytes : null,
-        StateBytesPerParameter = Parallel is { } chosen ? Explorer.Core.Parallel.ParallelEstimator.StateBytesPerParameter(chosen.Config) : 16,
+        StateBytesPerParameter = Parallel is { } chosen ? Explorer.Core.Parallel.ParallelEstimator.StateBytesPerParameter(chosen.Config) : Explorer.Core.Accounting.MemoryAccount.AdamBytesPerParameter,
         TransferMs = Parallel is { } p ? 1e3 * Explorer.Core.Parallel.ParallelEstimator.TransferSeconds(Spec, SequenceLength, p.Cluster, p.Config) : TransferMs,
         TokensPerMicroBatch = (long)SequenceLength * MicroBatchSize,
     };
