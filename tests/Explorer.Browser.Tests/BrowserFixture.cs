@@ -18,6 +18,19 @@ public class BrowserFixture : IAsyncLifetime
         Browser = await _playwright.Chromium.LaunchAsync(LaunchOptions);
     }
 
+    /// <summary>
+    /// A 1600 × 1300 page at <paramref name="path"/>, once both default live models are loaded and the page is
+    /// interactive (its circuit connected).
+    /// </summary>
+    public async Task<IPage> OpenLiveAsync(string path)
+    {
+        var page = await Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1600, Height = 1300 } });
+        await page.GotoAsync(new Uri(Server.BaseAddress, path).ToString());
+        await Assertions.Expect(page.Locator("[data-testid=model-status]")).ToContainTextAsync("2 live models", new() { Timeout = 60000 });
+        await page.Locator("[data-testid=app-interactive]").WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 30000 });
+        return page;
+    }
+
     /// <summary>What a fixture sets up before the server starts, and the environment the server gets.</summary>
     protected virtual Task<IReadOnlyDictionary<string, string>?> PrepareAsync() => Task.FromResult<IReadOnlyDictionary<string, string>?>(null);
 

@@ -7,14 +7,7 @@ namespace Explorer.Browser.Tests;
 [Collection(AppCollection.Name)]
 public class LiveModelPagesTests(BrowserFixture fixture)
 {
-    private async Task<IPage> OpenAsync(string path)
-    {
-        var page = await fixture.Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1600, Height = 1300 } });
-        await page.GotoAsync(new Uri(fixture.Server.BaseAddress, path).ToString());
-        await Assertions.Expect(page.Locator("[data-testid=model-status]")).ToContainTextAsync("2 live models", new() { Timeout = 60000 });
-        await page.Locator("[data-testid=app-interactive]").WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 30000 });
-        return page;
-    }
+    private Task<IPage> OpenAsync(string path) => fixture.OpenLiveAsync(path);
 
     private static async Task RunPromptAsync(IPage page, string prompt)
     {

@@ -136,8 +136,7 @@ public static class ParallelEstimator
         var bytes = 2.0 * Bf16 * b * chunk * spec.KeyValueDim / t;                                 // K and V of one chunk
         var transfer = latency + bytes / (bandwidth * e.LinkFraction);
         var attentionStep = AttentionCoreFlops(b, sequenceLength, spec.HiddenSize) / (t * c) / c / k.Rate; // one of c steps
-        var passes = 3 + (config.Recompute == Recompute.Full ? 1 : 0);                              // forward, backward ×2, recomputed forward
-        return passes * (c - 1) * Math.Max(0, transfer - attentionStep);
+        return RingPasses(config) * (c - 1) * Math.Max(0, transfer - attentionStep);
     }
 
     /// <summary>
@@ -157,6 +156,9 @@ public static class ParallelEstimator
         var updated = parametersOnGpu / (config.Zero >= 1 ? (double)config.Data * config.Context : 1);
         return updated * OptimizerBytesPerParameter / (cluster.Gpu.MemoryBytesPerSecond * e.MemoryBandwidthFraction);
     }
+
+    /// <summary>Passes of the ring per layer, in forward-pass units: the forward, the backward (twice the bytes) and a fully recomputed forward.</summary>
+    private static int RingPasses(ParallelConfig config) => 3 + (config.Recompute == Recompute.Full ? 1 : 0);
 
     /// <summary>QKᵀ and the weighted sum of V over the full s × s, as Megatron-LM counts them: 4·b·s²·h.</summary>
     private static double AttentionCoreFlops(double b, double s, double h) => 4 * b * s * s * h;
@@ -242,7 +244,8 @@ public static class ParallelEstimator
         int t = config.Tensor, group = config.Tensor * config.Context;
         double s = (double)sequenceLength / config.Context, b = config.MicroBatch, h = spec.HiddenSize, vocab = spec.VocabularySize;
         double Ms(double flops) => flops / group / k.Rate * 1e3;
-        var ringMs = ContextRingExposedSeconds(spec, sequenceLength, cluster, config, e, k) * 1e3;
+        // The ring's exposed time per forward-pass unit: one in the forward, the rest in the backward.
+        var ringPassMs = ContextRingExposedSeconds(spec, sequenceLength, cluster, config, e, k) * 1e3 / RingPasses(config);
         var collectiveMs = k.AllReduce * 1e3;
         var split = config.SequenceParallel ? t : 1;
         var units = new List<PipelineUnit>(spec.Layers + 3)
@@ -252,8 +255,8 @@ public static class ParallelEstimator
         var extra = k.TensorCollectives - 4;
         for (var i = 0; i < spec.Layers; i++)
             units.Add(new PipelineUnit($"layers.{i}", UnitKind.Layer,
-                Ms(k.Forward) + 2 * collectiveMs + ringMs / (3 + (config.Recompute == Recompute.Full ? 1 : 0)),
-                Ms(k.Forward + k.Recomputed) + (2 + extra) * collectiveMs + ringMs * (2 + (config.Recompute == Recompute.Full ? 1 : 0)) / (3 + (config.Recompute == Recompute.Full ? 1 : 0)),
+                Ms(k.Forward) + 2 * collectiveMs + ringPassMs,
+                Ms(k.Forward + k.Recomputed) + (2 + extra) * collectiveMs + ringPassMs * (RingPasses(config) - 1),
                 Ms(k.Forward),
                 p.PerLayer.Total / t, (long)activations.PerLayer));
         var head = 2 * b * sequenceLength * h * vocab;
