@@ -91,8 +91,8 @@ public sealed class PlanCommandTests : IDisposable
     public void ASplitRunWithMoreStagesThanCoresIsMeasuredButNotPredicted()
     {
         var p = Environment.ProcessorCount + 1;
-        var (code, output, _) = Run("run-pipeline", "--stages", p.ToString(), "--microbatches", "2", "--seq", "16", "--json");
-        Assert.Equal(0, code);
+        var (code, output, error) = Run("run-pipeline", "--stages", p.ToString(), "--microbatches", "2", "--seq", "16", "--json");
+        Assert.True(code == 0, error);
         using var doc = JsonDocument.Parse(output);
         Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("predictedMakespan").ValueKind);
         Assert.True(doc.RootElement.GetProperty("measuredMakespan").GetDouble() > 0);
