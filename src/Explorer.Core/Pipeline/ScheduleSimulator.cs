@@ -42,15 +42,21 @@ public sealed record SimulationResult(
 /// <summary>
 /// Simulates pipeline schedules over p devices and m micro-batches: each device runs its operations in the
 /// schedule's order (or, for ZB-H1, picks the next ready one by priority), each starting once the device is free
-/// and its dependencies have finished (plus the point-to-point transfer time between devices).
+/// and its dependencies have finished (plus the point-to-point transfer time between devices). The fixed orders are
+/// the engines' own: Megatron-LM's for 1F1B and interleaved 1F1B, torch.distributed.pipelining's for interleaved
+/// zero bubble, ZBV and DualPipeV (pytorch 00722e6), DeepSeek's DualPipe (deepseek-ai/DualPipe 3da1bbe), whose paired
+/// forward-and-backward runs as the forward then the backward, as torch runs OVERLAP_F_B.
 /// </summary>
 public static class ScheduleSimulator
 {
-    private readonly record struct Op(int VirtualStage, int MicroBatch, OpKind Kind);
+    /// <summary>One operation; <paramref name="Paired"/> marks a forward run together with the backward after it
+    /// (DualPipe's F&amp;B), which starts only once both can.</summary>
+    private readonly record struct Op(int VirtualStage, int MicroBatch, OpKind Kind, bool Paired = false);
 
     /// <summary>
-    /// <paramref name="stages"/> holds one entry per virtual stage (p·v of them for interleaved, in pipeline
-    /// order: virtual stage j runs on device j mod p); <paramref name="activationBytes"/> likewise, optional.
+    /// <paramref name="stages"/> holds one entry per stage of the partition in pipeline order: p·v of them when
+    /// interleaved (stage j on device j mod p), 2p for the V schedules (stages r and 2p − 1 − r on device r), p for
+    /// DualPipe (both directions run them); <paramref name="activationBytes"/> likewise, optional.
     /// </summary>
     public static SimulationResult Simulate(ScheduleKind schedule, IReadOnlyList<StageTimes> stages, int microBatches,
         int virtualStages = 1, double transfer = 0, IReadOnlyList<long>? activationBytes = null)
@@ -59,19 +65,24 @@ public static class ScheduleSimulator
             throw new ArgumentException($"Micro-batches m = {microBatches}: use at least 1.");
         if (virtualStages < 1)
             throw new ArgumentException($"Virtual stages v = {virtualStages}: use at least 1.");
-        if (schedule != ScheduleKind.Interleaved1F1B && virtualStages != 1)
-            throw new ArgumentException($"Virtual stages v = {virtualStages} apply to the interleaved schedule only; use v = 1 with {ScheduleNames.Name(schedule)}.");
-        if (stages.Count == 0 || stages.Count % virtualStages != 0)
-            throw new ArgumentException($"{stages.Count} stage times cannot be dealt to devices with v = {virtualStages} chunks each.");
+        if (!SchedulePlacement.UsesVirtualStages(schedule) && virtualStages != 1)
+            throw new ArgumentException($"Virtual stages v = {virtualStages} apply to the interleaved schedules only; use v = 1 with {ScheduleNames.Name(schedule)}.");
+        var chunks = SchedulePlacement.ChunksPerDevice(schedule, virtualStages);
+        var perDevice = schedule == ScheduleKind.DualPipe ? 1 : chunks;
+        if (stages.Count == 0 || stages.Count % perDevice != 0)
+            throw new ArgumentException($"{stages.Count} stage times cannot be dealt to devices with {perDevice} chunks each ({ScheduleNames.Name(schedule)}).");
         if (!(transfer >= 0) || double.IsInfinity(transfer))
             throw new ArgumentException($"Transfer time {transfer}: must be finite and not negative.");
         foreach (var (s, i) in stages.Select((s, i) => (s, i)))
             if (!(s.Forward >= 0 && s.InputGradient >= 0 && s.WeightGradient >= 0) || double.IsInfinity(s.Forward + s.InputGradient + s.WeightGradient))
                 throw new ArgumentException($"Stage {i} has times F = {s.Forward}, B = {s.InputGradient}, W = {s.WeightGradient}; times must be finite and not negative.");
-        int devices = stages.Count / virtualStages, total = stages.Count;
-        if (schedule == ScheduleKind.Interleaved1F1B && microBatches % devices != 0)
-            throw new ArgumentException($"Interleaved 1F1B needs the micro-batches (m = {microBatches}) to be a multiple of the devices (p = {devices}), as Megatron-LM requires.");
-        var split = schedule == ScheduleKind.ZeroBubbleH1;
+        int devices = stages.Count / perDevice, total = stages.Count;
+        if (ScheduleNames.Rule(schedule, devices, microBatches) is { } rule)
+            throw new ArgumentException(rule);
+        var greedy = schedule == ScheduleKind.ZeroBubbleH1;
+        // DualPipe's second half of the micro-batches runs the pipeline the other way round.
+        bool Reverse(int microBatch) => schedule == ScheduleKind.DualPipe && microBatch >= microBatches / 2;
+        int DeviceOf(int stage, int microBatch) => SchedulePlacement.Device(schedule, stage, devices, Reverse(microBatch));
 
         // end[kind][virtual stage][micro-batch]; NaN until scheduled.
         var forwardEnd = Grid(total, microBatches);
@@ -94,17 +105,18 @@ public static class ScheduleSimulator
             switch (op.Kind)
             {
                 case OpKind.Forward:
-                    return s == 0 ? 0 : forwardEnd[s - 1][mb] + Hop(s - 1, s);
+                    return s == 0 ? 0 : forwardEnd[s - 1][mb] + Hop(s - 1, s, mb);
                 case OpKind.Backward:
                 case OpKind.InputGradient:
-                    return s == total - 1 ? forwardEnd[s][mb] : backwardEnd[s + 1][mb] + Hop(s + 1, s);
+                    return s == total - 1 ? forwardEnd[s][mb] : backwardEnd[s + 1][mb] + Hop(s + 1, s, mb);
                 default:
                     return backwardEnd[s][mb];
             }
         }
-        double Hop(int from, int to) => from % devices == to % devices ? 0 : transfer;
+        double Hop(int from, int to, int mb) => DeviceOf(from, mb) == DeviceOf(to, mb) ? 0 : transfer;
 
-        var queues = split ? null : Enumerable.Range(0, devices).Select(d => new Queue<Op>(Order(schedule, d, devices, microBatches, virtualStages))).ToArray();
+        var orders = greedy ? null : Enumerable.Range(0, devices).Select(d => Order(schedule, d, devices, microBatches, virtualStages).ToArray()).ToArray();
+        var position = new int[devices];
         // ZB-H1 state per device: next forward and backward micro-batch, and the W's waiting.
         var nextForward = new int[devices];
         var nextBackward = new int[devices];
@@ -116,8 +128,8 @@ public static class ScheduleSimulator
         var peak = new int[devices];
         var heldBytes = new long[devices];
         var peakBytes = new long[devices];
-        var timeline = new List<TimelineOp>(total * microBatches * (split ? 3 : 2));
-        var remaining = total * microBatches * (split ? 3 : 2);
+        var remaining = greedy ? total * microBatches * 3 : orders!.Sum(o => o.Length);
+        var timeline = new List<TimelineOp>(remaining);
 
         // Each device's next operation and its earliest start, recomputed only when something it depends on
         // changed: its own last op, or a neighbour's (a forward feeds the next device, a backward the previous).
@@ -128,11 +140,13 @@ public static class ScheduleSimulator
         {
             chosen = default;
             var start = double.PositiveInfinity;
-            if (!split)
+            if (!greedy)
             {
-                if (queues![d].Count == 0) return start;
-                var op = queues[d].Peek();
+                if (position[d] == orders![d].Length) return start;
+                var op = orders[d][position[d]];
                 var ready = Ready(op);
+                if (op.Paired)
+                    ready = Math.Max(ready, Ready(orders[d][position[d] + 1]));
                 if (double.IsNaN(ready)) return start; // a dependency has not run yet
                 chosen = op;
                 return Math.Max(free[d], ready);
@@ -192,14 +206,14 @@ public static class ScheduleSimulator
 
             var end = bestStart + Duration(bestOp);
             var device = bestDevice;
-            if (!split) queues![device].Dequeue();
-            var chunk = bestOp.VirtualStage / devices;
+            if (!greedy) position[device]++;
+            var chunk = SchedulePlacement.Chunk(schedule, bestOp.VirtualStage, devices, Reverse(bestOp.MicroBatch));
             long bytes = activationBytes is null ? 0 : activationBytes[bestOp.VirtualStage];
             switch (bestOp.Kind)
             {
                 case OpKind.Forward:
                     forwardEnd[bestOp.VirtualStage][bestOp.MicroBatch] = end;
-                    if (split) nextForward[device]++;
+                    if (greedy) nextForward[device]++;
                     inFlight[device]++;
                     heldBytes[device] += bytes;
                     break;
@@ -212,14 +226,17 @@ public static class ScheduleSimulator
                     // As in Zero Bubble's memory model, what a micro-batch holds for its backward (M_B) goes with B;
                     // a waiting W keeps only its layer inputs and output gradients, counted as none here.
                     backwardEnd[bestOp.VirtualStage][bestOp.MicroBatch] = end;
-                    nextBackward[device]++;
-                    pendingWeights[device].Enqueue(bestOp.MicroBatch);
+                    if (greedy)
+                    {
+                        nextBackward[device]++;
+                        pendingWeights[device].Enqueue(bestOp.MicroBatch);
+                    }
                     inFlight[device]--;
                     heldBytes[device] -= bytes;
                     break;
                 default:
                     weightEnd[bestOp.VirtualStage][bestOp.MicroBatch] = end;
-                    pendingWeights[device].Dequeue();
+                    if (greedy) pendingWeights[device].Dequeue();
                     break;
             }
             peak[device] = Math.Max(peak[device], inFlight[device]);
@@ -231,7 +248,7 @@ public static class ScheduleSimulator
         }
 
         var makespan = timeline.Count == 0 ? 0 : timeline.Max(o => o.End);
-        return new SimulationResult(schedule, devices, microBatches, virtualStages, timeline, makespan, SimulationResult.Bubble(busy, makespan), busy, peak, peakBytes);
+        return new SimulationResult(schedule, devices, microBatches, chunks, timeline, makespan, SimulationResult.Bubble(busy, makespan), busy, peak, peakBytes);
     }
 
     private static double[][] Grid(int rows, int columns)
@@ -294,8 +311,198 @@ public static class ScheduleSimulator
                 for (var k = totalOps - warmup; k < totalOps; k++) yield return Backward(k);
                 break;
             }
+            case ScheduleKind.InterleavedZeroBubble:
+                foreach (var op in InterleavedZeroBubbleOrder(d, p, m, v)) yield return op;
+                break;
+            case ScheduleKind.ZeroBubbleV:
+                foreach (var op in ZeroBubbleVOrder(d, p, m)) yield return op;
+                break;
+            case ScheduleKind.DualPipeV:
+                // Phase 0 is the V's way down (stage d), phase 1 its way back up (stage 2p − 1 − d).
+                foreach (var op in DualOrder(d, p, m, (phase, k) => (phase == 0 ? d : 2 * p - 1 - d, k))) yield return op;
+                break;
+            case ScheduleKind.DualPipe:
+            {
+                // Device d runs DualPipeV's order for rank min(d, p − 1 − d) of p/2 over m/2 micro-batches. The first
+                // half of the devices calls the direction that enters at device 0 phase 0, the second half phase 1;
+                // that direction runs stage d here, the other (micro-batches m/2 and up) stage p − 1 − d.
+                var half = Math.Min(d, p - 1 - d);
+                var secondHalf = d >= p / 2;
+                foreach (var op in DualOrder(half, p / 2, m / 2, (phase, k) =>
+                             (phase == 0) != secondHalf ? (d, k) : (p - 1 - d, m / 2 + k)))
+                    yield return op;
+                break;
+            }
             default:
                 throw new ArgumentOutOfRangeException(nameof(schedule), schedule, "Not a fixed-order schedule.");
         }
+    }
+
+    /// <summary>
+    /// torch's ScheduleInterleavedZeroBubble (ZB1P over v chunks): interleaved 1F1B's order with warm-up
+    /// (v − 1)·r + p − d − 1, r the round size, each backward split into B, and the W of each backward after the
+    /// first d deferred to follow a later B in order; the rest run at the end.
+    /// </summary>
+    private static IEnumerable<Op> InterleavedZeroBubbleOrder(int d, int p, int m, int v)
+    {
+        var round = ScheduleNames.RoundSize(p, m);
+        var operations = v * m;
+        var warmup = Math.Min((v - 1) * round + p - 1 - d, operations);
+        int ForwardStage(int step) => (step / round % v) * p + d;
+        int BackwardStage(int step) => (v - 1 - (step - warmup) / round % v) * p + d;
+        var forwards = new int[p * v];
+        var backwards = new int[p * v];
+        var weights = new int[p * v];
+        var backwardSteps = new List<int>(operations);
+        var weightCount = 0;
+        for (var step = 0; step < operations + warmup; step++)
+        {
+            if (step < operations)
+            {
+                var f = ForwardStage(step);
+                yield return new Op(f, forwards[f]++, OpKind.Forward);
+                if (step < warmup) continue;
+            }
+            var b = BackwardStage(step);
+            yield return new Op(b, backwards[b]++, OpKind.InputGradient);
+            backwardSteps.Add(step);
+            if (step - warmup >= d)
+            {
+                var w = BackwardStage(backwardSteps[weightCount++]);
+                yield return new Op(w, weights[w]++, OpKind.WeightGradient);
+            }
+        }
+        while (weightCount < backwardSteps.Count)
+        {
+            var w = BackwardStage(backwardSteps[weightCount++]);
+            yield return new Op(w, weights[w]++, OpKind.WeightGradient);
+        }
+    }
+
+    /// <summary>
+    /// torch's ScheduleZBVZeroBubble on device d of p: 2(p − d) − 1 forwards of chunk 0, d pairs of chunk-1 and
+    /// chunk-0 forwards, p − d rounds of chunk 1's F B W, then F B W of chunk 0 and of chunk 1 in turn, and a
+    /// cool-down of B's whose W's follow. The order is built for max(2p − 1, m) micro-batches and the ones past m
+    /// dropped, as torch does.
+    /// </summary>
+    private static IEnumerable<Op> ZeroBubbleVOrder(int d, int p, int m)
+    {
+        var n = Math.Max(2 * p - 1, m);
+        int chunk0 = d, chunk1 = 2 * p - 1 - d;
+        int f0 = 0, f1 = 0, b0 = 0, b1 = 0;
+        var order = new List<Op>(6 * n);
+        for (var i = 0; i < 2 * (p - d) - 1; i++) order.Add(new Op(chunk0, f0++, OpKind.Forward));
+        for (var i = 0; i < d; i++)
+        {
+            order.Add(new Op(chunk1, f1++, OpKind.Forward));
+            order.Add(new Op(chunk0, f0++, OpKind.Forward));
+        }
+        for (var i = 0; i < p - d; i++)
+        {
+            order.Add(new Op(chunk1, f1++, OpKind.Forward));
+            order.Add(new Op(chunk1, b1, OpKind.InputGradient));
+            order.Add(new Op(chunk1, b1++, OpKind.WeightGradient));
+        }
+        while (f1 < f0 || f0 < n)
+        {
+            if (f0 < n) order.Add(new Op(chunk0, f0++, OpKind.Forward));
+            order.Add(new Op(chunk0, b0, OpKind.InputGradient));
+            order.Add(new Op(chunk0, b0++, OpKind.WeightGradient));
+            order.Add(new Op(chunk1, f1++, OpKind.Forward));
+            order.Add(new Op(chunk1, b1, OpKind.InputGradient));
+            order.Add(new Op(chunk1, b1++, OpKind.WeightGradient));
+        }
+        int w0 = b0, w1 = b1;
+        for (var i = 0; i < d; i++)
+        {
+            order.Add(new Op(chunk0, b0++, OpKind.InputGradient));
+            order.Add(new Op(chunk1, b1++, OpKind.InputGradient));
+        }
+        for (var i = 0; i < p - d; i++)
+        {
+            order.Add(new Op(chunk0, b0++, OpKind.InputGradient));
+            order.Add(new Op(chunk0, w0++, OpKind.WeightGradient));
+        }
+        while (w1 < b1) order.Add(new Op(chunk1, w1++, OpKind.WeightGradient));
+        while (w0 < b0) order.Add(new Op(chunk0, w0++, OpKind.WeightGradient));
+        return order.Where(op => op.MicroBatch < m);
+    }
+
+    /// <summary>
+    /// DualPipe's eight steps on rank <paramref name="rank"/> of <paramref name="ranks"/> over
+    /// <paramref name="chunks"/> micro-batches per phase (DualPipeV's step; DualPipe runs it on each half of its
+    /// devices): forwards of phase 0, paired forwards, B-W-F of phase 1, the main loop of paired forward-backwards,
+    /// then the backwards, the second half of them deferring their W's, which run last in order.
+    /// <paramref name="place"/> maps (phase, the phase's k-th micro-batch) to (stage, micro-batch).
+    /// </summary>
+    private static IEnumerable<Op> DualOrder(int rank, int ranks, int chunks, Func<int, int, (int Stage, int MicroBatch)> place)
+    {
+        var forwards = new int[2];
+        var backwards = new int[2];
+        var deferred = new Queue<Op>();
+        var order = new List<Op>(6 * chunks);
+        void Forward(int phase, bool paired = false)
+        {
+            var (stage, mb) = place(phase, forwards[phase]++);
+            order.Add(new Op(stage, mb, OpKind.Forward, paired));
+        }
+        void Backward(int phase, bool deferWeights)
+        {
+            var (stage, mb) = place(phase, backwards[phase]++);
+            if (!deferWeights)
+            {
+                order.Add(new Op(stage, mb, OpKind.Backward));
+                return;
+            }
+            order.Add(new Op(stage, mb, OpKind.InputGradient));
+            deferred.Enqueue(new Op(stage, mb, OpKind.WeightGradient));
+        }
+        void Weight()
+        {
+            if (deferred.Count > 0) order.Add(deferred.Dequeue());
+        }
+
+        for (var i = 0; i < (ranks - rank - 1) * 2; i++) Forward(0);
+        for (var i = 0; i < rank + 1; i++)
+        {
+            Forward(0);
+            Forward(1);
+        }
+        for (var i = 0; i < ranks - rank - 1; i++)
+        {
+            Backward(1, deferWeights: true);
+            Weight();
+            Forward(1);
+        }
+        for (var i = 0; i < chunks - ranks * 2 + rank + 1; i++)
+        {
+            // The last rank runs its first pair apart: its forward feeds its own backward at the V's turn.
+            Forward(0, paired: i > 0 || rank != ranks - 1);
+            Backward(1, deferWeights: false);
+            Forward(1, paired: true);
+            Backward(0, deferWeights: false);
+        }
+        for (var i = 0; i < ranks - rank - 1; i++)
+        {
+            Backward(1, deferWeights: false);
+            Forward(1, paired: true);
+            Backward(0, deferWeights: false);
+        }
+        var defer = false;
+        var steps = rank + 1;
+        for (var i = 0; i < steps; i++)
+        {
+            if (i == steps / 2 && rank % 2 == 1) defer = true;
+            Backward(1, defer);
+            if (i == steps / 2 && rank % 2 == 0) defer = true;
+            Backward(0, defer);
+        }
+        for (var i = 0; i < ranks - rank - 1; i++)
+        {
+            Weight();
+            Backward(0, deferWeights: true);
+        }
+        for (var i = 0; i < rank + 1; i++) Weight();
+        return order;
     }
 }

@@ -64,6 +64,82 @@ public class ScheduleSimulatorTests
         Assert.True(zb < oneF);
     }
 
+    [Theory]
+    [InlineData(ScheduleKind.DualPipeV, 4, 16, 1, 1)]
+    [InlineData(ScheduleKind.DualPipeV, 8, 32, 1, 1)]
+    [InlineData(ScheduleKind.DualPipeV, 8, 16, 1, 0.5)]
+    [InlineData(ScheduleKind.DualPipeV, 6, 20, 2, 0)]
+    [InlineData(ScheduleKind.DualPipe, 4, 16, 1, 1)]
+    [InlineData(ScheduleKind.DualPipe, 8, 20, 1, 1)]
+    [InlineData(ScheduleKind.DualPipe, 8, 32, 1, 0.5)]
+    [InlineData(ScheduleKind.DualPipe, 6, 12, 2, 0)]
+    public void DualPipeMatchesDeepSeeksBubbleAndMemory(ScheduleKind schedule, int p, int m, double forward, double weight)
+    {
+        // DeepSeek's table (deepseek-ai/DualPipe README): bubble (PP/2 − 1)(F&B + B − 3W) and PP + 1 activations per
+        // device, PP the stages (2p for the V, p for DualPipe), B the full backward, F&B a paired forward and
+        // backward. Dense layers have nothing to overlap, so F&B = F + B. Here the input gradient equals F.
+        double inputGradient = forward, fullBackward = inputGradient + weight, paired = forward + fullBackward;
+        var stages = SchedulePlacement.Stages(schedule, p, 1);
+        var result = ScheduleSimulator.Simulate(schedule, Equal(stages, forward, inputGradient, weight), m);
+        var bubble = (stages / 2 - 1) * (paired + fullBackward - 3 * weight);
+        // Every device runs each micro-batch once through each of its two chunks (DualPipe: half the micro-batches
+        // through each direction's stage).
+        var busy = (schedule == ScheduleKind.DualPipe ? m : 2 * m) * (forward + fullBackward);
+        Assert.All(result.BusyTime, b => Assert.Equal(busy, b, 9));
+        Assert.Equal(busy + bubble, result.Makespan, 9);
+        Assert.Equal(stages + 1, result.PeakInFlight.Max());
+    }
+
+    [Theory]
+    [InlineData(4, 8)]
+    [InlineData(8, 32)]
+    [InlineData(6, 24)]
+    public void ZeroBubbleVIdlesOnlyWhileThePipelineFills(int p, int m)
+    {
+        // With F = B = W the only idle time left is the last device's wait for its first input, (p − 1)·F (stages
+        // 0..p − 2 run first); without W to fill with, the V is 1F1B over 2p chunks: (p − 1)(F + B) idle.
+        var zbv = ScheduleSimulator.Simulate(ScheduleKind.ZeroBubbleV, Equal(2 * p, 1, 1, 1), m);
+        Assert.Equal(2 * m * 3 + (p - 1) * 1.0, zbv.Makespan, 9);
+        var noWeights = ScheduleSimulator.Simulate(ScheduleKind.ZeroBubbleV, Equal(2 * p, 1, 1, 0), m);
+        Assert.Equal(2 * m * 2 + (p - 1) * 2.0, noWeights.Makespan, 9);
+        // Stage j of the V holds min(2p − j, m) micro-batches: device r's two chunks peak together at 2p chunk
+        // activations, 1F1B's p device shares.
+        Assert.All(zbv.PeakInFlight, peak => Assert.Equal(2 * p, peak));
+    }
+
+    [Theory]
+    [InlineData(4, 8, 2, 1)]
+    [InlineData(4, 8, 2, 0.5)]
+    [InlineData(4, 16, 3, 0)]
+    [InlineData(8, 16, 1, 0.5)]
+    [InlineData(8, 16, 1, 1)]
+    public void InterleavedZeroBubbleIdlesZbH1sBubbleOverV(int p, int m, int v, double weight)
+    {
+        // ZB1P (arXiv 2401.10241): (p − 1)(F + B − W) per device, in chunk times (W ≤ F here); with v = 1 and
+        // F = B = W, the same makespan as the ZB-H1 simulation (whose greedy W placement does better when W < F).
+        double f = 1, b = 1;
+        var result = ScheduleSimulator.Simulate(ScheduleKind.InterleavedZeroBubble, Equal(p * v, f, b, weight), m, v);
+        Assert.Equal(v * m * (f + b + weight) + (p - 1) * (f + b - weight), result.Makespan, 9);
+        // Device i warms up (v − 1)·p + p − i − 1 forwards and runs one more before its first B.
+        Assert.Equal(Enumerable.Range(0, p).Select(i => (v - 1) * p + p - i), result.PeakInFlight);
+        if (v == 1 && weight == f)
+            Assert.Equal(ScheduleSimulator.Simulate(ScheduleKind.ZeroBubbleH1, Equal(p, f, b, weight), m).Makespan, result.Makespan, 9);
+    }
+
+    [Theory]
+    [InlineData(ScheduleKind.DualPipe, 3, 12, "even number of devices")]
+    [InlineData(ScheduleKind.DualPipe, 4, 9, "even number of micro-batches")]
+    [InlineData(ScheduleKind.DualPipe, 4, 6, "at least 2p = 8")]
+    [InlineData(ScheduleKind.DualPipeV, 4, 7, "at least 2p = 8")]
+    [InlineData(ScheduleKind.InterleavedZeroBubble, 2, 7, "rounds of max(1, ⌊m/p⌋) = 3")]
+    public void SchedulesRefuseWhatTheirEnginesRefuse(ScheduleKind schedule, int p, int m, string expected)
+    {
+        var stages = SchedulePlacement.Stages(schedule, p, 2);
+        var v = SchedulePlacement.UsesVirtualStages(schedule) ? 2 : 1;
+        var error = Assert.Throws<ArgumentException>(() => ScheduleSimulator.Simulate(schedule, Equal(stages, 1, 1, 1), m, v));
+        Assert.Contains(expected, error.Message);
+    }
+
     [Fact]
     public void OneFOneBHoldsPMinusIMicroBatchesAndGPipeHoldsAll()
     {
@@ -87,30 +163,45 @@ public class ScheduleSimulatorTests
     [InlineData(ScheduleKind.OneFOneB, 1)]
     [InlineData(ScheduleKind.Interleaved1F1B, 2)]
     [InlineData(ScheduleKind.ZeroBubbleH1, 1)]
+    [InlineData(ScheduleKind.InterleavedZeroBubble, 2)]
+    [InlineData(ScheduleKind.ZeroBubbleV, 1)]
+    [InlineData(ScheduleKind.DualPipeV, 1)]
+    [InlineData(ScheduleKind.DualPipe, 1)]
     public void TimelinesRespectDependenciesOnUnevenStages(ScheduleKind schedule, int v)
     {
         var random = new Random(5);
         int p = 4, m = 8;
-        var times = Enumerable.Range(0, p * v).Select(_ => new StageTimes(random.NextDouble() + 0.1, random.NextDouble() + 0.1, random.NextDouble() + 0.1)).ToArray();
+        var total = SchedulePlacement.Stages(schedule, p, v);
+        var times = Enumerable.Range(0, total).Select(_ => new StageTimes(random.NextDouble() + 0.1, random.NextDouble() + 0.1, random.NextDouble() + 0.1)).ToArray();
         var result = ScheduleSimulator.Simulate(schedule, times, m, v, transfer: 0.05);
-        var split = schedule == ScheduleKind.ZeroBubbleH1;
-        Assert.Equal(p * v * m * (split ? 3 : 2), result.Timeline.Count);
         foreach (var device in result.Timeline.GroupBy(o => o.Device))
         {
             var ops = device.OrderBy(o => o.Start).ToArray();
             for (var i = 1; i < ops.Length; i++)
                 Assert.True(ops[i].Start >= ops[i - 1].End - 1e-12, "ops overlap on a device");
         }
-        int Stage(TimelineOp o) => o.Chunk * p + o.Device;
+        // The stage an op ran, from where it ran: the inverse of the schedule's placement.
+        int Stage(TimelineOp o) => schedule switch
+        {
+            ScheduleKind.ZeroBubbleV or ScheduleKind.DualPipeV => o.Chunk == 0 ? o.Device : 2 * p - 1 - o.Device,
+            ScheduleKind.DualPipe => o.Chunk == 0 ? o.Device : p - 1 - o.Device,
+            _ => o.Chunk * p + o.Device,
+        };
+        foreach (var op in result.Timeline)
+            Assert.Equal(op.Device, SchedulePlacement.Device(schedule, Stage(op), p, reverse: op.Chunk == 1 && schedule == ScheduleKind.DualPipe));
         var byKey = result.Timeline.ToDictionary(o => (Stage(o), o.MicroBatch, o.Kind));
-        var backward = split ? OpKind.InputGradient : OpKind.Backward;
+        // Every stage runs every micro-batch forward and backward once: whole, or as B then W.
+        Assert.Equal(total * m, result.Timeline.Count(o => o.Kind == OpKind.Forward));
+        Assert.Equal(total * m, result.Timeline.Count(o => o.Kind is OpKind.Backward or OpKind.InputGradient));
+        Assert.Equal(result.Timeline.Count(o => o.Kind == OpKind.InputGradient), result.Timeline.Count(o => o.Kind == OpKind.WeightGradient));
+        double BackwardEnd(int s, int mb) => (byKey.TryGetValue((s, mb, OpKind.Backward), out var whole) ? whole : byKey[(s, mb, OpKind.InputGradient)]).End;
         foreach (var op in result.Timeline)
         {
             var s = Stage(op);
             if (op.Kind == OpKind.Forward && s > 0)
                 Assert.True(op.Start >= byKey[(s - 1, op.MicroBatch, OpKind.Forward)].End - 1e-12);
-            if (op.Kind == backward)
-                Assert.True(op.Start >= (s == p * v - 1 ? byKey[(s, op.MicroBatch, OpKind.Forward)].End : byKey[(s + 1, op.MicroBatch, backward)].End) - 1e-12);
+            if (op.Kind is OpKind.Backward or OpKind.InputGradient)
+                Assert.True(op.Start >= (s == total - 1 ? byKey[(s, op.MicroBatch, OpKind.Forward)].End : BackwardEnd(s + 1, op.MicroBatch)) - 1e-12);
             if (op.Kind == OpKind.WeightGradient)
                 Assert.True(op.Start >= byKey[(s, op.MicroBatch, OpKind.InputGradient)].End - 1e-12);
         }
@@ -122,7 +213,7 @@ public class ScheduleSimulatorTests
         Assert.Contains("m = 0", Assert.Throws<ArgumentException>(() => ScheduleSimulator.Simulate(ScheduleKind.OneFOneB, Equal(2, 1, 1, 1), 0)).Message);
         Assert.Contains("multiple of the devices", Assert.Throws<ArgumentException>(() => ScheduleSimulator.Simulate(ScheduleKind.Interleaved1F1B, Equal(8, 1, 1, 1), 5, 2)).Message);
         Assert.Contains("F = -1", Assert.Throws<ArgumentException>(() => ScheduleSimulator.Simulate(ScheduleKind.GPipe, Equal(2, -1, 1, 1), 2)).Message);
-        Assert.Contains("interleaved schedule only", Assert.Throws<ArgumentException>(() => ScheduleSimulator.Simulate(ScheduleKind.GPipe, Equal(4, 1, 1, 1), 2, 2)).Message);
+        Assert.Contains("interleaved schedules only", Assert.Throws<ArgumentException>(() => ScheduleSimulator.Simulate(ScheduleKind.GPipe, Equal(4, 1, 1, 1), 2, 2)).Message);
         Assert.Contains("Unknown schedule 'pipedream'", Assert.Throws<ArgumentException>(() => ScheduleNames.Parse("pipedream")).Message);
     }
 
