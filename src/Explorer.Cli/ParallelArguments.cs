@@ -29,7 +29,7 @@ public sealed class ParallelArguments
     private readonly Option<int?> _pp = new("--pp") { Description = "Pipeline parallel p." };
     private readonly Option<int?> _dp = new("--dp") { Description = "Data parallel d (default: gpus / (t·c·p))." };
     private readonly Option<int?> _cp = new("--cp") { Description = "Context parallel c: each sequence split over c GPUs (Megatron-LM's --context-parallel-size). [default: 1]" };
-    private readonly Option<int> _vpp = new("--vpp") { Description = "Model chunks per pipeline device (interleaved).", DefaultValueFactory = _ => 1 };
+    private readonly Option<int> _vpp = new("--vpp") { Description = "Model chunks per pipeline device (interleaved; the V schedules place 2).", DefaultValueFactory = _ => 1 };
     private readonly Option<int> _mbs = new("--mbs") { Description = "Micro-batch size (sequences).", DefaultValueFactory = _ => 1 };
     private readonly Option<string> _recompute = new("--recompute") { Description = "none, selective or full.", DefaultValueFactory = _ => "selective" };
     private readonly Option<bool> _sp = new("--sequence-parallel") { Description = "Sequence parallelism (needs t > 1)." };
@@ -37,7 +37,7 @@ public sealed class ParallelArguments
     private readonly Option<bool> _overlapGrad = new("--overlap-grad-reduce") { Description = "Reduce gradients behind the backward (Megatron-LM's flag of that name)." };
     private readonly Option<bool> _overlapParam = new("--overlap-param-gather") { Description = "Gather the updated weights behind the next forward (needs --overlap-grad-reduce and ZeRO-1)." };
     private readonly Option<bool> _overlapTp = new("--tp-comm-overlap") { Description = "Pipeline the tensor-parallel collectives with their GEMMs (needs --sequence-parallel)." };
-    private readonly Option<string> _schedule = new("--schedule") { Description = "1f1b, interleaved or zb-h1 (default: interleaved when --vpp > 1).", };
+    private readonly Option<string> _schedule = new("--schedule") { Description = "gpipe, 1f1b, interleaved, zb-h1, interleaved-zb, zbv, dualpipev or dualpipe (default: interleaved when --vpp > 1).", };
 
     public void AddTo(Command command)
     {
@@ -106,6 +106,8 @@ public sealed class ParallelArguments
             throw new ArgumentException($"t·c·p·d = {t}·{c}·{p}·{d} = {(long)t * c * p * d} but --gpus is {gpus}.");
         var v = r.GetValue(_vpp);
         var schedule = r.GetValue(_schedule) is { } name ? ScheduleNames.Parse(name) : v > 1 ? ScheduleKind.Interleaved1F1B : ScheduleKind.OneFOneB;
+        if (SchedulePlacement.IsV(schedule) && r.GetResult(_vpp) is not { Implicit: false })
+            v = 2; // the V's two chunks per device, unless --vpp says otherwise (and the rules then say why not)
         return new ParallelConfig
         {
             Tensor = t, Context = c, Pipeline = p, Data = d, VirtualStages = v, MicroBatch = r.GetValue(_mbs), GlobalBatch = r.GetValue(_globalBatch),

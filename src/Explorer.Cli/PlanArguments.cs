@@ -13,8 +13,8 @@ public sealed class PlanArguments
     private readonly Option<FileInfo> _costs = new("--costs") { Description = "A JSON array of per-unit times in ms, or of unit objects {name, kind, forward, inputGradient, weightGradient, parameters, activationBytes}." };
     private readonly Option<int> _stages = new("--stages", "-p") { Description = "Pipeline stages (devices).", Required = true };
     private readonly Option<int> _microbatches = new("--microbatches") { Description = "Micro-batches per step.", DefaultValueFactory = _ => 8 };
-    private readonly Option<string> _schedule = new("--schedule") { Description = "gpipe, 1f1b, interleaved or zb-h1.", DefaultValueFactory = _ => "1f1b" };
-    private readonly Option<int> _virtual = new("--virtual") { Description = "Model chunks per device (interleaved).", DefaultValueFactory = _ => 1 };
+    private readonly Option<string> _schedule = new("--schedule") { Description = "gpipe, 1f1b, interleaved, zb-h1, interleaved-zb, zbv, dualpipev or dualpipe.", DefaultValueFactory = _ => "1f1b" };
+    private readonly Option<int> _virtual = new("--virtual") { Description = "Model chunks per device (interleaved, interleaved-zb); zbv and dualpipev place 2 in a V.", DefaultValueFactory = _ => 1 };
     private readonly Option<string> _method = new("--method") { Description = "uniform, parameters or optimal.", DefaultValueFactory = _ => "optimal" };
     private readonly Option<string> _memory = new("--memory") { Description = "Device memory, bytes (or with a unit: 80GiB, 80GB)." };
     private readonly Option<int> _seq = new("--seq") { Description = "Sequence length.", DefaultValueFactory = _ => 4096 };

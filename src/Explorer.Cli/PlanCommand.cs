@@ -97,11 +97,11 @@ public static class PlanCommand
     {
         var stages = new Option<int>("--stages", "-p") { Description = "Devices.", Required = true };
         var microbatches = new Option<int>("--microbatches") { Description = "Micro-batches.", Required = true };
-        var schedule = new Option<string>("--schedule") { Description = "gpipe, 1f1b, interleaved or zb-h1.", DefaultValueFactory = _ => "1f1b" };
+        var schedule = new Option<string>("--schedule") { Description = "gpipe, 1f1b, interleaved, zb-h1, interleaved-zb, zbv, dualpipev or dualpipe.", DefaultValueFactory = _ => "1f1b" };
         var forward = new Option<double>("--forward") { Description = "Forward time of a stage, per micro-batch.", DefaultValueFactory = _ => 1 };
         var backward = new Option<double>("--backward") { Description = "Input-gradient (B) time.", DefaultValueFactory = _ => 1 };
         var weight = new Option<double>("--weight") { Description = "Weight-gradient (W) time.", DefaultValueFactory = _ => 1 };
-        var virtualStages = new Option<int>("--virtual") { Description = "Chunks per device (interleaved); each gets 1/v of the times.", DefaultValueFactory = _ => 1 };
+        var virtualStages = new Option<int>("--virtual") { Description = "Chunks per device (interleaved, interleaved-zb); each gets 1/v of the times (the V schedules: 2 chunks of half).", DefaultValueFactory = _ => 1 };
         var transfer = new Option<double>("--transfer") { Description = "Transfer time between devices.", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "Print JSON." };
         var command = new Command("simulate", "Simulate a pipeline schedule with equal stages.") { stages, microbatches, schedule, forward, backward, weight, virtualStages, transfer, json };
@@ -111,7 +111,12 @@ public static class PlanCommand
             if (p < 1)
                 throw new ArgumentException($"--stages {p}: use at least 1.");
             var kind = ScheduleNames.Parse(result.GetValue(schedule)!);
-            var times = Enumerable.Repeat(new StageTimes(result.GetValue(forward) / v, result.GetValue(backward) / v, result.GetValue(weight) / v), p * Math.Max(v, 1)).ToArray();
+            if (v < 1)
+                throw new ArgumentException($"--virtual {v}: use at least 1.");
+            // A device's times split over its chunks: v interleaved, the V's two; DualPipe's stages are whole shares.
+            var stageCount = SchedulePlacement.Stages(kind, p, v);
+            var share = kind == ScheduleKind.DualPipe ? 1 : stageCount / (double)p;
+            var times = Enumerable.Repeat(new StageTimes(result.GetValue(forward) / share, result.GetValue(backward) / share, result.GetValue(weight) / share), stageCount).ToArray();
             var sim = ScheduleSimulator.Simulate(kind, times, result.GetValue(microbatches), v, result.GetValue(transfer));
             if (result.GetValue(json))
                 output.WriteLine(JsonSerializer.Serialize(new { schedule = ScheduleNames.Name(kind), devices = p, microBatches = sim.MicroBatches, makespan = sim.Makespan, bubbleFraction = sim.BubbleFraction, peakInFlight = sim.PeakInFlight, busyTime = sim.BusyTime }, Json));
@@ -151,7 +156,7 @@ public static class PlanCommand
                 parallel = new ParallelConfig
                 {
                     Tensor = t, Context = c, Pipeline = request.Stages, Data = d, MicroBatch = b,
-                    VirtualStages = request.Schedule == ScheduleKind.Interleaved1F1B ? request.VirtualStages : 1, Schedule = request.Schedule,
+                    VirtualStages = PlanExports.ParallelChunks(request.Schedule, request.VirtualStages), Schedule = request.Schedule,
                     GlobalBatch = result.GetValue(globalBatch) ?? request.MicroBatches * d * b,
                     SequenceParallel = result.GetValue(sp), Zero = result.GetValue(zero) ?? 1,
                     Recompute = result.GetValue(recompute) is { } r ? ParallelConfig.ParseRecompute(r) : Recompute.None,

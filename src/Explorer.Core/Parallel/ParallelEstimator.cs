@@ -46,12 +46,7 @@ public static class ParallelEstimator
         var stageSeconds = layersOnStage * layerSeconds;
         var stageTensorSeconds = layersOnStage * tensorLayerSeconds;
         var stageContextSeconds = layersOnStage * contextLayerSeconds;
-        var bubbleStages = config.Schedule switch
-        {
-            ScheduleKind.Interleaved1F1B => (pp - 1) / (double)v,
-            ScheduleKind.ZeroBubbleH1 => (pp - 1) / 3.0, // (p−1)(F+B−W) with F = B = W
-            _ => pp - 1,
-        };
+        var bubbleStages = BubbleStages(config.Schedule, pp, v);
         var compute = m * (stageSeconds + headSeconds);
         var tensorComm = m * stageTensorSeconds;
         var pipelineComm = m * transferSeconds;
@@ -175,11 +170,30 @@ public static class ParallelEstimator
     /// Parameters one GPU of the fullest stage holds: its layers split t ways, plus the embedding (first stage) or the
     /// LM head (last stage), vocabulary-parallel; a single stage holds both, once when they are tied.
     /// </summary>
+    /// <summary>
+    /// The bubble in units of one device's forward-and-backward of a micro-batch (F + B + W, with F = B = W as the
+    /// layers' FLOPs make them), each from the schedule's own closed form, which the simulator reproduces op by op:
+    /// 1F1B (p − 1)(F + B + W) → p − 1, interleaved ÷ v; ZB-H1 (p − 1)(F + B − W) → (p − 1)/3, ÷ v interleaved;
+    /// ZBV only the fill, (p − 1) chunk forwards → (p − 1)/6; DualPipeV (PP/2 − 1)(F&amp;B + B − 3W) over PP = 2p
+    /// half-size stages → (p − 1)/3; DualPipe the same over PP = p whole stages → (p − 2)/3.
+    /// </summary>
+    public static double BubbleStages(ScheduleKind schedule, int pipeline, int virtualStages) => schedule switch
+    {
+        ScheduleKind.Interleaved1F1B => (pipeline - 1) / (double)virtualStages,
+        ScheduleKind.ZeroBubbleH1 => (pipeline - 1) / 3.0,
+        ScheduleKind.InterleavedZeroBubble => (pipeline - 1) / (3.0 * virtualStages),
+        ScheduleKind.ZeroBubbleV => (pipeline - 1) / 6.0,
+        ScheduleKind.DualPipeV => (pipeline - 1) / 3.0,
+        ScheduleKind.DualPipe => Math.Max(0, pipeline - 2) / 3.0,
+        _ => pipeline - 1,
+    };
+
     private static double ParametersOnGpu(ModelSpec spec, ParameterBreakdown p, ParallelConfig c, int layersOnStage)
     {
         var vocabulary = (double)spec.VocabularySize * spec.HiddenSize;
         var ends = c.Pipeline == 1 ? vocabulary * (spec.TiedEmbeddings ? 1 : 2) : vocabulary;
-        return (layersOnStage * (double)p.PerLayer.Total + ends) / c.Tensor;
+        // DualPipe's devices each hold two stages, one per direction: the weights twice over.
+        return ScheduleNames.WeightCopies(c.Schedule) * (layersOnStage * (double)p.PerLayer.Total + ends) / c.Tensor;
     }
 
     private static MemoryPerGpu Memory(ModelSpec spec, int sequenceLength, ParallelConfig c, Efficiency e, int layersOnStage, double parameters)
@@ -194,12 +208,15 @@ public static class ParallelEstimator
         var costs = LayerCosts.ActivationBytes(spec, sequenceLength, c);
         var perLayer = costs.PerLayer;
         double s = sequenceLength, b = c.MicroBatch;
-        // The first stage holds the most micro-batches: p under 1F1B (at most m), scaled by 1 + (p−1)/(p·v) when
-        // interleaved; GPipe keeps all m.
+        // The first device holds the most micro-batches, in units of its share of the layers: p under 1F1B (at most
+        // m), scaled by 1 + (p−1)/(p·v) when interleaved; GPipe keeps all m. Interleaved zero bubble and ZBV hold
+        // 1F1B's p; DualPipeV one half-size chunk more (2p + 1 chunks, DeepSeek's PP + 1); DualPipe p + 1 stages.
         double inFlight = c.Schedule switch
         {
             ScheduleKind.GPipe => c.MicroBatches,
             ScheduleKind.Interleaved1F1B => Math.Min(c.MicroBatches, c.Pipeline) * (1 + (c.Pipeline - 1.0) / (c.Pipeline * c.VirtualStages)),
+            ScheduleKind.DualPipeV => c.Pipeline + 0.5,
+            ScheduleKind.DualPipe => c.Pipeline + 1,
             _ => Math.Min(c.MicroBatches, c.Pipeline),
         };
         var activations = inFlight * layersOnStage * perLayer;

@@ -58,19 +58,32 @@ public static class ParallelRules
             broken.Add($"ZeRO-{c.Zero} shards gradients across the micro-batches a pipeline accumulates; DeepSpeed and Megatron-LM allow only ZeRO-1 (the distributed optimizer) with p > 1.");
         if (Overlap(c) is { } overlap)
             broken.Add(overlap);
-        if (c.Schedule == ScheduleKind.Interleaved1F1B)
+        var schedule = ScheduleNames.Name(c.Schedule);
+        if (SchedulePlacement.UsesVirtualStages(c.Schedule))
         {
             if (c.VirtualStages < 2)
-                broken.Add($"The interleaved schedule needs v ≥ 2 model chunks per device; v = {c.VirtualStages}.");
+                broken.Add($"The {schedule} schedule needs v ≥ 2 model chunks per device; v = {c.VirtualStages}.");
             if (c.Pipeline < 2)
-                broken.Add("The interleaved schedule needs p ≥ 2.");
-            if (spec.Layers % ((long)c.Pipeline * c.VirtualStages) != 0)
+                broken.Add($"The {schedule} schedule needs p ≥ 2.");
+            if (c.Schedule == ScheduleKind.Interleaved1F1B && spec.Layers % ((long)c.Pipeline * c.VirtualStages) != 0)
                 broken.Add($"Interleaving needs the {spec.Layers} layers to divide into p·v = {(long)c.Pipeline * c.VirtualStages} equal chunks.");
-            if (c.Data * c.MicroBatch > 0 && c.MicroBatches % c.Pipeline != 0)
-                broken.Add($"Megatron-LM's interleaved schedule needs the micro-batches (m = {c.MicroBatches}) to be a multiple of p = {c.Pipeline}.");
+            if (c.Schedule == ScheduleKind.InterleavedZeroBubble && (long)c.Pipeline * c.VirtualStages > spec.Layers)
+                broken.Add($"p·v = {(long)c.Pipeline * c.VirtualStages} chunks is more than the {spec.Layers} layers.");
+        }
+        else if (SchedulePlacement.IsV(c.Schedule))
+        {
+            if (c.VirtualStages != 2)
+                broken.Add($"The {schedule} schedule places two chunks per device in a V (stages r and 2p − 1 − r); v = {c.VirtualStages}, use 2.");
+            if (c.Pipeline < 2)
+                broken.Add($"The {schedule} schedule needs p ≥ 2.");
+            if (2L * c.Pipeline > spec.Layers)
+                broken.Add($"The V's 2p = {2L * c.Pipeline} stages are more than the {spec.Layers} layers.");
         }
         else if (c.VirtualStages != 1)
-            broken.Add($"v = {c.VirtualStages} model chunks per device need the interleaved schedule.");
+            broken.Add($"v = {c.VirtualStages} model chunks per device need an interleaved or V schedule.");
+        if ((c.Pipeline > 1 || c.Schedule == ScheduleKind.DualPipe) && c.Data * c.MicroBatch > 0 && c.GlobalBatch % ((long)c.Data * c.MicroBatch) == 0
+            && ScheduleNames.Rule(c.Schedule, c.Pipeline, c.MicroBatches) is { } rule)
+            broken.Add(rule);
         return broken;
     }
 }

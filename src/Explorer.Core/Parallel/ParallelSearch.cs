@@ -95,8 +95,19 @@ public static class ParallelSearch
             yield break;
         yield return (ScheduleKind.ZeroBubbleH1, 1);
         for (var v = 2; v <= MaxVirtualStages; v++)
+        {
             if (spec.Layers % (p * v) == 0 && m % p == 0)
                 yield return (ScheduleKind.Interleaved1F1B, v);
+            if (p * v <= spec.Layers && ScheduleNames.Rule(ScheduleKind.InterleavedZeroBubble, p, m) is null)
+                yield return (ScheduleKind.InterleavedZeroBubble, v);
+        }
+        // The V schedules torchtitan runs; DualPipe has no engine among the exports and is planned by hand.
+        if (2 * p <= spec.Layers)
+        {
+            yield return (ScheduleKind.ZeroBubbleV, 2);
+            if (ScheduleNames.Rule(ScheduleKind.DualPipeV, p, m) is null)
+                yield return (ScheduleKind.DualPipeV, 2);
+        }
     }
 
     private static IEnumerable<int> Divisors(int n)

@@ -11,7 +11,7 @@ public sealed record PlanRequest
     public int Stages { get; init; } = 4;
     public int MicroBatches { get; init; } = 8;
     public ScheduleKind Schedule { get; init; } = ScheduleKind.OneFOneB;
-    /// <summary>Model chunks per device (interleaved only).</summary>
+    /// <summary>Model chunks per device for the interleaved schedules (the V schedules and DualPipe place two).</summary>
     public int VirtualStages { get; init; } = 1;
     public PartitionMethod Method { get; init; } = PartitionMethod.Optimal;
     /// <summary>First unit of each (virtual) stage after the first, for <see cref="PartitionMethod.Manual"/>.</summary>
@@ -26,7 +26,8 @@ public sealed record PlanRequest
     /// <summary>Tokens in one micro-batch (s·b), for throughput.</summary>
     public long TokensPerMicroBatch { get; init; } = 4096;
 
-    public int PartitionStages => Schedule == ScheduleKind.Interleaved1F1B ? Stages * VirtualStages : Stages;
+    /// <summary>The stages the model is cut into: p·v interleaved, 2p for the V schedules, p otherwise.</summary>
+    public int PartitionStages => SchedulePlacement.Stages(Schedule, Stages, VirtualStages);
 
     /// <summary>Most micro-batches a plan may have.</summary>
     public const int MaxMicroBatches = 65_536;
@@ -34,7 +35,8 @@ public sealed record PlanRequest
     /// <summary>Most (virtual) stage × micro-batch steps one simulation runs (a few seconds here at the limit).</summary>
     public const long MaxSimulatedSteps = 1L << 22;
 
-    private long PartitionStagesChecked => Schedule == ScheduleKind.Interleaved1F1B ? (long)Stages * VirtualStages : Stages;
+    private long PartitionStagesChecked => Schedule == ScheduleKind.DualPipe ? Stages
+        : (long)Stages * (SchedulePlacement.UsesVirtualStages(Schedule) ? VirtualStages : SchedulePlacement.ChunksPerDevice(Schedule, 1));
 
     public IReadOnlyList<string> Problems()
     {
@@ -42,12 +44,13 @@ public sealed record PlanRequest
         if (Stages < 1) problems.Add($"stages p = {Stages}: use at least 1");
         if (MicroBatches is < 1 or > MaxMicroBatches) problems.Add($"micro-batches m = {MicroBatches}: use 1 to {MaxMicroBatches:N0}");
         if (VirtualStages < 1) problems.Add($"virtual stages v = {VirtualStages}: use at least 1");
-        if (VirtualStages > 1 && Schedule != ScheduleKind.Interleaved1F1B) problems.Add($"virtual stages v = {VirtualStages}: only the interleaved schedule uses them");
+        if (VirtualStages > 1 && !SchedulePlacement.UsesVirtualStages(Schedule))
+            problems.Add($"virtual stages v = {VirtualStages}: only the interleaved schedules take them ({ScheduleNames.Name(Schedule)} places {SchedulePlacement.ChunksPerDevice(Schedule, 1)} per device itself)");
         if (Units.Count > 0 && PartitionStagesChecked > Units.Count) problems.Add($"{PartitionStagesChecked} stages is more than the {Units.Count} units: every stage needs at least one unit");
         if (Units.Count == 0) problems.Add("there are no units");
         if (Stages >= 1 && VirtualStages >= 1 && MicroBatches is >= 1 and <= MaxMicroBatches
             && PartitionStagesChecked * MicroBatches > MaxSimulatedSteps)
-            problems.Add($"{Stages:N0} stages{(VirtualStages > 1 ? $" × {VirtualStages} virtual" : "")} × {MicroBatches:N0} micro-batches is " +
+            problems.Add($"{PartitionStagesChecked:N0} stages × {MicroBatches:N0} micro-batches is " +
                 $"{PartitionStagesChecked * MicroBatches:N0} stage steps to simulate; keep it at or under {MaxSimulatedSteps:N0}");
         if (!(StateBytesPerParameter >= 0) || double.IsInfinity(StateBytesPerParameter)) problems.Add($"state bytes per parameter {StateBytesPerParameter}: must be finite and not negative");
         if (MemoryBudgetBytes is <= 0) problems.Add($"memory budget {MemoryBudgetBytes} bytes: must be positive");
@@ -80,7 +83,8 @@ public sealed record PlanReport(
     /// <summary>Tokens per second for the whole pipeline (one data-parallel replica).</summary>
     public double TokensPerSecond => Simulation.Makespan == 0 ? 0 : Request.MicroBatches * (double)Request.TokensPerMicroBatch / (Simulation.Makespan / 1000);
 
-    public int DeviceOf(int stage) => stage % Request.Stages;
+    /// <summary>The device that runs stage <paramref name="stage"/> (for DualPipe, in the direction entering at device 0).</summary>
+    public int DeviceOf(int stage) => SchedulePlacement.Device(Request.Schedule, stage, Request.Stages);
 }
 
 /// <summary>The outcome of planning: a report, or why no plan can be made.</summary>
@@ -136,7 +140,8 @@ public static class PipelinePlanner
         var devices = request.Stages;
         var memory = Enumerable.Range(0, devices).Select(d =>
         {
-            long parameters = plan.Stages.Where(s => s.Index % devices == d).Sum(s => s.Parameters);
+            var held = SchedulePlacement.StagesOn(request.Schedule, d, devices, request.VirtualStages);
+            long parameters = held.Sum(s => plan.Stages[s].Parameters);
             return new DeviceMemory(d, (long)Math.Ceiling(parameters * request.StateBytesPerParameter), simulation.PeakActivationBytes[d], simulation.PeakInFlight[d]);
         }).ToArray();
 

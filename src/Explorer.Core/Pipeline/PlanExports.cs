@@ -54,11 +54,15 @@ public static class PlanExports
     public static ParallelConfig ConfigOf(PlanReport report, ParallelConfig? parallel) => parallel ?? new ParallelConfig
     {
         Pipeline = report.Request.Stages,
-        VirtualStages = report.Request.Schedule == ScheduleKind.Interleaved1F1B ? report.Request.VirtualStages : 1,
+        VirtualStages = ParallelChunks(report.Request.Schedule, report.Request.VirtualStages),
         Schedule = report.Request.Schedule,
         GlobalBatch = report.Request.MicroBatches,
         Zero = 0,
     };
+
+    /// <summary>A parallel configuration's v for a plan's schedule: the interleaved v, 2 for a V, else 1.</summary>
+    public static int ParallelChunks(ScheduleKind schedule, int virtualStages) =>
+        SchedulePlacement.UsesVirtualStages(schedule) ? virtualStages : SchedulePlacement.IsV(schedule) ? 2 : 1;
 
     private static string? Mismatch(PlanReport report, ParallelConfig c)
     {
@@ -69,7 +73,7 @@ public static class PlanExports
             return $"The configuration's schedule is {ScheduleNames.Name(c.Schedule)} but the plan's is {ScheduleNames.Name(r.Schedule)}.";
         if (c.MicroBatches != r.MicroBatches)
             return $"The configuration has m = B/(d·b) = {c.GlobalBatch}/({c.Data}·{c.MicroBatch}) = {c.MicroBatches} micro-batches but the plan has {r.MicroBatches}.";
-        if (c.Schedule == ScheduleKind.Interleaved1F1B && c.VirtualStages != r.VirtualStages)
+        if (SchedulePlacement.UsesVirtualStages(c.Schedule) && c.VirtualStages != r.VirtualStages)
             return $"The configuration has v = {c.VirtualStages} but the plan has {r.VirtualStages} chunks per device.";
         return null;
     }
@@ -88,8 +92,8 @@ public static class PlanExports
         if (Mismatch(report, c) is { } mismatch)
             return ExportResult.Refuse("megatron", mismatch);
         var layers = plan.Units.Count(u => u.Kind == UnitKind.Layer);
-        if (r.Schedule == ScheduleKind.ZeroBubbleH1)
-            return ExportResult.Refuse("megatron", "Megatron-LM's pipeline schedules are 1F1B and interleaved 1F1B; it has no ZB-H1 (choose 1f1b or interleaved).");
+        if (r.Schedule is not (ScheduleKind.GPipe or ScheduleKind.OneFOneB or ScheduleKind.Interleaved1F1B))
+            return ExportResult.Refuse("megatron", $"Megatron-LM's pipeline schedules are 1F1B and interleaved 1F1B; it has no {ScheduleNames.Title(r.Schedule)} (choose 1f1b or interleaved{(r.Schedule == ScheduleKind.ZeroBubbleH1 ? "" : ", or export to torchtitan")}).");
         if (r.Schedule == ScheduleKind.GPipe)
             return ExportResult.Refuse("megatron", "Megatron-LM does not run GPipe; its schedules are 1F1B and interleaved 1F1B.");
         if (c.Zero >= 2)
@@ -255,10 +259,15 @@ public static class PlanExports
             ScheduleKind.GPipe => "GPipe",
             ScheduleKind.OneFOneB => "1F1B",
             ScheduleKind.Interleaved1F1B => "Interleaved1F1B",
+            ScheduleKind.InterleavedZeroBubble => "InterleavedZeroBubble",
+            ScheduleKind.ZeroBubbleV => "ZBVZeroBubble",
+            ScheduleKind.DualPipeV => "DualPipeV",
             _ => null,
         };
         if (schedule is null)
-            return ExportResult.Refuse("torchtitan", "torch.distributed.pipelining has no ZB-H1 schedule; its zero-bubble schedules are ScheduleInterleavedZeroBubble and ScheduleZBVZeroBubble. Choose gpipe, 1f1b or interleaved.");
+            return ExportResult.Refuse("torchtitan", r.Schedule == ScheduleKind.DualPipe
+                ? "torch.distributed.pipelining runs DualPipe in its V form only (ScheduleDualPipeV); the two-direction DualPipe is DeepSeek's own library. Choose dualpipev."
+                : "torch.distributed.pipelining has no ZB-H1 schedule; its zero-bubble schedules are ScheduleInterleavedZeroBubble and ScheduleZBVZeroBubble. Choose interleaved-zb or zbv.");
         var parts = new List<string>();
         foreach (var stage in plan.Stages)
         {
@@ -299,6 +308,8 @@ public static class PlanExports
             text.AppendLine($"    context_parallel_degree={c.Context},");
         text.AppendLine($"    pipeline_parallel_degree={c.Pipeline},");
         text.AppendLine($"    pipeline_parallel_schedule=\"{schedule}\",");
+        if (SchedulePlacement.IsV(r.Schedule))
+            text.AppendLine($"    # V placement (torchtitan's style \"v\"): rank r runs model parts r and {2 * r.Stages - 1} − r");
         text.AppendLine($"    num_pp_microbatches={c.MicroBatches},");
         text.AppendLine($"    module_fqns_per_model_part=[{string.Join(", ", parts)}],");
         // FSDP2 shards weights, gradients and optimizer state together: ZeRO-1/2 map to keeping the weights gathered

@@ -18,6 +18,28 @@ public class ParallelEstimatorTests
         IntraNodeBytesPerSecond = 1e300, InterNodeBytesPerSecond = 1e300, IntraNodeLatencySeconds = 0, InterNodeLatencySeconds = 0,
     };
 
+    [Theory]
+    [InlineData(ScheduleKind.OneFOneB, 8, 1)]
+    [InlineData(ScheduleKind.Interleaved1F1B, 8, 2)]
+    [InlineData(ScheduleKind.ZeroBubbleH1, 8, 1)]
+    [InlineData(ScheduleKind.InterleavedZeroBubble, 8, 2)]
+    [InlineData(ScheduleKind.InterleavedZeroBubble, 4, 3)]
+    [InlineData(ScheduleKind.ZeroBubbleV, 8, 1)]
+    [InlineData(ScheduleKind.DualPipeV, 8, 1)]
+    [InlineData(ScheduleKind.DualPipe, 8, 1)]
+    [InlineData(ScheduleKind.DualPipe, 4, 1)]
+    public void TheEstimatorsBubbleIsWhatTheSimulatorRunsOpByOp(ScheduleKind schedule, int p, int v)
+    {
+        // The estimator's closed form, in units of a device's F + B + W with F = B = W, against the idle time of the
+        // simulated schedule with those times split over the device's chunks (DualPipe's stages are whole shares).
+        const int m = 48;
+        var stages = SchedulePlacement.Stages(schedule, p, v);
+        var share = schedule == ScheduleKind.DualPipe ? 1.0 : (double)p / stages;
+        var result = ScheduleSimulator.Simulate(schedule, Enumerable.Repeat(new StageTimes(share, share, share), stages).ToArray(), m, v);
+        var idle = result.Makespan - result.BusyTime.Max();
+        Assert.Equal(ParallelEstimator.BubbleStages(schedule, p, v) * 3, idle, 9);
+    }
+
     [Fact]
     public void WeightsGradientsAndOptimizerStateFollowTheZeroStage()
     {

@@ -1,4 +1,5 @@
 using Explorer.Core.Parallel;
+using Explorer.Core.Pipeline;
 using Explorer.Core.Specs;
 
 namespace Explorer.Core.Tests.Parallel;
@@ -25,6 +26,13 @@ public class ParallelSearchTests
         });
         // Tensor parallelism is among what makes it fit (as DeepSeek trained it, with t, SP, 1F1B and ZeRO-1).
         Assert.Contains(result.Fitting, e => e.Config.Tensor > 1);
+        // The schedules torchtitan runs today are searched, with their engines' rules: a V has two chunks per device,
+        // DualPipeV at least 2p micro-batches; DualPipe, which only DeepSeek's own library runs, is not searched.
+        var schedules = result.Fitting.Select(e => e.Config.Schedule).ToHashSet();
+        Assert.Superset(new HashSet<ScheduleKind> { ScheduleKind.ZeroBubbleV, ScheduleKind.DualPipeV, ScheduleKind.InterleavedZeroBubble }, schedules);
+        Assert.DoesNotContain(ScheduleKind.DualPipe, schedules);
+        Assert.All(result.Fitting.Where(e => SchedulePlacement.IsV(e.Config.Schedule)), e => Assert.Equal(2, e.Config.VirtualStages));
+        Assert.All(result.Fitting.Where(e => e.Config.Schedule == ScheduleKind.DualPipeV), e => Assert.True(e.Config.MicroBatches >= 2 * e.Config.Pipeline));
     }
 
     [Fact]

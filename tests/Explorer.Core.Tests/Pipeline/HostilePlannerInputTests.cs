@@ -31,7 +31,7 @@ public class HostilePlannerInputTests
             Stages = r.Next(8) == 0 ? Pick(r, HostileCounts) : r.Next(1, 9),
             MicroBatches = r.Next(8) == 0 ? Pick(r, HostileCounts) : 8 * r.Next(1, 5),
             Schedule = schedule,
-            VirtualStages = r.Next(10) == 0 ? Pick(r, HostileCounts) : schedule == ScheduleKind.Interleaved1F1B ? r.Next(1, 3) : 1,
+            VirtualStages = r.Next(10) == 0 ? Pick(r, HostileCounts) : SchedulePlacement.UsesVirtualStages(schedule) ? r.Next(1, 3) : 1,
             Method = method,
             Boundaries = method == PartitionMethod.Manual && r.Next(5) > 0 && r.Next(2) == 0
                 ? Enumerable.Range(0, r.Next(0, 8)).Select(_ => r.Next(-3, n + 3)).ToArray()
@@ -66,7 +66,9 @@ public class HostilePlannerInputTests
                 Assert.Equal(report.Plan.Stages[s - 1].LastUnit + 1, report.Plan.Stages[s].FirstUnit);
             // The makespan is finite and at least the busiest device's own work.
             Assert.True(double.IsFinite(report.Simulation.Makespan));
-            var busiest = Enumerable.Range(0, request.Stages).Max(d => report.Plan.Stages.Where(st => st.Index % request.Stages == d).Sum(st => st.Time)) * request.MicroBatches;
+            // Each device runs every micro-batch through the stages it holds (DualPipe: half of them through each).
+            var busiest = Enumerable.Range(0, request.Stages).Max(d => SchedulePlacement.StagesOn(request.Schedule, d, request.Stages, request.VirtualStages)
+                .Sum(st => report.Plan.Stages[st].Time)) * request.MicroBatches / (double)ScheduleNames.WeightCopies(request.Schedule);
             Assert.True(report.Simulation.Makespan >= busiest - 1e-6 * Math.Max(1, busiest), $"makespan {report.Simulation.Makespan} < busiest device {busiest}");
             Assert.InRange(report.Simulation.BubbleFraction, 0, 1);
             foreach (var format in PlanExports.Formats)

@@ -30,6 +30,31 @@ public class PlannerTests
     }
 
     [Fact]
+    public void TheVSchedulesCutTwoStagesPerDeviceAndPlaceThemInAV()
+    {
+        // ZBV on p = 4: the model in 2p = 8 stages, device r holding stages r and 7 − r, so that the first device
+        // holds the embedding and the head.
+        var report = Plan(new PlanRequest { Units = Units7B, Stages = 4, MicroBatches = 16, Schedule = ScheduleKind.ZeroBubbleV });
+        Assert.Equal(8, report.Plan.Stages.Count);
+        Assert.Equal([0, 1, 2, 3, 3, 2, 1, 0], report.Plan.Stages.Select(s => report.DeviceOf(s.Index)));
+        for (var d = 0; d < 4; d++)
+            Assert.Equal((report.Plan.Stages[d].Parameters + report.Plan.Stages[7 - d].Parameters) * 16L, report.Memory[d].StateBytes);
+        Assert.Equal(ParameterBreakdown.Of(ModelPresets.DeepSeekLlm7B).Total * 16, report.Memory.Sum(m => m.StateBytes));
+        // DualPipe: p stages, each on two devices (one per direction): the parameters twice over.
+        var dual = Plan(new PlanRequest { Units = Units7B, Stages = 4, MicroBatches = 16, Schedule = ScheduleKind.DualPipe });
+        Assert.Equal(4, dual.Plan.Stages.Count);
+        Assert.Equal(2 * ParameterBreakdown.Of(ModelPresets.DeepSeekLlm7B).Total * 16, dual.Memory.Sum(m => m.StateBytes));
+        Assert.Equal((dual.Plan.Stages[1].Parameters + dual.Plan.Stages[2].Parameters) * 16L, dual.Memory[1].StateBytes);
+        // Their engines' rules refuse the plan, naming the rule.
+        var odd = PipelinePlanner.Plan(new PlanRequest { Units = Units7B, Stages = 3, MicroBatches = 12, Schedule = ScheduleKind.DualPipe });
+        Assert.Contains("even number of devices", odd.Refusal);
+        var few = PipelinePlanner.Plan(new PlanRequest { Units = Units7B, Stages = 4, MicroBatches = 6, Schedule = ScheduleKind.DualPipeV });
+        Assert.Contains("at least 2p = 8 micro-batches", few.Refusal);
+        var chunks = PipelinePlanner.Plan(new PlanRequest { Units = Units7B, Stages = 4, MicroBatches = 8, Schedule = ScheduleKind.ZeroBubbleV, VirtualStages = 3 });
+        Assert.Contains("only the interleaved schedules take them", chunks.Refusal);
+    }
+
+    [Fact]
     public void MemoryBudgetIsRespectedOrRefusedClearly()
     {
         var open = Plan(new PlanRequest { Units = Units67B, Stages = 8, MicroBatches = 32 });
@@ -104,7 +129,7 @@ public class ExportTests
         var split = Plan(new PlanRequest { Units = Units7B, Stages = 2, MicroBatches = 8, Method = PartitionMethod.Manual, Boundaries = [32] });
         Assert.Contains("output layer and the loss together", PlanExports.Megatron(split).Refusal);
         var zb = Plan(new PlanRequest { Units = Units7B, Stages = 2, MicroBatches = 8, Schedule = ScheduleKind.ZeroBubbleH1 });
-        Assert.Contains("no ZB-H1", PlanExports.Megatron(zb).Refusal);
+        Assert.Contains("no Zero Bubble H1", PlanExports.Megatron(zb).Refusal);
     }
 
     [Fact]
@@ -136,6 +161,27 @@ public class ExportTests
         Assert.Contains("[\"norm\", \"lm_head\"]]", PlanExports.Torchtitan(atHead).Text);
         var zb = Plan(new PlanRequest { Units = Units7B, Stages = 2, MicroBatches = 8, Schedule = ScheduleKind.ZeroBubbleH1 });
         Assert.Contains("no ZB-H1 schedule", PlanExports.Torchtitan(zb).Refusal);
+    }
+
+    [Theory]
+    [InlineData(ScheduleKind.ZeroBubbleV, "ZBVZeroBubble", 1, 8)]
+    [InlineData(ScheduleKind.DualPipeV, "DualPipeV", 1, 8)]
+    [InlineData(ScheduleKind.InterleavedZeroBubble, "InterleavedZeroBubble", 2, 8)]
+    public void TorchtitanRunsTodaysSchedulesByTheirTorchNames(ScheduleKind schedule, string name, int v, int parts)
+    {
+        // torch.distributed.pipelining's get_schedule_class names (pytorch 00722e6); model parts listed in stage
+        // order, which torchtitan places on ranks itself ("v" style for ZBV and DualPipeV).
+        var report = Plan(new PlanRequest { Units = Units7B, Stages = 4, MicroBatches = 8, Schedule = schedule, VirtualStages = v });
+        var text = PlanExports.Torchtitan(report).Text!;
+        Assert.Contains($"pipeline_parallel_schedule=\"{name}\"", text);
+        var list = text[text.IndexOf("module_fqns_per_model_part=", StringComparison.Ordinal)..].Split('\n')[0];
+        Assert.Equal(parts, list.Split("], [").Length);
+        Assert.Equal(SchedulePlacement.IsV(schedule), text.Contains("rank r runs model parts r and 7 − r"));
+        // Megatron-LM and DeepSpeed run none of them; DualPipe's two directions run in DeepSeek's library only.
+        Assert.Contains("Megatron-LM's pipeline schedules are 1F1B and interleaved 1F1B", PlanExports.Megatron(report).Refusal);
+        Assert.Contains("DeepSpeed's pipeline engine runs its own 1F1B", PlanExports.DeepSpeed(report).Refusal);
+        var dual = Plan(new PlanRequest { Units = Units7B, Stages = 4, MicroBatches = 8, Schedule = ScheduleKind.DualPipe });
+        Assert.Contains("Choose dualpipev", PlanExports.Torchtitan(dual).Refusal);
     }
 
     [Fact]

@@ -32,7 +32,7 @@ public static class PipelineQuery
         ["stages"] = s.Stages,
         ["schedule"] = ScheduleNames.Name(s.Schedule),
         ["microbatches"] = s.MicroBatches,
-        ["virtual"] = s.Schedule == ScheduleKind.Interleaved1F1B ? s.VirtualStages : null,
+        ["virtual"] = SchedulePlacement.UsesVirtualStages(s.Schedule) ? s.VirtualStages : null,
         ["seq"] = s.SequenceLength,
         ["mbs"] = s.MicroBatchSize,
         ["method"] = MethodName(s.Method),
@@ -72,7 +72,7 @@ public static class PipelineQuery
             }
             catch (ArgumentException)
             {
-                notes.Note("schedule", schedule, "use gpipe, 1f1b, interleaved or zb-h1");
+                notes.Note("schedule", schedule, $"use {string.Join(", ", ScheduleNames.All.Select(ScheduleNames.Name))}");
             }
         }
         if (Value("method") is { } method)
@@ -89,7 +89,7 @@ public static class PipelineQuery
                 ? parts.Select(p => int.TryParse(p, NumberStyles.Integer, CultureInfo.InvariantCulture, out var u) ? u : -1).ToArray()
                 : null;
             // p − 1 strictly increasing unit indices, each from 1 to the last unit.
-            var expected = s.Stages * (s.Schedule == ScheduleKind.Interleaved1F1B ? s.VirtualStages : 1) - 1;
+            var expected = SchedulePlacement.Stages(s.Schedule, s.Stages, SchedulePlacement.UsesVirtualStages(s.Schedule) ? s.VirtualStages : 1) - 1;
             if (boundaries is not null && boundaries.Length == expected && boundaries.All(u => u >= 1 && u < units)
                 && boundaries.Zip(boundaries.Skip(1)).All(pair => pair.First < pair.Second))
             {

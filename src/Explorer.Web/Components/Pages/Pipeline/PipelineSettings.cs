@@ -43,7 +43,7 @@ public sealed class PipelineSettings
         Stages = c.Pipeline;
         MicroBatches = c.MicroBatches;
         Schedule = c.Schedule;
-        if (c.VirtualStages > 1)
+        if (SchedulePlacement.UsesVirtualStages(c.Schedule))
             VirtualStages = c.VirtualStages;
         MicroBatchSize = c.MicroBatch;
         MemoryGiB = Math.Round((choice.Cluster.Gpu.MemoryBytes - Explorer.Core.Parallel.Efficiency.Default.ReservedBytes) / (double)(1L << 30), 1);
@@ -85,7 +85,7 @@ public sealed class PipelineSettings
         Stages = Stages,
         MicroBatches = MicroBatches,
         Schedule = schedule,
-        VirtualStages = schedule == ScheduleKind.Interleaved1F1B ? VirtualStages : 1,
+        VirtualStages = SchedulePlacement.UsesVirtualStages(schedule) ? VirtualStages : 1,
         Method = method,
         Boundaries = method == PartitionMethod.Manual ? ManualBoundaries : null,
         Uniform = new UniformPartitioner(AccountForEmbedding, AccountForLoss),
