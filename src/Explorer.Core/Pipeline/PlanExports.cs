@@ -20,6 +20,20 @@ public sealed record ExportResult(string Format, string? Text, string? Refusal)
 /// </summary>
 public static class ExportTargets
 {
+    /// <summary>
+    /// Whether an engine runs a schedule: Megatron-LM 1F1B and interleaved 1F1B; DeepSpeed's pipeline engine its own
+    /// 1F1B; torch.distributed.pipelining (torchtitan) GPipe, 1F1B, interleaved 1F1B, interleaved zero bubble, ZBV and
+    /// DualPipeV; null (any engine) every schedule the simulator runs.
+    /// </summary>
+    public static bool Runs(string? engine, ScheduleKind schedule) => engine switch
+    {
+        "megatron" => schedule is ScheduleKind.OneFOneB or ScheduleKind.Interleaved1F1B,
+        "deepspeed" => schedule is ScheduleKind.OneFOneB,
+        "torchtitan" => schedule is ScheduleKind.GPipe or ScheduleKind.OneFOneB or ScheduleKind.Interleaved1F1B
+            or ScheduleKind.InterleavedZeroBubble or ScheduleKind.ZeroBubbleV or ScheduleKind.DualPipeV,
+        _ => true,
+    };
+
     public const string MegatronCommit = "d98e8a64ddf34856e74b24714e3bedb2f5a39553";
     public const string MegatronDate = "2026-08-22";
     public const string TorchtitanCommit = "b5bcd76c66d0acb1a08b176d9639425bc55e0b2a";

@@ -28,8 +28,11 @@ public sealed class ParallelPlannerView
     /// <summary>Sequences per step (DeepSeek LLM trained the 67B on 4,608 of 4,096 tokens; a smaller default keeps the page's timeline readable).</summary>
     public int GlobalBatch { get; set; } = 256;
 
-    /// <summary>Only schedules the engines run today (1F1B and interleaved): ZB-H1 has no export.</summary>
-    public bool ExportableOnly { get; set; } = true;
+    /// <summary>
+    /// The engine whose schedules the search keeps ("megatron", "torchtitan", "deepspeed"), or null for every
+    /// schedule the simulator runs. Megatron-LM by default, where the page's export goes first.
+    /// </summary>
+    public string? Engine { get; set; } = "megatron";
 
     /// <summary>The communication overlap the run uses (Megatron-Core's flags); each configuration takes what it allows.</summary>
     public CommOverlap Overlap { get; set; } = CommOverlap.None;
@@ -84,7 +87,7 @@ public sealed class ParallelPlannerView
     public void Search(ModelSpec spec, int sequenceLength)
     {
         Result = ParallelSearch.Search(spec, sequenceLength, Cluster, Gpus, GlobalBatch, overlap: Overlap);
-        _fitting = ExportableOnly ? Result.Fitting.Where(e => e.Config.Schedule != Explorer.Core.Pipeline.ScheduleKind.ZeroBubbleH1).ToArray() : Result.Fitting;
+        _fitting = Result.Fitting.Where(e => Explorer.Core.Pipeline.ExportTargets.Runs(Engine, e.Config.Schedule)).ToArray();
         Problem = Result.Problems.Count > 0 ? string.Join(" ", Result.Problems)
             : _fitting.Count == 0 ? $"No configuration of {spec.Name} fits {Gpus} × {MemoryGB:0} GB at a global batch of {GlobalBatch}: add GPUs, use larger ones, or lower the batch." : null;
         Chosen = _fitting.Count > 0 ? new ParallelChoice(Cluster, _fitting[0]) : null;

@@ -71,7 +71,7 @@ public sealed class PipelinePageTests : BunitTest, IDisposable
 
     /// <summary>What the page opens on: the fastest configuration of the 67B that fits 64 H200s at 256 sequences of 4,096 tokens, among the schedules the engines run.</summary>
     private static ParallelEstimate DefaultChoice() =>
-        ParallelSearch.Search(ModelPresets.DeepSeekLlm67B, 4096, Cluster.Node8(Gpu.H200), 64, 256).Fitting.First(e => e.Config.Schedule != ScheduleKind.ZeroBubbleH1);
+        ParallelSearch.Search(ModelPresets.DeepSeekLlm67B, 4096, Cluster.Node8(Gpu.H200), 64, 256).Fitting.First(e => e.Config.Schedule is ScheduleKind.OneFOneB or ScheduleKind.Interleaved1F1B);
 
     [Fact]
     public void The67BOpensOnAConfigurationThatFitsAndPlansItsPipeline()
@@ -155,7 +155,7 @@ public sealed class PipelinePageTests : BunitTest, IDisposable
     {
         var cut = RenderPage();
         var third = ParallelSearch.Search(ModelPresets.DeepSeekLlm67B, 4096, Cluster.Node8(Gpu.H200), 64, 256).Fitting
-            .Where(e => e.Config.Schedule != ScheduleKind.ZeroBubbleH1).ElementAt(2).Config;
+            .Where(e => e.Config.Schedule is ScheduleKind.OneFOneB or ScheduleKind.Interleaved1F1B).ElementAt(2).Config;
         cut.Find("[data-testid=parallel-use-2] button, button[data-testid=parallel-use-2]").Click();
         Assert.Contains(third.Describe(), cut.Find("[data-testid=parallel-chosen]").TextContent);
         Assert.Equal(third.Pipeline * third.VirtualStages, StageRows(cut));
@@ -229,7 +229,7 @@ public sealed class PipelinePageTests : BunitTest, IDisposable
         var cut = RenderPage();
         var schedule = cut.FindComponents<MudSelect<ScheduleKind>>().First(f => f.Instance.Label == "Schedule");
         await cut.InvokeAsync(() => schedule.Instance.ValueChanged.InvokeAsync(ScheduleKind.ZeroBubbleH1));
-        Assert.Contains("no ZB-H1", cut.Find("[data-testid=export-refusal]").TextContent);
+        Assert.Contains("no Zero Bubble H1", cut.Find("[data-testid=export-refusal]").TextContent);
         cut.Find("[data-testid=export-json]").Click();
         Assert.Contains("\"schedule\": \"zb-h1\"", cut.Find("[data-testid=export-text]").TextContent);
     }

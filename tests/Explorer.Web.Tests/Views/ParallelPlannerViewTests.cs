@@ -30,16 +30,22 @@ public class ParallelPlannerViewTests
         var view = new ParallelPlannerView { Gpus = 64, GlobalBatch = 256 };
         view.Search(ModelPresets.DeepSeekLlm67B, 4096);
         var all = ParallelSearch.Search(ModelPresets.DeepSeekLlm67B, 4096, Cluster.Node8(Gpu.H200), 64, 256).Fitting;
-        var runnable = all.Where(e => e.Config.Schedule != ScheduleKind.ZeroBubbleH1).ToArray();
+        // By default the schedules Megatron-LM runs: 1F1B and interleaved 1F1B.
+        var runnable = all.Where(e => e.Config.Schedule is ScheduleKind.OneFOneB or ScheduleKind.Interleaved1F1B).ToArray();
         Assert.Equal(runnable.Take(ParallelPlannerView.Rows).Select(e => e.Config), view.Top.Select(e => e.Config));
         Assert.Equal(runnable[0].Config, view.Chosen!.Config);
         view.Choose(3);
         Assert.Equal(runnable[3].Config, view.Chosen!.Config);
         view.Choose(99); // off the table: the choice stays
         Assert.Equal(runnable[3].Config, view.Chosen!.Config);
-        view.ExportableOnly = false;
+        view.Engine = null;
         view.Search(ModelPresets.DeepSeekLlm67B, 4096);
         Assert.Equal(all[0].Config, view.Chosen!.Config);
+        // torchtitan also runs the zero-bubble and V schedules, which the search then ranks with the rest.
+        view.Engine = "torchtitan";
+        view.Search(ModelPresets.DeepSeekLlm67B, 4096);
+        Assert.Equal(all.First(e => e.Config.Schedule is not (ScheduleKind.ZeroBubbleH1 or ScheduleKind.DualPipe)).Config, view.Chosen!.Config);
+        Assert.Contains(view.Top, e => e.Config.Schedule is ScheduleKind.ZeroBubbleV or ScheduleKind.DualPipeV or ScheduleKind.InterleavedZeroBubble);
     }
 
     [Fact]
@@ -48,7 +54,7 @@ public class ParallelPlannerViewTests
         var view = new ParallelPlannerView { Gpus = 64, GlobalBatch = 256 };
         view.Search(ModelPresets.DeepSeekLlm67B, 4096);
         var fitting = ParallelSearch.Search(ModelPresets.DeepSeekLlm67B, 4096, Cluster.Node8(Gpu.H200), 64, 256).Fitting
-            .Where(e => e.Config.Schedule != ScheduleKind.ZeroBubbleH1).ToArray();
+            .Where(e => e.Config.Schedule is ScheduleKind.OneFOneB or ScheduleKind.Interleaved1F1B).ToArray();
         // Tied: every configuration no slower than the fastest plus the estimator's error, and only those.
         var limit = fitting[0].StepSeconds * (1 + Tradeoffs.EstimatorError);
         Assert.Equal(fitting.Count(e => e.StepSeconds <= limit), view.Tied);
