@@ -113,4 +113,23 @@ public class ParallelCommandTests
         Assert.Equal(2, code);
         Assert.Contains(expected, error);
     }
+
+    [Fact]
+    public void AVScheduleTakesItsTwoChunksPerDeviceUnasked()
+    {
+        var (code, output, error) = Cli.Run("parallel", "--model", "deepseek-llm-67b", "--gpus", "64", "--gpu", "h200", "--global-batch", "1024",
+            "--tp", "2", "--pp", "4", "--sequence-parallel", "--schedule", "zbv", "--json");
+        Assert.True(code == 0, error);
+        var json = JsonDocument.Parse(output).RootElement;
+        Assert.Equal(2, json.GetProperty("vpp").GetInt32());
+        Assert.Equal("zbv", json.GetProperty("schedule").GetString());
+        // Its bubble is the fill alone: (p − 1)/6 of a micro-batch's stage time, where 1F1B idles p − 1 of them. The
+        // stage time includes the micro-batch's transfers, one pair per chunk: 2·T for 1F1B, 4·T for the V, T read off
+        // 1F1B's pipeline communication (m of those pairs).
+        var oneF = JsonDocument.Parse(Cli.Run("parallel", "--model", "deepseek-llm-67b", "--gpus", "64", "--gpu", "h200", "--global-batch", "1024",
+            "--tp", "2", "--pp", "4", "--sequence-parallel", "--json").Out).RootElement;
+        double m = oneF.GetProperty("microBatches").GetInt32(), pairs = oneF.GetProperty("time").GetProperty("pipelineComm").GetDouble() / m;
+        var stage = oneF.GetProperty("time").GetProperty("bubble").GetDouble() / 3 - pairs;
+        Assert.Equal(3 / 6.0 * (stage + 2 * pairs), json.GetProperty("time").GetProperty("bubble").GetDouble(), 9);
+    }
 }

@@ -214,4 +214,22 @@ public class RunPipelineCommandTests
         Assert.Equal(2, code);
         Assert.StartsWith("error:", error);
     }
+
+    [Fact]
+    public void TodaysSchedulesSimulatePlanAndExportByName()
+    {
+        // DualPipeV on p = 8, m = 32 with F = B = W = 1 per device: each of the 16 half-size stages takes 0.5 of each,
+        // so DeepSeek's bubble (PP/2 − 1)(F&B + B − 3W) = 7 · (1.5 + 1 − 1.5) = 7 on top of 32 · 3 of work.
+        var simulated = JsonDocument.Parse(Cli.Run("simulate", "--stages", "8", "--microbatches", "32", "--schedule", "dualpipev", "--json").Out).RootElement;
+        Assert.Equal(32 * 3 + 7, simulated.GetProperty("makespan").GetDouble(), 9);
+        var export = Cli.Run("export", "--model", "deepseek-llm-7b", "--stages", "4", "--microbatches", "8", "--schedule", "zbv", "--format", "torchtitan");
+        Assert.Equal(0, export.Code);
+        Assert.Contains("pipeline_parallel_schedule=\"ZBVZeroBubble\"", export.Out);
+        var megatron = Cli.Run("export", "--model", "deepseek-llm-7b", "--stages", "4", "--microbatches", "8", "--schedule", "zbv", "--format", "megatron");
+        Assert.Equal(2, megatron.Code);
+        Assert.Contains("no Zero Bubble V", megatron.Out + megatron.Err);
+        var refused = Cli.Run("plan", "--model", "deepseek-llm-7b", "--stages", "3", "--microbatches", "12", "--schedule", "dualpipe");
+        Assert.Equal(2, refused.Code);
+        Assert.Contains("even number of devices", refused.Out + refused.Err);
+    }
 }

@@ -233,4 +233,18 @@ public sealed class PipelinePageTests : BunitTest, IDisposable
         cut.Find("[data-testid=export-json]").Click();
         Assert.Contains("\"schedule\": \"zb-h1\"", cut.Find("[data-testid=export-text]").TextContent);
     }
+
+    [Fact]
+    public async Task AVScheduleCutsTwoStagesPerDeviceAndTheTableNamesTheirDevices()
+    {
+        var cut = RenderPage();
+        var stages = cut.FindComponents<MudNumericField<int>>().Single(f => f.Instance.Label == "Stages p");
+        await cut.InvokeAsync(() => stages.Instance.ValueChanged.InvokeAsync(4));
+        var schedule = cut.FindComponents<MudSelect<ScheduleKind>>().First(f => f.Instance.Label == "Schedule");
+        await cut.InvokeAsync(() => schedule.Instance.ValueChanged.InvokeAsync(ScheduleKind.ZeroBubbleV));
+        // 2p = 8 stages; device r runs stages r and 7 − r.
+        Assert.Equal(8, StageRows(cut));
+        var devices = cut.FindAll("[data-testid=plan-a-stages] tbody tr").Select(r => r.QuerySelectorAll("td")[1].TextContent.Trim()).ToArray();
+        Assert.Equal(["0", "1", "2", "3", "3", "2", "1", "0"], devices);
+    }
 }
