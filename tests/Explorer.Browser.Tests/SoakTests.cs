@@ -229,13 +229,16 @@ public sealed class SoakTests(ITestOutputHelper output)
     {
         var before = await health();
         var long_ = string.Join(' ', Enumerable.Range(0, 60).Select(i => $"token{i} and more"));
+        // The survivor's prompt is the longest a prompt may be (499 tokens of the 512 allowed; the others have 304), so
+        // that the other five forwards are still waiting behind it when their tabs close.
+        var longest = string.Join(' ', Enumerable.Range(0, 95).Select(i => $"token{i} and more"));
         var pages = new List<IPage>();
         for (var i = 0; i < 6; i++)
         {
             var page = await browser.NewPageAsync();
             await page.GotoAsync(new Uri(server.BaseAddress, "/layers?model=deepseek-67b-mini").ToString());
             await page.Locator("[data-testid=app-interactive]").WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 60000 });
-            await page.Locator("[data-testid=prompt-text] input, input[data-testid=prompt-text]").First.FillAsync($"{i} {long_}");
+            await page.Locator("[data-testid=prompt-text] input, input[data-testid=prompt-text]").First.FillAsync($"{i} {(i == 5 ? longest : long_)}");
             pages.Add(page);
         }
         var open = (await health()).OpenCircuits;
