@@ -1,3 +1,4 @@
+using Explorer.Core.Accounting;
 using System.CommandLine;
 using System.Text.Json;
 using Explorer.Core.Formatting;
@@ -159,7 +160,7 @@ public static class PlanCommand
                     VirtualStages = PlanExports.ParallelChunks(request.Schedule, request.VirtualStages), Schedule = request.Schedule,
                     GlobalBatch = result.GetValue(globalBatch) ?? request.MicroBatches * d * b,
                     SequenceParallel = result.GetValue(sp), Zero = result.GetValue(zero) ?? 1,
-                    Recompute = result.GetValue(recompute) is { } r ? ParallelConfig.ParseRecompute(r) : Recompute.None,
+                    Recompute = result.GetValue(recompute) is { } r ? ParallelConfig.ParseRecompute(r) : Recomputation.None,
                     Overlap = new CommOverlap(result.GetValue(overlapGrad), result.GetValue(overlapParam), result.GetValue(overlapTp)),
                 };
                 if (ParallelRules.Overlap(parallel) is { } broken)

@@ -71,8 +71,8 @@ public static class SpecsTable
         Note("LM head (parameters)", Units.Ratio(r.LayerEquivalents.HeadByParameters));
         Note("LM head (FLOPs)", Units.Ratio(r.LayerEquivalents.HeadByFlops));
         var head = (int)Math.Round(r.LayerEquivalents.HeadByParameters);
-        Note("layers per stage, p = 2/4/8/16", string.Join(" / ", StageSplit.CommonStageCounts.Select(n => new StageSplit(s.Layers, n))));
-        Note($"  counting the head as {head}", string.Join(" / ", StageSplit.CommonStageCounts.Select(n => new StageSplit(s.Layers + head, n))));
+        Note("layers per stage, p = 2/4/8/16", string.Join(" / ", EvenSplit.CommonStageCounts.Select(n => new EvenSplit(s.Layers, n))));
+        Note($"  counting the head as {head}", string.Join(" / ", EvenSplit.CommonStageCounts.Select(n => new EvenSplit(s.Layers + head, n))));
 
         console.Write(table);
     }

@@ -1,3 +1,4 @@
+using Explorer.Core.Accounting;
 using System.Text.Json;
 using Explorer.Core.Parallel;
 using Explorer.Core.Specs;
@@ -16,7 +17,7 @@ public class ParallelCommandTests
         var json = JsonDocument.Parse(output).RootElement;
         var expected = ParallelEstimator.Estimate(ModelPresets.DeepSeekLlm67B, 4096, Cluster.Node8(Gpu.H200), new ParallelConfig
         {
-            Tensor = 8, Pipeline = 4, Data = 2, GlobalBatch = 1024, SequenceParallel = true, Recompute = Recompute.Selective, Zero = 1,
+            Tensor = 8, Pipeline = 4, Data = 2, GlobalBatch = 1024, SequenceParallel = true, Recompute = Recomputation.Selective, Zero = 1,
         });
         Assert.Equal(2, json.GetProperty("dp").GetInt32());
         Assert.Equal(512, json.GetProperty("microBatches").GetInt32());
@@ -36,7 +37,7 @@ public class ParallelCommandTests
         var json = JsonDocument.Parse(output).RootElement;
         var expected = ParallelEstimator.Estimate(ModelPresets.DeepSeekLlm67B, 32768, Cluster.Node8(Gpu.H200), new ParallelConfig
         {
-            Tensor = 2, Context = 8, Pipeline = 4, Data = 1, GlobalBatch = 32, SequenceParallel = true, Recompute = Recompute.Selective, Zero = 1,
+            Tensor = 2, Context = 8, Pipeline = 4, Data = 1, GlobalBatch = 32, SequenceParallel = true, Recompute = Recomputation.Selective, Zero = 1,
         });
         Assert.Equal(8, json.GetProperty("c").GetInt32());
         Assert.Equal(1, json.GetProperty("dp").GetInt32()); // 64 / (t·c·p)

@@ -19,8 +19,8 @@ public sealed record ShapeAlternative(
     long ForwardFlopsPerToken,
     long KvCacheBytesPerToken,
     double HeadLayerEquivalents,
-    IReadOnlyList<StageSplit> Splits,
-    IReadOnlyList<StageSplit> SplitsWithHead);
+    IReadOnlyList<EvenSplit> Splits,
+    IReadOnlyList<EvenSplit> SplitsWithHead);
 
 /// <summary>Alternative depths for a parameter budget: the choice the DeepSeek LLM paper made (§2.2).</summary>
 public static class ShapeAlternatives
@@ -56,8 +56,8 @@ public static class ShapeAlternatives
                 report.Flops.ForwardPerToken,
                 report.KvCacheBytesPerToken,
                 report.LayerEquivalents.HeadByParameters,
-                StageSplit.CommonStageCounts.Select(p => new StageSplit(layers, p)).ToArray(),
-                StageSplit.CommonStageCounts.Select(p => new StageSplit(layers + headLayers, p)).ToArray()));
+                EvenSplit.CommonStageCounts.Select(p => new EvenSplit(layers, p)).ToArray(),
+                EvenSplit.CommonStageCounts.Select(p => new EvenSplit(layers + headLayers, p)).ToArray()));
         }
         return result;
     }

@@ -49,8 +49,8 @@ public static class SpecComparison
             var head = (int)Math.Round(r.LayerEquivalents.HeadByParameters);
             if (head < 1)
                 continue;
-            var even = StageSplit.CommonStageCounts.Where(p => new StageSplit(r.Spec.Layers + head, p).IsEven).ToArray();
-            var evenBare = StageSplit.CommonStageCounts.Where(p => new StageSplit(r.Spec.Layers, p).IsEven).ToArray();
+            var even = EvenSplit.CommonStageCounts.Where(p => new EvenSplit(r.Spec.Layers + head, p).IsEven).ToArray();
+            var evenBare = EvenSplit.CommonStageCounts.Where(p => new EvenSplit(r.Spec.Layers, p).IsEven).ToArray();
             facts.Add(new($"Pipeline split of {r.Spec.Name}",
                 $"Its LM head weighs {Units.Ratio(r.LayerEquivalents.HeadByParameters)} layers; counted as {head}, " +
                 $"{r.Spec.Layers} + {head} = {r.Spec.Layers + head} layers split evenly into " +

@@ -1,17 +1,7 @@
+using Explorer.Core.Accounting;
 using Explorer.Core.Pipeline;
 
 namespace Explorer.Core.Parallel;
-
-/// <summary>What a layer keeps for its backward (Korthikanti et al. 2022).</summary>
-public enum Recompute
-{
-    /// <summary>Every activation kept.</summary>
-    None,
-    /// <summary>The attention core (scores, softmax, dropout) recomputed; the rest kept.</summary>
-    Selective,
-    /// <summary>Only each layer's input kept; the whole layer's forward runs again in the backward.</summary>
-    Full,
-}
 
 /// <summary>
 /// Which communication runs behind compute, as Megatron-Core runs it (its flags): the data-parallel gradient
@@ -49,7 +39,7 @@ public sealed record ParallelConfig
     /// <summary>Sequences per optimizer step B.</summary>
     public int GlobalBatch { get; init; } = 1;
     public bool SequenceParallel { get; init; }
-    public Recompute Recompute { get; init; } = Recompute.None;
+    public Recomputation Recompute { get; init; } = Recomputation.None;
     /// <summary>0: replicated optimizer; 1: optimizer state sharded (as Megatron's distributed optimizer); 2: also
     /// gradients; 3: also weights.</summary>
     public int Zero { get; init; } = 1;
@@ -66,11 +56,11 @@ public sealed record ParallelConfig
         $"t={Tensor}{(SequenceParallel ? "+SP" : "")}{(Context > 1 ? $" c={Context}" : "")} p={Pipeline}{(VirtualStages > 1 ? $"×v{VirtualStages}" : "")} d={Data} b={MicroBatch} " +
         $"m={MicroBatches} {ScheduleNames.Name(Schedule)} recompute={Recompute.ToString().ToLowerInvariant()} zero={Zero}{Overlap.Describe()}";
 
-    public static Recompute ParseRecompute(string text) => text.Trim().ToLowerInvariant() switch
+    public static Recomputation ParseRecompute(string text) => text.Trim().ToLowerInvariant() switch
     {
-        "none" => Recompute.None,
-        "selective" => Recompute.Selective,
-        "full" => Recompute.Full,
+        "none" => Recomputation.None,
+        "selective" => Recomputation.Selective,
+        "full" => Recomputation.Full,
         _ => throw new ArgumentException($"Unknown recomputation '{text}'. Use none, selective or full."),
     };
 }

@@ -153,7 +153,7 @@ public static class ParallelEstimator
     }
 
     /// <summary>Passes of the ring per layer, in forward-pass units: the forward, the backward (twice the bytes) and a fully recomputed forward.</summary>
-    private static int RingPasses(ParallelConfig config) => 3 + (config.Recompute == Recompute.Full ? 1 : 0);
+    private static int RingPasses(ParallelConfig config) => 3 + (config.Recompute == Recomputation.Full ? 1 : 0);
 
     /// <summary>QKᵀ and the weighted sum of V over the full s × s, as Megatron-LM counts them: 4·b·s²·h.</summary>
     private static double AttentionCoreFlops(double b, double s, double h) => 4 * b * s * s * h;
@@ -220,7 +220,7 @@ public static class ParallelEstimator
             _ => Math.Min(c.MicroBatches, c.Pipeline),
         };
         var activations = inFlight * layersOnStage * perLayer;
-        if (c.Recompute == Recompute.Full)
+        if (c.Recompute == Recomputation.Full)
             activations += costs.Everything; // the layer being recomputed holds all of its activations for its backward
         if (c.Pipeline == 1)
             activations += 4 * s / c.Context * b * spec.VocabularySize / t; // fp32 logits of the GPU's tokens for the loss
@@ -265,7 +265,7 @@ public static class ParallelEstimator
         var ringPassMs = ContextRingExposedSeconds(spec, sequenceLength, cluster, config, e, k) * 1e3 / RingPasses(config);
         var collectiveMs = k.AllReduce * 1e3;
         var split = config.SequenceParallel ? t : 1;
-        var units = new List<PipelineUnit>(spec.Layers + 3)
+        var units = new List<PipelineUnit>(UnitNumbering.Count(spec.Layers))
         {
             new("embedding", UnitKind.Embedding, 0, 0, 0, p.Embedding / t, (long)(2 * s * b * h / split)),
         };
@@ -322,13 +322,13 @@ public static class ParallelEstimator
             var forward = 2 * b * s * p.PerLayer.Matmul + AttentionCoreFlops(b, s, h);
             var recomputed = c.Recompute switch
             {
-                Recompute.Full => forward,
-                Recompute.Selective => AttentionCoreFlops(b, s, h),
+                Recomputation.Full => forward,
+                Recomputation.Selective => AttentionCoreFlops(b, s, h),
                 _ => 0,
             };
             // Tensor parallel: 2 all-reduces of the b·s·h activations forward and 2 backward per layer (2 more when the
             // forward is recomputed); sequence parallelism moves the same bytes as reduce-scatter + all-gather pairs.
-            var collectives = 4 + (c.Recompute == Recompute.Full ? 2 : 0);
+            var collectives = 4 + (c.Recompute == Recomputation.Full ? 2 : 0);
             var allReduce = AllReduceSeconds(Bf16 * b * s / c.Context * h, c.Tensor, cluster.IntraNodeBytesPerSecond, cluster.IntraNodeLatencySeconds, e);
             return new LayerCosts(forward, recomputed, 6 * b * s * h * spec.VocabularySize, cluster.Gpu.PeakBf16Flops * e.LayerFraction(spec.HiddenSize),
                 collectives, allReduce);
@@ -346,8 +346,8 @@ public static class ParallelEstimator
                 : sbh * (10 + 24.0 / t + 5 * a * s / (h * t));
             var perLayer = c.Recompute switch
             {
-                Recompute.Full => 2 * sbh / (c.SequenceParallel ? t : 1),
-                Recompute.Selective => c.SequenceParallel || t == 1 ? 34 * sbh / t : sbh * (10 + 24.0 / t),
+                Recomputation.Full => 2 * sbh / (c.SequenceParallel ? t : 1),
+                Recomputation.Selective => c.SequenceParallel || t == 1 ? 34 * sbh / t : sbh * (10 + 24.0 / t),
                 _ => everything,
             };
             return (perLayer, everything);

@@ -1,3 +1,4 @@
+using Explorer.Core.Accounting;
 using Explorer.Core.Pipeline;
 using Explorer.Core.Specs;
 
@@ -76,7 +77,7 @@ public static class ParallelSearch
                 var m = globalBatch / (d * b);
                 foreach (var (schedule, v) in Schedules(spec, p, m))
                 foreach (var sp in t > 1 ? new[] { false, true } : [false])
-                foreach (var recompute in new[] { Recompute.None, Recompute.Selective, Recompute.Full })
+                foreach (var recompute in new[] { Recomputation.None, Recomputation.Selective, Recomputation.Full })
                 foreach (var zero in p == 1 ? new[] { 0, 1, 2, 3 } : [0, 1])
                     yield return new ParallelConfig
                     {

@@ -45,7 +45,7 @@ public static class CostModel
         double n = p.PerLayer.Matmul;
         double Ms(double flops) => flops / (settings.DeviceTflops * 1e12) * 1e3;
 
-        var units = new List<PipelineUnit>(spec.Layers + 3)
+        var units = new List<PipelineUnit>(UnitNumbering.Count(spec.Layers))
         {
             new("embedding", UnitKind.Embedding, 0, 0, 0, p.Embedding, checked(2 * s * b * h)),
         };

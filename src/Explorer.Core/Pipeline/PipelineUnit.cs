@@ -28,3 +28,23 @@ public sealed record PipelineUnit(
         _ => Name,
     };
 }
+
+/// <summary>
+/// How a decoder's units are numbered, in one place: 0 the embedding, 1…L the decoder layers (layer i, 0-based, is
+/// unit i + 1), L + 1 the final norm and LM head, L + 2 the loss; L + 3 units in all.
+/// </summary>
+public static class UnitNumbering
+{
+    /// <summary>Units of a decoder with <paramref name="layers"/> layers.</summary>
+    public static int Count(int layers) => layers + 3;
+
+    /// <summary>The unit of 0-based decoder layer <paramref name="layer"/>.</summary>
+    public static int OfLayer(int layer) => layer + 1;
+
+    /// <summary>The final norm and LM head.</summary>
+    public static int Head(int layers) => layers + 1;
+
+    /// <summary>The 1-based decoder layers among units <paramref name="first"/> to <paramref name="last"/>
+    /// (inclusive); First > Last when they hold none.</summary>
+    public static (int First, int Last) LayersIn(int first, int last, int layers) => (Math.Max(1, first), Math.Min(layers, last));
+}

@@ -1,3 +1,4 @@
+using Explorer.Core.Accounting;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -121,8 +122,8 @@ public static class PlanExports
             args.Append(" --sequence-parallel");
         args.Append(c.Recompute switch
         {
-            Recompute.Selective => " --recompute-granularity selective",
-            Recompute.Full => " --recompute-granularity full --recompute-method uniform --recompute-num-layers 1",
+            Recomputation.Selective => " --recompute-granularity selective",
+            Recomputation.Full => " --recompute-granularity full --recompute-method uniform --recompute-num-layers 1",
             _ => "",
         });
         if (c.Zero == 1)
@@ -224,7 +225,7 @@ public static class PlanExports
         var text = new StringBuilder();
         text.AppendLine($"# {ExportTargets.DeepSpeed}: {c.Gpus} GPUs = t·p·d = {c.Tensor}·{c.Pipeline}·{c.Data}" + (c.Tensor > 1 ? $"; tensor parallel t = {c.Tensor} is the model code's (Megatron-DeepSpeed: --tensor-model-parallel-size {c.Tensor})" : ""));
         text.AppendLine($"PipelineModule(layers=layers, num_stages={r.Stages}, partition_method='{method}', loss_fn=loss_fn" +
-                        (c.Recompute == Recompute.Full ? ", activation_checkpoint_interval=1" : "") + $")  # parts = [{string.Join(", ", parts)}]");
+                        (c.Recompute == Recomputation.Full ? ", activation_checkpoint_interval=1" : "") + $")  # parts = [{string.Join(", ", parts)}]");
         text.AppendLine("# ds_config.json");
         var config = new Dictionary<string, object>
         {
@@ -339,8 +340,8 @@ public static class PlanExports
             text.AppendLine("compile=CompileConfig(enable=True, components=[\"model\", \"loss\"], enable_async_tensor_parallel=True),");
         text.Append(c.Recompute switch
         {
-            Recompute.Full => "activation_checkpoint=FullAC.Config(),",
-            Recompute.Selective => "activation_checkpoint=SelectiveAC.Config(),",
+            Recomputation.Full => "activation_checkpoint=FullAC.Config(),",
+            Recomputation.Selective => "activation_checkpoint=SelectiveAC.Config(),",
             _ => "activation_checkpoint=None,",
         });
         return ExportResult.Ok("torchtitan", text.ToString());

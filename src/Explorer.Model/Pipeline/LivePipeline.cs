@@ -22,8 +22,9 @@ public sealed class LivePipeline(ModelHost host)
         var live = host.Model(model);
         if (sequenceLength > live.Spec.ContextLength)
             throw new ArgumentException($"Sequence length {sequenceLength} is over {model}'s context of {live.Spec.ContextLength}.");
-        if (stages < 1 || stages > live.Spec.Layers + 3)
-            throw new ArgumentException($"{stages} stages: {model} has {live.Spec.Layers + 3} units, so 1 to {live.Spec.Layers + 3}.");
+        var units = UnitNumbering.Count(live.Spec.Layers);
+        if (stages < 1 || stages > units)
+            throw new ArgumentException($"{stages} stages: {model} has {units} units, so 1 to {units}.");
         // Runs for real support GPipe and 1F1B; other schedules are timed as 1F1B holds its micro-batches.
         var held = schedule is ScheduleKind.GPipe ? schedule : ScheduleKind.OneFOneB;
         return host.RunAsync(() => UnitProfiler.ProfileForRun(live.Decoder, microBatchSize, sequenceLength, stages, held,

@@ -25,7 +25,7 @@ public static class PipelineRun
     {
         if (threadsPerStage <= 0)
             threadsPerStage = ThreadsPerStage(stageFirstUnits.Count);
-        int b = batch.GetLength(0), length = batch.GetLength(1) - 1, units = decoder.Spec.Layers + 3, stages = stageFirstUnits.Count;
+        int b = batch.GetLength(0), length = batch.GetLength(1) - 1, units = UnitNumbering.Count(decoder.Spec.Layers), stages = stageFirstUnits.Count;
         StagePlan.Validate(units, stageFirstUnits);
         if (microBatches < 1 || b % microBatches != 0)
             throw new ArgumentException($"A batch of {b} sequences does not split into m = {microBatches} equal micro-batches.");

@@ -170,7 +170,7 @@ public static class UnitProfiler
     /// </summary>
     internal static (List<double>[] Forward, List<double>[] Backward) ChainedStep(Decoder.Decoder decoder, long[,] batch, int microBatches, int inFlight)
     {
-        int units = decoder.Spec.Layers + 3, b = batch.GetLength(0), length = batch.GetLength(1) - 1, per = b / microBatches;
+        int units = UnitNumbering.Count(decoder.Spec.Layers), b = batch.GetLength(0), length = batch.GetLength(1) - 1, per = b / microBatches;
         var forward = Enumerable.Range(0, units).Select(_ => new List<double>()).ToArray();
         var backward = Enumerable.Range(0, units).Select(_ => new List<double>()).ToArray();
         var (cos, sin) = Decoder.Rotary.Tables(decoder.Spec, length, decoder.Device);

@@ -64,7 +64,7 @@ public class ShapeAlternativesTests
     [InlineData(3, 4, "empty stages", 0, 1)]
     public void StageSplitDealsLayers(int layers, int stages, string text, int fewest, int most)
     {
-        var split = new StageSplit(layers, stages);
+        var split = new EvenSplit(layers, stages);
         Assert.Equal((text, fewest, most), (split.ToString(), split.Fewest, split.Most));
     }
 }

@@ -1,3 +1,4 @@
+using Explorer.Core.Accounting;
 using Explorer.Core.Parallel;
 using Explorer.Core.Pipeline;
 using Explorer.Core.Specs;
@@ -36,7 +37,7 @@ public class KorthikantiTable5Tests(ITestOutputHelper output)
         return ParallelEstimator.Estimate(spec, 2048, Cluster.Node8(Gpu.A100_80GB), new ParallelConfig
         {
             Tensor = r.Tensor, Pipeline = r.Pipeline, Data = 1, VirtualStages = r.VirtualStages, MicroBatch = r.MicroBatch, GlobalBatch = r.Batch,
-            SequenceParallel = r.SequenceParallelSelective, Recompute = r.SequenceParallelSelective ? Recompute.Selective : Recompute.Full, Zero = 0,
+            SequenceParallel = r.SequenceParallelSelective, Recompute = r.SequenceParallelSelective ? Recomputation.Selective : Recomputation.Full, Zero = 0,
             Schedule = r.VirtualStages > 1 ? ScheduleKind.Interleaved1F1B : ScheduleKind.OneFOneB,
         });
     }

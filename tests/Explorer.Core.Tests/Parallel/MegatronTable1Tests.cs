@@ -1,3 +1,4 @@
+using Explorer.Core.Accounting;
 using Explorer.Core.Parallel;
 using Explorer.Core.Pipeline;
 using Explorer.Core.Specs;
@@ -41,7 +42,7 @@ public class MegatronTable1Tests(ITestOutputHelper output)
             .Select(b => ParallelEstimator.Estimate(Gpt(r), Sequence, Cluster.Node8(Gpu.A100_80GB), new ParallelConfig
             {
                 Tensor = r.Tensor, Pipeline = r.Pipeline, Data = r.Gpus / (r.Tensor * r.Pipeline), MicroBatch = b, GlobalBatch = r.Batch,
-                Recompute = Recompute.Full, Zero = 0, Schedule = ScheduleKind.OneFOneB,
+                Recompute = Recomputation.Full, Zero = 0, Schedule = ScheduleKind.OneFOneB,
             }))
             .Where(e => e.Fits)
             .MaxBy(e => e.HardwareFlopsPerGpu)!;

@@ -1,3 +1,4 @@
+using Explorer.Core.Accounting;
 using Explorer.Core.Parallel;
 using Explorer.Core.Pipeline;
 using Explorer.Core.Specs;
@@ -100,7 +101,7 @@ public class ParallelEstimatorTests
         // t = 2 with sequence parallelism divides all of it by t; selective keeps 34·s·b·h / t.
         var sp = ParallelEstimator.Estimate(Small, 2048, A100, new ParallelConfig { Tensor = 2, Pipeline = 2, GlobalBatch = 8, SequenceParallel = true });
         Assert.Equal((long)(2 * 2 * perLayer / 2), sp.Memory!.Activations);
-        var selective = ParallelEstimator.Estimate(Small, 2048, A100, new ParallelConfig { Tensor = 2, Pipeline = 2, GlobalBatch = 8, SequenceParallel = true, Recompute = Recompute.Selective });
+        var selective = ParallelEstimator.Estimate(Small, 2048, A100, new ParallelConfig { Tensor = 2, Pipeline = 2, GlobalBatch = 8, SequenceParallel = true, Recompute = Recomputation.Selective });
         Assert.Equal((long)(2 * 2 * 34 * 2048.0 * 1024 / 2), selective.Memory!.Activations);
         // Without SP, t = 2: s·b·h·(10 + 24/t + 5·a·s/(h·t)).
         var tpOnly = ParallelEstimator.Estimate(Small, 2048, A100, new ParallelConfig { Tensor = 2, Pipeline = 2, GlobalBatch = 8 });
@@ -140,7 +141,7 @@ public class ParallelEstimatorTests
         var e = ParallelEstimator.Estimate(Small, 1024, A100, config);
         var allReduce = ParallelEstimator.AllReduceSeconds(2.0 * 1024 * 1024, 8, A100.IntraNodeBytesPerSecond, A100.IntraNodeLatencySeconds, Efficiency.Default);
         Assert.Equal(2 * 4 * 4 * allReduce, e.Time!.TensorComm, 12); // m = 2, 4 layers, 4 collectives
-        var full = ParallelEstimator.Estimate(Small, 1024, A100, config with { Recompute = Recompute.Full });
+        var full = ParallelEstimator.Estimate(Small, 1024, A100, config with { Recompute = Recomputation.Full });
         Assert.Equal(2 * 4 * 6 * allReduce, full.Time!.TensorComm, 12);
     }
 
@@ -202,7 +203,7 @@ public class ParallelEstimatorTests
     {
         // c = 2 with the same t, p, d, batch: each GPU runs half of every layer's tokens, so compute and activations
         // halve; weights and the micro-batch count stay; the GPUs double.
-        foreach (var recompute in new[] { Recompute.None, Recompute.Full })
+        foreach (var recompute in new[] { Recomputation.None, Recomputation.Full })
         {
             var plain = ParallelEstimator.Estimate(Small, 2048, Instant, new ParallelConfig { Pipeline = 2, GlobalBatch = 8, Recompute = recompute });
             var split = ParallelEstimator.Estimate(Small, 2048, Instant, new ParallelConfig { Context = 2, Pipeline = 2, GlobalBatch = 8, Recompute = recompute });
@@ -232,7 +233,7 @@ public class ParallelEstimatorTests
         var expected = 3 * (4 - 1) * bytes / (1e6 * Efficiency.Default.LinkFraction);
         Assert.Equal(1.0, ParallelEstimator.ContextRingExposedSeconds(Small, 2048, slow, config) / expected, 4);
         // Full recomputation runs the forward's ring again.
-        Assert.Equal(1.0, ParallelEstimator.ContextRingExposedSeconds(Small, 2048, slow, config with { Recompute = Recompute.Full }) / (expected * 4 / 3), 4);
+        Assert.Equal(1.0, ParallelEstimator.ContextRingExposedSeconds(Small, 2048, slow, config with { Recompute = Recomputation.Full }) / (expected * 4 / 3), 4);
         Assert.Equal(0, ParallelEstimator.ContextRingExposedSeconds(Small, 2048, slow, config with { Context = 1 }));
         // In the step: every micro-batch, every layer of the stage.
         var e = ParallelEstimator.Estimate(Small, 2048, slow, config);

@@ -1,3 +1,4 @@
+using Explorer.Core.Accounting;
 using Explorer.Core.Parallel;
 using Explorer.Core.Pipeline;
 using Explorer.Core.Specs;
@@ -68,7 +69,7 @@ public class ParallelSearchTests
         {
             if (16 % (t * p) != 0) continue;
             foreach (var b in new[] { 1, 2, 4, 8, 16 })
-            foreach (var recompute in new[] { Recompute.None, Recompute.Selective, Recompute.Full })
+            foreach (var recompute in new[] { Recomputation.None, Recomputation.Selective, Recomputation.Full })
             {
                 var config = new ParallelConfig { Tensor = t, Pipeline = p, Data = 16 / (t * p), MicroBatch = b, GlobalBatch = 64, Recompute = recompute, Zero = 1 };
                 var e = ParallelEstimator.Estimate(spec, 4096, cluster, config);

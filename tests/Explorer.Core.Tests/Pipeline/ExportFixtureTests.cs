@@ -1,3 +1,4 @@
+using Explorer.Core.Accounting;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Explorer.Core.Parallel;
@@ -29,11 +30,11 @@ public class ExportFixtureTests
         yield return ("7B uniform, pipeline only", uniform, null);
         yield return ("7B uniform, t=4 SP selective ZeRO-1", uniform, new ParallelConfig
         {
-            Tensor = 4, Pipeline = 2, Data = 8, MicroBatch = 2, GlobalBatch = 128, SequenceParallel = true, Recompute = Recompute.Selective, Zero = 1,
+            Tensor = 4, Pipeline = 2, Data = 8, MicroBatch = 2, GlobalBatch = 128, SequenceParallel = true, Recompute = Recomputation.Selective, Zero = 1,
         });
         var accounted = Plan(new PlanRequest { Units = Units67B, Stages = 8, MicroBatches = 16, Method = PartitionMethod.Uniform,
             Uniform = new UniformPartitioner(AccountForEmbedding: true) });
-        yield return ("67B uniform +E, full recompute", accounted, new ParallelConfig { Tensor = 8, Pipeline = 8, Data = 1, GlobalBatch = 16, Recompute = Recompute.Full, Zero = 1 });
+        yield return ("67B uniform +E, full recompute", accounted, new ParallelConfig { Tensor = 8, Pipeline = 8, Data = 1, GlobalBatch = 16, Recompute = Recomputation.Full, Zero = 1 });
         var optimal = Plan(new PlanRequest { Units = Units67B, Stages = 8, MicroBatches = 16 });
         yield return ("67B optimal (layout)", optimal, new ParallelConfig { Tensor = 8, Pipeline = 8, Data = 2, GlobalBatch = 32, SequenceParallel = true, Zero = 1 });
         yield return ("67B optimal, every overlap", optimal, new ParallelConfig
@@ -50,7 +51,7 @@ public class ExportFixtureTests
         yield return ("67B interleaved optimal (layout)", interleavedOptimal, null);
         yield return ("7B uniform, t=2 c=2 (context parallel)", uniform, new ParallelConfig
         {
-            Tensor = 2, Context = 2, Pipeline = 2, Data = 2, GlobalBatch = 16, SequenceParallel = true, Recompute = Recompute.Selective, Zero = 1,
+            Tensor = 2, Context = 2, Pipeline = 2, Data = 2, GlobalBatch = 16, SequenceParallel = true, Recompute = Recomputation.Selective, Zero = 1,
         });
         var parameters = Plan(new PlanRequest { Units = Units7B, Stages = 4, MicroBatches = 8, Method = PartitionMethod.Parameters });
         yield return ("7B parameters, ZeRO-0", parameters, new ParallelConfig { Pipeline = 4, Data = 2, GlobalBatch = 16, Zero = 0 });

@@ -197,3 +197,23 @@ public class ExportTests
         Assert.Contains("Unknown export format 'onnx'", Assert.Throws<ArgumentException>(() => PlanExports.Export(report, "onnx")).Message);
     }
 }
+
+public class UnitNumberingTests
+{
+    [Fact]
+    public void TheNumberingIsTheCostModelsOrder()
+    {
+        var spec = ModelPresets.DeepSeekLlm7B;
+        var units = CostModel.Units(spec, new CostSettings());
+        Assert.Equal(UnitNumbering.Count(spec.Layers), units.Count);
+        Assert.Equal(UnitKind.Embedding, units[0].Kind);
+        for (var layer = 0; layer < spec.Layers; layer++)
+            Assert.Equal(UnitKind.Layer, units[UnitNumbering.OfLayer(layer)].Kind);
+        Assert.Equal(UnitKind.Head, units[UnitNumbering.Head(spec.Layers)].Kind);
+        Assert.Equal(UnitKind.Loss, units[^1].Kind);
+        // Units 0–5 hold layers 1–5 (1-based); the head and loss alone hold none.
+        Assert.Equal((1, 5), UnitNumbering.LayersIn(0, 5, spec.Layers));
+        var (first, last) = UnitNumbering.LayersIn(31, 32, spec.Layers);
+        Assert.True(first > last);
+    }
+}

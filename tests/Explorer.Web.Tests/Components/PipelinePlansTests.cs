@@ -1,3 +1,4 @@
+using Explorer.Core.Accounting;
 using Explorer.Core.Parallel;
 using Explorer.Core.Pipeline;
 using Explorer.Core.Specs;
@@ -29,7 +30,7 @@ public class PipelinePlansTests
         var plans = new PipelinePlans();
         var settings = new PipelineSettings { Spec = ModelPresets.DeepSeekLlm67B, SequenceLength = 4096 };
         var cluster = Cluster.Node8(Gpu.H200);
-        var config = new ParallelConfig { Tensor = 2, Pipeline = 4, Data = 8, GlobalBatch = 256, SequenceParallel = true, Recompute = Recompute.Selective };
+        var config = new ParallelConfig { Tensor = 2, Pipeline = 4, Data = 8, GlobalBatch = 256, SequenceParallel = true, Recompute = Recomputation.Selective };
         settings.Apply(new ParallelChoice(cluster, ParallelEstimator.Estimate(settings.Spec, 4096, cluster, config)));
         plans.Recompute(settings);
         var report = plans.A!.Report!;

@@ -1,3 +1,4 @@
+using Explorer.Core.Accounting;
 using Explorer.Core.Parallel;
 using Explorer.Core.Pipeline;
 using Explorer.Core.Specs;
@@ -23,7 +24,7 @@ public class GanttCommunicationTests
     [Fact]
     public void TheTensorParallelShareIsTheRingAllReducesOfEveryLayerOnTheDevice()
     {
-        var config = new ParallelConfig { Tensor = 2, Pipeline = 4, Data = 8, GlobalBatch = 256, SequenceParallel = true, Recompute = Recompute.Selective, Zero = 1 };
+        var config = new ParallelConfig { Tensor = 2, Pipeline = 4, Data = 8, GlobalBatch = 256, SequenceParallel = true, Recompute = Recomputation.Selective, Zero = 1 };
         var (comm, plan, _) = Build(config);
 
         // One ring all-reduce of the b·s·h bf16 activations over t = 2 GPUs on NVLink (450 GB/s at 80%, 10 µs a step):
@@ -44,7 +45,7 @@ public class GanttCommunicationTests
     [Fact]
     public void FullRecomputationRepeatsTheForwardCollectivesInTheBackward()
     {
-        var (full, plan, _) = Build(new ParallelConfig { Tensor = 4, Pipeline = 2, Data = 8, GlobalBatch = 256, Recompute = Recompute.Full });
+        var (full, plan, _) = Build(new ParallelConfig { Tensor = 4, Pipeline = 2, Data = 8, GlobalBatch = 256, Recompute = Recomputation.Full });
         var stage = plan.Stages[1];
         // 2 forward, 2 + 2 (recomputed forward) backward: the backward carries twice the forward's communication.
         Assert.Equal(2 * full.ForwardShare[1] * stage.Forward, full.BackwardShare[1] * (stage.InputGradient + stage.WeightGradient), 6);
@@ -53,7 +54,7 @@ public class GanttCommunicationTests
     [Fact]
     public void WithoutTensorParallelismOnlyTheDataParallelReductionIsDrawn()
     {
-        var (comm, _, choice) = Build(new ParallelConfig { Tensor = 1, Pipeline = 8, Data = 8, GlobalBatch = 256, Recompute = Recompute.Full, Zero = 0 });
+        var (comm, _, choice) = Build(new ParallelConfig { Tensor = 1, Pipeline = 8, Data = 8, GlobalBatch = 256, Recompute = Recomputation.Full, Zero = 0 });
         Assert.All(comm.ForwardShare.Concat(comm.BackwardShare), share => Assert.Equal(0, share));
         Assert.True(comm.DataParallelMs > 0);
         Assert.Equal(choice.Estimate.Time!.DataComm * 1e3, comm.DataParallelMs, 9);

@@ -58,7 +58,7 @@ public static class PipelineQuery
             else
                 notes.Note("model", model, $"use one of {string.Join(", ", KnownModels.Names)}");
         }
-        var units = s.Spec.Layers + 3;
+        var units = UnitNumbering.Count(s.Spec.Layers);
         if (notes.Int("stages", Value("stages"), 1, units) is { } stages) s.Stages = stages;
         if (notes.Int("microbatches", Value("microbatches"), 1, PlanRequest.MaxMicroBatches) is { } m) s.MicroBatches = m;
         if (notes.Int("virtual", Value("virtual"), 1, units) is { } v) s.VirtualStages = v;

@@ -1,7 +1,11 @@
 namespace Explorer.Core.Accounting;
 
-/// <summary>Decoder layers per pipeline stage when <see cref="Layers"/> layers are dealt as evenly as possible to <see cref="Stages"/> stages.</summary>
-public sealed record StageSplit(int Layers, int Stages)
+/// <summary>
+/// The divisibility view of a stack: decoder layers per pipeline stage when <see cref="Layers"/> layers are dealt
+/// as evenly as possible to <see cref="Stages"/> stages, by count alone. The split a plan uses, costed, is
+/// <see cref="Pipeline.StageSplit"/>.
+/// </summary>
+public sealed record EvenSplit(int Layers, int Stages)
 {
     public int Fewest => Layers / Stages;
     public int Most => (Layers + Stages - 1) / Stages;
