@@ -54,14 +54,36 @@ public static class MemoryAccount
             throw new ArgumentOutOfRangeException(nameof(sequenceLength), sequenceLength, "Sequence length must be at least 1.");
         if (microBatch < 1)
             throw new ArgumentOutOfRangeException(nameof(microBatch), microBatch, "Micro-batch size must be at least 1.");
-        long s = sequenceLength, b = microBatch, h = spec.HiddenSize, a = spec.AttentionHeads;
-        return recomputation switch
+        if (!Enum.IsDefined(recomputation))
+            throw new ArgumentOutOfRangeException(nameof(recomputation), recomputation, "Use None, Selective or Full.");
+        // Without tensor or context parallelism every term is an integer product well under 2^53: exact.
+        return checked((long)LayerActivationBytes(spec, sequenceLength, microBatch, recomputation).Kept);
+    }
+
+    /// <summary>
+    /// The one activation formula (Korthikanti et al. 2022, arXiv 2205.05198, Table 2), bytes per layer per
+    /// micro-batch on one GPU of a t-way tensor-parallel and c-way context-parallel group: what the layer keeps for
+    /// its backward under <paramref name="recomputation"/>, and everything its forward makes (what a fully recomputed
+    /// layer holds again while its backward runs). A GPU keeps the activations of its s/c tokens, and their attention
+    /// scores span all s keys: 34·s·b·h + 5·a·s²·b at t = 1; with t, the attention core and the 24·s·b·h inside
+    /// the tensor-parallel GEMMs split t ways and 10·s·b·h of layer norms, dropout and residuals do not, unless
+    /// sequence parallelism splits those too.
+    /// </summary>
+    public static (double Kept, double Everything) LayerActivationBytes(ModelSpec spec, int sequenceLength, int microBatch,
+        Recomputation recomputation, int tensor = 1, bool sequenceParallel = false, int context = 1)
+    {
+        double s = sequenceLength, b = microBatch, h = spec.HiddenSize, a = spec.AttentionHeads;
+        var sbh = s / context * b * h;
+        var scores = 5 * a * (s / context) * s * b;
+        var everything = tensor == 1 ? 34 * sbh + scores
+            : sequenceParallel ? (34 * sbh + scores) / tensor
+            : 10 * sbh + (24 * sbh + scores) / tensor;
+        var kept = recomputation switch
         {
-            // s·b·h·(34 + 5·a·s/h) = 34·s·b·h + 5·a·s²·b, exact in integers.
-            Recomputation.None => checked(34 * s * b * h + 5 * a * s * s * b),
-            Recomputation.Selective => checked(34 * s * b * h),
-            Recomputation.Full => checked(2 * s * b * h),
-            _ => throw new ArgumentOutOfRangeException(nameof(recomputation), recomputation, "Use None, Selective or Full."),
+            Recomputation.Full => 2 * sbh / (sequenceParallel ? tensor : 1),
+            Recomputation.Selective => sequenceParallel || tensor == 1 ? 34 * sbh / tensor : 10 * sbh + 24 * sbh / tensor,
+            _ => everything,
         };
+        return (kept, everything);
     }
 }

@@ -334,23 +334,8 @@ public static class ParallelEstimator
                 collectives, allReduce);
         }
 
-        /// <summary>Korthikanti et al. 2022, bytes per layer per micro-batch (16-bit activations, 1-byte dropout masks).</summary>
-        public static (double PerLayer, double Everything) ActivationBytes(ModelSpec spec, int sequenceLength, ParallelConfig c)
-        {
-            // A GPU keeps the activations of its s/c tokens; their attention scores span all s keys.
-            double s = sequenceLength, b = c.MicroBatch, h = spec.HiddenSize, a = spec.AttentionHeads;
-            int t = c.Tensor;
-            var sbh = s / c.Context * b * h;
-            var everything = t == 1 ? sbh * (34 + 5 * a * s / h)
-                : c.SequenceParallel ? sbh * (34 + 5 * a * s / h) / t
-                : sbh * (10 + 24.0 / t + 5 * a * s / (h * t));
-            var perLayer = c.Recompute switch
-            {
-                Recomputation.Full => 2 * sbh / (c.SequenceParallel ? t : 1),
-                Recomputation.Selective => c.SequenceParallel || t == 1 ? 34 * sbh / t : sbh * (10 + 24.0 / t),
-                _ => everything,
-            };
-            return (perLayer, everything);
-        }
+        /// <summary>Bytes per layer per micro-batch on one GPU: <see cref="MemoryAccount.LayerActivationBytes"/> for its t, SP, c and recomputation.</summary>
+        public static (double PerLayer, double Everything) ActivationBytes(ModelSpec spec, int sequenceLength, ParallelConfig c) =>
+            MemoryAccount.LayerActivationBytes(spec, sequenceLength, c.MicroBatch, c.Recompute, c.Tensor, c.SequenceParallel, c.Context);
     }
 }
