@@ -20,13 +20,14 @@ public sealed class PlanArguments
     private readonly Option<int> _seq = new("--seq") { Description = "Sequence length.", DefaultValueFactory = _ => 4096 };
     private readonly Option<int> _mbs = new("--mbs") { Description = "Micro-batch size (sequences).", DefaultValueFactory = _ => 1 };
     private readonly Option<double> _tflops = new("--tflops") { Description = "Sustained device TFLOP/s.", DefaultValueFactory = _ => 400 };
+    private readonly Option<string> _flops = new("--flops") { Description = "zero-bubble (F, B, W as written) or megatron (the backward also runs the recomputed forward).", DefaultValueFactory = _ => "zero-bubble" };
     private readonly Option<double> _transfer = new("--transfer") { Description = "Point-to-point transfer time between devices, ms.", DefaultValueFactory = _ => 0 };
     private readonly Option<bool> _embedding = new("--account-for-embedding") { Description = "Uniform: count the embedding as a layer (Megatron-LM)." };
     private readonly Option<bool> _loss = new("--account-for-loss") { Description = "Uniform: count the loss as a layer (Megatron-LM)." };
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { _model, _costs, _stages, _microbatches, _schedule, _virtual, _method, _memory, _seq, _mbs, _tflops, _transfer, _embedding, _loss })
+        foreach (var option in new Option[] { _model, _costs, _stages, _microbatches, _schedule, _virtual, _method, _memory, _seq, _mbs, _tflops, _flops, _transfer, _embedding, _loss })
             command.Options.Add(option);
     }
 
@@ -46,6 +47,12 @@ public sealed class PlanArguments
             SequenceLength = result.GetValue(_seq),
             MicroBatchSize = result.GetValue(_mbs),
             DeviceTflops = result.GetValue(_tflops),
+            Flops = result.GetValue(_flops)!.Trim().ToLowerInvariant() switch
+            {
+                "zero-bubble" => FlopConvention.ZeroBubble,
+                "megatron" => FlopConvention.Megatron,
+                var other => throw new ArgumentException($"--flops '{other}': use zero-bubble or megatron."),
+            },
         };
         IReadOnlyList<PipelineUnit> units;
         if (model is not null)

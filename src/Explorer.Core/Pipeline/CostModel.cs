@@ -3,6 +3,18 @@ using Explorer.Core.Specs;
 
 namespace Explorer.Core.Pipeline;
 
+/// <summary>How a unit's FLOPs are counted.</summary>
+public enum FlopConvention
+{
+    /// <summary>Zero Bubble's (arXiv 2401.10241): the layer's F, B and W as written; nothing is recomputed.</summary>
+    ZeroBubble,
+    /// <summary>
+    /// Megatron-LM's hardware count (Narayanan et al. 2021): the backward also runs what recomputation dropped, the
+    /// whole forward under full recomputation and the attention core (4·s²·b·h) under selective.
+    /// </summary>
+    Megatron,
+}
+
 /// <summary>How units are costed: the work per micro-batch and the device that runs it.</summary>
 public sealed record CostSettings
 {
@@ -11,6 +23,8 @@ public sealed record CostSettings
     /// <summary>Sustained device throughput in TFLOP/s (peak × achievable utilisation).</summary>
     public double DeviceTflops { get; init; } = 400;
     public Recomputation Recomputation { get; init; } = Recomputation.Selective;
+    /// <summary>Whether the recomputed forward counts in the backward's time (Megatron's count) or not (Zero Bubble's).</summary>
+    public FlopConvention Flops { get; init; } = FlopConvention.ZeroBubble;
     /// <summary>Bytes of model state per parameter: 16 for mixed-precision Adam without sharding.</summary>
     public int StateBytesPerParameter { get; init; } = MemoryAccount.AdamBytesPerParameter;
 
@@ -30,7 +44,8 @@ public sealed record CostSettings
 /// F = s·b·(2·N + 4·s·h), B = s·b·(2·N + 8·s·h), W = s·b·2·N FLOPs, N its matmul weights: Zero Bubble's
 /// accounting (arXiv 2401.10241), which for MHA with a 4h two-matrix FFN (N = 12h²) is s·b·h·(24h + 4s),
 /// s·b·h·(24h + 8s) and 24·s·b·h². The LM head is a matmul of 2·V·h per token each way; the embedding is a
-/// lookup. Activations follow Korthikanti et al.; the head keeps bf16 logits and the loss fp32 softmax.
+/// lookup. Activations follow Korthikanti et al.; the head keeps bf16 logits and the loss fp32 softmax. Under
+/// <see cref="FlopConvention.Megatron"/> the input-gradient time also holds the recomputed forward.
 /// </summary>
 public static class CostModel
 {
@@ -50,10 +65,17 @@ public static class CostModel
             new("embedding", UnitKind.Embedding, 0, 0, 0, p.Embedding, checked(2 * s * b * h)),
         };
         var layerActivations = MemoryAccount.ActivationBytesPerLayer(spec, settings.SequenceLength, settings.MicroBatchSize, settings.Recomputation);
+        var forward = tokens * (2 * n + 4.0 * s * h);
+        var recomputed = settings.Flops == FlopConvention.ZeroBubble ? 0 : settings.Recomputation switch
+        {
+            Recomputation.Full => forward,
+            Recomputation.Selective => tokens * 4.0 * s * h,
+            _ => 0,
+        };
         for (var i = 0; i < spec.Layers; i++)
             units.Add(new PipelineUnit($"layers.{i}", UnitKind.Layer,
-                Ms(tokens * (2 * n + 4.0 * s * h)),
-                Ms(tokens * (2 * n + 8.0 * s * h)),
+                Ms(forward),
+                Ms(tokens * (2 * n + 8.0 * s * h) + recomputed),
                 Ms(tokens * 2 * n),
                 p.PerLayer.Total, layerActivations));
         var head = 2.0 * v * h * tokens;

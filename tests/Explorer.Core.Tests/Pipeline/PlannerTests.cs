@@ -217,3 +217,30 @@ public class UnitNumberingTests
         Assert.True(first > last);
     }
 }
+
+public class FlopConventionTests
+{
+    [Fact]
+    public void MegatronsCountAddsTheRecomputedForwardToTheBackward()
+    {
+        // 7B at s = 4096, b = 1, 400 TFLOP/s: F = s·(2N + 4·s·h) FLOPs, N = the layer's matmul weights.
+        var spec = ModelPresets.DeepSeekLlm7B;
+        double s = 4096, h = spec.HiddenSize, n = ParameterBreakdown.Of(spec).PerLayer.Matmul;
+        double Ms(double flops) => flops / 400e12 * 1e3;
+        var forward = Ms(s * (2 * n + 4 * s * h));
+        Units(FlopConvention.ZeroBubble, Recomputation.Full, out var zb);
+        Assert.Equal(forward, zb.Forward, 9);
+        Assert.Equal(Ms(s * (2 * n + 8 * s * h)), zb.InputGradient, 9);
+        // Full recomputation runs the forward again inside the backward; selective, the attention core 4·s²·h.
+        Units(FlopConvention.Megatron, Recomputation.Full, out var full);
+        Assert.Equal(zb.InputGradient + forward, full.InputGradient, 9);
+        Units(FlopConvention.Megatron, Recomputation.Selective, out var selective);
+        Assert.Equal(zb.InputGradient + Ms(4 * s * s * h), selective.InputGradient, 9);
+        Units(FlopConvention.Megatron, Recomputation.None, out var none);
+        Assert.Equal(zb.InputGradient, none.InputGradient, 9);
+        Assert.Equal(zb.WeightGradient, full.WeightGradient, 9);
+
+        static void Units(FlopConvention flops, Recomputation recomputation, out PipelineUnit layer) =>
+            layer = CostModel.Units(ModelPresets.DeepSeekLlm7B, new CostSettings { Flops = flops, Recomputation = recomputation })[1];
+    }
+}
