@@ -38,8 +38,9 @@ public sealed class PipelinePageTests : BunitTest, IDisposable
         var select = cut.FindComponents<MudSelect<string>>().Single(s => s.Instance.Label == "Model");
         await cut.InvokeAsync(() => select.Instance.ValueChanged.InvokeAsync("deepseek-7b-mini"));
         var analytic = cut.Find("[data-testid=plan-a-stages]").TextContent;
-        var toggle = cut.FindComponents<MudSwitch<bool>>().Single(s => s.Instance.Label!.Contains("measured costs"));
-        await cut.InvokeAsync(() => toggle.Instance.ValueChanged.InvokeAsync(true));
+        var basis = cut.FindComponents<MudSelect<CostBasis>>().Single();
+        Assert.Equal("Configuration", Basis(cut)); // a model opens on its searched configuration
+        await cut.InvokeAsync(() => basis.Instance.ValueChanged.InvokeAsync(CostBasis.Measured));
         await cut.WaitForAssertionAsync(() => Assert.NotEqual(analytic, cut.Find("[data-testid=plan-a-stages]").TextContent), TimeSpan.FromSeconds(60));
         Assert.Equal(33, cut.FindAll("[data-testid=plan-a-strip] rect.unit").Count);
         Assert.Empty(cut.FindAll("[data-testid=measured-for]"));
@@ -48,7 +49,26 @@ public sealed class PipelinePageTests : BunitTest, IDisposable
         var stages = cut.FindComponents<MudNumericField<int>>().Single(f => f.Instance.Label == "Stages p");
         await cut.InvokeAsync(() => stages.Instance.ValueChanged.InvokeAsync(timedFor + 1));
         Assert.Contains($"Timed for {timedFor} stage threads", cut.Find("[data-testid=measured-for]").TextContent);
+        Assert.Equal("Measured", Basis(cut));
     }
+
+    [Fact]
+    public async Task TheCostBasisIsAChoiceOnThePage()
+    {
+        // The 67B opens on its searched configuration; the shape's costs and back are one choice each.
+        var cut = RenderPage();
+        var basis = cut.FindComponents<MudSelect<CostBasis>>().Single();
+        Assert.Equal("Configuration", Basis(cut));
+        var configured = cut.Find("[data-testid=plan-a-stages]").TextContent;
+        await cut.InvokeAsync(() => basis.Instance.ValueChanged.InvokeAsync(CostBasis.Analytic));
+        Assert.Equal("Analytic", Basis(cut));
+        var analytic = cut.Find("[data-testid=plan-a-stages]").TextContent;
+        Assert.NotEqual(configured, analytic);
+        await cut.InvokeAsync(() => cut.FindComponents<MudSelect<CostBasis>>().Single().Instance.ValueChanged.InvokeAsync(CostBasis.Configuration));
+        Assert.Equal(configured, cut.Find("[data-testid=plan-a-stages]").TextContent);
+    }
+
+    private static string? Basis(IRenderedComponent<Pipeline> cut) => cut.Find("[data-testid=cost-basis]").GetAttribute("data-basis");
 
     private static int StageRows(IRenderedComponent<Pipeline> cut, string plan = "plan-a") => cut.FindAll($"[data-testid={plan}-stages] tbody tr").Count;
 

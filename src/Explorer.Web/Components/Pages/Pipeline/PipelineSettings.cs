@@ -3,6 +3,17 @@ using Explorer.Core.Specs;
 
 namespace Explorer.Web.Components.Pages.Pipeline;
 
+/// <summary>Where the Pipeline page's unit costs come from; the page shows it and lets the user choose.</summary>
+public enum CostBasis
+{
+    /// <summary>The chosen parallel configuration: each unit as one GPU of its t-way group runs it (Megatron's FLOPs).</summary>
+    Configuration,
+    /// <summary>The shape alone at the page's TFLOP/s (Zero Bubble's F, B, W).</summary>
+    Analytic,
+    /// <summary>Timed on the live model on this machine.</summary>
+    Measured,
+}
+
 /// <summary>What the Pipeline page's controls hold, and the plan requests they make.</summary>
 public sealed class PipelineSettings
 {
@@ -22,6 +33,9 @@ public sealed class PipelineSettings
     public bool FitMemory { get; set; }
     public double TransferMs { get; set; }
     public int[]? ManualBoundaries { get; set; }
+
+    /// <summary>What the plan's unit costs come from, read off what is set: a configuration, measured costs, or neither.</summary>
+    public CostBasis Basis => Parallel is not null ? CostBasis.Configuration : MeasuredUnits is not null ? CostBasis.Measured : CostBasis.Analytic;
 
     /// <summary>Unit costs timed on the live model (null: the analytic costs from the shape).</summary>
     public IReadOnlyList<PipelineUnit>? MeasuredUnits { get; set; }
