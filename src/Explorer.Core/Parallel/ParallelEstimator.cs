@@ -270,11 +270,14 @@ public static class ParallelEstimator
             new("embedding", UnitKind.Embedding, 0, 0, 0, p.Embedding / t, (long)(2 * s * b * h / split)),
         };
         var extra = k.TensorCollectives - 4;
+        // The layer's FLOPs split as the pipeline planner splits them (CostModel.Layer), at this GPU's share and rate,
+        // with Megatron's count: the recomputed part runs in the backward.
+        var layer = CostModel.Layer(spec, sequenceLength, config.MicroBatch, config.Recompute);
         for (var i = 0; i < spec.Layers; i++)
             units.Add(new PipelineUnit($"layers.{i}", UnitKind.Layer,
-                Ms(k.Forward) + 2 * collectiveMs + ringPassMs,
-                Ms(k.Forward + k.Recomputed) + (2 + extra) * collectiveMs + ringPassMs * (RingPasses(config) - 1),
-                Ms(k.Forward),
+                Ms(layer.Forward) + 2 * collectiveMs + ringPassMs,
+                Ms(layer.InputGradient + layer.Recomputed) + (2 + extra) * collectiveMs + ringPassMs * (RingPasses(config) - 1),
+                Ms(layer.WeightGradient),
                 p.PerLayer.Total / t, (long)activations.PerLayer));
         var head = 2 * b * sequenceLength * h * vocab;
         units.Add(new PipelineUnit("norm+lm_head", UnitKind.Head, Ms(head), Ms(head), Ms(head), (p.FinalNorm + p.LmHead) / t, (long)(4 * s * b * vocab / t)));
@@ -319,13 +322,8 @@ public static class ParallelEstimator
         public static LayerCosts Of(ModelSpec spec, ParameterBreakdown p, int sequenceLength, Cluster cluster, ParallelConfig c, Efficiency e)
         {
             double s = sequenceLength, b = c.MicroBatch, h = spec.HiddenSize;
-            var forward = 2 * b * s * p.PerLayer.Matmul + AttentionCoreFlops(b, s, h);
-            var recomputed = c.Recompute switch
-            {
-                Recomputation.Full => forward,
-                Recomputation.Selective => AttentionCoreFlops(b, s, h),
-                _ => 0,
-            };
+            var layer = CostModel.Layer(spec, sequenceLength, c.MicroBatch, c.Recompute);
+            double forward = layer.Forward, recomputed = layer.Recomputed;
             // Tensor parallel: 2 all-reduces of the b·s·h activations forward and 2 backward per layer (2 more when the
             // forward is recomputed); sequence parallelism moves the same bytes as reduce-scatter + all-gather pairs.
             var collectives = 4 + (c.Recompute == Recomputation.Full ? 2 : 0);

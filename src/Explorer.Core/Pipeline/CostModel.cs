@@ -3,6 +3,13 @@ using Explorer.Core.Specs;
 
 namespace Explorer.Core.Pipeline;
 
+/// <summary>A decoder layer's FLOPs for one micro-batch: forward, input gradient, weight gradient, and recomputation.</summary>
+public readonly record struct LayerFlops(double Forward, double InputGradient, double WeightGradient, double Recomputed)
+{
+    /// <summary>What the hardware runs: forward, backward and the recomputed part.</summary>
+    public double Hardware => Forward + InputGradient + WeightGradient + Recomputed;
+}
+
 /// <summary>How a unit's FLOPs are counted.</summary>
 public enum FlopConvention
 {
@@ -49,6 +56,27 @@ public sealed record CostSettings
 /// </summary>
 public static class CostModel
 {
+    /// <summary>
+    /// One decoder layer's FLOPs per micro-batch of <paramref name="microBatch"/> sequences of
+    /// <paramref name="sequenceLength"/> tokens, split as Zero Bubble splits them: the forward s·b·(2·N + 4·s·h), the
+    /// input gradient s·b·(2·N + 8·s·h) (the attention core has no weights: all of its backward is here), the weight
+    /// gradient s·b·2·N; and what <paramref name="recomputation"/> runs again in the backward (the forward under full
+    /// recomputation, the attention core 4·s²·b·h under selective). The one layer costing of the pipeline planner and
+    /// the parallel estimator.
+    /// </summary>
+    public static LayerFlops Layer(ModelSpec spec, int sequenceLength, int microBatch, Recomputation recomputation)
+    {
+        double s = sequenceLength, tokens = s * microBatch, h = spec.HiddenSize;
+        var n = (double)ParameterBreakdown.Of(spec).PerLayer.Matmul;
+        var forward = tokens * (2 * n + 4 * s * h);
+        return new LayerFlops(forward, tokens * (2 * n + 8 * s * h), tokens * 2 * n, recomputation switch
+        {
+            Recomputation.Full => forward,
+            Recomputation.Selective => tokens * 4 * s * h,
+            _ => 0,
+        });
+    }
+
     public static IReadOnlyList<PipelineUnit> Units(ModelSpec spec, CostSettings settings)
     {
         var problems = settings.Problems();
@@ -57,7 +85,6 @@ public static class CostModel
         var p = ParameterBreakdown.Of(spec);
         double tokens = (double)settings.SequenceLength * settings.MicroBatchSize;
         long s = settings.SequenceLength, b = settings.MicroBatchSize, h = spec.HiddenSize, v = spec.VocabularySize;
-        double n = p.PerLayer.Matmul;
         double Ms(double flops) => flops / (settings.DeviceTflops * 1e12) * 1e3;
 
         var units = new List<PipelineUnit>(UnitNumbering.Count(spec.Layers))
@@ -65,18 +92,11 @@ public static class CostModel
             new("embedding", UnitKind.Embedding, 0, 0, 0, p.Embedding, checked(2 * s * b * h)),
         };
         var layerActivations = MemoryAccount.ActivationBytesPerLayer(spec, settings.SequenceLength, settings.MicroBatchSize, settings.Recomputation);
-        var forward = tokens * (2 * n + 4.0 * s * h);
-        var recomputed = settings.Flops == FlopConvention.ZeroBubble ? 0 : settings.Recomputation switch
-        {
-            Recomputation.Full => forward,
-            Recomputation.Selective => tokens * 4.0 * s * h,
-            _ => 0,
-        };
+        var layer = Layer(spec, settings.SequenceLength, settings.MicroBatchSize, settings.Recomputation);
+        var recomputed = settings.Flops == FlopConvention.ZeroBubble ? 0 : layer.Recomputed;
         for (var i = 0; i < spec.Layers; i++)
             units.Add(new PipelineUnit($"layers.{i}", UnitKind.Layer,
-                Ms(forward),
-                Ms(tokens * (2 * n + 8.0 * s * h) + recomputed),
-                Ms(tokens * 2 * n),
+                Ms(layer.Forward), Ms(layer.InputGradient + recomputed), Ms(layer.WeightGradient),
                 p.PerLayer.Total, layerActivations));
         var head = 2.0 * v * h * tokens;
         units.Add(new PipelineUnit("norm+lm_head", UnitKind.Head, Ms(head), Ms(head), Ms(head),

@@ -41,6 +41,23 @@ public class ParallelEstimatorTests
         Assert.Equal(ParallelEstimator.BubbleStages(schedule, p, v) * 3, idle, 9);
     }
 
+    [Theory]
+    [InlineData(Recomputation.None)]
+    [InlineData(Recomputation.Full)]
+    public void APipelineOnlyConfigurationCostsItsLayersAsThePlannerDoes(Recomputation recompute)
+    {
+        // One costing: with t = c = d = 1 the estimator's layer units are the planner's (Megatron's count: the
+        // recomputed forward in B), only at the GPU's calibrated rate instead of the page's TFLOP/s.
+        var config = new ParallelConfig { Pipeline = 2, GlobalBatch = 8, Recompute = recompute };
+        var estimated = ParallelEstimator.Units(Small, 512, A100, config)[1];
+        var planned = CostModel.Units(Small, new CostSettings { SequenceLength = 512, Recomputation = recompute, Flops = FlopConvention.Megatron })[1];
+        var rate = estimated.Forward / planned.Forward;
+        Assert.Equal(planned.InputGradient * rate, estimated.InputGradient, 9);
+        Assert.Equal(planned.WeightGradient * rate, estimated.WeightGradient, 9);
+        Assert.Equal(planned.Parameters, estimated.Parameters);
+        Assert.Equal(planned.ActivationBytes, estimated.ActivationBytes);
+    }
+
     [Fact]
     public void WeightsGradientsAndOptimizerStateFollowTheZeroStage()
     {
