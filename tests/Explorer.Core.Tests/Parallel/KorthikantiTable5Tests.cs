@@ -43,10 +43,11 @@ public class KorthikantiTable5Tests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// Where the estimator stands on these rows, fitted on SC21 only: 8.6% mean and 15.7% worst (9.5% and 15.6%
-    /// before the optimizer step was costed). The deep pipelines of the 530B and 1T are predicted slow: at the same t,
-    /// p and micro-batches the 1T ran at 177 TFLOP/s per GPU here and at 163 in the SC21 runs the efficiency is fitted
-    /// on. Issue 24's target is 5% mean with no row over 10%; these bounds only keep it from getting worse.
+    /// Where the estimator stands on these rows, fitted on SC21 only: 6.8% mean and 12.0% worst since the layer
+    /// efficiency was refitted on SC21 Table 1 (8.6% and 15.7% before; 9.5% and 15.6% before the optimizer step was
+    /// costed). The deep pipelines of the 530B and 1T are predicted slow here as in SC21 (−4.3% and −2.7% there): at
+    /// the same t, p and micro-batches the 1T ran at 177 TFLOP/s per GPU here and at 163 in SC21. Issue 24's target is
+    /// 5% mean with no row over 10%; these bounds only keep it from getting worse.
     /// </summary>
     [Fact]
     public void EveryRowIsPredictedWithinTheErrorsMeasuredSoFar()
@@ -62,8 +63,8 @@ public class KorthikantiTable5Tests(ITestOutputHelper output)
                              $"B={r.Batch} b={r.MicroBatch}: measured {r.MeasuredSeconds:0.00} s, predicted {e.StepSeconds:0.00} s, error {error:+0.0%;-0.0%}");
         }
         output.WriteLine($"mean |error| {errors.Average(Math.Abs):0.0%}, worst {errors.Max(Math.Abs):0.0%}");
-        Assert.All(errors, error => Assert.InRange(error, -0.16, 0.16));
-        Assert.InRange(errors.Average(Math.Abs), 0, 0.10);
+        Assert.All(errors, error => Assert.InRange(error, -0.125, 0.125));
+        Assert.InRange(errors.Average(Math.Abs), 0, 0.07);
         // The error the planner's page calls a tie is this measurement, to a tenth of a percent.
         Assert.Equal(Tradeoffs.EstimatorError, Math.Round(errors.Average(Math.Abs), 3), 9);
     }
