@@ -267,4 +267,22 @@ public sealed class PipelinePageTests : BunitTest, IDisposable
         var devices = cut.FindAll("[data-testid=plan-a-stages] tbody tr").Select(r => r.QuerySelectorAll("td")[1].TextContent.Trim()).ToArray();
         Assert.Equal(["0", "1", "2", "3", "3", "2", "1", "0"], devices);
     }
+
+    [Fact]
+    public void AShareLinkCarriesThePanelsSearch()
+    {
+        // torchtitan's schedules on 128 GPUs with the gradient overlap, from the link; a bad engine would be noted.
+        var cut = RenderPage(uri: "/pipeline?model=deepseek-llm-67b&engine=torchtitan&gpus=128&overlap=grad");
+        Assert.Empty(cut.FindAll("[data-testid=url-notes]"));
+        var table = cut.Find("[data-testid=parallel-table]").TextContent;
+        Assert.Matches("zbv|interleaved-zb|dualpipev", table);
+        Assert.Equal("128", cut.Find("input[data-testid=parallel-gpus], [data-testid=parallel-gpus] input").GetAttribute("value"));
+    }
+
+    [Fact]
+    public void APanelValueALinkCannotUseIsNoted()
+    {
+        var cut = RenderPage(uri: "/pipeline?engine=nvidia");
+        Assert.Contains("engine=nvidia was left out", cut.Find("[data-testid=url-notes]").TextContent);
+    }
 }
