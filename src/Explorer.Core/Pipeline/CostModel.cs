@@ -4,11 +4,7 @@ using Explorer.Core.Specs;
 namespace Explorer.Core.Pipeline;
 
 /// <summary>A decoder layer's FLOPs for one micro-batch: forward, input gradient, weight gradient, and recomputation.</summary>
-public readonly record struct LayerFlops(double Forward, double InputGradient, double WeightGradient, double Recomputed)
-{
-    /// <summary>What the hardware runs: forward, backward and the recomputed part.</summary>
-    public double Hardware => Forward + InputGradient + WeightGradient + Recomputed;
-}
+public readonly record struct LayerFlops(double Forward, double InputGradient, double WeightGradient, double Recomputed);
 
 /// <summary>How a unit's FLOPs are counted.</summary>
 public enum FlopConvention

@@ -135,10 +135,6 @@ public static class SchedulePlacement
     /// <summary>The V schedules: device r runs stages r and 2p − 1 − r.</summary>
     public static bool IsV(ScheduleKind kind) => kind is ScheduleKind.ZeroBubbleV or ScheduleKind.DualPipeV;
 
-    /// <summary>Whether the backward is split into input (B) and weight (W) gradients.</summary>
-    public static bool SplitsBackward(ScheduleKind kind) => kind is ScheduleKind.ZeroBubbleH1 or ScheduleKind.InterleavedZeroBubble
-        or ScheduleKind.ZeroBubbleV or ScheduleKind.DualPipeV or ScheduleKind.DualPipe;
-
     /// <summary>Model chunks on each device: v when interleaved, two for the V schedules and DualPipe, else one.</summary>
     public static int ChunksPerDevice(ScheduleKind kind, int virtualStages) =>
         UsesVirtualStages(kind) ? virtualStages : IsV(kind) || kind == ScheduleKind.DualPipe ? 2 : 1;
