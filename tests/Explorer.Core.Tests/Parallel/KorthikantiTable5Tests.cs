@@ -43,11 +43,10 @@ public class KorthikantiTable5Tests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// Where the estimator stands on these rows, fitted on SC21 only: 6.8% mean and 12.0% worst since the layer
-    /// efficiency was refitted on SC21 Table 1 (8.6% and 15.7% before; 9.5% and 15.6% before the optimizer step was
-    /// costed). The deep pipelines of the 530B and 1T are predicted slow here as in SC21 (−4.3% and −2.7% there): at
-    /// the same t, p and micro-batches the 1T ran at 177 TFLOP/s per GPU here and at 163 in SC21. Issue 24's target is
-    /// 5% mean with no row over 10%; these bounds only keep it from getting worse.
+    /// Where the estimator stands on these rows with its efficiency fitted on SC21 Table 1 alone: 6.8% mean and 12.0%
+    /// worst. The deep pipelines of the 530B and 1T are predicted slow here as in SC21: at the same t, p and
+    /// micro-batches the 1T ran at 177 TFLOP/s per GPU here and at 163 in SC21. The target is 5% mean with no row over
+    /// 10%; these bounds keep the estimator from getting worse.
     /// </summary>
     [Fact]
     public void EveryRowIsPredictedWithinTheErrorsMeasuredSoFar()
