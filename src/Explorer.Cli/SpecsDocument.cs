@@ -3,7 +3,7 @@ using Explorer.Core.Specs;
 
 namespace Explorer.Cli;
 
-/// <summary>The JSON shape of <c>explorer specs --json</c> (documented in the README). Counts are exact integers.</summary>
+/// <summary>The JSON shape of <c>explorer specs --json</c> (documented in docs/cli.md). Counts are exact integers.</summary>
 public sealed record SpecsDocument(
     string Model,
     int SequenceLength,

@@ -59,7 +59,7 @@ public class BrowserBenchmark(BrowserFixture fixture, ITestOutputHelper output)
     private const string ReportEnd = "<!-- end of benchmark report -->";
 
     /// <summary>
-    /// Writes the report to <paramref name="file"/>: between the report markers where the file has them (the README's
+    /// Writes the report to <paramref name="file"/>: between the report markers where the file has them (docs/benchmarks.md's
     /// "Latest report"), the whole file otherwise.
     /// </summary>
     private static async Task WriteReportAsync(string file, List<string> report)
@@ -71,7 +71,7 @@ public class BrowserBenchmark(BrowserFixture fixture, ITestOutputHelper output)
             await File.WriteAllLinesAsync(file, report);
             return;
         }
-        var body = string.Join('\n', report).Replace("### ", "#### ");
+        var body = string.Join('\n', report);
         await File.WriteAllTextAsync(file, text[..(begin + ReportBegin.Length)] + "\n\n" + body + "\n\n" + text[end..]);
     }
 
