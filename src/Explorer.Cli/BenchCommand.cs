@@ -27,28 +27,88 @@ public static class BenchCommand
 
     public static TraceOptions AttentionCapture(int length) => TraceOptions.ForViews(length, attention: true);
 
-    public sealed record Row(string Model, int Tokens, double FusedMs, double CapturedMs, double CaptureOverhead,
-        double AttentionViewMs, double AttentionOverhead,
-        double ForwardGflops, double MatmulGflops, double Utilisation, long HeadViewBytes, long AttentionBytesHeld);
+    public sealed record Row(
+        string Model,
+        int Tokens,
+        double FusedMs,
+        double CapturedMs,
+        double CaptureOverhead,
+        double AttentionViewMs,
+        double AttentionOverhead,
+        double ForwardGflops,
+        double MatmulGflops,
+        double Utilisation,
+        long HeadViewBytes,
+        long AttentionBytesHeld
+    );
 
-    public sealed record MemoryRow(string Model, int Tokens, int Forwards, long ResidentAfterFirst, long ResidentAfterAll)
+    public sealed record MemoryRow(
+        string Model,
+        int Tokens,
+        int Forwards,
+        long ResidentAfterFirst,
+        long ResidentAfterAll
+    )
     {
         public long Growth => ResidentAfterAll - ResidentAfterFirst;
     }
 
     public static Command Create(TextWriter output, TextWriter error)
     {
-        var models = new Option<string>("--models") { Description = "Comma-separated mini presets.", DefaultValueFactory = _ => "deepseek-7b-mini,deepseek-67b-mini" };
-        var lengths = new Option<string>("--lengths") { Description = "Comma-separated prompt lengths in tokens.", DefaultValueFactory = _ => "128,512" };
-        var repeats = new Option<int>("--repeats") { Description = "Timed runs per figure (the median is reported).", DefaultValueFactory = _ => 5 };
-        var forwards = new Option<int>("--forwards") { Description = "Forwards for the memory figure.", DefaultValueFactory = _ => 200 };
-        var json = new Option<FileInfo>("--json") { Description = "Also write the figures as JSON." };
-        var weights = new Option<string>("--weights", "-w") { Description = "A checkpoint folder: its load time against a raw read, memory, and forwards (lengths default 32,128)." };
-        var stream = new Option<bool>("--stream") { Description = "With --weights: run the checkpoint streamed, layer by layer from its files, against reading them and computing resident; overlap, memory, equal logits." };
-        var suite = new Option<string>("--suite") { Description = "live (the models), planner (partitioning and simulation), interventions (each sweep against one forward; with --weights also attribution on that checkpoint, with --stream streamed), or all (the three, minis only).", DefaultValueFactory = _ => "live" };
-        var command = new Command("bench", "Measure the live model (forward time, capture overhead, FLOP utilisation, payload, memory) or the pipeline planner.")
+        var models = new Option<string>("--models")
         {
-            models, lengths, repeats, forwards, json, suite, weights, stream,
+            Description = "Comma-separated mini presets.",
+            DefaultValueFactory = _ => "deepseek-7b-mini,deepseek-67b-mini",
+        };
+        var lengths = new Option<string>("--lengths")
+        {
+            Description = "Comma-separated prompt lengths in tokens.",
+            DefaultValueFactory = _ => "128,512",
+        };
+        var repeats = new Option<int>("--repeats")
+        {
+            Description = "Timed runs per figure (the median is reported).",
+            DefaultValueFactory = _ => 5,
+        };
+        var forwards = new Option<int>("--forwards")
+        {
+            Description = "Forwards for the memory figure.",
+            DefaultValueFactory = _ => 200,
+        };
+        var json = new Option<FileInfo>("--json") { Description = "Also write the figures as JSON." };
+        var weights = new Option<string>("--weights", "-w")
+        {
+            Description =
+                "A checkpoint folder: its load time against a raw read, memory, and forwards (lengths default 32,128).",
+        };
+        var stream = new Option<bool>("--stream")
+        {
+            Description =
+                "With --weights: run the checkpoint streamed, layer by layer from its files, against "
+                + "reading them and computing resident; overlap, memory, equal logits.",
+        };
+        var suite = new Option<string>("--suite")
+        {
+            Description =
+                "live (the models), planner (partitioning and simulation), interventions (each sweep "
+                + "against one forward; with --weights also attribution on that checkpoint, with --stream "
+                + "streamed), or all (the three, minis only).",
+            DefaultValueFactory = _ => "live",
+        };
+        var command = new Command(
+            "bench",
+            "Measure the live model (forward time, capture overhead, FLOP utilisation, payload, memory) "
+                + "or the pipeline planner."
+        )
+        {
+            models,
+            lengths,
+            repeats,
+            forwards,
+            json,
+            suite,
+            weights,
+            stream,
         };
         command.SetAction(result =>
         {
@@ -58,12 +118,22 @@ public static class BenchCommand
                 if (which is not ("live" or "planner" or "interventions" or "all"))
                     throw new ArgumentException($"--suite '{which}': use live, planner, interventions or all.");
                 if (which == "interventions")
-                    return RunInterventions(result.GetValue(weights), result.GetValue(stream), result, lengths, repeats, json, output);
+                    return RunInterventions(
+                        result.GetValue(weights),
+                        result.GetValue(stream),
+                        result,
+                        lengths,
+                        repeats,
+                        json,
+                        output
+                    );
                 if (result.GetValue(weights) is { } folder)
                 {
                     if (!Directory.Exists(folder))
                         throw new ArgumentException($"--weights {folder}: no such folder.");
-                    var counts = result.GetResult(lengths) is { Implicit: false } ? ForwardCommand.ParseTokens(result.GetValue(lengths)!) : [32, 128];
+                    var counts = result.GetResult(lengths) is { Implicit: false }
+                        ? ForwardCommand.ParseTokens(result.GetValue(lengths)!)
+                        : [32, 128];
                     if (counts.Any(n => n < 1 || n > 4096))
                         throw new ArgumentException("--lengths: each length must be between 1 and 4096 tokens.");
                     if (result.GetValue(repeats) < 1)
@@ -81,13 +151,22 @@ public static class BenchCommand
                     return ExitCodes.Ok;
                 }
                 if (result.GetValue(stream))
-                    throw new ArgumentException("--stream benchmarks a checkpoint run layer by layer: give --weights DIR.");
+                    throw new ArgumentException(
+                        "--stream benchmarks a checkpoint run layer by layer: give --weights DIR."
+                    );
                 if (which is "planner" or "all")
                     PlannerBench.Run(output);
                 if (which == "planner")
                     return ExitCodes.Ok;
-                var specs = result.GetValue(models)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
-                    .Select(n => MiniPresets.TryGet(n, out var s) ? s : throw new ArgumentException($"--models: unknown mini preset '{n}'.")).ToArray();
+                var specs = result
+                    .GetValue(models)!
+                    .Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                    .Select(n =>
+                        MiniPresets.TryGet(n, out var s)
+                            ? s
+                            : throw new ArgumentException($"--models: unknown mini preset '{n}'.")
+                    )
+                    .ToArray();
                 var tokenCounts = ForwardCommand.ParseTokens(result.GetValue(lengths)!);
                 if (tokenCounts.Any(n => n < 2 || n > 1024))
                     throw new ArgumentException("--lengths: each length must be between 2 and 1024 tokens.");
@@ -98,7 +177,9 @@ public static class BenchCommand
                 Run(specs, tokenCounts, r, f, result.GetValue(json), output);
                 if (which == "all")
                 {
-                    output.WriteLine($"Interventions: each sweep against one fused forward of the same prompt (median of {r}):");
+                    output.WriteLine(
+                        $"Interventions: each sweep against one fused forward of the same prompt (median of {r}):"
+                    );
                     InterventionsBench.Run(null, streamed: false, InterventionsBench.DefaultLength, r, output);
                 }
                 return ExitCodes.Ok;
@@ -112,16 +193,28 @@ public static class BenchCommand
         return command;
     }
 
-    private static int RunInterventions(string? weights, bool streamed, ParseResult result, Option<string> lengths, Option<int> repeats, Option<FileInfo> json,
-        TextWriter output)
+    private static int RunInterventions(
+        string? weights,
+        bool streamed,
+        ParseResult result,
+        Option<string> lengths,
+        Option<int> repeats,
+        Option<FileInfo> json,
+        TextWriter output
+    )
     {
         if (weights is not null && !Directory.Exists(weights))
             throw new ArgumentException($"--weights {weights}: no such folder.");
         if (streamed && weights is null)
             throw new ArgumentException("--stream runs a checkpoint layer by layer: give --weights DIR.");
-        var counts = result.GetResult(lengths) is { Implicit: false } ? ForwardCommand.ParseTokens(result.GetValue(lengths)!) : [InterventionsBench.DefaultLength];
+        var counts = result.GetResult(lengths) is { Implicit: false }
+            ? ForwardCommand.ParseTokens(result.GetValue(lengths)!)
+            : [InterventionsBench.DefaultLength];
         if (counts.Length != 1 || counts[0] < 4 || counts[0] > 512 || counts[0] % 2 != 0)
-            throw new ArgumentException($"--lengths {string.Join(",", counts)}: the interventions suite takes one even length from 4 to 512 tokens.");
+            throw new ArgumentException(
+                $"--lengths {string.Join(",", counts)}: the interventions suite takes one even length "
+                    + "from 4 to 512 tokens."
+            );
         var r = result.GetValue(repeats);
         if (r < 1)
             throw new ArgumentException("--repeats must be at least 1.");
@@ -132,7 +225,14 @@ public static class BenchCommand
         return ExitCodes.Ok;
     }
 
-    private static void Run(ModelSpec[] specs, int[] lengths, int repeats, int forwards, FileInfo? json, TextWriter output)
+    private static void Run(
+        ModelSpec[] specs,
+        int[] lengths,
+        int repeats,
+        int forwards,
+        FileInfo? json,
+        TextWriter output
+    )
     {
         var matmul = MatmulGflops();
         output.WriteLine($"fp32 matmul (1024², {torch.get_num_threads()} threads): {matmul:0.0} GFLOP/s");
@@ -150,26 +250,48 @@ public static class BenchCommand
                 Warm(live.Decoder, tokens, withMaps);
                 // Fused and captured runs alternate, and the overhead is the median of the runs' ratios, so a
                 // slow spell of the machine hits both sides of a ratio alike.
-                long held = 0, headBytes = 0;
-                var runs = Enumerable.Range(0, repeats).Select(_ =>
-                {
-                    var f = Timing.Milliseconds(() => { using var __ = live.Decoder.Logits(tokens); });
-                    var c = Timing.Milliseconds(() => live.Decoder.Trace(tokens, options).Dispose());
-                    var a = Timing.Milliseconds(() =>
+                long held = 0,
+                    headBytes = 0;
+                var runs = Enumerable
+                    .Range(0, repeats)
+                    .Select(_ =>
                     {
-                        using var trace = live.Decoder.Trace(tokens, withMaps);
-                        held = trace.AttentionBytes;
-                        headBytes = trace.HeadMap(spec.Layers - 1, 0).Length * sizeof(float);
-                    });
-                    return (Fused: f, Captured: c, Attention: a);
-                }).ToArray();
+                        var f = Timing.Milliseconds(() =>
+                        {
+                            using var __ = live.Decoder.Logits(tokens);
+                        });
+                        var c = Timing.Milliseconds(() => live.Decoder.Trace(tokens, options).Dispose());
+                        var a = Timing.Milliseconds(() =>
+                        {
+                            using var trace = live.Decoder.Trace(tokens, withMaps);
+                            held = trace.AttentionBytes;
+                            headBytes = trace.HeadMap(spec.Layers - 1, 0).Length * sizeof(float);
+                        });
+                        return (Fused: f, Captured: c, Attention: a);
+                    })
+                    .ToArray();
                 var fused = Timing.Median(runs.Select(p => p.Fused));
                 var captured = Timing.Median(runs.Select(p => p.Captured));
                 var overhead = Timing.Median(runs.Select(p => p.Captured / p.Fused));
                 var attentionView = Timing.Median(runs.Select(p => p.Attention));
                 var attentionOverhead = Timing.Median(runs.Select(p => p.Attention / p.Fused));
                 var gflops = FlopCount.Of(spec, length).ForwardPerToken * (double)length / (fused / 1000) / 1e9;
-                rows.Add(new Row(spec.Name, length, fused, captured, overhead, attentionView, attentionOverhead, gflops, matmul, gflops / matmul, headBytes, held));
+                rows.Add(
+                    new Row(
+                        spec.Name,
+                        length,
+                        fused,
+                        captured,
+                        overhead,
+                        attentionView,
+                        attentionOverhead,
+                        gflops,
+                        matmul,
+                        gflops / matmul,
+                        headBytes,
+                        held
+                    )
+                );
                 // Where capture time goes: each part alone, over fused.
                 var parts = new (string Name, TraceOptions Options)[]
                 {
@@ -179,30 +301,92 @@ public static class BenchCommand
                     ("lens@last", TraceOptions.Nothing with { LogitLens = true, LensPositions = [length - 1] }),
                     ("lens@all", TraceOptions.Nothing with { LogitLens = true }),
                 };
-                var shares = parts.Select(p => $"{p.Name} {Timing.Median(Enumerable.Range(0, repeats).Select(_ => Timing.Milliseconds(() => live.Decoder.Trace(tokens, p.Options).Dispose()) / Timing.Milliseconds(() => live.Decoder.Logits(tokens).Dispose()))):0.00}");
-                output.WriteLine($"  {spec.Name} @ {length}: fused {fused:0.0} ms, captured {captured:0.0} ms; each part alone / fused: {string.Join(", ", shares)}");
+                double Share(TraceOptions options) =>
+                    Timing.Median(
+                        Enumerable
+                            .Range(0, repeats)
+                            .Select(_ =>
+                                Timing.Milliseconds(() => live.Decoder.Trace(tokens, options).Dispose())
+                                / Timing.Milliseconds(() => live.Decoder.Logits(tokens).Dispose())
+                            )
+                    );
+                var shares = parts.Select(p => $"{p.Name} {Share(p.Options):0.00}");
+                output.WriteLine(
+                    $"  {spec.Name} @ {length}: fused {fused:0.0} ms, captured {captured:0.0} ms; each "
+                        + $"part alone / fused: {string.Join(", ", shares)}"
+                );
             }
             memory.Add(Memory(live.Decoder, lengths[0], forwards));
         }
 
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
+        var console = AnsiConsole.Create(
+            new AnsiConsoleSettings
+            {
+                Out = new AnsiConsoleOutput(output),
+                Ansi = AnsiSupport.No,
+                ColorSystem = ColorSystemSupport.NoColors,
+            }
+        );
         console.Profile.Width = 170;
         var table = new Table().Border(TableBorder.Simple).Title("Live model (CPU, fp32)");
-        foreach (var c in new[] { "model", "tokens", "fused ms", "layers view ms", "/ fused", "attention view ms", "/ fused", "fwd GFLOP/s", "/ matmul", "head view", "maps held" })
+        foreach (
+            var c in new[]
+            {
+                "model",
+                "tokens",
+                "fused ms",
+                "layers view ms",
+                "/ fused",
+                "attention view ms",
+                "/ fused",
+                "fwd GFLOP/s",
+                "/ matmul",
+                "head view",
+                "maps held",
+            }
+        )
             table.AddColumn(new TableColumn(c).RightAligned());
         foreach (var r in rows)
-            table.AddRow(r.Model, r.Tokens.ToString(), r.FusedMs.ToString("0.0"), r.CapturedMs.ToString("0.0"), r.CaptureOverhead.ToString("0.00"),
-                r.AttentionViewMs.ToString("0.0"), r.AttentionOverhead.ToString("0.00"),
-                r.ForwardGflops.ToString("0.0"), (r.Utilisation * 100).ToString("0") + "%", Units.Bytes(r.HeadViewBytes), Units.Bytes(r.AttentionBytesHeld));
+            table.AddRow(
+                r.Model,
+                r.Tokens.ToString(),
+                r.FusedMs.ToString("0.0"),
+                r.CapturedMs.ToString("0.0"),
+                r.CaptureOverhead.ToString("0.00"),
+                r.AttentionViewMs.ToString("0.0"),
+                r.AttentionOverhead.ToString("0.00"),
+                r.ForwardGflops.ToString("0.0"),
+                (r.Utilisation * 100).ToString("0") + "%",
+                Units.Bytes(r.HeadViewBytes),
+                Units.Bytes(r.AttentionBytesHeld)
+            );
         console.Write(table);
         var mem = new Table().Border(TableBorder.Simple).Title("Resident memory, captured forwards");
         foreach (var c in new[] { "model", "tokens", "forwards", "after 1", "after all", "growth" })
             mem.AddColumn(new TableColumn(c).RightAligned());
         foreach (var m in memory)
-            mem.AddRow(m.Model, m.Tokens.ToString(), m.Forwards.ToString(), Units.Bytes(m.ResidentAfterFirst), Units.Bytes(m.ResidentAfterAll), Units.Bytes(m.Growth));
+            mem.AddRow(
+                m.Model,
+                m.Tokens.ToString(),
+                m.Forwards.ToString(),
+                Units.Bytes(m.ResidentAfterFirst),
+                Units.Bytes(m.ResidentAfterAll),
+                Units.Bytes(m.Growth)
+            );
         console.Write(mem);
         if (json is not null)
-            File.WriteAllText(json.FullName, JsonSerializer.Serialize(new { matmulGflops = matmul, rows, memory }, new JsonSerializerOptions { WriteIndented = true }));
+            File.WriteAllText(
+                json.FullName,
+                JsonSerializer.Serialize(
+                    new
+                    {
+                        matmulGflops = matmul,
+                        rows,
+                        memory,
+                    },
+                    new JsonSerializerOptions { WriteIndented = true }
+                )
+            );
     }
 
     private static MemoryRow Memory(Decoder decoder, int length, int forwards)

@@ -4,6 +4,7 @@ namespace Explorer.Cli;
 public static class ExitCodes
 {
     public const int Ok = 0;
+
     /// <summary>A bad model name, file, option value or command line.</summary>
     public const int BadInput = 2;
 }

@@ -7,10 +7,13 @@ public static class ExplorerCommand
 {
     public static int Run(string[] args, TextWriter output, TextWriter error)
     {
-        // malloc settings for libtorch's temporaries, before the first model: here, so that a command run in-process (the
-        // benchmark report, the tests) runs as `explorer` does (without them the attention path ran 4–6× slower there).
+        // malloc settings for libtorch's temporaries, before the first model: here, so that a command run in-process
+        // (the benchmark report, the tests) runs as `explorer` does (without them the attention path ran 4–6× slower
+        // there).
         Explorer.Model.Hosting.ProcessMemory.Configure();
-        var root = new RootCommand("Explorer: exact architecture accounting and pipeline planning for LLaMA-family decoders.");
+        var root = new RootCommand(
+            "Explorer: exact architecture accounting and pipeline planning for LLaMA-family decoders."
+        );
         root.Subcommands.Add(SpecsCommand.Create(output, error));
         root.Subcommands.Add(ForwardCommand.Create(output, error));
         root.Subcommands.Add(BenchCommand.Create(output, error));

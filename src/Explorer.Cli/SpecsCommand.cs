@@ -8,7 +8,11 @@ namespace Explorer.Cli;
 /// <summary><c>explorer specs</c>: the Architecture page's analysis as a table or JSON.</summary>
 public static class SpecsCommand
 {
-    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, WriteIndented = true };
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        WriteIndented = true,
+    };
 
     public static Command Create(TextWriter output, TextWriter error)
     {
@@ -26,7 +30,13 @@ public static class SpecsCommand
         };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
 
-        var command = new Command("specs", "Exact parameters, FLOPs and memory of a decoder.") { model, config, seq, json };
+        var command = new Command("specs", "Exact parameters, FLOPs and memory of a decoder.")
+        {
+            model,
+            config,
+            seq,
+            json,
+        };
         command.SetAction(result =>
         {
             var spec = Resolve(result.GetValue(model), result.GetValue(config), error);
@@ -35,7 +45,9 @@ public static class SpecsCommand
             var length = result.GetValue(seq) ?? spec.ContextLength;
             if (length < 1 || length > SpecValidator.MaxContextLength)
             {
-                error.WriteLine($"error: --seq {length} is out of range; use 1 to {SpecValidator.MaxContextLength:N0}.");
+                error.WriteLine(
+                    $"error: --seq {length} is out of range; use 1 to {SpecValidator.MaxContextLength:N0}."
+                );
                 return ExitCodes.BadInput;
             }
             var report = ArchitectureReport.Create(spec, length);

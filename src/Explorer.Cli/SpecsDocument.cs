@@ -3,7 +3,8 @@ using Explorer.Core.Specs;
 
 namespace Explorer.Cli;
 
-/// <summary>The JSON shape of <c>explorer specs --json</c> (documented in docs/cli.md). Counts are exact integers.</summary>
+/// <summary>The JSON shape of <c>explorer specs --json</c> (documented in docs/cli.md). Counts are exact
+/// integers.</summary>
 public sealed record SpecsDocument(
     string Model,
     int SequenceLength,
@@ -18,16 +19,38 @@ public sealed record SpecsDocument(
     IReadOnlyDictionary<string, long> WeightBytes,
     long TrainingStateBytes,
     ActivationBytes ActivationBytesPerLayer,
-    LayerEquivalents LayerEquivalents)
+    LayerEquivalents LayerEquivalents
+)
 {
     public sealed record ConfigPart(
-        int Layers, int HiddenSize, int IntermediateSize, int AttentionHeads, int KeyValueHeads, int HeadDim,
-        int VocabularySize, int ContextLength, double RopeTheta, double NormEpsilon, bool TiedEmbeddings,
-        string NormPlacement, string FfnKind, string Family = "", string Architecture = "", string Design = "");
+        int Layers,
+        int HiddenSize,
+        int IntermediateSize,
+        int AttentionHeads,
+        int KeyValueHeads,
+        int HeadDim,
+        int VocabularySize,
+        int ContextLength,
+        double RopeTheta,
+        double NormEpsilon,
+        bool TiedEmbeddings,
+        string NormPlacement,
+        string FfnKind,
+        string Family = "",
+        string Architecture = "",
+        string Design = ""
+    );
 
     public sealed record ParametersPart(
-        long Total, long PerLayer, long Embedding, long Head, long FinalNorm, long AllLayers, long NonEmbedding,
-        LayerParameters Layer);
+        long Total,
+        long PerLayer,
+        long Embedding,
+        long Head,
+        long FinalNorm,
+        long AllLayers,
+        long NonEmbedding,
+        LayerParameters Layer
+    );
 
     public static SpecsDocument From(ArchitectureReport r)
     {
@@ -36,10 +59,34 @@ public sealed record SpecsDocument(
         return new SpecsDocument(
             s.Name,
             r.SequenceLength,
-            new ConfigPart(s.Layers, s.HiddenSize, s.IntermediateSize, s.AttentionHeads, s.KeyValueHeads, s.HeadDim,
-                s.VocabularySize, s.ContextLength, s.RopeTheta, s.NormEpsilon, s.TiedEmbeddings,
-                s.NormPlacement.ToString(), s.FfnKind.ToString(), s.Family.ToString(), s.ArchitectureClass, DesignSummary.Features(s)),
-            new ParametersPart(p.Total, p.PerLayer.Total, p.Embedding, p.LmHead, p.FinalNorm, p.AllLayers, p.NonEmbedding, p.PerLayer),
+            new ConfigPart(
+                s.Layers,
+                s.HiddenSize,
+                s.IntermediateSize,
+                s.AttentionHeads,
+                s.KeyValueHeads,
+                s.HeadDim,
+                s.VocabularySize,
+                s.ContextLength,
+                s.RopeTheta,
+                s.NormEpsilon,
+                s.TiedEmbeddings,
+                s.NormPlacement.ToString(),
+                s.FfnKind.ToString(),
+                s.Family.ToString(),
+                s.ArchitectureClass,
+                DesignSummary.Features(s)
+            ),
+            new ParametersPart(
+                p.Total,
+                p.PerLayer.Total,
+                p.Embedding,
+                p.LmHead,
+                p.FinalNorm,
+                p.AllLayers,
+                p.NonEmbedding,
+                p.PerLayer
+            ),
             r.Flops.ForwardPerToken,
             r.Flops.TrainingPerToken,
             r.DeepSeekM,
@@ -49,6 +96,7 @@ public sealed record SpecsDocument(
             r.WeightBytes,
             r.TrainingStateBytes,
             r.ActivationsPerLayer,
-            r.LayerEquivalents);
+            r.LayerEquivalents
+        );
     }
 }

@@ -10,13 +10,15 @@ public static class SpecsTable
 {
     public static void Write(ArchitectureReport r, TextWriter writer)
     {
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Out = new AnsiConsoleOutput(writer),
-            Ansi = AnsiSupport.No,
-            ColorSystem = ColorSystemSupport.NoColors,
-            Interactive = InteractionSupport.No,
-        });
+        var console = AnsiConsole.Create(
+            new AnsiConsoleSettings
+            {
+                Out = new AnsiConsoleOutput(writer),
+                Ansi = AnsiSupport.No,
+                ColorSystem = ColorSystemSupport.NoColors,
+                Interactive = InteractionSupport.No,
+            }
+        );
         console.Profile.Width = 110;
 
         var s = r.Spec;
@@ -40,8 +42,17 @@ public static class SpecsTable
         Section("parameters");
         Row("embedding", p.Embedding, Units.Count(p.Embedding));
         Row("per layer", p.PerLayer.Total, Units.Count(p.PerLayer.Total));
-        Row("  attention q, k, v, o", p.PerLayer.Attention, $"{Units.Count(p.PerLayer.Query)}, {Units.Count(p.PerLayer.Key)}, {Units.Count(p.PerLayer.Value)}, {Units.Count(p.PerLayer.Output)}");
-        Row("  FFN gate, up, down", p.PerLayer.Ffn, $"{Units.Count(p.PerLayer.Gate)}, {Units.Count(p.PerLayer.Up)}, {Units.Count(p.PerLayer.Down)}");
+        Row(
+            "  attention q, k, v, o",
+            p.PerLayer.Attention,
+            $"{Units.Count(p.PerLayer.Query)}, {Units.Count(p.PerLayer.Key)}, "
+                + $"{Units.Count(p.PerLayer.Value)}, {Units.Count(p.PerLayer.Output)}"
+        );
+        Row(
+            "  FFN gate, up, down",
+            p.PerLayer.Ffn,
+            $"{Units.Count(p.PerLayer.Gate)}, {Units.Count(p.PerLayer.Up)}, {Units.Count(p.PerLayer.Down)}"
+        );
         Row("  norms", p.PerLayer.Norms, Units.Count(p.PerLayer.Norms));
         if (p.PerLayer.Biases > 0)
             Row("  biases", p.PerLayer.Biases, Units.Count(p.PerLayer.Biases));
@@ -54,15 +65,27 @@ public static class SpecsTable
         Row("forward FLOPs (causal)", r.Flops.ForwardPerToken, Units.Flops(r.Flops.ForwardPerToken));
         Row("training FLOPs (3× forward)", r.Flops.TrainingPerToken, Units.Flops(r.Flops.TrainingPerToken));
         Row("DeepSeek M = 72·n·d² + 12·n·d·l", r.DeepSeekM, Units.Flops(r.DeepSeekM));
-        Row("exact M (same conventions)", r.ExactM, $"{Units.Flops(r.ExactM)}; M is {Units.Percent(r.DeepSeekMError)} off");
+        Row(
+            "exact M (same conventions)",
+            r.ExactM,
+            $"{Units.Flops(r.ExactM)}; M is {Units.Percent(r.DeepSeekMError)} off"
+        );
 
         Section("memory");
         Row("KV cache per token (bf16)", r.KvCacheBytesPerToken, Units.Bytes(r.KvCacheBytesPerToken));
-        Row($"KV cache per sequence of {r.SequenceLength}", r.KvCacheBytesPerSequence, Units.Bytes(r.KvCacheBytesPerSequence));
+        Row(
+            $"KV cache per sequence of {r.SequenceLength}",
+            r.KvCacheBytesPerSequence,
+            Units.Bytes(r.KvCacheBytesPerSequence)
+        );
         foreach (var (dtype, bytes) in r.WeightBytes)
             Row($"weights ({dtype})", bytes, Units.Bytes(bytes));
         Row("training state (Adam, 16 B/param)", r.TrainingStateBytes, Units.Bytes(r.TrainingStateBytes));
-        Row("activations / layer / sequence, none", r.ActivationsPerLayer.None, Units.Bytes(r.ActivationsPerLayer.None));
+        Row(
+            "activations / layer / sequence, none",
+            r.ActivationsPerLayer.None,
+            Units.Bytes(r.ActivationsPerLayer.None)
+        );
         Row("  selective recomputation", r.ActivationsPerLayer.Selective, Units.Bytes(r.ActivationsPerLayer.Selective));
         Row("  full recomputation", r.ActivationsPerLayer.Full, Units.Bytes(r.ActivationsPerLayer.Full));
 
@@ -71,8 +94,14 @@ public static class SpecsTable
         Note("LM head (parameters)", Units.Ratio(r.LayerEquivalents.HeadByParameters));
         Note("LM head (FLOPs)", Units.Ratio(r.LayerEquivalents.HeadByFlops));
         var head = (int)Math.Round(r.LayerEquivalents.HeadByParameters);
-        Note("layers per stage, p = 2/4/8/16", string.Join(" / ", EvenSplit.CommonStageCounts.Select(n => new EvenSplit(s.Layers, n))));
-        Note($"  counting the head as {head}", string.Join(" / ", EvenSplit.CommonStageCounts.Select(n => new EvenSplit(s.Layers + head, n))));
+        Note(
+            "layers per stage, p = 2/4/8/16",
+            string.Join(" / ", EvenSplit.CommonStageCounts.Select(n => new EvenSplit(s.Layers, n)))
+        );
+        Note(
+            $"  counting the head as {head}",
+            string.Join(" / ", EvenSplit.CommonStageCounts.Select(n => new EvenSplit(s.Layers + head, n)))
+        );
 
         console.Write(table);
     }

@@ -18,5 +18,6 @@ public static class Timing
         return sorted[sorted.Length / 2];
     }
 
-    public static double Median(int repeats, Action action) => Median(Enumerable.Range(0, repeats).Select(_ => Milliseconds(action)).ToArray());
+    public static double Median(int repeats, Action action) =>
+        Median(Enumerable.Range(0, repeats).Select(_ => Milliseconds(action)).ToArray());
 }

@@ -24,8 +24,15 @@ public static class WeightsBench
         public double TracedMs => ViewMs + LensMs;
     }
 
-    public sealed record Report(string Model, long WeightBytes, double LoadSeconds, double RawReadSeconds, long ResidentBytes, long PeakResidentBytes,
-        IReadOnlyList<Forward> Forwards);
+    public sealed record Report(
+        string Model,
+        long WeightBytes,
+        double LoadSeconds,
+        double RawReadSeconds,
+        long ResidentBytes,
+        long PeakResidentBytes,
+        IReadOnlyList<Forward> Forwards
+    );
 
     public static Report Run(string directory, IReadOnlyList<int> lengths, int repeats, TextWriter output)
     {
@@ -34,15 +41,22 @@ public static class WeightsBench
             throw new ArgumentException($"--weights {directory}: no .safetensors files there.");
         var bytes = files.Sum(f => new FileInfo(f).Length);
         var rawSeconds = RawRead(files);
-        output.WriteLine($"read {files.Length} files, {Units.Bytes(bytes)} raw: {rawSeconds:0.00} s ({bytes / rawSeconds / 1e9:0.00} GB/s)");
+        output.WriteLine(
+            $"read {files.Length} files, {Units.Bytes(bytes)} raw: {rawSeconds:0.00} s "
+                + $"({bytes / rawSeconds / 1e9:0.00} GB/s)"
+        );
 
         var load = System.Diagnostics.Stopwatch.StartNew();
         using var live = LiveModel.FromCheckpoint(directory, "cpu");
         var loadSeconds = load.Elapsed.TotalSeconds;
         ProcessMemory.Trim();
         var resident = ProcessMemory.Resident();
-        output.WriteLine($"loaded {live.Name} ({DesignSummary.FamilyName(live.Spec.Family)}, {live.Spec.Layers} layers, d {live.Spec.HiddenSize}, {live.Decoder.DType}): {loadSeconds:0.00} s, " +
-            $"{loadSeconds / rawSeconds:0.00}× the raw read; resident {Units.Bytes(resident)}, peak {Units.Bytes(ProcessMemory.PeakResident())}");
+        output.WriteLine(
+            $"loaded {live.Name} ({DesignSummary.FamilyName(live.Spec.Family)}, {live.Spec.Layers} "
+                + $"layers, d {live.Spec.HiddenSize}, {live.Decoder.DType}): {loadSeconds:0.00} s, "
+                + $"{loadSeconds / rawSeconds:0.00}× the raw read; resident {Units.Bytes(resident)}, peak "
+                + $"{Units.Bytes(ProcessMemory.PeakResident())}"
+        );
         foreach (var warning in live.ConfigWarnings)
             output.WriteLine($"warning: {warning}");
 
@@ -50,27 +64,46 @@ public static class WeightsBench
         foreach (var length in lengths)
         {
             if (length > live.Spec.ContextLength)
-                throw new ArgumentException($"--lengths {length}: over {live.Name}'s context of {live.Spec.ContextLength}.");
+                throw new ArgumentException(
+                    $"--lengths {length}: over {live.Name}'s context of {live.Spec.ContextLength}."
+                );
             using var tokens = RandomTokens(live.Spec, length);
             var view = TraceOptions.ForViews(length, attention: false);
             live.Decoder.Logits(tokens).Dispose(); // warm-up
-            var runs = Enumerable.Range(0, repeats).Select(_ =>
-            {
-                var fused = Timing.Milliseconds(() => live.Decoder.Logits(tokens).Dispose());
-                DecoderTrace? trace = null;
-                var viewMs = Timing.Milliseconds(() => trace = live.Decoder.Trace(tokens, view));
-                using (trace)
-                    return (Fused: fused, View: viewMs, Lens: Timing.Milliseconds(() => trace!.CompleteLens(live.Decoder)));
-            }).ToArray();
-            var row = new Forward(length, Timing.Median(runs.Select(r => r.Fused)), Timing.Median(runs.Select(r => r.View)), Timing.Median(runs.Select(r => r.Lens)));
+            var runs = Enumerable
+                .Range(0, repeats)
+                .Select(_ =>
+                {
+                    var fused = Timing.Milliseconds(() => live.Decoder.Logits(tokens).Dispose());
+                    DecoderTrace? trace = null;
+                    var viewMs = Timing.Milliseconds(() => trace = live.Decoder.Trace(tokens, view));
+                    using (trace)
+                        return (
+                            Fused: fused,
+                            View: viewMs,
+                            Lens: Timing.Milliseconds(() => trace!.CompleteLens(live.Decoder))
+                        );
+                })
+                .ToArray();
+            var row = new Forward(
+                length,
+                Timing.Median(runs.Select(r => r.Fused)),
+                Timing.Median(runs.Select(r => r.View)),
+                Timing.Median(runs.Select(r => r.Lens))
+            );
             forwards.Add(row);
-            output.WriteLine($"  {length,4} tokens: fused {row.FusedMs:0} ms, default view {row.ViewMs:0} ms ({row.ViewMs / row.FusedMs:0.00}×), " +
-                $"lens at every position {row.LensMs:0} ms; traced {row.TracedMs:0} ms ({row.TracedMs / row.FusedMs:0.00}×), lens {row.LensMs / row.TracedMs:P0} of it");
+            output.WriteLine(
+                $"  {length, 4} tokens: fused {row.FusedMs:0} ms, default view {row.ViewMs:0} ms "
+                    + $"({row.ViewMs / row.FusedMs:0.00}×), "
+                    + $"lens at every position {row.LensMs:0} ms; traced {row.TracedMs:0} ms "
+                    + $"({row.TracedMs / row.FusedMs:0.00}×), lens {row.LensMs / row.TracedMs:P0} of it"
+            );
         }
         return new Report(live.Name, bytes, loadSeconds, rawSeconds, resident, ProcessMemory.PeakResident(), forwards);
     }
 
-    /// <summary>A (1, length) prompt of token ids drawn with a fixed seed: the same prompt in every bench run.</summary>
+    /// <summary>A (1, length) prompt of token ids drawn with a fixed seed: the same prompt in every bench
+    /// run.</summary>
     internal static Tensor RandomTokens(Explorer.Core.Specs.ModelSpec spec, int length)
     {
         using var generator = new Generator(99, CPU);
@@ -94,14 +127,27 @@ public static class WeightsBench
     }
 
     public static void WriteJson(Report report, string path) =>
-        File.WriteAllText(path, JsonSerializer.Serialize(new
-        {
-            model = report.Model,
-            weightBytes = report.WeightBytes,
-            loadSeconds = report.LoadSeconds,
-            rawReadSeconds = report.RawReadSeconds,
-            residentBytes = report.ResidentBytes,
-            peakResidentBytes = report.PeakResidentBytes,
-            forwards = report.Forwards.Select(f => new { tokens = f.Tokens, fusedMs = f.FusedMs, viewMs = f.ViewMs, tracedMs = f.TracedMs, lensMs = f.LensMs }),
-        }, new JsonSerializerOptions { WriteIndented = true }));
+        File.WriteAllText(
+            path,
+            JsonSerializer.Serialize(
+                new
+                {
+                    model = report.Model,
+                    weightBytes = report.WeightBytes,
+                    loadSeconds = report.LoadSeconds,
+                    rawReadSeconds = report.RawReadSeconds,
+                    residentBytes = report.ResidentBytes,
+                    peakResidentBytes = report.PeakResidentBytes,
+                    forwards = report.Forwards.Select(f => new
+                    {
+                        tokens = f.Tokens,
+                        fusedMs = f.FusedMs,
+                        viewMs = f.ViewMs,
+                        tracedMs = f.TracedMs,
+                        lensMs = f.LensMs,
+                    }),
+                },
+                new JsonSerializerOptions { WriteIndented = true }
+            )
+        );
 }

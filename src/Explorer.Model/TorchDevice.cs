@@ -18,12 +18,17 @@ public static class TorchDevice
             case "cuda":
                 if (!torch.cuda.is_available())
                     throw new ArgumentException(
-                        "Device 'cuda' was asked for, but CUDA is not available: this build uses the CPU libtorch " +
-                        "(rebuild with -p:TorchBackend=cuda on a machine with an NVIDIA GPU) or no GPU is visible. Use 'auto' or 'cpu'.",
-                        nameof(option));
+                        "Device 'cuda' was asked for, but CUDA is not available: this build uses the CPU libtorch "
+                            + "(rebuild with -p:TorchBackend=cuda on a machine with an NVIDIA GPU) or no "
+                            + "GPU is visible. Use 'auto' or 'cpu'.",
+                        nameof(option)
+                    );
                 return torch.CUDA;
             default:
-                throw new ArgumentException($"Unknown device '{option}'. Use one of: {string.Join(", ", Options)}.", nameof(option));
+                throw new ArgumentException(
+                    $"Unknown device '{option}'. Use one of: {string.Join(", ", Options)}.",
+                    nameof(option)
+                );
         }
     }
 }

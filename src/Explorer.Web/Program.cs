@@ -1,9 +1,10 @@
 using Explorer.Model.Hosting;
 using Explorer.Web;
-using Explorer.Web.Services;
 using Explorer.Web.Components;
+using Explorer.Web.Services;
 
 var builder = WebApplication.CreateBuilder(args);
+
 // Static web assets (the top-level wwwroot/, MudBlazor, Plotly.Blazor, blazor.web.js) are served from where they
 // live outside Development too, so `dotnet run` works without a publish.
 builder.WebHost.UseStaticWebAssets();
@@ -15,6 +16,7 @@ if (!app.Environment.IsDevelopment())
 app.UseAntiforgery();
 app.MapStaticAssets();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+
 // For operators and the soak test: model states, the work queue, open tabs, memory (never prompts or traces).
 app.MapGet("/api/health", (ModelHost host, CircuitCounter circuits) => HealthReport.From(host, circuits));
 app.Run();

@@ -4,7 +4,8 @@ using System.Net.Sockets;
 
 namespace Explorer.Browser.Tests;
 
-/// <summary>Runs the built web app as a real server on a free 127.0.0.1 port for the duration of a test class.</summary>
+/// <summary>Runs the built web app as a real server on a free 127.0.0.1 port for the duration of a test
+/// class.</summary>
 public sealed class AppServer : IAsyncDisposable
 {
     private readonly Process _process;
@@ -14,8 +15,8 @@ public sealed class AppServer : IAsyncDisposable
     public Uri BaseAddress { get; }
 
     /// <summary>
-    /// Whether the server is still up, and if not its exit code and the last lines it wrote: what a test reports when the
-    /// server stops answering (a native abort prints its reason on stderr; 137 is a SIGKILL, e.g. the OOM killer).
+    /// Whether the server is still up, and if not its exit code and the last lines it wrote: what a test reports when
+    /// the server stops answering (a native abort prints its reason on stderr; 137 is a SIGKILL, e.g. the OOM killer).
     /// </summary>
     public string Describe(int lastLines = 40)
     {
@@ -28,24 +29,42 @@ public sealed class AppServer : IAsyncDisposable
         return state + CrashReport() + "; the last lines of its log:\n" + string.Join('\n', tail);
     }
 
-    /// <summary>The crashed thread's frames from the runtime's crash report (DOTNET_EnableCrashReport), if it wrote one.</summary>
+    /// <summary>The crashed thread's frames from the runtime's crash report (DOTNET_EnableCrashReport), if it wrote
+    /// one.</summary>
     private string CrashReport()
     {
-        var file = Directory.Exists(_crashFolder) ? Directory.GetFiles(_crashFolder, "*.crashreport.json").FirstOrDefault() : null;
+        var file = Directory.Exists(_crashFolder)
+            ? Directory.GetFiles(_crashFolder, "*.crashreport.json").FirstOrDefault()
+            : null;
         if (file is null)
             return "";
         try
         {
             using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(file));
-            var frames = json.RootElement.GetProperty("payload").GetProperty("threads").EnumerateArray()
+            var frames = json
+                .RootElement.GetProperty("payload")
+                .GetProperty("threads")
+                .EnumerateArray()
                 .Where(t => t.TryGetProperty("crashed", out var c) && c.GetString() == "true")
                 .SelectMany(t => t.GetProperty("stack_frames").EnumerateArray())
-                .Select(f => string.Join(' ', new[] { "module_name", "method_name", "unmanaged_name" }
-                    .Select(k => f.TryGetProperty(k, out var v) ? v.GetString() : null).Where(v => !string.IsNullOrEmpty(v))))
+                .Select(f =>
+                    string.Join(
+                        ' ',
+                        new[] { "module_name", "method_name", "unmanaged_name" }
+                            .Select(k => f.TryGetProperty(k, out var v) ? v.GetString() : null)
+                            .Where(v => !string.IsNullOrEmpty(v))
+                    )
+                )
                 .Take(40);
             return $"; crash report {file}, crashed thread:\n  " + string.Join("\n  ", frames) + "\n";
         }
-        catch (Exception e) when (e is IOException or System.Text.Json.JsonException or KeyNotFoundException or InvalidOperationException)
+        catch (Exception e)
+            when (e
+                    is IOException
+                        or System.Text.Json.JsonException
+                        or KeyNotFoundException
+                        or InvalidOperationException
+            )
         {
             return $"; crash report {file} (unreadable: {e.Message})";
         }
@@ -83,7 +102,8 @@ public sealed class AppServer : IAsyncDisposable
     public static async Task<AppServer> StartAsync(IReadOnlyDictionary<string, string>? environment = null)
     {
         var root = RepositoryRoot();
-        var configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name; // bin/<Configuration>/net10.0
+        // bin/<Configuration>/net10.0
+        var configuration = new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name;
         var project = Path.Combine(root, "src", "Explorer.Web");
         var dll = Path.Combine(project, "bin", configuration, "net10.0", "Explorer.Web.dll");
         if (!File.Exists(dll))
@@ -102,7 +122,8 @@ public sealed class AppServer : IAsyncDisposable
         start.ArgumentList.Add("--urls");
         start.ArgumentList.Add(address.ToString().TrimEnd('/'));
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
-        // A native crash leaves the runtime's crash report (every thread's frames, managed and native) where Describe finds it.
+        // A native crash leaves the runtime's crash report (every thread's frames, managed and native) where Describe
+        // finds it.
         var crashFolder = Directory.CreateTempSubdirectory("explorer-crash-").FullName;
         start.Environment["DOTNET_DbgEnableMiniDump"] = "1";
         start.Environment["DOTNET_DbgMiniDumpType"] = "1";
@@ -129,12 +150,8 @@ public sealed class AppServer : IAsyncDisposable
                 if ((await http.GetAsync(address)).IsSuccessStatusCode)
                     return server;
             }
-            catch (HttpRequestException)
-            {
-            }
-            catch (TaskCanceledException)
-            {
-            }
+            catch (HttpRequestException) { }
+            catch (TaskCanceledException) { }
             await Task.Delay(250);
         }
         await server.DisposeAsync();

@@ -7,7 +7,12 @@ public class ArchitecturePageTests(BrowserFixture fixture)
 {
     private async Task<IPage> OpenAsync(string path = "/")
     {
-        var page = await fixture.Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1600, Height = 1200 } });
+        var page = await fixture.Browser.NewPageAsync(
+            new BrowserNewPageOptions
+            {
+                ViewportSize = new ViewportSize { Width = 1600, Height = 1200 },
+            }
+        );
         await page.GotoAsync(new Uri(fixture.Server.BaseAddress, path).ToString());
         return page;
     }
@@ -26,7 +31,9 @@ public class ArchitecturePageTests(BrowserFixture fixture)
         // Bars drawn for five components in each of the two models.
         Assert.Equal(10, await page.Locator("[data-testid=parameter-breakdown] g.point").CountAsync());
         // The live models load in the background after start; the app bar says when they are up.
-        await Assertions.Expect(page.Locator("[data-testid=model-status]")).ToContainTextAsync("2 live models", new() { Timeout = 60000 });
+        await Assertions
+            .Expect(page.Locator("[data-testid=model-status]"))
+            .ToContainTextAsync("2 live models", new() { Timeout = 60000 });
         var costs = await page.Locator("[data-testid=cost-table]").InnerTextAsync();
         Assert.Contains("67,425,001,472", costs);
         Assert.Contains("6,910,365,696", costs);
@@ -51,7 +58,9 @@ public class ArchitecturePageTests(BrowserFixture fixture)
         // LLaMA-2-70B: 68,976,648,192 parameters (Meta's model card: 69B).
         await Assertions.Expect(page.Locator("[data-testid=cost-table]")).ToContainTextAsync("68,976,648,192");
         // The Plotly chart is redrawn in place, not only the tables.
-        await Assertions.Expect(page.Locator("[data-testid=ratio-chart] .gtitle")).ToContainTextAsync("llama-2-70b relative to deepseek-llm-7b");
+        await Assertions
+            .Expect(page.Locator("[data-testid=ratio-chart] .gtitle"))
+            .ToContainTextAsync("llama-2-70b relative to deepseek-llm-7b");
         await page.CloseAsync();
     }
 
@@ -67,7 +76,9 @@ public class ArchitecturePageTests(BrowserFixture fixture)
         var dark = await page.EvaluateAsync<string>(background);
         Assert.NotEqual(light, dark);
         // Chart text follows the theme.
-        await Assertions.Expect(page.Locator("[data-testid=ratio-chart] .gtitle")).ToHaveCSSAsync("fill", "rgb(230, 230, 230)");
+        await Assertions
+            .Expect(page.Locator("[data-testid=ratio-chart] .gtitle"))
+            .ToHaveCSSAsync("fill", "rgb(230, 230, 230)");
         if (BrowserFixture.ScreenshotFolder is { } folder)
             await page.ScreenshotAsync(new() { Path = Path.Combine(folder, "architecture-dark.png") });
         await page.Locator("[data-testid=theme-toggle]").ClickAsync();

@@ -2,7 +2,8 @@ using Microsoft.Playwright;
 
 namespace Explorer.Browser.Tests;
 
-/// <summary>One server and one headless Chromium shared by the tests of a class or a collection (<see cref="AppCollection"/>).</summary>
+/// <summary>One server and one headless Chromium shared by the tests of a class or a collection (<see
+/// cref="AppCollection"/>).</summary>
 public class BrowserFixture : IAsyncLifetime
 {
     public AppServer Server { get; private set; } = null!;
@@ -24,24 +25,43 @@ public class BrowserFixture : IAsyncLifetime
     /// </summary>
     public async Task<IPage> OpenLiveAsync(string path)
     {
-        var page = await Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1600, Height = 1300 } });
+        var page = await Browser.NewPageAsync(
+            new BrowserNewPageOptions
+            {
+                ViewportSize = new ViewportSize { Width = 1600, Height = 1300 },
+            }
+        );
         await page.GotoAsync(new Uri(Server.BaseAddress, path).ToString());
-        await Assertions.Expect(page.Locator("[data-testid=model-status]")).ToContainTextAsync("2 live models", new() { Timeout = 60000 });
-        await page.Locator("[data-testid=app-interactive]").WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 30000 });
+        await Assertions
+            .Expect(page.Locator("[data-testid=model-status]"))
+            .ToContainTextAsync("2 live models", new() { Timeout = 60000 });
+        await page.Locator("[data-testid=app-interactive]")
+            .WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 30000 });
         return page;
     }
 
     /// <summary>What a fixture sets up before the server starts, and the environment the server gets.</summary>
-    protected virtual Task<IReadOnlyDictionary<string, string>?> PrepareAsync() => Task.FromResult<IReadOnlyDictionary<string, string>?>(null);
+    protected virtual Task<IReadOnlyDictionary<string, string>?> PrepareAsync() =>
+        Task.FromResult<IReadOnlyDictionary<string, string>?>(null);
 
-    /// <summary>Debian's headless Chromium, kept from calling out: this machine has no network beyond loopback.</summary>
-    public static BrowserTypeLaunchOptions LaunchOptions => new()
-    {
-        ExecutablePath = BrowserFactAttribute.ChromiumPath,
-        Headless = true,
-        Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"],
-    };
+    /// <summary>Debian's headless Chromium, kept from calling out: this machine has no network beyond
+    /// loopback.</summary>
+    public static BrowserTypeLaunchOptions LaunchOptions =>
+        new()
+        {
+            ExecutablePath = BrowserFactAttribute.ChromiumPath,
+            Headless = true,
+            Args =
+            [
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        };
 
     public virtual async Task DisposeAsync()
     {
@@ -52,6 +72,7 @@ public class BrowserFixture : IAsyncLifetime
             await Server.DisposeAsync();
     }
 
-    /// <summary>Where screenshots go when EXPLORER_SCREENSHOTS names a folder (the README's images are made this way).</summary>
+    /// <summary>Where screenshots go when EXPLORER_SCREENSHOTS names a folder (the README's images are made this
+    /// way).</summary>
     public static string? ScreenshotFolder => Environment.GetEnvironmentVariable("EXPLORER_SCREENSHOTS");
 }

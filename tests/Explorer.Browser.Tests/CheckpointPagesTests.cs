@@ -24,10 +24,23 @@ public sealed class CheckpointPagesFixture : BrowserFixture
         var models = Path.Combine(_root.FullName, "models");
         RandomCheckpoint.Write(spec, Path.Combine(models, Padded), ScalarType.BFloat16, long.MaxValue, seed: 5);
         // The 67B's depth and heads at width 256 (head dim 4): 95 layers of 0.8 MB in bf16, in 5 MB shards.
-        var deep = MiniPresets.DeepSeek67BMini with { HiddenSize = 256, IntermediateSize = 344, AttentionHeads = 64, KeyValueHeads = 8 };
+        var deep = MiniPresets.DeepSeek67BMini with
+        {
+            HiddenSize = 256,
+            IntermediateSize = 344,
+            AttentionHeads = 64,
+            KeyValueHeads = 8,
+        };
         RandomCheckpoint.Write(deep, Path.Combine(models, Deep), ScalarType.BFloat16, 5_000_000, seed: 7);
-        // Llama 3.1 8B's depth, GQA 4:1 and llama3 rope scaling at width 256: what a user compares against DeepSeek's 30 layers.
-        var llama3 = ModelPresets.Llama31_8B with { HiddenSize = 256, IntermediateSize = 896, VocabularySize = 512, ContextLength = 2048 };
+        // Llama 3.1 8B's depth, GQA 4:1 and llama3 rope scaling at width 256: what a user compares against DeepSeek's
+        // 30 layers.
+        var llama3 = ModelPresets.Llama31_8B with
+        {
+            HiddenSize = 256,
+            IntermediateSize = 896,
+            VocabularySize = 512,
+            ContextLength = 2048,
+        };
         RandomCheckpoint.Write(llama3, Path.Combine(models, Llama3), ScalarType.BFloat16, 5_000_000, seed: 8);
 
         // A hub cache: the files live in blobs/, the snapshot holds relative links to them, refs/main names it.
@@ -40,7 +53,10 @@ public sealed class CheckpointPagesFixture : BrowserFixture
         {
             var blob = Path.GetFileName(file) + ".blob";
             File.Move(file, Path.Combine(blobs, blob));
-            File.CreateSymbolicLink(Path.Combine(snapshot, Path.GetFileName(file)), Path.Combine("..", "..", "blobs", blob));
+            File.CreateSymbolicLink(
+                Path.Combine(snapshot, Path.GetFileName(file)),
+                Path.Combine("..", "..", "blobs", blob)
+            );
         }
         Directory.CreateDirectory(Path.Combine(repo, "refs"));
         await File.WriteAllTextAsync(Path.Combine(repo, "refs", "main"), "c0ffee");
@@ -62,9 +78,15 @@ public sealed class CheckpointPagesTests(CheckpointPagesFixture fixture) : IClas
 {
     private async Task<IPage> OpenAsync(string path)
     {
-        var page = await fixture.Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1600, Height = 1300 } });
+        var page = await fixture.Browser.NewPageAsync(
+            new BrowserNewPageOptions
+            {
+                ViewportSize = new ViewportSize { Width = 1600, Height = 1300 },
+            }
+        );
         await page.GotoAsync(new Uri(fixture.Server.BaseAddress, path).ToString());
-        await page.Locator("[data-testid=app-interactive]").WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 60000 });
+        await page.Locator("[data-testid=app-interactive]")
+            .WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 60000 });
         return page;
     }
 
@@ -75,7 +97,8 @@ public sealed class CheckpointPagesTests(CheckpointPagesFixture fixture) : IClas
         await Assertions.Expect(row).ToContainTextAsync("Ready", new() { Timeout = 60000 });
     }
 
-    /// <summary>Loads the padded-vocabulary checkpoint from the Models page, opens it on the Layers page and runs.</summary>
+    /// <summary>Loads the padded-vocabulary checkpoint from the Models page, opens it on the Layers page and
+    /// runs.</summary>
     private async Task<IPage> RunPaddedOnLayersAsync(string query)
     {
         var models = await OpenAsync("/models");
@@ -91,10 +114,15 @@ public sealed class CheckpointPagesTests(CheckpointPagesFixture fixture) : IClas
     {
         var page = await OpenAsync("/models");
         var checkpoints = page.Locator("[data-testid=checkpoints]");
-        await Assertions.Expect(checkpoints).ToContainTextAsync(CheckpointPagesFixture.Padded, new() { Timeout = 30000 });
-        await Assertions.Expect(checkpoints.Locator("tr", new() { HasText = CheckpointPagesFixture.Hubbed })).ToContainTextAsync("c0ffee");
+        await Assertions
+            .Expect(checkpoints)
+            .ToContainTextAsync(CheckpointPagesFixture.Padded, new() { Timeout = 30000 });
+        await Assertions
+            .Expect(checkpoints.Locator("tr", new() { HasText = CheckpointPagesFixture.Hubbed }))
+            .ToContainTextAsync("c0ffee");
         await LoadAsync(page, CheckpointPagesFixture.Hubbed);
-        await Assertions.Expect(page.Locator("[data-testid=live-models] tr", new() { HasText = CheckpointPagesFixture.Hubbed }))
+        await Assertions
+            .Expect(page.Locator("[data-testid=live-models] tr", new() { HasText = CheckpointPagesFixture.Hubbed }))
             .ToContainTextAsync("hub cache org/hubbed @ c0ffee");
         await page.CloseAsync();
         Assert.DoesNotContain("Unhandled exception", fixture.Server.Log, StringComparison.OrdinalIgnoreCase);
@@ -130,15 +158,19 @@ public sealed class CheckpointPagesTests(CheckpointPagesFixture fixture) : IClas
         var legend = await page.Locator("[data-testid=residual-norm] .legend").First.TextContentAsync() ?? "";
         Assert.Contains(CheckpointPagesFixture.Padded, legend);
         Assert.Contains("deepseek-67b-mini", legend);
-        Assert.Contains("relative depth", await page.Locator("[data-testid=residual-norm] .xtitle").First.TextContentAsync() ?? "");
+        Assert.Contains(
+            "relative depth",
+            await page.Locator("[data-testid=residual-norm] .xtitle").First.TextContentAsync() ?? ""
+        );
         Assert.Contains($"model={CheckpointPagesFixture.Padded}", page.Url);
         Assert.Contains("compare=deepseek-67b-mini", page.Url);
         // The 3-layer checkpoint's points sit at 1/3, 2/3, 1 and the 95-layer mini's at l / 95: both end at depth 1.
-        var xs = await page.Locator("[data-testid=residual-norm] .js-plotly-plot").First.EvaluateAsync<double[][]>("g => g.data.map(t => t.x.map(Number))");
+        var xs = await page.Locator("[data-testid=residual-norm] .js-plotly-plot")
+            .First.EvaluateAsync<double[][]>("g => g.data.map(t => t.x.map(Number))");
         Assert.Equal(2, xs.Length);
         Assert.Equal(1.0, xs[0][^1], 9);
         Assert.Equal(1.0, xs[1][^1], 9);
-        Assert.Equal(4, xs[0].Length);  // boundaries 0…3
+        Assert.Equal(4, xs[0].Length); // boundaries 0…3
         Assert.Equal(96, xs[1].Length); // boundaries 0…95
         await page.CloseAsync();
     }
@@ -148,21 +180,29 @@ public sealed class CheckpointPagesTests(CheckpointPagesFixture fixture) : IClas
     {
         var models = await OpenAsync("/models");
         await models.Locator($"[data-testid=\"stream-{CheckpointPagesFixture.Deep}\"]").ClickAsync();
-        await Assertions.Expect(models.Locator("[data-testid=live-models] tr", new() { HasText = CheckpointPagesFixture.Deep }))
+        await Assertions
+            .Expect(models.Locator("[data-testid=live-models] tr", new() { HasText = CheckpointPagesFixture.Deep }))
             .ToContainTextAsync("Ready", new() { Timeout = 60000 });
-        await Assertions.Expect(models.Locator($"[data-testid=\"placement-{CheckpointPagesFixture.Deep}\"]")).ToContainTextAsync("streamed, as asked");
+        await Assertions
+            .Expect(models.Locator($"[data-testid=\"placement-{CheckpointPagesFixture.Deep}\"]"))
+            .ToContainTextAsync("streamed, as asked");
         await models.CloseAsync();
 
         // Against the 30-layer 7B shape on relative depth, as the minis are compared: boundary l of L at l / L (sent
         // with 5 significant digits, as the page sends coordinates: within 5e-5 of the value, relatively).
-        var page = await OpenAsync($"/layers?model={CheckpointPagesFixture.Deep}&compare=deepseek-7b-mini&prompt=Depth%20against%20depth");
-        await Assertions.Expect(page.Locator("[data-testid=compare-models]")).ToHaveTextAsync($"{CheckpointPagesFixture.Deep} (streamed layer by layer) and deepseek-7b-mini");
+        var page = await OpenAsync(
+            $"/layers?model={CheckpointPagesFixture.Deep}&compare=deepseek-7b-mini&prompt=Depth%20against%20depth"
+        );
+        await Assertions
+            .Expect(page.Locator("[data-testid=compare-models]"))
+            .ToHaveTextAsync($"{CheckpointPagesFixture.Deep} (streamed layer by layer) and deepseek-7b-mini");
         await page.Locator("[data-testid=prompt-run]").ClickAsync();
         await page.Locator("[data-testid=token-layer-1] .main-svg").First.WaitForAsync(new() { Timeout = 120000 });
         var legend = await page.Locator("[data-testid=residual-norm] .legend").First.TextContentAsync() ?? "";
         Assert.Contains(CheckpointPagesFixture.Deep, legend);
         Assert.Contains("deepseek-7b-mini", legend);
-        var xs = await page.Locator("[data-testid=residual-norm] .js-plotly-plot").First.EvaluateAsync<double[][]>("g => g.data.map(t => t.x.map(Number))");
+        var xs = await page.Locator("[data-testid=residual-norm] .js-plotly-plot")
+            .First.EvaluateAsync<double[][]>("g => g.data.map(t => t.x.map(Number))");
         Assert.Equal(2, xs.Length);
         Assert.Equal(Enumerable.Range(0, 96).Select(l => l / 95.0), xs[0], new RelativeTolerance(5e-5));
         Assert.Equal(Enumerable.Range(0, 31).Select(l => l / 30.0), xs[1], new RelativeTolerance(5e-5));
@@ -171,13 +211,16 @@ public sealed class CheckpointPagesTests(CheckpointPagesFixture fixture) : IClas
 
         // Its 64 heads in 8 groups of 8, each group the heads that read one KV head (head h reads KV head h / 8).
         var attention = await OpenAsync($"/attention?model={CheckpointPagesFixture.Deep}&prompt=Heads%20by%20group");
-        await Assertions.Expect(attention.Locator("[data-testid=model-placement]")).ToContainTextAsync("streamed layer by layer");
+        await Assertions
+            .Expect(attention.Locator("[data-testid=model-placement]"))
+            .ToContainTextAsync("streamed layer by layer");
         await attention.Locator("[data-testid=prompt-run]").ClickAsync();
         await attention.Locator("[data-testid=head-grid]").WaitForAsync(new() { Timeout = 120000 });
         await Assertions.Expect(attention.Locator("[data-testid^=kv-group-]")).ToHaveCountAsync(8);
         for (var group = 0; group < 8; group++)
         {
-            var heads = await attention.Locator($"[data-testid=kv-group-{group}] [data-testid^=head-thumb-]")
+            var heads = await attention
+                .Locator($"[data-testid=kv-group-{group}] [data-testid^=head-thumb-]")
                 .EvaluateAllAsync<string[]>("els => els.map(e => e.dataset.testid)");
             Assert.Equal(Enumerable.Range(group * 8, 8).Select(h => $"head-thumb-{h}"), heads);
         }
@@ -190,15 +233,21 @@ public sealed class CheckpointPagesTests(CheckpointPagesFixture fixture) : IClas
     {
         var models = await OpenAsync("/models");
         await LoadAsync(models, CheckpointPagesFixture.Llama3);
-        await Assertions.Expect(models.Locator($"[data-testid=\"design-{CheckpointPagesFixture.Llama3}\"]"))
+        await Assertions
+            .Expect(models.Locator($"[data-testid=\"design-{CheckpointPagesFixture.Llama3}\"]"))
             .ToHaveTextAsync("LLaMA: 32 layers, d = 256, 32/8 heads, vocab 512; llama3 rope ×8");
-        await Assertions.Expect(models.Locator($"[data-testid=\"config-warning-{CheckpointPagesFixture.Llama3}\"]")).ToHaveCountAsync(0);
+        await Assertions
+            .Expect(models.Locator($"[data-testid=\"config-warning-{CheckpointPagesFixture.Llama3}\"]"))
+            .ToHaveCountAsync(0);
         await models.CloseAsync();
 
-        var page = await OpenAsync($"/layers?model={CheckpointPagesFixture.Llama3}&compare=deepseek-7b-mini&prompt=Depth%20against%20depth");
+        var page = await OpenAsync(
+            $"/layers?model={CheckpointPagesFixture.Llama3}&compare=deepseek-7b-mini&prompt=Depth%20against%20depth"
+        );
         await page.Locator("[data-testid=prompt-run]").ClickAsync();
         await page.Locator("[data-testid=token-layer-1] .main-svg").First.WaitForAsync(new() { Timeout = 120000 });
-        var xs = await page.Locator("[data-testid=residual-norm] .js-plotly-plot").First.EvaluateAsync<double[][]>("g => g.data.map(t => t.x.map(Number))");
+        var xs = await page.Locator("[data-testid=residual-norm] .js-plotly-plot")
+            .First.EvaluateAsync<double[][]>("g => g.data.map(t => t.x.map(Number))");
         Assert.Equal(2, xs.Length);
         Assert.Equal(Enumerable.Range(0, 33).Select(l => l / 32.0), xs[0], new RelativeTolerance(5e-5));
         Assert.Equal(Enumerable.Range(0, 31).Select(l => l / 30.0), xs[1], new RelativeTolerance(5e-5));
@@ -212,6 +261,7 @@ public sealed class CheckpointPagesTests(CheckpointPagesFixture fixture) : IClas
     private sealed class RelativeTolerance(double within) : IEqualityComparer<double>
     {
         public bool Equals(double x, double y) => Math.Abs(x - y) <= within * Math.Abs(x);
+
         public int GetHashCode(double value) => 0;
     }
 }

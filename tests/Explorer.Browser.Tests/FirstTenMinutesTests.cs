@@ -2,15 +2,22 @@ using Microsoft.Playwright;
 
 namespace Explorer.Browser.Tests;
 
-/// <summary>What a newcomer meets: a home page that explains itself, titled axes on every chart, keyboard, themes.</summary>
+/// <summary>What a newcomer meets: a home page that explains itself, titled axes on every chart, keyboard,
+/// themes.</summary>
 [Collection(AppCollection.Name)]
 public class FirstTenMinutesTests(BrowserFixture fixture)
 {
     private async Task<IPage> OpenAsync(string path)
     {
-        var page = await fixture.Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1600, Height = 1300 } });
+        var page = await fixture.Browser.NewPageAsync(
+            new BrowserNewPageOptions
+            {
+                ViewportSize = new ViewportSize { Width = 1600, Height = 1300 },
+            }
+        );
         await page.GotoAsync(new Uri(fixture.Server.BaseAddress, path).ToString());
-        await page.Locator("[data-testid=app-interactive]").WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 60000 });
+        await page.Locator("[data-testid=app-interactive]")
+            .WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 60000 });
         return page;
     }
 
@@ -22,25 +29,40 @@ public class FirstTenMinutesTests(BrowserFixture fixture)
     {
         try
         {
-            await page.WaitForFunctionAsync("""
+            await page.WaitForFunctionAsync(
+                """
                 n => {
                   const frames = [...document.querySelectorAll('.chart-frame')];
                   return document.querySelectorAll('.js-plotly-plot .main-svg').length >= n
                     && frames.every(f => f.querySelector('.js-plotly-plot .main-svg'));
                 }
-                """, atLeast, new() { Timeout = 90000 });
+                """,
+                atLeast,
+                new() { Timeout = 90000 }
+            );
         }
         catch (TimeoutException)
         {
-            var frames = await page.EvaluateAsync<string[]>("""
+            var frames = await page.EvaluateAsync<string[]>(
+                """
                 () => [...document.querySelectorAll('.chart-frame')].map(f =>
-                  (f.getAttribute('data-testid') ?? '?') + (f.querySelector('.js-plotly-plot .main-svg') ? ' drawn' : ' NOT DRAWN'))
-                """);
-            var drawn = await page.EvaluateAsync<int>("() => document.querySelectorAll('.js-plotly-plot .main-svg').length");
-            Assert.Fail($"{chart}: {drawn} charts drew within 90 s (at least {atLeast} expected); chart frames: {string.Join(", ", frames)}");
+                  (f.getAttribute('data-testid') ?? '?')
+                  + (f.querySelector('.js-plotly-plot .main-svg') ? ' drawn' : ' NOT DRAWN'))
+                """
+            );
+            var drawn = await page.EvaluateAsync<int>(
+                "() => document.querySelectorAll('.js-plotly-plot .main-svg').length"
+            );
+            Assert.Fail(
+                $"{chart}: {drawn} charts drew within 90 s (at least {atLeast} expected); chart frames: "
+                    + $"{string.Join(", ", frames)}"
+            );
         }
-        var untitled = await page.EvaluateAsync<string[]>("""
-            () => [...document.querySelectorAll('.js-plotly-plot')].filter(p => p.querySelector('.main-svg')).flatMap(p => {
+        var untitled = await page.EvaluateAsync<string[]>(
+            """
+            () => [...document.querySelectorAll('.js-plotly-plot')]
+              .filter(p => p.querySelector('.main-svg'))
+              .flatMap(p => {
               const name = p.closest('[data-testid]')?.getAttribute('data-testid') ?? p.id;
               const text = sel => [...p.querySelectorAll(sel)].map(e => e.textContent.trim()).join('');
               const missing = [];
@@ -48,7 +70,8 @@ public class FirstTenMinutesTests(BrowserFixture fixture)
               if (!text('.ytitle')) missing.push(name + ': no y-axis title');
               return missing;
             })
-            """);
+            """
+        );
         Assert.True(untitled.Length == 0, $"{chart}: " + string.Join("; ", untitled));
     }
 
@@ -57,7 +80,9 @@ public class FirstTenMinutesTests(BrowserFixture fixture)
     {
         var page = await OpenAsync("/");
         await Assertions.Expect(page.Locator("h1").First).ToContainTextAsync("Two macro designs, side by side");
-        await Assertions.Expect(page.Locator(".explorer-lede").First).ToContainTextAsync("DeepSeek LLM 7B stacks 30 layers");
+        await Assertions
+            .Expect(page.Locator(".explorer-lede").First)
+            .ToContainTextAsync("DeepSeek LLM 7B stacks 30 layers");
         await AssertAxesTitledAsync(page, "architecture", 3);
         await page.CloseAsync();
 
@@ -80,12 +105,18 @@ public class FirstTenMinutesTests(BrowserFixture fixture)
         var page = await OpenAsync("/attention?model=deepseek-7b-mini&prompt=Keys%20only&layer=3&head=1");
         await page.Locator("[data-testid=head-map] .main-svg").First.WaitForAsync(new() { Timeout = 60000 });
         // The URL counts layers from 0, the page from 1: layer=3 is "Layer 4"; ArrowUp moves to the next one.
-        await Assertions.Expect(page.Locator("[data-testid=head-map] .gtitle")).ToContainTextAsync("Layer 4,", new() { Timeout = 30000 });
+        await Assertions
+            .Expect(page.Locator("[data-testid=head-map] .gtitle"))
+            .ToContainTextAsync("Layer 4,", new() { Timeout = 30000 });
         var layer = page.Locator("input[data-testid=layer-select], [data-testid=layer-select] input").First;
         await layer.FocusAsync();
         await page.Keyboard.PressAsync("ArrowUp");
-        await Assertions.Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("layer=4"), new() { Timeout = 30000 });
-        await Assertions.Expect(page.Locator("[data-testid=head-map] .gtitle")).ToContainTextAsync("Layer 5,", new() { Timeout = 30000 });
+        await Assertions
+            .Expect(page)
+            .ToHaveURLAsync(new System.Text.RegularExpressions.Regex("layer=4"), new() { Timeout = 30000 });
+        await Assertions
+            .Expect(page.Locator("[data-testid=head-map] .gtitle"))
+            .ToContainTextAsync("Layer 5,", new() { Timeout = 30000 });
 
         // Light by default; the toggle switches to dark and back, and the choice changes the page's colours.
         var background = () => page.EvaluateAsync<string>("() => getComputedStyle(document.body).backgroundColor");

@@ -12,7 +12,8 @@ namespace Explorer.Browser.Tests;
 [Collection(AppCollection.Name)]
 public class HostileUrlTests(BrowserFixture fixture)
 {
-    /// <summary>60,000 characters: past what the server takes in a request line, so it answers 414 before the app sees it.</summary>
+    /// <summary>60,000 characters: past what the server takes in a request line, so it answers 414 before the app sees
+    /// it.</summary>
     private static readonly string LongPrompt = string.Concat(Enumerable.Repeat("hostile ", 7_500));
 
     /// <summary>A prompt a link can carry (6,000 characters) that is over the 512-token limit.</summary>
@@ -58,14 +59,23 @@ public class HostileUrlTests(BrowserFixture fixture)
         "/layers/%2e%2e/%2e%2e/etc/passwd",
     ];
 
-    /// <summary>What no answer may carry: a .NET stack frame, an exception or namespace-qualified type name, an echoed script.</summary>
-    private static readonly Regex Internals = new(@"\s+at [\w.]+\(|Exception:|System\.[A-Z]\w+\.|Explorer\.(Web|Model|Core)\.|<script>alert\(1\)|<img src=x onerror", RegexOptions.Compiled);
+    /// <summary>What no answer may carry: a .NET stack frame, an exception or namespace-qualified type name, an echoed
+    /// script.</summary>
+    private static readonly Regex Internals = new(
+        @"\s+at [\w.]+\(|Exception:|System\.[A-Z]\w+\.|Explorer\.(Web|Model|Core)\."
+            + @"|<script>alert\(1\)|<img src=x onerror",
+        RegexOptions.Compiled
+    );
 
     [BrowserFact]
     public async Task EveryPageAnswersAHostileLinkWithoutAServerErrorOrItsInternals()
     {
         Assert.True(Paths.Count >= 30);
-        using var http = new HttpClient { BaseAddress = fixture.Server.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        using var http = new HttpClient
+        {
+            BaseAddress = fixture.Server.BaseAddress,
+            Timeout = TimeSpan.FromSeconds(60),
+        };
         var problems = new List<string>();
         foreach (var path in Paths)
         {
@@ -84,7 +94,11 @@ public class HostileUrlTests(BrowserFixture fixture)
     [BrowserFact]
     public async Task ThePagesStayLiveInABrowser()
     {
-        using var http = new HttpClient { BaseAddress = fixture.Server.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        using var http = new HttpClient
+        {
+            BaseAddress = fixture.Server.BaseAddress,
+            Timeout = TimeSpan.FromSeconds(60),
+        };
         var problems = new List<string>();
         foreach (var path in Paths.Where(p => !p.StartsWith("/api")))
         {
@@ -97,13 +111,23 @@ public class HostileUrlTests(BrowserFixture fixture)
             await page.GotoAsync(new Uri(fixture.Server.BaseAddress, path).ToString());
             try
             {
-                await page.Locator("[data-testid=app-interactive]").WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 60000 });
+                await page.Locator("[data-testid=app-interactive]")
+                    .WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 60000 });
                 // The circuit answers: the theme toggle re-renders its icon.
                 var toggle = page.Locator("[data-testid=theme-toggle]");
                 var before = await toggle.InnerHTMLAsync();
                 await toggle.ClickAsync();
-                await page.WaitForFunctionAsync("b => document.querySelector('[data-testid=theme-toggle]').innerHTML !== b", before, new() { Timeout = 30000 });
-                if (await page.Locator("#components-reconnect-modal.components-reconnect-show, #blazor-error-ui[style*='block']").CountAsync() > 0)
+                await page.WaitForFunctionAsync(
+                    "b => document.querySelector('[data-testid=theme-toggle]').innerHTML !== b",
+                    before,
+                    new() { Timeout = 30000 }
+                );
+                if (
+                    await page.Locator(
+                            "#components-reconnect-modal.components-reconnect-show, #blazor-error-ui[style*='block']"
+                        )
+                        .CountAsync() > 0
+                )
                     problems.Add($"{Short(path)}: the circuit broke");
             }
             catch (Exception e) when (e is TimeoutException or PlaywrightException)
@@ -121,9 +145,17 @@ public class HostileUrlTests(BrowserFixture fixture)
     public async Task APromptTooLongInALinkGetsTheTypedPromptsMessage()
     {
         var page = await fixture.Browser.NewPageAsync();
-        await page.GotoAsync(new Uri(fixture.Server.BaseAddress, "/layers?model=deepseek-7b-mini&prompt=" + OverTheLimit).ToString());
-        await page.Locator("[data-testid=app-interactive]").WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 60000 });
-        await Assertions.Expect(page.Locator("[data-testid=prompt-error]")).ToContainTextAsync(new Regex("The prompt is [\\d,]+ tokens; deepseek-7b-mini takes at most"), new() { Timeout = 60000 });
+        await page.GotoAsync(
+            new Uri(fixture.Server.BaseAddress, "/layers?model=deepseek-7b-mini&prompt=" + OverTheLimit).ToString()
+        );
+        await page.Locator("[data-testid=app-interactive]")
+            .WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 60000 });
+        await Assertions
+            .Expect(page.Locator("[data-testid=prompt-error]"))
+            .ToContainTextAsync(
+                new Regex("The prompt is [\\d,]+ tokens; deepseek-7b-mini takes at most"),
+                new() { Timeout = 60000 }
+            );
         await Assertions.Expect(page.Locator("[data-testid=prompt-bar]")).ToHaveAttributeAsync("data-runs", "0");
         await page.CloseAsync();
         AssertNoUnhandledException();
@@ -132,7 +164,10 @@ public class HostileUrlTests(BrowserFixture fixture)
     private void AssertNoUnhandledException()
     {
         var log = fixture.Server.Log.Split('\n');
-        var first = Array.FindIndex(log, l => l.Contains("unhandled exception", StringComparison.OrdinalIgnoreCase) || l.Contains("fail:", StringComparison.OrdinalIgnoreCase));
+        var first = Array.FindIndex(log, l =>
+            l.Contains("unhandled exception", StringComparison.OrdinalIgnoreCase)
+            || l.Contains("fail:", StringComparison.OrdinalIgnoreCase)
+        );
         Assert.True(first < 0, "the server logged:\n" + string.Join('\n', log.Skip(Math.Max(0, first - 1)).Take(25)));
     }
 

@@ -13,8 +13,12 @@ public class InterventionsPageTests(BrowserFixture fixture)
         var page = await OpenAsync("/interventions");
         await page.Locator("[data-testid=iv-run]").ClickAsync();
         await page.Locator("[data-testid=iv-curve] .main-svg").First.WaitForAsync(new() { Timeout = 120000 });
-        await Assertions.Expect(page.Locator("[data-testid=iv-summary]")).ToContainTextAsync("logit difference ␣attention − ␣last");
-        await Assertions.Expect(page.Locator("[data-testid=iv-tokens] .token-chip.changed")).ToHaveTextAsync("␣read→␣add");
+        await Assertions
+            .Expect(page.Locator("[data-testid=iv-summary]"))
+            .ToContainTextAsync("logit difference ␣attention − ␣last");
+        await Assertions
+            .Expect(page.Locator("[data-testid=iv-tokens] .token-chip.changed"))
+            .ToHaveTextAsync("␣read→␣add");
         await page.Locator("[data-testid=iv-residual] .main-svg").First.WaitForAsync();
         await page.Locator("[data-testid=iv-heads] .main-svg").First.WaitForAsync();
         var legend = await page.Locator("[data-testid=iv-curve] .legend").First.TextContentAsync() ?? "";
@@ -34,12 +38,19 @@ public class InterventionsPageTests(BrowserFixture fixture)
             await page.Mouse.ClickAsync(box.X + box.Width * 0.3f, box.Y + box.Height * 0.5f);
             await page.WaitForTimeoutAsync(500);
         }
-        await Assertions.Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/attention.*layer=\\d+.*head=\\d+"), new() { Timeout = 30000 });
+        await Assertions
+            .Expect(page)
+            .ToHaveURLAsync(
+                new System.Text.RegularExpressions.Regex("/attention.*layer=\\d+.*head=\\d+"),
+                new() { Timeout = 30000 }
+            );
         await page.Locator("[data-testid=head-map] .main-svg").First.WaitForAsync(new() { Timeout = 60000 });
 
         // There, "ablate this head" shows the top predictions before and after at once.
         await page.Locator("[data-testid=ablate-head]").ClickAsync();
-        await Assertions.Expect(page.Locator("[data-testid=ablation-summary]")).ToContainTextAsync("KL divergence from the plain prediction", new() { Timeout = 30000 });
+        await Assertions
+            .Expect(page.Locator("[data-testid=ablation-summary]"))
+            .ToContainTextAsync("KL divergence from the plain prediction", new() { Timeout = 30000 });
         await Assertions.Expect(page.Locator("[data-testid=ablation-after] .token-chip")).ToHaveCountAsync(5);
         await page.CloseAsync();
     }
@@ -53,19 +64,25 @@ public class InterventionsPageTests(BrowserFixture fixture)
         await bad.CloseAsync();
 
         // The induction example from a link, ids and attribution: it runs on opening.
-        var link = "/interventions?model=deepseek-7b-mini&partner=none&ids=1&method=attribution" +
-                   "&clean=850,2631,3771,3586,3428,558,1344,782,2329,3416,2141,2234,850,2631,3771,3586,3428,558" +
-                   "&corrupted=850,2631,3771,3586,3428,558,2222,782,2329,3416,2141,2234,850,2631,3771,3586,3428,558&answer=1344&wrong=2222";
+        var link =
+            "/interventions?model=deepseek-7b-mini&partner=none&ids=1&method=attribution"
+            + "&clean=850,2631,3771,3586,3428,558,1344,782,2329,3416,2141,2234,850,2631,3771,3586,3428,558"
+            + "&corrupted=850,2631,3771,3586,3428,558,2222,782,2329,3416,2141,2234,850,2631,3771,3586,3428,558"
+            + "&answer=1344&wrong=2222";
         var page = await OpenAsync(link);
         await page.Locator("[data-testid=iv-heads] .main-svg").First.WaitForAsync(new() { Timeout = 120000 });
         await Assertions.Expect(page.Locator("[data-testid=iv-tokens] .token-chip")).ToHaveCountAsync(18);
 
         // A corrupted prompt one token longer: the run is refused, naming both lengths; the page stays up.
         var corrupted = page.Locator("input[data-testid=iv-corrupted], [data-testid=iv-corrupted] input").First;
-        await corrupted.FillAsync("850,2631,3771,3586,3428,558,2222,782,2329,3416,2141,2234,850,2631,3771,3586,3428,558,1");
+        await corrupted.FillAsync(
+            "850,2631,3771,3586,3428,558,2222,782,2329,3416,2141,2234,850,2631,3771,3586,3428,558,1"
+        );
         await corrupted.PressAsync("Tab");
         await page.Locator("[data-testid=iv-run]").ClickAsync();
-        await Assertions.Expect(page.Locator("[data-testid=iv-error]")).ToContainTextAsync("19 tokens and the clean one 18", new() { Timeout = 30000 });
+        await Assertions
+            .Expect(page.Locator("[data-testid=iv-error]"))
+            .ToContainTextAsync("19 tokens and the clean one 18", new() { Timeout = 30000 });
         await page.CloseAsync();
     }
 }

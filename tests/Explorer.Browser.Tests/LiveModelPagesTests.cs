@@ -1,5 +1,5 @@
-using Explorer.Core.Specs;
 using System.Diagnostics;
+using Explorer.Core.Specs;
 using Microsoft.Playwright;
 
 namespace Explorer.Browser.Tests;
@@ -42,15 +42,22 @@ public class LiveModelPagesTests(BrowserFixture fixture)
             await page.Mouse.ClickAsync(box.X + box.Width / 2, box.Y + box.Height / 2);
             await page.WaitForTimeoutAsync(500);
         }
-        await Assertions.Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/attention.*layer=5"), new() { Timeout = 30000 });
+        await Assertions
+            .Expect(page)
+            .ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/attention.*layer=5"), new() { Timeout = 30000 });
         await page.Locator("[data-testid=head-map] .main-svg").First.WaitForAsync(new() { Timeout = 60000 });
-        await Assertions.Expect(page.Locator("[data-testid=head-grid] .head-thumb")).ToHaveCountAsync(MiniPresets.DeepSeek7BMini.AttentionHeads);
+        await Assertions
+            .Expect(page.Locator("[data-testid=head-grid] .head-thumb"))
+            .ToHaveCountAsync(MiniPresets.DeepSeek7BMini.AttentionHeads);
 
         // Another head: the focused heatmap changes.
         var map = page.Locator("[data-testid=head-map] .main-svg").First;
         var before = await map.InnerHTMLAsync();
         await page.Locator("[data-testid=head-thumb-3]").ClickAsync();
-        await page.WaitForFunctionAsync("b => document.querySelector('[data-testid=head-map] .main-svg').innerHTML !== b", before);
+        await page.WaitForFunctionAsync(
+            "b => document.querySelector('[data-testid=head-map] .main-svg').innerHTML !== b",
+            before
+        );
         await Assertions.Expect(page.Locator("[data-testid=head-map] .gtitle")).ToContainTextAsync("head 3");
         Assert.Contains("head=3", page.Url);
         await page.CloseAsync();
@@ -84,7 +91,9 @@ public class LiveModelPagesTests(BrowserFixture fixture)
         await Assertions.Expect(page.Locator("[data-testid=boundaries] tbody tr")).ToHaveCountAsync(3);
         await Assertions.Expect(page.Locator("[data-testid=boundaries]")).ToContainTextAsync("residual stream");
         // Four shaded stages on the depth chart.
-        await Assertions.Expect(page.Locator("[data-testid=residual-norm] .layer-below .shapelayer path")).ToHaveCountAsync(4);
+        await Assertions
+            .Expect(page.Locator("[data-testid=residual-norm] .layer-below .shapelayer path"))
+            .ToHaveCountAsync(4);
         if (BrowserFixture.ScreenshotFolder is { } folder)
         {
             await page.Locator("[data-testid=theme-toggle]").ClickAsync();
@@ -92,19 +101,27 @@ public class LiveModelPagesTests(BrowserFixture fixture)
             await page.ScreenshotAsync(new() { Path = Path.Combine(folder, "layers-dark.png"), FullPage = true });
             await page.Locator("[data-testid=theme-toggle]").ClickAsync();
         }
-        // The link carries the split shown (at the prompt's length); the planner opens exactly it: stage i + 1 starts at
-        // the link's i-th boundary unit (unit u is layers.(u − 1), 0 the embedding).
+        // The link carries the split shown (at the prompt's length); the planner opens exactly it: stage i + 1 starts
+        // at the link's i-th boundary unit (unit u is layers.(u − 1), 0 the embedding).
         var link = await page.Locator("[data-testid=plan-this]").GetAttributeAsync("href");
-        var match = System.Text.RegularExpressions.Regex.Match(link!, "^pipeline\\?model=deepseek-7b-mini&stages=4&seq=\\d+&method=manual&boundaries=(\\d+),(\\d+),(\\d+)$");
+        var match = System.Text.RegularExpressions.Regex.Match(
+            link!,
+            "^pipeline\\?model=deepseek-7b-mini&stages=4&seq=\\d+&method=manual&boundaries=(\\d+),(\\d+),(\\d+)$"
+        );
         Assert.True(match.Success, link);
         await page.Locator("[data-testid=plan-this]").ClickAsync();
-        await Assertions.Expect(page.Locator("[data-testid=plan-a-stages] tbody tr")).ToHaveCountAsync(4, new() { Timeout = 30000 });
+        await Assertions
+            .Expect(page.Locator("[data-testid=plan-a-stages] tbody tr"))
+            .ToHaveCountAsync(4, new() { Timeout = 30000 });
         var units = await page.Locator("[data-testid=plan-a-stages] tbody tr td:nth-child(2)").AllInnerTextsAsync();
         for (var i = 1; i <= 3; i++)
         {
             var unit = int.Parse(match.Groups[i].Value);
             var layers = MiniPresets.DeepSeek7BMini.Layers;
-            var name = unit <= layers ? $"layers.{unit - 1}" : unit == layers + 1 ? "norm+lm_head" : "loss";
+            var name =
+                unit <= layers ? $"layers.{unit - 1}"
+                : unit == layers + 1 ? "norm+lm_head"
+                : "loss";
             Assert.StartsWith(name, units[i].Trim());
         }
         await page.CloseAsync();
@@ -115,7 +132,9 @@ public class LiveModelPagesTests(BrowserFixture fixture)
     {
         var page = await OpenAsync("/attention?model=deepseek-7b-mini&prompt=Stages%20too&layer=0&head=0&stages=4");
         await page.Locator("[data-testid=head-map] .main-svg").First.WaitForAsync(new() { Timeout = 60000 });
-        await Assertions.Expect(page.Locator("[data-testid=layer-stage]")).ToContainTextAsync("pipeline stage 1 of 4 (layers 1–");
+        await Assertions
+            .Expect(page.Locator("[data-testid=layer-stage]"))
+            .ToContainTextAsync("pipeline stage 1 of 4 (layers 1–");
         await page.CloseAsync();
     }
 
@@ -123,9 +142,14 @@ public class LiveModelPagesTests(BrowserFixture fixture)
     public async Task LongPromptsAreShownAsBlocks()
     {
         var page = await OpenAsync("/layers?model=deepseek-7b-mini");
-        await RunPromptAsync(page, string.Join(' ', Enumerable.Repeat("The quick brown fox jumps over the lazy dog.", 20)));
+        await RunPromptAsync(
+            page,
+            string.Join(' ', Enumerable.Repeat("The quick brown fox jumps over the lazy dog.", 20))
+        );
         await page.Locator("[data-testid=token-layer-0] .main-svg").First.WaitForAsync(new() { Timeout = 60000 });
-        await Assertions.Expect(page.Locator(".chart-note").First).ToContainTextAsync("320 tokens shown as blocks of 3");
+        await Assertions
+            .Expect(page.Locator(".chart-note").First)
+            .ToContainTextAsync("320 tokens shown as blocks of 3");
         await page.CloseAsync();
     }
 
@@ -139,13 +163,17 @@ public class LiveModelPagesTests(BrowserFixture fixture)
         var rowLabels = page.Locator("[data-testid=token-layer-0] .yaxislayer-above .ytick text");
         await rowLabels.First.WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 60000 });
         // Every row label starts inside the chart, and the axis title's box meets none of theirs.
-        await page.WaitForFunctionAsync(@"g => {
+        await page.WaitForFunctionAsync(
+            @"g => {
             const svg = g.querySelector('.main-svg').getBoundingClientRect();
             const labels = [...g.querySelectorAll('.yaxislayer-above .ytick text')].map(t => t.getBoundingClientRect());
             const title = g.querySelector('.ytitle').getBoundingClientRect();
             const meets = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
             return labels.every(l => l.left >= svg.left && !meets(l, title)) && title.left >= svg.left;
-        }", await chart.ElementHandleAsync(), new() { Timeout = 10000 });
+        }",
+            await chart.ElementHandleAsync(),
+            new() { Timeout = 10000 }
+        );
         Assert.Contains("embedding", await rowLabels.AllTextContentsAsync());
         await page.CloseAsync();
     }
@@ -166,14 +194,18 @@ public class LiveModelPagesTests(BrowserFixture fixture)
     {
         var page = await OpenAsync("/attention?model=deepseek-67b-mini&prompt=Shared%20links%20reload&layer=10&head=3");
         await page.Locator("[data-testid=head-map] .main-svg").First.WaitForAsync(new() { Timeout = 60000 });
-        await Assertions.Expect(page.Locator("[data-testid=head-map] .gtitle")).ToContainTextAsync("Layer 11, head 3 (reads KV head 0)");
+        await Assertions
+            .Expect(page.Locator("[data-testid=head-map] .gtitle"))
+            .ToContainTextAsync("Layer 11, head 3 (reads KV head 0)");
         // Four query heads sharing one KV head: one group of four.
         await Assertions.Expect(page.Locator("[data-testid=kv-group-0] .head-thumb")).ToHaveCountAsync(4);
         await Assertions.Expect(page.Locator("[data-testid=kv-group-1]")).ToHaveCountAsync(0);
         await Assertions.Expect(page.Locator("[data-testid=layer-stage]")).ToHaveCountAsync(0); // no split asked for
         // The induction probe scores every head and says which are induction or previous-token heads.
         await page.Locator("[data-testid=run-probe]").ClickAsync();
-        await Assertions.Expect(page.Locator("[data-testid=probe-summary]")).ToContainTextAsync("Induction probe (2 × 32 random tokens)", new() { Timeout = 60000 });
+        await Assertions
+            .Expect(page.Locator("[data-testid=probe-summary]"))
+            .ToContainTextAsync("Induction probe (2 × 32 random tokens)", new() { Timeout = 60000 });
         await Assertions.Expect(page.Locator("[data-testid=head-map] .gtitle")).ToContainTextAsync("probe: induction");
         await page.CloseAsync();
     }
@@ -183,10 +215,17 @@ public class LiveModelPagesTests(BrowserFixture fixture)
     {
         // The app loads the trained minis by default; on a prompt that repeats itself the probe finds an induction
         // head, one click shows it, and its map carries its score.
-        var page = await OpenAsync("/attention?model=deepseek-7b-mini&prompt=" +
-            Uri.EscapeDataString("Pipeline stages split the layer stack across devices. Pipeline stages split the layer stack across devices."));
+        var page = await OpenAsync(
+            "/attention?model=deepseek-7b-mini&prompt="
+                + Uri.EscapeDataString(
+                    "Pipeline stages split the layer stack across devices. Pipeline stages split the "
+                        + "layer stack across devices."
+                )
+        );
         await page.Locator("[data-testid=head-map] .main-svg").First.WaitForAsync(new() { Timeout = 60000 });
-        await Assertions.Expect(page.Locator("[data-testid=model-source]")).ToContainTextAsync("weights: trained (defaults/deepseek-7b-mini)", new() { Timeout = 30000 });
+        await Assertions
+            .Expect(page.Locator("[data-testid=model-source]"))
+            .ToContainTextAsync("weights: trained (defaults/deepseek-7b-mini)", new() { Timeout = 30000 });
         using (var http = new HttpClient { BaseAddress = fixture.Server.BaseAddress })
         {
             var health = await http.GetStringAsync("/api/health");
@@ -194,17 +233,35 @@ public class LiveModelPagesTests(BrowserFixture fixture)
                 Assert.Contains($"\"source\":\"trained (defaults/{mini.Name})\"", health);
         }
         await page.Locator("[data-testid=run-probe]").ClickAsync();
-        await Assertions.Expect(page.Locator("[data-testid=probe-summary]")).ToContainTextAsync("Best induction", new() { Timeout = 60000 });
+        await Assertions
+            .Expect(page.Locator("[data-testid=probe-summary]"))
+            .ToContainTextAsync("Best induction", new() { Timeout = 60000 });
         var summary = await page.Locator("[data-testid=probe-summary]").TextContentAsync() ?? "";
-        var best = System.Text.RegularExpressions.Regex.Match(summary, @"Best induction:\s+layer\s+(\d+)\s+head\s+(\d+)");
+        var best = System.Text.RegularExpressions.Regex.Match(
+            summary,
+            @"Best induction:\s+layer\s+(\d+)\s+head\s+(\d+)"
+        );
         Assert.True(best.Success, summary);
         await page.Locator("[data-testid=show-induction]").ClickAsync();
         // The map switches to that head (the title had probe scores before the click too: wait for the head itself).
         var title = page.Locator("[data-testid=head-map] .gtitle");
-        await Assertions.Expect(title).ToContainTextAsync(new System.Text.RegularExpressions.Regex(
-            $@"Layer\s{best.Groups[1].Value},\s+head\s{best.Groups[2].Value}\s.*probe:\s*induction"), new() { Timeout = 30000 });
-        var score = System.Text.RegularExpressions.Regex.Match(await title.TextContentAsync() ?? "", @"probe:\s*induction\s*(\d\.\d\d)");
-        Assert.True(score.Success && double.Parse(score.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= 0.5, await title.TextContentAsync());
+        await Assertions
+            .Expect(title)
+            .ToContainTextAsync(
+                new System.Text.RegularExpressions.Regex(
+                    $@"Layer\s{best.Groups[1].Value},\s+head\s{best.Groups[2].Value}\s.*probe:\s*induction"
+                ),
+                new() { Timeout = 30000 }
+            );
+        var score = System.Text.RegularExpressions.Regex.Match(
+            await title.TextContentAsync() ?? "",
+            @"probe:\s*induction\s*(\d\.\d\d)"
+        );
+        Assert.True(
+            score.Success
+                && double.Parse(score.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= 0.5,
+            await title.TextContentAsync()
+        );
         // The head's thumbnail in the layer's grid is labelled as an induction head.
         await Assertions.Expect(page.Locator("[data-testid=head-grid]")).ToContainTextAsync("induction 0.");
         if (BrowserFixture.ScreenshotFolder is { } folder)

@@ -8,7 +8,12 @@ public class PipelinePageTests(BrowserFixture fixture)
     [BrowserFact]
     public async Task DraggingABoundaryChangesTheTableAndTheTimeline()
     {
-        var page = await fixture.Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1600, Height = 1300 } });
+        var page = await fixture.Browser.NewPageAsync(
+            new BrowserNewPageOptions
+            {
+                ViewportSize = new ViewportSize { Width = 1600, Height = 1300 },
+            }
+        );
         await page.GotoAsync(new Uri(fixture.Server.BaseAddress, "/pipeline").ToString());
         await page.Locator("[data-testid=gantt-a] .main-svg").First.WaitForAsync(new() { Timeout = 30000 });
         await page.Locator("[data-testid=divisibility] .main-svg").First.WaitForAsync(new() { Timeout = 30000 });
@@ -16,9 +21,13 @@ public class PipelinePageTests(BrowserFixture fixture)
         // The configurations the estimate cannot rank are said to be a tie, and the trade-off chart shows the front.
         await Assertions.Expect(page.Locator("[data-testid=parallel-ties]")).ToContainTextAsync("a tie, not a ranking");
         await page.Locator("[data-testid=parallel-tradeoff] .main-svg").First.WaitForAsync(new() { Timeout = 30000 });
-        Assert.Contains("Pareto front", await page.Locator("[data-testid=parallel-tradeoff] .legend").First.TextContentAsync() ?? "");
+        Assert.Contains(
+            "Pareto front",
+            await page.Locator("[data-testid=parallel-tradeoff] .legend").First.TextContentAsync() ?? ""
+        );
         if (BrowserFixture.ScreenshotFolder is { } shots)
-            await page.Locator("[data-testid=parallel-panel]").ScreenshotAsync(new() { Path = Path.Combine(shots, "parallel-tradeoff.png") });
+            await page.Locator("[data-testid=parallel-panel]")
+                .ScreenshotAsync(new() { Path = Path.Combine(shots, "parallel-tradeoff.png") });
 
         var table = page.Locator("[data-testid=plan-a-stages] tbody tr").First;
         var before = await table.InnerTextAsync();
@@ -38,7 +47,10 @@ public class PipelinePageTests(BrowserFixture fixture)
         // The first stage grew: its row in the table changed, the plan became manual, and the Gantt chart redrew.
         await Assertions.Expect(table).Not.ToHaveTextAsync(before);
         await Assertions.Expect(page.Locator("[data-testid=plan-a] h2")).ToContainTextAsync("manual");
-        await page.WaitForFunctionAsync("b => document.querySelector('[data-testid=gantt-a] .main-svg').innerHTML !== b", ganttBefore);
+        await page.WaitForFunctionAsync(
+            "b => document.querySelector('[data-testid=gantt-a] .main-svg').innerHTML !== b",
+            ganttBefore
+        );
 
         if (BrowserFixture.ScreenshotFolder is { } folder)
         {
@@ -49,7 +61,9 @@ public class PipelinePageTests(BrowserFixture fixture)
         }
 
         // The edited plan is in the URL: a reload opens the same split (the units of every stage).
-        await Assertions.Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("method=manual.*boundaries=\\d"));
+        await Assertions
+            .Expect(page)
+            .ToHaveURLAsync(new System.Text.RegularExpressions.Regex("method=manual.*boundaries=\\d"));
         var unitCells = page.Locator("[data-testid=plan-a-stages] tbody tr td:nth-child(2)");
         var dragged = await unitCells.AllInnerTextsAsync();
         await page.ReloadAsync();
@@ -65,11 +79,14 @@ public class PipelinePageTests(BrowserFixture fixture)
         var page = await fixture.Browser.NewPageAsync();
         await page.GotoAsync(new Uri(fixture.Server.BaseAddress, "/pipeline").ToString());
         await page.Locator("[data-testid=gantt-a] .main-svg").First.WaitForAsync(new() { Timeout = 30000 });
-        await page.Locator("[data-testid=app-interactive]").WaitForAsync(new() { State = WaitForSelectorState.Attached });
+        await page.Locator("[data-testid=app-interactive]")
+            .WaitForAsync(new() { State = WaitForSelectorState.Attached });
         var stages = page.Locator("input[data-testid=stages], [data-testid=stages] input").First;
         await stages.FillAsync("200");
         await stages.PressAsync("Tab");
-        await Assertions.Expect(page.Locator("[data-testid=plan-a-refusal]")).ToContainTextAsync("200 stages is more than the 98 units");
+        await Assertions
+            .Expect(page.Locator("[data-testid=plan-a-refusal]"))
+            .ToContainTextAsync("200 stages is more than the 98 units");
         await page.CloseAsync();
     }
 }

@@ -1,4 +1,3 @@
-
 using System.Text.Json;
 
 namespace Explorer.Browser.Tests;
@@ -9,7 +8,9 @@ public class SecurityTests
     [Fact]
     public void TheAppBindsToLoopbackUnlessToldOtherwise()
     {
-        using var settings = JsonDocument.Parse(File.ReadAllText(Path.Combine(AppServer.RepositoryRoot(), "src", "Explorer.Web", "appsettings.json")));
+        using var settings = JsonDocument.Parse(
+            File.ReadAllText(Path.Combine(AppServer.RepositoryRoot(), "src", "Explorer.Web", "appsettings.json"))
+        );
         var urls = settings.RootElement.GetProperty("Urls").GetString()!.Split(';');
         Assert.All(urls, u => Assert.Equal("127.0.0.1", new Uri(u).Host));
         var hosts = settings.RootElement.GetProperty("AllowedHosts").GetString()!.Split(';');

@@ -6,7 +6,8 @@ using static TorchSharp.torch;
 
 namespace Explorer.Cli.Tests;
 
-/// <summary><c>explorer make-checkpoint</c>, <c>bench --weights</c> and <c>forward</c> on checkpoints as users bring them.</summary>
+/// <summary><c>explorer make-checkpoint</c>, <c>bench --weights</c> and <c>forward</c> on checkpoints as users bring
+/// them.</summary>
 public sealed class CheckpointCommandsTests : IDisposable
 {
     private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("explorer-cli-ckpt-");
@@ -16,7 +17,17 @@ public sealed class CheckpointCommandsTests : IDisposable
     private string Made(string name, int layers = 3)
     {
         var folder = Path.Combine(_dir.FullName, name);
-        var (code, output, error) = Cli.Run("make-checkpoint", "--shape", "deepseek-7b-mini", "--layers", layers.ToString(), "--out", folder, "--shard-gb", "0.0005");
+        var (code, output, error) = Cli.Run(
+            "make-checkpoint",
+            "--shape",
+            "deepseek-7b-mini",
+            "--layers",
+            layers.ToString(),
+            "--out",
+            folder,
+            "--shard-gb",
+            "0.0005"
+        );
         Assert.True(code == 0, error);
         Assert.Contains("done in", output);
         return folder;
@@ -30,7 +41,10 @@ public sealed class CheckpointCommandsTests : IDisposable
         File.WriteAllText(config, File.ReadAllText(config).TrimEnd().TrimEnd('}') + ", \"sliding_window\": 16}");
         var (code, _, error) = Cli.Run("forward", "--weights", folder, "--prompt", "Hi", "--device", "cpu");
         Assert.True(code == 0, error);
-        Assert.Contains("warning: 'sliding_window' = 16 ignored: LlamaForCausalLM in transformers does not read it.", error);
+        Assert.Contains(
+            "warning: 'sliding_window' = 16 ignored: LlamaForCausalLM in transformers does not read it.",
+            error
+        );
     }
 
     [Fact]
@@ -38,7 +52,11 @@ public sealed class CheckpointCommandsTests : IDisposable
     {
         var folder = Made("yarn", layers: 1);
         var config = Path.Combine(folder, "config.json");
-        File.WriteAllText(config, File.ReadAllText(config).Replace("\"rope_scaling\": null", "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0}"));
+        File.WriteAllText(
+            config,
+            File.ReadAllText(config)
+                .Replace("\"rope_scaling\": null", "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0}")
+        );
         var (code, _, error) = Cli.Run("forward", "--weights", folder, "--prompt", "Hi", "--device", "cpu");
         Assert.NotEqual(0, code);
         Assert.Contains("rope_scaling.rope_type = \"yarn\"", error);
@@ -63,7 +81,17 @@ public sealed class CheckpointCommandsTests : IDisposable
         Assert.Equal(4096, config.RootElement.GetProperty("vocab_size").GetInt32());
 
         // The tokenizer holds 258 tokens, the model 4,096 rows: predictions past the tokenizer print as ids.
-        var (code, output, error) = Cli.Run("forward", "--weights", folder, "--prompt", "Hello", "--top", "20", "--device", "cpu");
+        var (code, output, error) = Cli.Run(
+            "forward",
+            "--weights",
+            folder,
+            "--prompt",
+            "Hello",
+            "--top",
+            "20",
+            "--device",
+            "cpu"
+        );
         Assert.True(code == 0, error);
         Assert.Contains("H | e | l | l | o", output);
         Assert.Matches(@"\b(\d{3,4})\s+<id \1>", output);
@@ -74,7 +102,17 @@ public sealed class CheckpointCommandsTests : IDisposable
     {
         var folder = Made("bench", layers: 2);
         var json = Path.Combine(_dir.FullName, "bench.json");
-        var (code, output, error) = Cli.Run("bench", "--weights", folder, "--lengths", "4,16", "--repeats", "1", "--json", json);
+        var (code, output, error) = Cli.Run(
+            "bench",
+            "--weights",
+            folder,
+            "--lengths",
+            "4,16",
+            "--repeats",
+            "1",
+            "--json",
+            json
+        );
         Assert.True(code == 0, error);
         Assert.Contains("the raw read", output);
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
@@ -98,7 +136,17 @@ public sealed class CheckpointCommandsTests : IDisposable
     public void ForwardStreamedPrintsWhatTheResidentForwardPrints()
     {
         var folder = Made("streamed", layers: 4);
-        var resident = Cli.Run("forward", "--weights", folder, "--prompt", "Hello there", "--top", "10", "--device", "cpu");
+        var resident = Cli.Run(
+            "forward",
+            "--weights",
+            folder,
+            "--prompt",
+            "Hello there",
+            "--top",
+            "10",
+            "--device",
+            "cpu"
+        );
         var streamed = Cli.Run("forward", "--weights", folder, "--prompt", "Hello there", "--top", "10", "--stream");
         Assert.True(resident.Code == 0, resident.Err);
         Assert.True(streamed.Code == 0, streamed.Err);
@@ -115,20 +163,47 @@ public sealed class CheckpointCommandsTests : IDisposable
     {
         var folder = Made("bench-interventions", layers: 4);
         var json = Path.Combine(_dir.FullName, "interventions.json");
-        var (code, output, error) = Cli.Run("bench", "--suite", "interventions", "--weights", folder, "--stream", "--lengths", "8", "--repeats", "1", "--json", json);
+        var (code, output, error) = Cli.Run(
+            "bench",
+            "--suite",
+            "interventions",
+            "--weights",
+            folder,
+            "--stream",
+            "--lengths",
+            "8",
+            "--repeats",
+            "1",
+            "--json",
+            json
+        );
         Assert.True(code == 0, error);
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
         var rows = doc.RootElement.EnumerateArray().ToArray();
-        Assert.Equal(["residual (exact)", "heads (zero ablation)", "residual (attribution)", "heads (zero ablation)", "residual (attribution), streamed"],
-            rows.Select(r => r.GetProperty("Sweep").GetString()));
+        Assert.Equal(
+            [
+                "residual (exact)",
+                "heads (zero ablation)",
+                "residual (attribution)",
+                "heads (zero ablation)",
+                "residual (attribution), streamed",
+            ],
+            rows.Select(r => r.GetProperty("Sweep").GetString())
+        );
         foreach (var row in rows)
         {
             // Sites as the sweep defines them: (L + 1) · T boundaries × positions, or L · H heads.
-            int layers = row.GetProperty("Layers").GetInt32(), tokens = row.GetProperty("Tokens").GetInt32();
-            var heads = row.GetProperty("Sweep").GetString()!.StartsWith("heads") ? 4 : 0; // both minis have 4 query heads
+            int layers = row.GetProperty("Layers").GetInt32(),
+                tokens = row.GetProperty("Tokens").GetInt32();
+            // both minis have 4 query heads
+            var heads = row.GetProperty("Sweep").GetString()!.StartsWith("heads") ? 4 : 0;
             Assert.Equal(8, tokens);
             Assert.Equal(heads > 0 ? layers * heads : (layers + 1) * tokens, row.GetProperty("Sites").GetInt64());
-            Assert.Equal(row.GetProperty("SweepMs").GetDouble() / row.GetProperty("ForwardMs").GetDouble(), row.GetProperty("Ratio").GetDouble(), 9);
+            Assert.Equal(
+                row.GetProperty("SweepMs").GetDouble() / row.GetProperty("ForwardMs").GetDouble(),
+                row.GetProperty("Ratio").GetDouble(),
+                9
+            );
         }
         Assert.Equal(4, rows[^1].GetProperty("Layers").GetInt32());
 
@@ -142,7 +217,18 @@ public sealed class CheckpointCommandsTests : IDisposable
     {
         var folder = Made("bench-streamed", layers: 4);
         var json = Path.Combine(_dir.FullName, "streamed.json");
-        var (code, output, error) = Cli.Run("bench", "--weights", folder, "--stream", "--lengths", "8", "--repeats", "1", "--json", json);
+        var (code, output, error) = Cli.Run(
+            "bench",
+            "--weights",
+            folder,
+            "--stream",
+            "--lengths",
+            "8",
+            "--repeats",
+            "1",
+            "--json",
+            json
+        );
         Assert.True(code == 0, error);
         Assert.Contains("logits equal to resident", output);
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
@@ -190,13 +276,26 @@ public sealed class CheckpointCommandsTests : IDisposable
             Checkpoint.Save(decoder, folder);
         }
         var dump = Path.Combine(_dir.FullName, "dump.json");
-        var (code, output, error) = Cli.Run("forward", "--weights", folder, "--tokens", "5,17,400", "--dump", dump, "--device", "cpu");
+        var (code, output, error) = Cli.Run(
+            "forward",
+            "--weights",
+            folder,
+            "--tokens",
+            "5,17,400",
+            "--dump",
+            dump,
+            "--device",
+            "cpu"
+        );
         Assert.True(code == 0, error);
         using var doc = JsonDocument.Parse(File.ReadAllText(dump));
         var logit = doc.RootElement.GetProperty("logits")[7];
         Assert.Equal(JsonValueKind.String, logit.ValueKind);
         Assert.Contains(logit.GetString(), new[] { "Infinity", "-Infinity", "NaN" });
-        Assert.Equal(["<id 5>", "<id 17>", "<id 400>"], doc.RootElement.GetProperty("pieces").EnumerateArray().Select(p => p.GetString()));
+        Assert.Equal(
+            ["<id 5>", "<id 17>", "<id 400>"],
+            doc.RootElement.GetProperty("pieces").EnumerateArray().Select(p => p.GetString())
+        );
     }
 
     [Theory]
@@ -207,11 +306,19 @@ public sealed class CheckpointCommandsTests : IDisposable
     [InlineData("--shard-gb", "0", "--shard-gb 0")]
     public void MakeCheckpointRefusesBadValuesNamingThem(string option, string value, string message)
     {
-        var args = new Dictionary<string, string> { ["--shape"] = "deepseek-llm-7b", ["--out"] = Path.Combine(_dir.FullName, "x"), [option] = value };
+        var args = new Dictionary<string, string>
+        {
+            ["--shape"] = "deepseek-llm-7b",
+            ["--out"] = Path.Combine(_dir.FullName, "x"),
+            [option] = value,
+        };
         var (code, _, error) = Cli.Run(["make-checkpoint", .. args.SelectMany(a => new[] { a.Key, a.Value })]);
         Assert.Equal(2, code);
         Assert.Contains(message, error);
-        Assert.False(Directory.Exists(Path.Combine(_dir.FullName, "x")) && Directory.EnumerateFileSystemEntries(Path.Combine(_dir.FullName, "x")).Any());
+        Assert.False(
+            Directory.Exists(Path.Combine(_dir.FullName, "x"))
+                && Directory.EnumerateFileSystemEntries(Path.Combine(_dir.FullName, "x")).Any()
+        );
     }
 
     [Fact]

@@ -16,10 +16,33 @@ public sealed class KilledTrainingTests : IDisposable
 
     private static Process Start(string folder, params string[] extra)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "explorer.dll"));
-        foreach (var a in new[] { "train", "--model", "deepseek-7b-mini", "--out", folder, "--steps", "60", "--batch", "2", "--seq", "16",
-                     "--checkpoint-every", "1", "--warmup", "2" }.Concat(extra))
+        foreach (
+            var a in new[]
+            {
+                "train",
+                "--model",
+                "deepseek-7b-mini",
+                "--out",
+                folder,
+                "--steps",
+                "60",
+                "--batch",
+                "2",
+                "--seq",
+                "16",
+                "--checkpoint-every",
+                "1",
+                "--warmup",
+                "2",
+            }.Concat(extra)
+        )
             start.ArgumentList.Add(a);
         var process = Process.Start(start)!;
         process.OutputDataReceived += (_, _) => { };
@@ -40,7 +63,11 @@ public sealed class KilledTrainingTests : IDisposable
             var before = Trainer.Latest(folder)?.Step ?? 0;
             // Wait for a new checkpoint to appear, then kill at a moment that lands anywhere in the next writes.
             var watch = Stopwatch.StartNew();
-            while ((Trainer.Latest(folder)?.Step ?? 0) <= before && !process.HasExited && watch.Elapsed < TimeSpan.FromSeconds(120))
+            while (
+                (Trainer.Latest(folder)?.Step ?? 0) <= before
+                && !process.HasExited
+                && watch.Elapsed < TimeSpan.FromSeconds(120)
+            )
                 await Task.Delay(10);
             await Task.Delay(delayMs);
             if (!process.HasExited)

@@ -43,12 +43,15 @@ public class SpecsCommandTests
         try
         {
             var path = Path.Combine(dir.FullName, "config.json");
-            File.WriteAllText(path, """
+            File.WriteAllText(
+                path,
+                """
                 {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu",
                  "hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 30,
                  "num_attention_heads": 32, "num_key_value_heads": 32, "vocab_size": 102400,
                  "max_position_embeddings": 4096, "rms_norm_eps": 1e-06, "rope_theta": 10000.0}
-                """);
+                """
+            );
             var (code, output, _) = Run("specs", "--config", path, "--json");
             Assert.Equal(0, code);
             using var doc = JsonDocument.Parse(output);
@@ -94,7 +97,13 @@ public class SpecsCommandTests
         var path = Path.GetTempFileName();
         try
         {
-            File.WriteAllText(path, """{"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 30, "num_attention_heads": 30, "vocab_size": 100}""");
+            File.WriteAllText(
+                path,
+                """
+                {"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 30, "num_attention_heads": 30,
+                "vocab_size": 100}
+                """
+            );
             var (code, _, error) = Run("specs", "--config", path);
             Assert.Equal(2, code);
             Assert.Contains("num_attention_heads = 30", error);
@@ -129,7 +138,19 @@ public class ForwardCommandTests
         var dump = Path.Combine(Path.GetTempPath(), $"explorer-dump-{Guid.NewGuid():N}.json");
         try
         {
-            var (code, output, error) = Run("forward", "--model", "deepseek-7b-mini", "--tokens", "5,17,400,9", "--top", "3", "--dump", dump, "--device", "cpu");
+            var (code, output, error) = Run(
+                "forward",
+                "--model",
+                "deepseek-7b-mini",
+                "--tokens",
+                "5,17,400,9",
+                "--top",
+                "3",
+                "--dump",
+                dump,
+                "--device",
+                "cpu"
+            );
             Assert.True(code == 0, error);
             using var doc = JsonDocument.Parse(File.ReadAllText(dump));
             var root = doc.RootElement;
@@ -137,7 +158,7 @@ public class ForwardCommandTests
             var logits = root.GetProperty("logits").EnumerateArray().Select(v => v.GetSingle()).ToArray();
             Assert.Equal(4096, logits.Length); // every vocabulary entry of the mini tokenizer
             var norms = root.GetProperty("hiddenNorms");
-            Assert.Equal(30, norms.GetArrayLength());                 // one row per layer
+            Assert.Equal(30, norms.GetArrayLength()); // one row per layer
             Assert.All(norms.EnumerateArray(), row => Assert.Equal(4, row.GetArrayLength())); // one value per position
             // The printed top-1 is the argmax of the dumped logits.
             var argmax = Array.IndexOf(logits, logits.Max());
@@ -153,17 +174,30 @@ public class ForwardCommandTests
     [Fact]
     public void PromptIsTokenizedAndShown()
     {
-        var (code, output, _) = Run("forward", "--model", "deepseek-67b-mini", "--prompt", "Hello world", "--top", "2", "--device", "cpu");
+        var (code, output, _) = Run(
+            "forward",
+            "--model",
+            "deepseek-67b-mini",
+            "--prompt",
+            "Hello world",
+            "--top",
+            "2",
+            "--device",
+            "cpu"
+        );
         Assert.Equal(0, code);
         var header = output.Split('\n')[0];
-        Assert.Equal("Hello␣world", header[(header.IndexOf("tokens: ", StringComparison.Ordinal) + 8)..].Replace(" | ", "").Trim());
+        Assert.Equal(
+            "Hello␣world",
+            header[(header.IndexOf("tokens: ", StringComparison.Ordinal) + 8)..].Replace(" | ", "").Trim()
+        );
     }
 
     [Theory]
-    [InlineData("forward", "--model", "deepseek-7b-mini")]                                      // neither prompt nor tokens
-    [InlineData("forward", "--model", "deepseek-7b-mini", "--tokens", "1,x")]                   // bad id
-    [InlineData("forward", "--model", "deepseek-7b-mini", "--tokens", "99999")]                 // outside vocabulary
-    [InlineData("forward", "--model", "deepseek-llm-7b", "--tokens", "1")]                      // no weights for the full shape
+    [InlineData("forward", "--model", "deepseek-7b-mini")] // neither prompt nor tokens
+    [InlineData("forward", "--model", "deepseek-7b-mini", "--tokens", "1,x")] // bad id
+    [InlineData("forward", "--model", "deepseek-7b-mini", "--tokens", "99999")] // outside vocabulary
+    [InlineData("forward", "--model", "deepseek-llm-7b", "--tokens", "1")] // no weights for the full shape
     [InlineData("forward", "--weights", "/nonexistent/folder", "--tokens", "1")]
     [InlineData("forward", "--model", "deepseek-7b-mini", "--tokens", "1", "--device", "tpu")]
     public void BadInputExitsTwo(params string[] args)

@@ -8,15 +8,17 @@ public sealed record LayerEquivalents(double EmbeddingByParameters, double HeadB
 /// <summary>Activation bytes of one layer for one micro-batch, under each recomputation policy.</summary>
 public sealed record ActivationBytes(int MicroBatch, long None, long Selective, long Full)
 {
-    public long For(Recomputation r) => r switch
-    {
-        Recomputation.None => None,
-        Recomputation.Selective => Selective,
-        _ => Full,
-    };
+    public long For(Recomputation r) =>
+        r switch
+        {
+            Recomputation.None => None,
+            Recomputation.Selective => Selective,
+            _ => Full,
+        };
 }
 
-/// <summary>Everything the Architecture page and <c>explorer specs</c> show about one spec at one sequence length.</summary>
+/// <summary>Everything the Architecture page and <c>explorer specs</c> show about one spec at one sequence
+/// length.</summary>
 public sealed record ArchitectureReport(
     ModelSpec Spec,
     int SequenceLength,
@@ -29,7 +31,8 @@ public sealed record ArchitectureReport(
     IReadOnlyDictionary<string, long> WeightBytes,
     long TrainingStateBytes,
     ActivationBytes ActivationsPerLayer,
-    LayerEquivalents LayerEquivalents)
+    LayerEquivalents LayerEquivalents
+)
 {
     /// <summary>The 16-bit format used for the headline KV and weight figures.</summary>
     public static readonly DataType HeadlineType = DataType.BFloat16;
@@ -37,7 +40,8 @@ public sealed record ArchitectureReport(
     /// <summary>bf16 weights plus one full sequence of bf16 KV cache.</summary>
     public long InferenceBytes => WeightBytes[HeadlineType.Name] + KvCacheBytesPerSequence;
 
-    /// <summary>Adam state plus every layer's activations for one sequence with selective recomputation, on one device.</summary>
+    /// <summary>Adam state plus every layer's activations for one sequence with selective recomputation, on one
+    /// device.</summary>
     public long TrainingBytes => TrainingStateBytes + Spec.Layers * ActivationsPerLayer.Selective;
 
     /// <summary>How far DeepSeek's M overstates (positive) or understates the exact figure, as a fraction.</summary>
@@ -59,13 +63,17 @@ public sealed record ArchitectureReport(
             MemoryAccount.KvCacheBytes(spec, sequenceLength, HeadlineType),
             DataType.All.ToDictionary(t => t.Name, t => t.BytesFor(parameters.Total)),
             MemoryAccount.TrainingStateBytes(spec),
-            new ActivationBytes(1,
+            new ActivationBytes(
+                1,
                 MemoryAccount.ActivationBytesPerLayer(spec, sequenceLength, 1, Recomputation.None),
                 MemoryAccount.ActivationBytesPerLayer(spec, sequenceLength, 1, Recomputation.Selective),
-                MemoryAccount.ActivationBytesPerLayer(spec, sequenceLength, 1, Recomputation.Full)),
+                MemoryAccount.ActivationBytesPerLayer(spec, sequenceLength, 1, Recomputation.Full)
+            ),
             new LayerEquivalents(
                 (double)parameters.Embedding / layer,
                 (double)(spec.TiedEmbeddings ? parameters.Embedding : parameters.LmHead) / layer,
-                (double)flops.LmHead / flops.PerLayer));
+                (double)flops.LmHead / flops.PerLayer
+            )
+        );
     }
 }

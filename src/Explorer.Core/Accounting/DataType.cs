@@ -18,7 +18,9 @@ public sealed record DataType(string Name, int Bits)
     public static DataType Parse(string name) =>
         All.FirstOrDefault(t => string.Equals(t.Name, name?.Trim(), StringComparison.OrdinalIgnoreCase))
         ?? throw new ArgumentException(
-            $"Unknown dtype '{name}'. Known: {string.Join(", ", All.Select(t => t.Name))}.", nameof(name));
+            $"Unknown dtype '{name}'. Known: {string.Join(", ", All.Select(t => t.Name))}.",
+            nameof(name)
+        );
 
     public override string ToString() => Name;
 }

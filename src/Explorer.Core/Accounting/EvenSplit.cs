@@ -17,5 +17,8 @@ public sealed record EvenSplit(int Layers, int Stages)
     /// <summary>Pipeline sizes the tables show.</summary>
     public static IReadOnlyList<int> CommonStageCounts { get; } = [2, 4, 8, 16];
 
-    public override string ToString() => Fewest == 0 ? "empty stages" : IsEven ? $"{Fewest}" : $"{Fewest}–{Most}";
+    public override string ToString() =>
+        Fewest == 0 ? "empty stages"
+        : IsEven ? $"{Fewest}"
+        : $"{Fewest}–{Most}";
 }

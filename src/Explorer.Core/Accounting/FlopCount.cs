@@ -8,12 +8,7 @@ namespace Explorer.Core.Accounting;
 /// query i attends to i keys, so a layer's attention costs 2·d·(s+1) per token on average.
 /// Norms, softmax, rotary and activations are elementwise and left out, as every published count does.
 /// </summary>
-public sealed record FlopCount(
-    int SequenceLength,
-    long LayerMatmul,
-    long LayerAttention,
-    int Layers,
-    long LmHead)
+public sealed record FlopCount(int SequenceLength, long LayerMatmul, long LayerAttention, int Layers, long LmHead)
 {
     public long PerLayer => LayerMatmul + LayerAttention;
     public long AllLayers => PerLayer * Layers;
@@ -28,13 +23,15 @@ public sealed record FlopCount(
     {
         var p = ParameterBreakdown.Of(spec);
         CheckSequence(sequenceLength);
-        long d = spec.HiddenSize, s = sequenceLength;
+        long d = spec.HiddenSize,
+            s = sequenceLength;
         return new FlopCount(
             sequenceLength,
             LayerMatmul: 2 * p.PerLayer.Matmul,
             LayerAttention: 2 * (long)spec.QueryDim * (s + 1),
             Layers: spec.Layers,
-            LmHead: 2 * (long)spec.VocabularySize * d);
+            LmHead: 2 * (long)spec.VocabularySize * d
+        );
     }
 
     /// <summary>
@@ -45,15 +42,17 @@ public sealed record FlopCount(
     {
         SpecValidator.EnsureValid(spec);
         CheckSequence(sequenceLength);
-        long n = spec.Layers, d = spec.HiddenSize, l = sequenceLength;
+        long n = spec.Layers,
+            d = spec.HiddenSize,
+            l = sequenceLength;
         return 72 * n * d * d + 12 * n * d * l;
     }
 
     /// <summary>
     /// The same quantity as <see cref="DeepSeekM"/>, under the same conventions (training = 3× forward,
     /// attention over the full l_seq, no embedding or LM head), but from the real matrix shapes:
-    /// 3·n_layer·(2·matmul parameters + 4·heads·head_dim·l_seq, which is 4·d·l_seq unless head_dim is decoupled). It differs from M where KV heads are shared (GQA)
-    /// or the FFN is not 8/3·d.
+    /// 3·n_layer·(2·matmul parameters + 4·heads·head_dim·l_seq, which is 4·d·l_seq unless head_dim is decoupled). It
+    /// differs from M where KV heads are shared (GQA) or the FFN is not 8/3·d.
     /// </summary>
     public static long ExactM(ModelSpec spec, int sequenceLength)
     {
@@ -66,7 +65,11 @@ public sealed record FlopCount(
     private static void CheckSequence(int sequenceLength)
     {
         if (sequenceLength is < 1 or > SpecValidator.MaxContextLength)
-            throw new ArgumentOutOfRangeException(nameof(sequenceLength), sequenceLength,
-                $"Sequence length {sequenceLength} is out of range: it must be between 1 and {SpecValidator.MaxContextLength:N0}.");
+            throw new ArgumentOutOfRangeException(
+                nameof(sequenceLength),
+                sequenceLength,
+                $"Sequence length {sequenceLength} is out of range: it must be between 1 and "
+                    + $"{SpecValidator.MaxContextLength:N0}."
+            );
     }
 }

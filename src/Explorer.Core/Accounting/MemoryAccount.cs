@@ -7,8 +7,10 @@ public enum Recomputation
 {
     /// <summary>Keep everything: s·b·h·(34 + 5·a·s/h) bytes per layer.</summary>
     None,
+
     /// <summary>Recompute the attention core (scores, softmax, dropout): s·b·h·34 bytes.</summary>
     Selective,
+
     /// <summary>Keep only the layer input, recompute the rest: 2·s·b·h bytes.</summary>
     Full,
 }
@@ -35,25 +37,36 @@ public static class MemoryAccount
         return dtype.BytesFor(checked(2L * spec.Layers * spec.KeyValueDim * tokens));
     }
 
-    public static long WeightBytes(ModelSpec spec, DataType dtype) =>
-        dtype.BytesFor(ParameterBreakdown.Of(spec).Total);
+    public static long WeightBytes(ModelSpec spec, DataType dtype) => dtype.BytesFor(ParameterBreakdown.Of(spec).Total);
 
     /// <summary>Weights, gradients and Adam state in mixed precision: 16 bytes per parameter.</summary>
-    public static long TrainingStateBytes(ModelSpec spec) =>
-        AdamBytesPerParameter * ParameterBreakdown.Of(spec).Total;
+    public static long TrainingStateBytes(ModelSpec spec) => AdamBytesPerParameter * ParameterBreakdown.Of(spec).Total;
 
     /// <summary>
     /// Activation bytes one layer keeps for backward, per micro-batch of <paramref name="microBatch"/>
     /// sequences of <paramref name="sequenceLength"/> tokens, 16-bit, no tensor or sequence parallelism
     /// (Korthikanti et al. 2022, arXiv 2205.05198). The formula assumes MHA and a 4·h FFN; it is used as published.
     /// </summary>
-    public static long ActivationBytesPerLayer(ModelSpec spec, int sequenceLength, int microBatch, Recomputation recomputation)
+    public static long ActivationBytesPerLayer(
+        ModelSpec spec,
+        int sequenceLength,
+        int microBatch,
+        Recomputation recomputation
+    )
     {
         SpecValidator.EnsureValid(spec);
         if (sequenceLength < 1)
-            throw new ArgumentOutOfRangeException(nameof(sequenceLength), sequenceLength, "Sequence length must be at least 1.");
+            throw new ArgumentOutOfRangeException(
+                nameof(sequenceLength),
+                sequenceLength,
+                "Sequence length must be at least 1."
+            );
         if (microBatch < 1)
-            throw new ArgumentOutOfRangeException(nameof(microBatch), microBatch, "Micro-batch size must be at least 1.");
+            throw new ArgumentOutOfRangeException(
+                nameof(microBatch),
+                microBatch,
+                "Micro-batch size must be at least 1."
+            );
         if (!Enum.IsDefined(recomputation))
             throw new ArgumentOutOfRangeException(nameof(recomputation), recomputation, "Use None, Selective or Full.");
         // Without tensor or context parallelism every term is an integer product well under 2^53: exact.
@@ -69,19 +82,32 @@ public static class MemoryAccount
     /// the tensor-parallel GEMMs split t ways and 10·s·b·h of layer norms, dropout and residuals do not, unless
     /// sequence parallelism splits those too.
     /// </summary>
-    public static (double Kept, double Everything) LayerActivationBytes(ModelSpec spec, int sequenceLength, int microBatch,
-        Recomputation recomputation, int tensor = 1, bool sequenceParallel = false, int context = 1)
+    public static (double Kept, double Everything) LayerActivationBytes(
+        ModelSpec spec,
+        int sequenceLength,
+        int microBatch,
+        Recomputation recomputation,
+        int tensor = 1,
+        bool sequenceParallel = false,
+        int context = 1
+    )
     {
-        double s = sequenceLength, b = microBatch, h = spec.HiddenSize, a = spec.AttentionHeads;
+        double s = sequenceLength,
+            b = microBatch,
+            h = spec.HiddenSize,
+            a = spec.AttentionHeads;
         var sbh = s / context * b * h;
         var scores = 5 * a * (s / context) * s * b;
-        var everything = tensor == 1 ? 34 * sbh + scores
+        var everything =
+            tensor == 1 ? 34 * sbh + scores
             : sequenceParallel ? (34 * sbh + scores) / tensor
             : 10 * sbh + (24 * sbh + scores) / tensor;
         var kept = recomputation switch
         {
             Recomputation.Full => 2 * sbh / (sequenceParallel ? tensor : 1),
-            Recomputation.Selective => sequenceParallel || tensor == 1 ? 34 * sbh / tensor : 10 * sbh + 24 * sbh / tensor,
+            Recomputation.Selective => sequenceParallel || tensor == 1
+                ? 34 * sbh / tensor
+                : 10 * sbh + 24 * sbh / tensor,
             _ => everything,
         };
         return (kept, everything);

@@ -11,7 +11,8 @@ public static class Units
     public static string Count(double value) => Scaled(value, 1000, ["", " K", " M", " B", " T", " P"]);
 
     /// <summary>FLOPs with SI prefixes: 13.9 GFLOP.</summary>
-    public static string Flops(double value) => Scaled(value, 1000, [" FLOP", " KFLOP", " MFLOP", " GFLOP", " TFLOP", " PFLOP", " EFLOP"]);
+    public static string Flops(double value) =>
+        Scaled(value, 1000, [" FLOP", " KFLOP", " MFLOP", " GFLOP", " TFLOP", " PFLOP", " EFLOP"]);
 
     /// <summary>Bytes with binary prefixes: 480 KiB, 12.9 GiB.</summary>
     public static string Bytes(double value) => Scaled(value, 1024, [" B", " KiB", " MiB", " GiB", " TiB", " PiB"]);
@@ -20,7 +21,8 @@ public static class Units
     public static string Exact(long value) => value.ToString("N0", Invariant);
 
     /// <summary>A signed percentage: +14.2%.</summary>
-    public static string Percent(double fraction) => (fraction >= 0 ? "+" : "") + (fraction * 100).ToString("0.0", Invariant) + "%";
+    public static string Percent(double fraction) =>
+        (fraction >= 0 ? "+" : "") + (fraction * 100).ToString("0.0", Invariant) + "%";
 
     /// <summary>A ratio to two decimals: 2.07.</summary>
     public static string Ratio(double value) => value.ToString("0.00", Invariant);
@@ -34,7 +36,10 @@ public static class Units
             v /= step;
             i++;
         }
-        var digits = v >= 100 || i == 0 && v == Math.Floor(v) ? "0" : v >= 10 ? "0.0" : "0.00";
+        var digits =
+            v >= 100 || i == 0 && v == Math.Floor(v) ? "0"
+            : v >= 10 ? "0.0"
+            : "0.00";
         return (value < 0 ? "-" : "") + v.ToString(digits, Invariant) + suffixes[i];
     }
 }

@@ -10,7 +10,8 @@ public sealed record Cluster(
     double IntraNodeBytesPerSecond,
     double IntraNodeLatencySeconds,
     double InterNodeBytesPerSecond,
-    double InterNodeLatencySeconds)
+    double InterNodeLatencySeconds
+)
 {
     /// <summary>Most GPUs in one node the planner accepts.</summary>
     public const int MaxGpusPerNode = 64;
@@ -20,9 +21,10 @@ public sealed record Cluster(
     /// 200 Gb/s, one per GPU) or DGX H100/H200 (NVLink 4, 900 GB/s; 8 × NDR 400 Gb/s). Latencies are typical NCCL
     /// per-step figures (a few microseconds), an assumption rather than a datasheet number.
     /// </summary>
-    public static Cluster Node8(Gpu gpu) => gpu.Key == Gpu.A100_80GB.Key
-        ? new Cluster(gpu, 8, 300e9, 10e-6, 25e9, 15e-6)
-        : new Cluster(gpu, 8, 450e9, 10e-6, 50e9, 15e-6);
+    public static Cluster Node8(Gpu gpu) =>
+        gpu.Key == Gpu.A100_80GB.Key
+            ? new Cluster(gpu, 8, 300e9, 10e-6, 25e9, 15e-6)
+            : new Cluster(gpu, 8, 450e9, 10e-6, 50e9, 15e-6);
 
     /// <summary>The rules a cluster description must follow; empty when it is usable.</summary>
     public IReadOnlyList<string> Problems()
@@ -34,10 +36,22 @@ public sealed record Cluster(
             problems.Add($"Peak throughput is {Gpu.PeakBf16Flops}; it must be a positive number of FLOP/s.");
         if (Gpu.MemoryBytes <= 0)
             problems.Add($"GPU memory is {Gpu.MemoryBytes} bytes; it must be positive.");
-        foreach (var (name, value) in new[] { ("Intra-node bandwidth", IntraNodeBytesPerSecond), ("Inter-node bandwidth", InterNodeBytesPerSecond) })
+        foreach (
+            var (name, value) in new[]
+            {
+                ("Intra-node bandwidth", IntraNodeBytesPerSecond),
+                ("Inter-node bandwidth", InterNodeBytesPerSecond),
+            }
+        )
             if (!(value > 0) || double.IsInfinity(value))
                 problems.Add($"{name} is {value}; it must be a positive number of bytes per second.");
-        foreach (var (name, value) in new[] { ("Intra-node latency", IntraNodeLatencySeconds), ("Inter-node latency", InterNodeLatencySeconds) })
+        foreach (
+            var (name, value) in new[]
+            {
+                ("Intra-node latency", IntraNodeLatencySeconds),
+                ("Inter-node latency", InterNodeLatencySeconds),
+            }
+        )
             if (!(value >= 0) || double.IsInfinity(value))
                 problems.Add($"{name} is {value}; it must be zero or a positive number of seconds.");
         return problems;

@@ -29,7 +29,8 @@ public sealed record Efficiency
     /// </summary>
     public double MemoryBandwidthFraction { get; init; } = 0.8;
 
-    /// <summary>Fraction of the data-parallel gradient reduction hidden behind the backward (0: none, as in SC21).</summary>
+    /// <summary>Fraction of the data-parallel gradient reduction hidden behind the backward (0: none, as in
+    /// SC21).</summary>
     public double DataParallelOverlap { get; init; }
 
     /// <summary>Memory a GPU cannot give to the model: CUDA context, NCCL buffers, allocator fragmentation.</summary>

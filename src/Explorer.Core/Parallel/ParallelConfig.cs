@@ -16,8 +16,16 @@ public sealed record CommOverlap(bool GradReduce = false, bool ParamGather = fal
 
     public bool Any => GradReduce || ParamGather || TensorParallel;
 
-    public string Describe() => !Any ? "" : " overlap=" + string.Join('+',
-        new[] { (GradReduce, "grad-reduce"), (ParamGather, "param-gather"), (TensorParallel, "tp-comm") }.Where(x => x.Item1).Select(x => x.Item2));
+    public string Describe() =>
+        !Any
+            ? ""
+            : " overlap="
+                + string.Join(
+                    '+',
+                    new[] { (GradReduce, "grad-reduce"), (ParamGather, "param-gather"), (TensorParallel, "tp-comm") }
+                        .Where(x => x.Item1)
+                        .Select(x => x.Item2)
+                );
 }
 
 /// <summary>
@@ -28,23 +36,31 @@ public sealed record CommOverlap(bool GradReduce = false, bool ParamGather = fal
 public sealed record ParallelConfig
 {
     public int Tensor { get; init; } = 1;
-    /// <summary>Context parallel c: each sequence split into 2c chunks over c GPUs (Megatron-LM's --context-parallel-size).</summary>
+
+    /// <summary>Context parallel c: each sequence split into 2c chunks over c GPUs (Megatron-LM's
+    /// --context-parallel-size).</summary>
     public int Context { get; init; } = 1;
     public int Pipeline { get; init; } = 1;
     public int Data { get; init; } = 1;
+
     /// <summary>Model chunks per pipeline device (interleaved schedule only).</summary>
     public int VirtualStages { get; init; } = 1;
+
     /// <summary>Sequences per micro-batch b.</summary>
     public int MicroBatch { get; init; } = 1;
+
     /// <summary>Sequences per optimizer step B.</summary>
     public int GlobalBatch { get; init; } = 1;
     public bool SequenceParallel { get; init; }
     public Recomputation Recompute { get; init; } = Recomputation.None;
+
     /// <summary>0: replicated optimizer; 1: optimizer state sharded (as Megatron's distributed optimizer); 2: also
     /// gradients; 3: also weights.</summary>
     public int Zero { get; init; } = 1;
     public ScheduleKind Schedule { get; init; } = ScheduleKind.OneFOneB;
-    /// <summary>Communication hidden behind compute (none by default, as in the SC21 runs the estimator is fitted on).</summary>
+
+    /// <summary>Communication hidden behind compute (none by default, as in the SC21 runs the estimator is fitted
+    /// on).</summary>
     public CommOverlap Overlap { get; init; } = CommOverlap.None;
 
     public int Gpus => Tensor * Context * Pipeline * Data;
@@ -53,14 +69,17 @@ public sealed record ParallelConfig
     public int MicroBatches => GlobalBatch / (Data * MicroBatch);
 
     public string Describe() =>
-        $"t={Tensor}{(SequenceParallel ? "+SP" : "")}{(Context > 1 ? $" c={Context}" : "")} p={Pipeline}{(VirtualStages > 1 ? $"×v{VirtualStages}" : "")} d={Data} b={MicroBatch} " +
-        $"m={MicroBatches} {ScheduleNames.Name(Schedule)} recompute={Recompute.ToString().ToLowerInvariant()} zero={Zero}{Overlap.Describe()}";
+        $"t={Tensor}{(SequenceParallel ? "+SP" : "")}{(Context > 1 ? $" c={Context}" : "")} "
+        + $"p={Pipeline}{(VirtualStages > 1 ? $"×v{VirtualStages}" : "")} d={Data} b={MicroBatch} "
+        + $"m={MicroBatches} {ScheduleNames.Name(Schedule)} "
+        + $"recompute={Recompute.ToString().ToLowerInvariant()} zero={Zero}{Overlap.Describe()}";
 
-    public static Recomputation ParseRecompute(string text) => text.Trim().ToLowerInvariant() switch
-    {
-        "none" => Recomputation.None,
-        "selective" => Recomputation.Selective,
-        "full" => Recomputation.Full,
-        _ => throw new ArgumentException($"Unknown recomputation '{text}'. Use none, selective or full."),
-    };
+    public static Recomputation ParseRecompute(string text) =>
+        text.Trim().ToLowerInvariant() switch
+        {
+            "none" => Recomputation.None,
+            "selective" => Recomputation.Selective,
+            "full" => Recomputation.Full,
+            _ => throw new ArgumentException($"Unknown recomputation '{text}'. Use none, selective or full."),
+        };
 }

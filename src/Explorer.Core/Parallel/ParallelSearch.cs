@@ -5,13 +5,19 @@ using Explorer.Core.Specs;
 namespace Explorer.Core.Parallel;
 
 /// <summary>The outcome of a search: the configurations that fit, fastest first, and how many were looked at.</summary>
-public sealed record SearchResult(IReadOnlyList<ParallelEstimate> Fitting, int Considered, int Valid, IReadOnlyList<string> Problems);
+public sealed record SearchResult(
+    IReadOnlyList<ParallelEstimate> Fitting,
+    int Considered,
+    int Valid,
+    IReadOnlyList<string> Problems
+);
 
 /// <summary>
 /// Every way to run a model on N GPUs at a global batch: t dividing the heads and the KV heads within a node, context
 /// parallel c splitting a long sequence into 2c chunks (up to <see cref="MaxContext"/>, at least
-/// <see cref="MinTokensPerContextGpu"/> tokens per GPU), p up to the layers, d the rest, micro-batch sizes dividing the batch, 1F1B / interleaved / ZB-H1, sequence parallelism,
-/// recomputation and ZeRO stage; those that fit in memory ranked by predicted step time.
+/// <see cref="MinTokensPerContextGpu"/> tokens per GPU), p up to the layers, d the rest, micro-batch sizes dividing the
+/// batch, 1F1B / interleaved / ZB-H1, sequence parallelism, recomputation and ZeRO stage; those that fit in memory
+/// ranked by predicted step time.
 /// </summary>
 public static class ParallelSearch
 {
@@ -20,7 +26,8 @@ public static class ParallelSearch
     /// <summary>Most virtual stages per device tried.</summary>
     public const int MaxVirtualStages = 8;
 
-    /// <summary>Most context-parallel GPUs per sequence tried (Llama 3 trained its long-context phase with 16).</summary>
+    /// <summary>Most context-parallel GPUs per sequence tried (Llama 3 trained its long-context phase with
+    /// 16).</summary>
     public const int MaxContext = 16;
 
     /// <summary>
@@ -33,8 +40,15 @@ public static class ParallelSearch
 
     /// <param name="overlap">The communication overlap the run will use; each candidate takes what its own settings
     /// allow (the weight gather only with ZeRO-1, the tensor-parallel overlap only with sequence parallelism).</param>
-    public static SearchResult Search(ModelSpec spec, int sequenceLength, Cluster cluster, int gpus, int globalBatch, Efficiency? efficiency = null,
-        CommOverlap? overlap = null)
+    public static SearchResult Search(
+        ModelSpec spec,
+        int sequenceLength,
+        Cluster cluster,
+        int gpus,
+        int globalBatch,
+        Efficiency? efficiency = null,
+        CommOverlap? overlap = null
+    )
     {
         var problems = new List<string>(cluster.Problems());
         if (gpus is < 1 or > ParallelRules.MaxGpus)
@@ -42,14 +56,19 @@ public static class ParallelSearch
         if (globalBatch is < 1 or > ParallelRules.MaxGlobalBatch)
             problems.Add($"Global batch: {globalBatch}; use 1 to {ParallelRules.MaxGlobalBatch:N0} sequences.");
         if (sequenceLength < 1 || sequenceLength > SpecValidator.MaxContextLength)
-            problems.Add($"Sequence length {sequenceLength}; it must be between 1 and {SpecValidator.MaxContextLength:N0}.");
+            problems.Add(
+                $"Sequence length {sequenceLength}; it must be between 1 and {SpecValidator.MaxContextLength:N0}."
+            );
         problems.AddRange(SpecValidator.Validate(spec).Select(e => e.ToString()));
         if (problems.Count > 0)
             return new SearchResult([], 0, 0, problems);
 
         var fitting = new List<ParallelEstimate>();
-        int considered = 0, valid = 0;
-        foreach (var config in Candidates(spec, sequenceLength, cluster, gpus, globalBatch, overlap ?? CommOverlap.None))
+        int considered = 0,
+            valid = 0;
+        foreach (
+            var config in Candidates(spec, sequenceLength, cluster, gpus, globalBatch, overlap ?? CommOverlap.None)
+        )
         {
             considered++;
             var estimate = ParallelEstimator.Estimate(spec, sequenceLength, cluster, config, efficiency);
@@ -64,11 +83,28 @@ public static class ParallelSearch
         return new SearchResult(ranked, considered, valid, []);
     }
 
-    private static IEnumerable<ParallelConfig> Candidates(ModelSpec spec, int sequenceLength, Cluster cluster, int gpus, int globalBatch, CommOverlap overlap)
+    private static IEnumerable<ParallelConfig> Candidates(
+        ModelSpec spec,
+        int sequenceLength,
+        Cluster cluster,
+        int gpus,
+        int globalBatch,
+        CommOverlap overlap
+    )
     {
-        foreach (var t in Divisors(gpus).Where(t => t <= cluster.GpusPerNode && spec.AttentionHeads % t == 0 && spec.KeyValueHeads % t == 0))
-        foreach (var c in Divisors(gpus / t).Where(c => c == 1
-                     || (c <= MaxContext && sequenceLength % (2 * c) == 0 && sequenceLength / c >= MinTokensPerContextGpu)))
+        foreach (
+            var t in Divisors(gpus)
+                .Where(t => t <= cluster.GpusPerNode && spec.AttentionHeads % t == 0 && spec.KeyValueHeads % t == 0)
+        )
+        foreach (
+            var c in Divisors(gpus / t)
+                .Where(c =>
+                    c == 1
+                    || (
+                        c <= MaxContext && sequenceLength % (2 * c) == 0 && sequenceLength / c >= MinTokensPerContextGpu
+                    )
+                )
+        )
         foreach (var p in Divisors(gpus / t / c).Where(p => p <= spec.Layers))
         {
             var d = gpus / t / c / p;
@@ -81,9 +117,22 @@ public static class ParallelSearch
                 foreach (var zero in p == 1 ? new[] { 0, 1, 2, 3 } : [0, 1])
                     yield return new ParallelConfig
                     {
-                        Tensor = t, Context = c, Pipeline = p, Data = d, VirtualStages = v, MicroBatch = b, GlobalBatch = globalBatch,
-                        SequenceParallel = sp, Recompute = recompute, Zero = zero, Schedule = schedule,
-                        Overlap = overlap with { ParamGather = overlap.ParamGather && overlap.GradReduce && zero == 1, TensorParallel = overlap.TensorParallel && sp },
+                        Tensor = t,
+                        Context = c,
+                        Pipeline = p,
+                        Data = d,
+                        VirtualStages = v,
+                        MicroBatch = b,
+                        GlobalBatch = globalBatch,
+                        SequenceParallel = sp,
+                        Recompute = recompute,
+                        Zero = zero,
+                        Schedule = schedule,
+                        Overlap = overlap with
+                        {
+                            ParamGather = overlap.ParamGather && overlap.GradReduce && zero == 1,
+                            TensorParallel = overlap.TensorParallel && sp,
+                        },
                     };
             }
         }

@@ -21,10 +21,14 @@ public static class Tradeoffs
     /// </summary>
     public static IReadOnlyList<int> ParetoFront(IReadOnlyList<(double Seconds, double Bytes)> points)
     {
-        var order = Enumerable.Range(0, points.Count).OrderBy(i => points[i].Seconds).ThenBy(i => points[i].Bytes).ToArray();
+        var order = Enumerable
+            .Range(0, points.Count)
+            .OrderBy(i => points[i].Seconds)
+            .ThenBy(i => points[i].Bytes)
+            .ToArray();
         var front = new List<int>();
         var smallestFaster = double.PositiveInfinity; // least bytes among points strictly faster than the group at hand
-        for (var start = 0; start < order.Length;)
+        for (var start = 0; start < order.Length; )
         {
             var end = start;
             while (end < order.Length && points[order[end]].Seconds == points[order[start]].Seconds)
@@ -50,7 +54,11 @@ public static class Tradeoffs
     public static int TiedWithFastest(IReadOnlyList<double> seconds, double relativeError)
     {
         if (relativeError < 0 || !double.IsFinite(relativeError))
-            throw new ArgumentOutOfRangeException(nameof(relativeError), relativeError, "The estimator's error is a finite fraction of at least 0.");
+            throw new ArgumentOutOfRangeException(
+                nameof(relativeError),
+                relativeError,
+                "The estimator's error is a finite fraction of at least 0."
+            );
         if (seconds.Count == 0)
             return 0;
         var limit = seconds[0] * (1 + relativeError);

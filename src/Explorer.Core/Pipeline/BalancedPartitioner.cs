@@ -38,12 +38,15 @@ public sealed class BalancedPartitioner : IPartitioner
         {
             var w = _weight(units[i]);
             if (!(w >= 0) || double.IsInfinity(w))
-                return PartitionResult.Refuse($"Unit {i} ({units[i].Name}) has weight {w}; weights must be finite and not negative.");
+                return PartitionResult.Refuse(
+                    $"Unit {i} ({units[i].Name}) has weight {w}; weights must be finite and not negative."
+                );
             prefix[i + 1] = prefix[i] + w;
         }
         double Segment(int from, int to) => prefix[to] - prefix[from]; // units [from, to)
 
-        // best[k][i]: the smallest possible largest weight splitting units [0, i) into k + 1 stages; cut[k][i] where the last starts.
+        // best[k][i]: the smallest possible largest weight splitting units [0, i) into k + 1 stages; cut[k][i] where
+        // the last starts.
         var best = new double[stages][];
         var cut = new int[stages][];
         for (var k = 0; k < stages; k++)
@@ -65,7 +68,8 @@ public sealed class BalancedPartitioner : IPartitioner
                 {
                     // The first j where the earlier stages' cost reaches the last stage's weight only moves right
                     // as i grows: one pointer per k makes the whole row O(n).
-                    if (crossing < k) crossing = k;
+                    if (crossing < k)
+                        crossing = k;
                     while (crossing < i - 1 && best[k - 1][crossing] < Segment(crossing, i))
                         crossing++;
                     for (var j = Math.Max(k, crossing - 1); j <= crossing && j <= i - 1; j++)
@@ -117,7 +121,9 @@ public sealed record ManualPartitioner(IReadOnlyList<int> Boundaries) : IPartiti
         if (PartitionChecks.Check(units, stages) is { } problem)
             return PartitionResult.Refuse(problem);
         if (Boundaries.Count != stages - 1)
-            return PartitionResult.Refuse($"{stages} stages need {stages - 1} boundaries; {Boundaries.Count} were given.");
+            return PartitionResult.Refuse(
+                $"{stages} stages need {stages - 1} boundaries; {Boundaries.Count} were given."
+            );
         try
         {
             return PartitionResult.Of(new StagePlan(units, [0, .. Boundaries], Name));

@@ -3,7 +3,13 @@ using Explorer.Core.Specs;
 namespace Explorer.Core.Pipeline;
 
 /// <summary>For one stage count: the best achievable imbalance and what Megatron's uniform split gives.</summary>
-public sealed record DivisibilityRow(int Stages, double OptimalImbalance, double? UniformImbalance, double? UniformPlusOneImbalance, double? UniformPlusTwoImbalance);
+public sealed record DivisibilityRow(
+    int Stages,
+    double OptimalImbalance,
+    double? UniformImbalance,
+    double? UniformPlusOneImbalance,
+    double? UniformPlusTwoImbalance
+);
 
 /// <summary>
 /// What "30 and 95 layers facilitate pipeline partitioning" means, in numbers: for p = 1…maxStages, the slowest
@@ -23,7 +29,15 @@ public static class DivisibilityAnalysis
             var uniform = new UniformPartitioner().Partition(units, p);
             var plusOne = new UniformPartitioner(AccountForLoss: true).Partition(units, p);
             var plusTwo = new UniformPartitioner(AccountForEmbedding: true, AccountForLoss: true).Partition(units, p);
-            rows.Add(new DivisibilityRow(p, optimal.Imbalance, uniform.Plan?.Imbalance, plusOne.Plan?.Imbalance, plusTwo.Plan?.Imbalance));
+            rows.Add(
+                new DivisibilityRow(
+                    p,
+                    optimal.Imbalance,
+                    uniform.Plan?.Imbalance,
+                    plusOne.Plan?.Imbalance,
+                    plusTwo.Plan?.Imbalance
+                )
+            );
         }
         return rows;
     }

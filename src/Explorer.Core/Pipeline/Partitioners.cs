@@ -4,7 +4,9 @@ namespace Explorer.Core.Pipeline;
 public sealed record PartitionResult(StagePlan? Plan, string? Refusal)
 {
     public bool Succeeded => Plan is not null;
+
     public static PartitionResult Refuse(string why) => new(null, why);
+
     public static PartitionResult Of(StagePlan plan) => new(plan, null);
 }
 

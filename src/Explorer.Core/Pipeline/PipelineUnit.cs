@@ -1,7 +1,13 @@
 namespace Explorer.Core.Pipeline;
 
 /// <summary>What a unit of the layer sequence is.</summary>
-public enum UnitKind { Embedding, Layer, Head, Loss }
+public enum UnitKind
+{
+    Embedding,
+    Layer,
+    Head,
+    Loss,
+}
 
 /// <summary>
 /// One unit a pipeline split can place: the embedding, a decoder layer, the final norm + LM head, or the loss.
@@ -14,19 +20,21 @@ public sealed record PipelineUnit(
     double InputGradient,
     double WeightGradient,
     long Parameters,
-    long ActivationBytes)
+    long ActivationBytes
+)
 {
     /// <summary>Forward plus the whole backward: the time a stage spends on one micro-batch.</summary>
     public double Time => Forward + InputGradient + WeightGradient;
 
     /// <summary>The module path torch.distributed.pipelining and torchtitan split at (e.g. <c>layers.12</c>).</summary>
-    public string ModulePath => Kind switch
-    {
-        UnitKind.Embedding => "tok_embeddings",
-        UnitKind.Head => "output",
-        UnitKind.Loss => "loss",
-        _ => Name,
-    };
+    public string ModulePath =>
+        Kind switch
+        {
+            UnitKind.Embedding => "tok_embeddings",
+            UnitKind.Head => "output",
+            UnitKind.Loss => "loss",
+            _ => Name,
+        };
 }
 
 /// <summary>
@@ -46,5 +54,6 @@ public static class UnitNumbering
 
     /// <summary>The 1-based decoder layers among units <paramref name="first"/> to <paramref name="last"/>
     /// (inclusive); First > Last when they hold none.</summary>
-    public static (int First, int Last) LayersIn(int first, int last, int layers) => (Math.Max(1, first), Math.Min(layers, last));
+    public static (int First, int Last) LayersIn(int first, int last, int layers) =>
+        (Math.Max(1, first), Math.Min(layers, last));
 }

@@ -1,7 +1,13 @@
 namespace Explorer.Core.Pipeline;
 
 /// <summary>The work of one operation on a device.</summary>
-public enum OpKind { Forward, Backward, InputGradient, WeightGradient }
+public enum OpKind
+{
+    Forward,
+    Backward,
+    InputGradient,
+    WeightGradient,
+}
 
 /// <summary>One bar of the timeline: which device ran which op of which micro-batch (and model chunk), when.</summary>
 public readonly record struct TimelineOp(int Device, int MicroBatch, int Chunk, OpKind Kind, double Start, double End);
@@ -20,9 +26,11 @@ public sealed record SimulationResult(
     double BubbleFraction,
     IReadOnlyList<double> BusyTime,
     IReadOnlyList<int> PeakInFlight,
-    IReadOnlyList<long> PeakActivationBytes)
+    IReadOnlyList<long> PeakActivationBytes
+)
 {
-    /// <summary>The share of the devices' time spent idle: 1 − Σ busy / (devices · makespan); 0 for an empty schedule.</summary>
+    /// <summary>The share of the devices' time spent idle: 1 − Σ busy / (devices · makespan); 0 for an empty
+    /// schedule.</summary>
     public static double Bubble(IReadOnlyList<double> busyTime, double makespan) =>
         makespan <= 0 || busyTime.Count == 0 ? 0 : 1 - busyTime.Sum() / (busyTime.Count * makespan);
 
@@ -33,9 +41,23 @@ public sealed record SimulationResult(
     public static SimulationResult Measured(ScheduleKind schedule, IReadOnlyList<TimelineOp> timeline, double makespan)
     {
         var devices = timeline.Count == 0 ? 0 : timeline.Max(o => o.Device) + 1;
-        var busy = Enumerable.Range(0, devices).Select(d => timeline.Where(o => o.Device == d).Sum(o => o.End - o.Start)).ToArray();
+        var busy = Enumerable
+            .Range(0, devices)
+            .Select(d => timeline.Where(o => o.Device == d).Sum(o => o.End - o.Start))
+            .ToArray();
         var microBatches = timeline.Count == 0 ? 0 : timeline.Max(o => o.MicroBatch) + 1;
-        return new SimulationResult(schedule, devices, microBatches, 1, timeline, makespan, Bubble(busy, makespan), busy, new int[devices], new long[devices]);
+        return new SimulationResult(
+            schedule,
+            devices,
+            microBatches,
+            1,
+            timeline,
+            makespan,
+            Bubble(busy, makespan),
+            busy,
+            new int[devices],
+            new long[devices]
+        );
     }
 }
 
@@ -58,31 +80,51 @@ public static class ScheduleSimulator
     /// interleaved (stage j on device j mod p), 2p for the V schedules (stages r and 2p − 1 − r on device r), p for
     /// DualPipe (both directions run them); <paramref name="activationBytes"/> likewise, optional.
     /// </summary>
-    public static SimulationResult Simulate(ScheduleKind schedule, IReadOnlyList<StageTimes> stages, int microBatches,
-        int virtualStages = 1, double transfer = 0, IReadOnlyList<long>? activationBytes = null)
+    public static SimulationResult Simulate(
+        ScheduleKind schedule,
+        IReadOnlyList<StageTimes> stages,
+        int microBatches,
+        int virtualStages = 1,
+        double transfer = 0,
+        IReadOnlyList<long>? activationBytes = null
+    )
     {
         if (microBatches < 1)
             throw new ArgumentException($"Micro-batches m = {microBatches}: use at least 1.");
         if (virtualStages < 1)
             throw new ArgumentException($"Virtual stages v = {virtualStages}: use at least 1.");
         if (!SchedulePlacement.UsesVirtualStages(schedule) && virtualStages != 1)
-            throw new ArgumentException($"Virtual stages v = {virtualStages} apply to the interleaved schedules only; use v = 1 with {ScheduleNames.Name(schedule)}.");
+            throw new ArgumentException(
+                $"Virtual stages v = {virtualStages} apply to the interleaved schedules only; use v = 1 "
+                    + $"with {ScheduleNames.Name(schedule)}."
+            );
         var chunks = SchedulePlacement.ChunksPerDevice(schedule, virtualStages);
         var perDevice = schedule == ScheduleKind.DualPipe ? 1 : chunks;
         if (stages.Count == 0 || stages.Count % perDevice != 0)
-            throw new ArgumentException($"{stages.Count} stage times cannot be dealt to devices with {perDevice} chunks each ({ScheduleNames.Name(schedule)}).");
+            throw new ArgumentException(
+                $"{stages.Count} stage times cannot be dealt to devices with {perDevice} chunks each "
+                    + $"({ScheduleNames.Name(schedule)})."
+            );
         if (!(transfer >= 0) || double.IsInfinity(transfer))
             throw new ArgumentException($"Transfer time {transfer}: must be finite and not negative.");
         foreach (var (s, i) in stages.Select((s, i) => (s, i)))
-            if (!(s.Forward >= 0 && s.InputGradient >= 0 && s.WeightGradient >= 0) || double.IsInfinity(s.Forward + s.InputGradient + s.WeightGradient))
-                throw new ArgumentException($"Stage {i} has times F = {s.Forward}, B = {s.InputGradient}, W = {s.WeightGradient}; times must be finite and not negative.");
-        int devices = stages.Count / perDevice, total = stages.Count;
+            if (
+                !(s.Forward >= 0 && s.InputGradient >= 0 && s.WeightGradient >= 0)
+                || double.IsInfinity(s.Forward + s.InputGradient + s.WeightGradient)
+            )
+                throw new ArgumentException(
+                    $"Stage {i} has times F = {s.Forward}, B = {s.InputGradient}, W = "
+                        + $"{s.WeightGradient}; times must be finite and not negative."
+                );
+        int devices = stages.Count / perDevice,
+            total = stages.Count;
         if (ScheduleNames.Rule(schedule, devices, microBatches) is { } rule)
             throw new ArgumentException(rule);
         var greedy = schedule == ScheduleKind.ZeroBubbleH1;
         // DualPipe's second half of the micro-batches runs the pipeline the other way round.
         bool Reverse(int microBatch) => schedule == ScheduleKind.DualPipe && microBatch >= microBatches / 2;
-        int DeviceOf(int stage, int microBatch) => SchedulePlacement.Device(schedule, stage, devices, Reverse(microBatch));
+        int DeviceOf(int stage, int microBatch) =>
+            SchedulePlacement.Device(schedule, stage, devices, Reverse(microBatch));
 
         // end[kind][virtual stage][micro-batch]; NaN until scheduled.
         var forwardEnd = Grid(total, microBatches);
@@ -101,7 +143,8 @@ public static class ScheduleSimulator
         }
         double Ready(Op op)
         {
-            int s = op.VirtualStage, mb = op.MicroBatch;
+            int s = op.VirtualStage,
+                mb = op.MicroBatch;
             switch (op.Kind)
             {
                 case OpKind.Forward:
@@ -115,7 +158,12 @@ public static class ScheduleSimulator
         }
         double Hop(int from, int to, int mb) => DeviceOf(from, mb) == DeviceOf(to, mb) ? 0 : transfer;
 
-        var orders = greedy ? null : Enumerable.Range(0, devices).Select(d => Order(schedule, d, devices, microBatches, virtualStages).ToArray()).ToArray();
+        var orders = greedy
+            ? null
+            : Enumerable
+                .Range(0, devices)
+                .Select(d => Order(schedule, d, devices, microBatches, virtualStages).ToArray())
+                .ToArray();
         var position = new int[devices];
         // ZB-H1 state per device: next forward and backward micro-batch, and the W's waiting.
         var nextForward = new int[devices];
@@ -142,12 +190,14 @@ public static class ScheduleSimulator
             var start = double.PositiveInfinity;
             if (!greedy)
             {
-                if (position[d] == orders![d].Length) return start;
+                if (position[d] == orders![d].Length)
+                    return start;
                 var op = orders[d][position[d]];
                 var ready = Ready(op);
                 if (op.Paired)
                     ready = Math.Max(ready, Ready(orders[d][position[d] + 1]));
-                if (double.IsNaN(ready)) return start; // a dependency has not run yet
+                if (double.IsNaN(ready))
+                    return start; // a dependency has not run yet
                 chosen = op;
                 return Math.Max(free[d], ready);
             }
@@ -200,20 +250,24 @@ public static class ScheduleSimulator
                 }
             }
             if (bestDevice < 0)
-                throw new InvalidOperationException($"The {ScheduleNames.Name(schedule)} schedule deadlocked; this is a bug in the simulator.");
+                throw new InvalidOperationException(
+                    $"The {ScheduleNames.Name(schedule)} schedule deadlocked; this is a bug in the simulator."
+                );
             var bestOp = proposal[bestDevice];
             stale[bestDevice] = stale[(bestDevice + 1) % devices] = stale[(bestDevice + devices - 1) % devices] = true;
 
             var end = bestStart + Duration(bestOp);
             var device = bestDevice;
-            if (!greedy) position[device]++;
+            if (!greedy)
+                position[device]++;
             var chunk = SchedulePlacement.Chunk(schedule, bestOp.VirtualStage, devices, Reverse(bestOp.MicroBatch));
             long bytes = activationBytes is null ? 0 : activationBytes[bestOp.VirtualStage];
             switch (bestOp.Kind)
             {
                 case OpKind.Forward:
                     forwardEnd[bestOp.VirtualStage][bestOp.MicroBatch] = end;
-                    if (greedy) nextForward[device]++;
+                    if (greedy)
+                        nextForward[device]++;
                     inFlight[device]++;
                     heldBytes[device] += bytes;
                     break;
@@ -236,7 +290,8 @@ public static class ScheduleSimulator
                     break;
                 default:
                     weightEnd[bestOp.VirtualStage][bestOp.MicroBatch] = end;
-                    if (greedy) pendingWeights[device].Dequeue();
+                    if (greedy)
+                        pendingWeights[device].Dequeue();
                     break;
             }
             peak[device] = Math.Max(peak[device], inFlight[device]);
@@ -248,7 +303,18 @@ public static class ScheduleSimulator
         }
 
         var makespan = timeline.Count == 0 ? 0 : timeline.Max(o => o.End);
-        return new SimulationResult(schedule, devices, microBatches, chunks, timeline, makespan, SimulationResult.Bubble(busy, makespan), busy, peak, peakBytes);
+        return new SimulationResult(
+            schedule,
+            devices,
+            microBatches,
+            chunks,
+            timeline,
+            makespan,
+            SimulationResult.Bubble(busy, makespan),
+            busy,
+            peak,
+            peakBytes
+        );
     }
 
     private static double[][] Grid(int rows, int columns)
@@ -263,63 +329,80 @@ public static class ScheduleSimulator
     }
 
     /// <summary>
-    /// The (micro-batch, operation) order in which device <paramref name="device"/> of <paramref name="devices"/> runs a
-    /// GPipe or 1F1B step of <paramref name="microBatches"/>: what a real pipeline executes.
+    /// The (micro-batch, operation) order in which device <paramref name="device"/> of <paramref name="devices"/> runs
+    /// a GPipe or 1F1B step of <paramref name="microBatches"/>: what a real pipeline executes.
     /// </summary>
-    public static IReadOnlyList<(int MicroBatch, OpKind Kind)> DeviceOrder(ScheduleKind schedule, int device, int devices, int microBatches)
+    public static IReadOnlyList<(int MicroBatch, OpKind Kind)> DeviceOrder(
+        ScheduleKind schedule,
+        int device,
+        int devices,
+        int microBatches
+    )
     {
         if (schedule is not (ScheduleKind.GPipe or ScheduleKind.OneFOneB))
-            throw new ArgumentException($"Running a split for real supports gpipe and 1f1b; {ScheduleNames.Name(schedule)} is simulated only.");
+            throw new ArgumentException(
+                $"Running a split for real supports gpipe and 1f1b; {ScheduleNames.Name(schedule)} is simulated only."
+            );
         return Order(schedule, device, devices, microBatches, 1).Select(o => (o.MicroBatch, o.Kind)).ToArray();
     }
 
-    /// <summary>The order in which device <paramref name="d"/> runs its operations under a fixed-order schedule.</summary>
+    /// <summary>The order in which device <paramref name="d"/> runs its operations under a fixed-order
+    /// schedule.</summary>
     private static IEnumerable<Op> Order(ScheduleKind schedule, int d, int p, int m, int v)
     {
         switch (schedule)
         {
             case ScheduleKind.GPipe:
-                for (var mb = 0; mb < m; mb++) yield return new Op(d, mb, OpKind.Forward);
-                for (var mb = 0; mb < m; mb++) yield return new Op(d, mb, OpKind.Backward);
+                for (var mb = 0; mb < m; mb++)
+                    yield return new Op(d, mb, OpKind.Forward);
+                for (var mb = 0; mb < m; mb++)
+                    yield return new Op(d, mb, OpKind.Backward);
                 break;
             case ScheduleKind.OneFOneB:
             {
                 var warmup = Math.Min(p - d - 1, m);
-                for (var mb = 0; mb < warmup; mb++) yield return new Op(d, mb, OpKind.Forward);
+                for (var mb = 0; mb < warmup; mb++)
+                    yield return new Op(d, mb, OpKind.Forward);
                 for (var i = 0; i < m - warmup; i++)
                 {
                     yield return new Op(d, warmup + i, OpKind.Forward);
                     yield return new Op(d, i, OpKind.Backward);
                 }
-                for (var mb = m - warmup; mb < m; mb++) yield return new Op(d, mb, OpKind.Backward);
+                for (var mb = m - warmup; mb < m; mb++)
+                    yield return new Op(d, mb, OpKind.Backward);
                 break;
             }
             case ScheduleKind.Interleaved1F1B:
             {
-                // Megatron-LM: the k-th forward on a device is chunk (k / p) mod v of micro-batch (k / (p·v))·p + k mod p;
-                // backwards go through the chunks in reverse.
+                // Megatron-LM: the k-th forward on a device is chunk (k / p) mod v of micro-batch (k / (p·v))·p + k mod
+                // p; backwards go through the chunks in reverse.
                 var totalOps = m * v;
                 var warmup = Math.Min((p - d - 1) * 2 + (v - 1) * p, totalOps);
                 Op Forward(int k) => new(((k / p) % v) * p + d, (k / (p * v)) * p + k % p, OpKind.Forward);
                 Op Backward(int k) => new((v - 1 - (k / p) % v) * p + d, (k / (p * v)) * p + k % p, OpKind.Backward);
-                for (var k = 0; k < warmup; k++) yield return Forward(k);
+                for (var k = 0; k < warmup; k++)
+                    yield return Forward(k);
                 for (var i = 0; i < totalOps - warmup; i++)
                 {
                     yield return Forward(warmup + i);
                     yield return Backward(i);
                 }
-                for (var k = totalOps - warmup; k < totalOps; k++) yield return Backward(k);
+                for (var k = totalOps - warmup; k < totalOps; k++)
+                    yield return Backward(k);
                 break;
             }
             case ScheduleKind.InterleavedZeroBubble:
-                foreach (var op in InterleavedZeroBubbleOrder(d, p, m, v)) yield return op;
+                foreach (var op in InterleavedZeroBubbleOrder(d, p, m, v))
+                    yield return op;
                 break;
             case ScheduleKind.ZeroBubbleV:
-                foreach (var op in ZeroBubbleVOrder(d, p, m)) yield return op;
+                foreach (var op in ZeroBubbleVOrder(d, p, m))
+                    yield return op;
                 break;
             case ScheduleKind.DualPipeV:
                 // Phase 0 is the V's way down (stage d), phase 1 its way back up (stage 2p − 1 − d).
-                foreach (var op in DualOrder(d, p, m, (phase, k) => (phase == 0 ? d : 2 * p - 1 - d, k))) yield return op;
+                foreach (var op in DualOrder(d, p, m, (phase, k) => (phase == 0 ? d : 2 * p - 1 - d, k)))
+                    yield return op;
                 break;
             case ScheduleKind.DualPipe:
             {
@@ -328,8 +411,11 @@ public static class ScheduleSimulator
                 // that direction runs stage d here, the other (micro-batches m/2 and up) stage p − 1 − d.
                 var half = Math.Min(d, p - 1 - d);
                 var secondHalf = d >= p / 2;
-                foreach (var op in DualOrder(half, p / 2, m / 2, (phase, k) =>
-                             (phase == 0) != secondHalf ? (d, k) : (p - 1 - d, m / 2 + k)))
+                foreach (
+                    var op in DualOrder(half, p / 2, m / 2, (phase, k) =>
+                        (phase == 0) != secondHalf ? (d, k) : (p - 1 - d, m / 2 + k)
+                    )
+                )
                     yield return op;
                 break;
             }
@@ -361,7 +447,8 @@ public static class ScheduleSimulator
             {
                 var f = ForwardStage(step);
                 yield return new Op(f, forwards[f]++, OpKind.Forward);
-                if (step < warmup) continue;
+                if (step < warmup)
+                    continue;
             }
             var b = BackwardStage(step);
             yield return new Op(b, backwards[b]++, OpKind.InputGradient);
@@ -388,10 +475,15 @@ public static class ScheduleSimulator
     private static IEnumerable<Op> ZeroBubbleVOrder(int d, int p, int m)
     {
         var n = Math.Max(2 * p - 1, m);
-        int chunk0 = d, chunk1 = 2 * p - 1 - d;
-        int f0 = 0, f1 = 0, b0 = 0, b1 = 0;
+        int chunk0 = d,
+            chunk1 = 2 * p - 1 - d;
+        int f0 = 0,
+            f1 = 0,
+            b0 = 0,
+            b1 = 0;
         var order = new List<Op>(6 * n);
-        for (var i = 0; i < 2 * (p - d) - 1; i++) order.Add(new Op(chunk0, f0++, OpKind.Forward));
+        for (var i = 0; i < 2 * (p - d) - 1; i++)
+            order.Add(new Op(chunk0, f0++, OpKind.Forward));
         for (var i = 0; i < d; i++)
         {
             order.Add(new Op(chunk1, f1++, OpKind.Forward));
@@ -405,14 +497,16 @@ public static class ScheduleSimulator
         }
         while (f1 < f0 || f0 < n)
         {
-            if (f0 < n) order.Add(new Op(chunk0, f0++, OpKind.Forward));
+            if (f0 < n)
+                order.Add(new Op(chunk0, f0++, OpKind.Forward));
             order.Add(new Op(chunk0, b0, OpKind.InputGradient));
             order.Add(new Op(chunk0, b0++, OpKind.WeightGradient));
             order.Add(new Op(chunk1, f1++, OpKind.Forward));
             order.Add(new Op(chunk1, b1, OpKind.InputGradient));
             order.Add(new Op(chunk1, b1++, OpKind.WeightGradient));
         }
-        int w0 = b0, w1 = b1;
+        int w0 = b0,
+            w1 = b1;
         for (var i = 0; i < d; i++)
         {
             order.Add(new Op(chunk0, b0++, OpKind.InputGradient));
@@ -423,8 +517,10 @@ public static class ScheduleSimulator
             order.Add(new Op(chunk0, b0++, OpKind.InputGradient));
             order.Add(new Op(chunk0, w0++, OpKind.WeightGradient));
         }
-        while (w1 < b1) order.Add(new Op(chunk1, w1++, OpKind.WeightGradient));
-        while (w0 < b0) order.Add(new Op(chunk0, w0++, OpKind.WeightGradient));
+        while (w1 < b1)
+            order.Add(new Op(chunk1, w1++, OpKind.WeightGradient));
+        while (w0 < b0)
+            order.Add(new Op(chunk0, w0++, OpKind.WeightGradient));
         return order.Where(op => op.MicroBatch < m);
     }
 
@@ -435,7 +531,12 @@ public static class ScheduleSimulator
     /// then the backwards, the second half of them deferring their W's, which run last in order.
     /// <paramref name="place"/> maps (phase, the phase's k-th micro-batch) to (stage, micro-batch).
     /// </summary>
-    private static IEnumerable<Op> DualOrder(int rank, int ranks, int chunks, Func<int, int, (int Stage, int MicroBatch)> place)
+    private static IEnumerable<Op> DualOrder(
+        int rank,
+        int ranks,
+        int chunks,
+        Func<int, int, (int Stage, int MicroBatch)> place
+    )
     {
         var forwards = new int[2];
         var backwards = new int[2];
@@ -459,10 +560,12 @@ public static class ScheduleSimulator
         }
         void Weight()
         {
-            if (deferred.Count > 0) order.Add(deferred.Dequeue());
+            if (deferred.Count > 0)
+                order.Add(deferred.Dequeue());
         }
 
-        for (var i = 0; i < (ranks - rank - 1) * 2; i++) Forward(0);
+        for (var i = 0; i < (ranks - rank - 1) * 2; i++)
+            Forward(0);
         for (var i = 0; i < rank + 1; i++)
         {
             Forward(0);
@@ -492,9 +595,11 @@ public static class ScheduleSimulator
         var steps = rank + 1;
         for (var i = 0; i < steps; i++)
         {
-            if (i == steps / 2 && rank % 2 == 1) defer = true;
+            if (i == steps / 2 && rank % 2 == 1)
+                defer = true;
             Backward(1, defer);
-            if (i == steps / 2 && rank % 2 == 0) defer = true;
+            if (i == steps / 2 && rank % 2 == 0)
+                defer = true;
             Backward(0, defer);
         }
         for (var i = 0; i < ranks - rank - 1; i++)
@@ -502,7 +607,8 @@ public static class ScheduleSimulator
             Weight();
             Backward(0, deferWeights: true);
         }
-        for (var i = 0; i < rank + 1; i++) Weight();
+        for (var i = 0; i < rank + 1; i++)
+            Weight();
         return order;
     }
 }

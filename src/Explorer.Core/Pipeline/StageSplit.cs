@@ -20,8 +20,12 @@ public static class StageSplit
 
     /// <summary>The stage holding 0-based layer <paramref name="layer"/>.</summary>
     public static Stage StageOfLayer(StagePlan plan, int layer) =>
-        plan.Stages.First(s => s.FirstUnit <= UnitNumbering.OfLayer(layer) && UnitNumbering.OfLayer(layer) <= s.LastUnit);
+        plan.Stages.First(s =>
+            s.FirstUnit <= UnitNumbering.OfLayer(layer) && UnitNumbering.OfLayer(layer) <= s.LastUnit
+        );
 
-    /// <summary>The 1-based layers a stage holds (its embedding, head and loss units left out); empty when it holds none.</summary>
-    public static (int First, int Last) Layers(Stage stage, int layers) => UnitNumbering.LayersIn(stage.FirstUnit, stage.LastUnit, layers);
+    /// <summary>The 1-based layers a stage holds (its embedding, head and loss units left out); empty when it holds
+    /// none.</summary>
+    public static (int First, int Last) Layers(Stage stage, int layers) =>
+        UnitNumbering.LayersIn(stage.FirstUnit, stage.LastUnit, layers);
 }

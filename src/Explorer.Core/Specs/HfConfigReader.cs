@@ -21,23 +21,62 @@ public static class HfConfigReader
     public const int MaxBytes = 1 << 20;
 
     private static readonly string[] Required =
-        ["hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size"];
+    [
+        "hidden_size",
+        "intermediate_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "vocab_size",
+    ];
 
     // Fields that set something in the spec (read below) for some family.
     private static readonly HashSet<string> Interpreted =
     [
-        "architectures", "model_type", "hidden_act", "num_key_value_heads", "max_position_embeddings", "rope_theta",
-        "rms_norm_eps", "tie_word_embeddings", "head_dim", "attention_bias", "mlp_bias", "rope_scaling", "rope_parameters",
-        "sliding_window", "use_sliding_window", "max_window_layers", "layer_types", "partial_rotary_factor",
-        "hidden_activation", "_name_or_path",
+        "architectures",
+        "model_type",
+        "hidden_act",
+        "num_key_value_heads",
+        "max_position_embeddings",
+        "rope_theta",
+        "rms_norm_eps",
+        "tie_word_embeddings",
+        "head_dim",
+        "attention_bias",
+        "mlp_bias",
+        "rope_scaling",
+        "rope_parameters",
+        "sliding_window",
+        "use_sliding_window",
+        "max_window_layers",
+        "layer_types",
+        "partial_rotary_factor",
+        "hidden_activation",
+        "_name_or_path",
     ];
 
     // Fields that do not change an inference forward: dropout, ids, cache, dtype, initialisation, bookkeeping.
     private static readonly HashSet<string> Inert =
     [
-        "bos_token_id", "eos_token_id", "pad_token_id", "initializer_range", "pretraining_tp", "use_cache", "torch_dtype",
-        "dtype", "transformers_version", "attention_dropout", "embd_pdrop", "resid_pdrop", "_attn_implementation",
-        "output_attentions", "output_hidden_states", "return_dict", "tokenizer_class", "use_return_dict", "id2label", "label2id",
+        "bos_token_id",
+        "eos_token_id",
+        "pad_token_id",
+        "initializer_range",
+        "pretraining_tp",
+        "use_cache",
+        "torch_dtype",
+        "dtype",
+        "transformers_version",
+        "attention_dropout",
+        "embd_pdrop",
+        "resid_pdrop",
+        "_attn_implementation",
+        "output_attentions",
+        "output_hidden_states",
+        "return_dict",
+        "tokenizer_class",
+        "use_return_dict",
+        "id2label",
+        "label2id",
         "auto_map", // warned about below
         "original_max_position_embeddings", // read by Phi-3's longrope scaling only, which is refused
     ];
@@ -66,7 +105,10 @@ public static class HfConfigReader
             return Fail("file", path, "does not exist");
         if (info.Length > MaxBytes)
             return Fail("file", path, $"is {info.Length:N0} bytes; a config.json may be at most {MaxBytes:N0} bytes");
-        var name = info.Directory?.Name is { Length: > 0 } dir && info.Name == "config.json" ? dir : Path.GetFileNameWithoutExtension(path);
+        var name =
+            info.Directory?.Name is { Length: > 0 } dir && info.Name == "config.json"
+                ? dir
+                : Path.GetFileNameWithoutExtension(path);
         return Read(File.ReadAllBytes(path), name);
     }
 
@@ -74,7 +116,11 @@ public static class HfConfigReader
     public static HfConfigResult Read(ReadOnlySpan<byte> utf8Json, string fallbackName)
     {
         if (utf8Json.Length > MaxBytes)
-            return Fail("config.json", $"{utf8Json.Length:N0} bytes", $"is larger than the {MaxBytes:N0} bytes allowed");
+            return Fail(
+                "config.json",
+                $"{utf8Json.Length:N0} bytes",
+                $"is larger than the {MaxBytes:N0} bytes allowed"
+            );
         if (!System.Text.Unicode.Utf8.IsValid(utf8Json))
             return Fail("config.json", "(not UTF-8)", "is not valid UTF-8 text; save it as UTF-8");
         try
@@ -84,8 +130,12 @@ public static class HfConfigReader
         }
         catch (JsonException e)
         {
-            return Fail("config.json", "(not JSON)",
-                $"is not valid JSON: {e.Message.Split(" Path:")[0]} (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1})");
+            return Fail(
+                "config.json",
+                "(not JSON)",
+                $"is not valid JSON: {e.Message.Split(" Path:")[0]} (line {e.LineNumber + 1}, byte "
+                    + $"{e.BytePositionInLine + 1})"
+            );
         }
     }
 
@@ -118,12 +168,20 @@ public static class HfConfigReader
                     errors.Add(new(field, Short(property.Value), why));
             }
             else if (!Required.Contains(field) && !Interpreted.Contains(field) && !Inert.Contains(field))
-                warnings.Add($"Unknown field '{field}' = {Short(property.Value)} ignored: {rules.Class} in transformers does not read it, as far as Explorer knows.");
+                warnings.Add(
+                    $"Unknown field '{field}' = {Short(property.Value)} ignored: {rules.Class} in "
+                        + "transformers does not read it, as far as Explorer knows."
+                );
             else if (Interpreted.Contains(field) && !rules.Reads(field))
-                warnings.Add($"'{field}' = {Short(property.Value)} ignored: {rules.Class} in transformers does not read it.");
+                warnings.Add(
+                    $"'{field}' = {Short(property.Value)} ignored: {rules.Class} in transformers does not read it."
+                );
         }
         if (root.TryGetProperty("auto_map", out var autoMap) && autoMap.ValueKind != JsonValueKind.Null)
-            warnings.Add($"auto_map names custom modeling code; Explorer runs transformers' own {rules.Class}, as transformers does without trust_remote_code.");
+            warnings.Add(
+                $"auto_map names custom modeling code; Explorer runs transformers' own {rules.Class}, "
+                    + "as transformers does without trust_remote_code."
+            );
 
         var hidden = fields.Int("hidden_size", 0);
         var heads = fields.Int("num_attention_heads", 0);
@@ -135,20 +193,45 @@ public static class HfConfigReader
         Activation activation = Activation.Silu;
         switch (actName)
         {
-            case "silu" or "swish": activation = Activation.Silu; break;
-            case "gelu": activation = Activation.Gelu; break;
-            case "gelu_pytorch_tanh" or "gelu_new": activation = Activation.GeluTanh; break;
+            case "silu" or "swish":
+                activation = Activation.Silu;
+                break;
+            case "gelu":
+                activation = Activation.Gelu;
+                break;
+            case "gelu_pytorch_tanh" or "gelu_new":
+                activation = Activation.GeluTanh;
+                break;
             default:
-                errors.Add(new("hidden_act", $"\"{actName}\"", "must be \"silu\", \"gelu\", \"gelu_pytorch_tanh\" or \"gelu_new\""));
+                errors.Add(
+                    new(
+                        "hidden_act",
+                        $"\"{actName}\"",
+                        "must be \"silu\", \"gelu\", \"gelu_pytorch_tanh\" or \"gelu_new\""
+                    )
+                );
                 break;
         }
-        if (rules.Family == ModelFamily.Gemma && fields.Text("hidden_activation") is { } hiddenActivation && hiddenActivation != actName)
-            warnings.Add($"hidden_activation \"{hiddenActivation}\" differs from hidden_act \"{actName}\"; transformers' GemmaMLP uses hidden_act, and so does Explorer.");
+        if (
+            rules.Family == ModelFamily.Gemma
+            && fields.Text("hidden_activation") is { } hiddenActivation
+            && hiddenActivation != actName
+        )
+            warnings.Add(
+                $"hidden_activation \"{hiddenActivation}\" differs from hidden_act \"{actName}\"; "
+                    + "transformers' GemmaMLP uses hidden_act, and so does Explorer."
+            );
 
         // Rotary: theta and scaling, from rope_theta / rope_scaling or (transformers 5) rope_parameters.
         var (theta, scaling) = RopeReader.Read(root, fields, errors, rules.DefaultRopeTheta, context);
         if (fields.Real("partial_rotary_factor", 1) is var partial && partial != 1)
-            errors.Add(new("partial_rotary_factor", partial.ToString("R"), "must be 1: rotary embeddings over part of each head are not supported"));
+            errors.Add(
+                new(
+                    "partial_rotary_factor",
+                    partial.ToString("R"),
+                    "must be 1: rotary embeddings over part of each head are not supported"
+                )
+            );
 
         // Attention biases, as each family's attention builds its projections.
         var attentionBias = rules.Family switch
@@ -218,7 +301,8 @@ public static class HfConfigReader
             RopeScaling: scaling,
             SlidingWindow: window,
             FirstSlidingLayer: window is null ? 0 : firstSliding,
-            ScaleEmbedding: rules.Family == ModelFamily.Gemma);
+            ScaleEmbedding: rules.Family == ModelFamily.Gemma
+        );
 
         if (errors.Count > 0)
             return new(null, errors, warnings);
@@ -230,14 +314,33 @@ public static class HfConfigReader
     /// An explicit layer_types list (Qwen2, Qwen3): full attention in the first layers and the window in the rest is
     /// what a spec holds (max_window_layers); any other pattern is refused.
     /// </summary>
-    private static (int? Window, int FirstSliding) LayerTypes(JsonElement types, int layers, int? window, List<SpecError> errors)
+    private static (int? Window, int FirstSliding) LayerTypes(
+        JsonElement types,
+        int layers,
+        int? window,
+        List<SpecError> errors
+    )
     {
-        var values = types.ValueKind == JsonValueKind.Array
-            ? types.EnumerateArray().Select(t => t.ValueKind == JsonValueKind.String ? t.GetString() : t.GetRawText()).ToArray()
-            : null;
-        if (values is null || values.Length != layers || values.Any(v => v is not ("full_attention" or "sliding_attention")))
+        var values =
+            types.ValueKind == JsonValueKind.Array
+                ? types
+                    .EnumerateArray()
+                    .Select(t => t.ValueKind == JsonValueKind.String ? t.GetString() : t.GetRawText())
+                    .ToArray()
+                : null;
+        if (
+            values is null
+            || values.Length != layers
+            || values.Any(v => v is not ("full_attention" or "sliding_attention"))
+        )
         {
-            errors.Add(new("layer_types", Short(types), $"must list \"full_attention\" or \"sliding_attention\" for each of the {layers} layers"));
+            errors.Add(
+                new(
+                    "layer_types",
+                    Short(types),
+                    $"must list \"full_attention\" or \"sliding_attention\" for each of the {layers} layers"
+                )
+            );
             return (null, 0);
         }
         var first = Array.IndexOf(values, "sliding_attention");
@@ -245,7 +348,14 @@ public static class HfConfigReader
             return (null, 0);
         if (values.Skip(first).Any(v => v != "sliding_attention"))
         {
-            errors.Add(new("layer_types", Short(types), "must be full attention in the first layers and sliding in the rest; other patterns are not supported"));
+            errors.Add(
+                new(
+                    "layer_types",
+                    Short(types),
+                    "must be full attention in the first layers and sliding in the rest; other patterns "
+                        + "are not supported"
+                )
+            );
             return (null, 0);
         }
         if (window is null)

@@ -2,7 +2,8 @@ using System.Text.Json;
 
 namespace Explorer.Core.Specs;
 
-/// <summary>Typed reads of a config.json object's fields; a field of the wrong type is an error naming it and its value.</summary>
+/// <summary>Typed reads of a config.json object's fields; a field of the wrong type is an error naming it and its
+/// value.</summary>
 internal sealed class JsonFields(JsonElement root, List<SpecError> errors)
 {
     public JsonElement Root => root;
@@ -27,7 +28,12 @@ internal sealed class JsonFields(JsonElement root, List<SpecError> errors)
         if (e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out var v))
             return v;
         // 8.0 is written by some exporters for a whole number.
-        if (e.ValueKind == JsonValueKind.Number && e.TryGetDouble(out var d) && d == Math.Floor(d) && Math.Abs(d) <= int.MaxValue)
+        if (
+            e.ValueKind == JsonValueKind.Number
+            && e.TryGetDouble(out var d)
+            && d == Math.Floor(d)
+            && Math.Abs(d) <= int.MaxValue
+        )
             return (int)d;
         errors.Add(new(field, e.GetRawText(), "must be a whole number"));
         return null;
@@ -35,7 +41,13 @@ internal sealed class JsonFields(JsonElement root, List<SpecError> errors)
 
     public double Real(string field, double fallback) => Real(root, field, fallback, errors);
 
-    public static double Real(JsonElement obj, string field, double fallback, List<SpecError> errors, string? prefix = null)
+    public static double Real(
+        JsonElement obj,
+        string field,
+        double fallback,
+        List<SpecError> errors,
+        string? prefix = null
+    )
     {
         if (!obj.TryGetProperty(field, out var e) || e.ValueKind == JsonValueKind.Null)
             return fallback;

@@ -1,6 +1,7 @@
 namespace Explorer.Core.Specs;
 
-/// <summary>Every model Explorer knows by name: the published shapes, then the minis. The one list pickers and lookups use.</summary>
+/// <summary>Every model Explorer knows by name: the published shapes, then the minis. The one list pickers and lookups
+/// use.</summary>
 public static class KnownModels
 {
     public static IReadOnlyList<ModelSpec> All { get; } = [.. ModelPresets.All, .. MiniPresets.All];
@@ -16,5 +17,7 @@ public static class KnownModels
 
     /// <summary>A known model by name, or an error naming the bad value and listing the known ones.</summary>
     public static ModelSpec Get(string? name, string what = "model") =>
-        TryGet(name, out var spec) ? spec : throw new ArgumentException($"Unknown {what} '{name}'. Known: {string.Join(", ", Names)}.");
+        TryGet(name, out var spec)
+            ? spec
+            : throw new ArgumentException($"Unknown {what} '{name}'. Known: {string.Join(", ", Names)}.");
 }

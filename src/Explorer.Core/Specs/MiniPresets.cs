@@ -16,12 +16,28 @@ public static class MiniPresets
     public const int Vocabulary = 4096;
 
     public static readonly ModelSpec DeepSeek7BMini = new(
-        "deepseek-7b-mini", Layers: 30, HiddenSize: 64, IntermediateSize: 172,
-        AttentionHeads: 4, KeyValueHeads: 4, VocabularySize: Vocabulary, ContextLength: 1024, TiedEmbeddings: true);
+        "deepseek-7b-mini",
+        Layers: 30,
+        HiddenSize: 64,
+        IntermediateSize: 172,
+        AttentionHeads: 4,
+        KeyValueHeads: 4,
+        VocabularySize: Vocabulary,
+        ContextLength: 1024,
+        TiedEmbeddings: true
+    );
 
     public static readonly ModelSpec DeepSeek67BMini = new(
-        "deepseek-67b-mini", Layers: 95, HiddenSize: 64, IntermediateSize: 172,
-        AttentionHeads: 4, KeyValueHeads: 1, VocabularySize: Vocabulary, ContextLength: 1024, TiedEmbeddings: true);
+        "deepseek-67b-mini",
+        Layers: 95,
+        HiddenSize: 64,
+        IntermediateSize: 172,
+        AttentionHeads: 4,
+        KeyValueHeads: 1,
+        VocabularySize: Vocabulary,
+        ContextLength: 1024,
+        TiedEmbeddings: true
+    );
 
     public static IReadOnlyList<ModelSpec> All { get; } = [DeepSeek7BMini, DeepSeek67BMini];
 

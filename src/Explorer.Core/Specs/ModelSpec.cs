@@ -5,8 +5,10 @@ public enum NormPlacement
 {
     /// <summary>x + f(norm(x)): the LLaMA / DeepSeek LLM design (and Mistral, Qwen, Gemma, Phi-3).</summary>
     Pre,
+
     /// <summary>norm(x + f(x)): the original Transformer; an experimental variant here.</summary>
     Post,
+
     /// <summary>x + norm(f(x)): each branch's output normed before it joins the residual (OLMo 2).</summary>
     BranchOutput,
 }
@@ -16,6 +18,7 @@ public enum FfnKind
 {
     /// <summary>down(act(gate(x)) · up(x)): three matrices, gated (SwiGLU with SiLU, GeGLU with GELU).</summary>
     SwiGlu,
+
     /// <summary>down(gelu(up(x))): two matrices (GPT-2 style), for comparison.</summary>
     Gelu,
 }
@@ -25,19 +28,24 @@ public enum Activation
 {
     /// <summary>"silu": x·σ(x).</summary>
     Silu,
+
     /// <summary>"gelu": the exact GELU, x·Φ(x).</summary>
     Gelu,
+
     /// <summary>"gelu_pytorch_tanh" (also "gelu_new"): the tanh approximation of GELU.</summary>
     GeluTanh,
 }
 
-/// <summary>How an RMSNorm applies its weight w to the normalised x̂ (computed in fp32), and where it rounds to the activations' dtype.</summary>
+/// <summary>How an RMSNorm applies its weight w to the normalised x̂ (computed in fp32), and where it rounds to the
+/// activations' dtype.</summary>
 public enum NormScale
 {
     /// <summary>w · dtype(x̂): LLaMA, Mistral, Qwen, Phi-3 (the weight multiplies after the cast).</summary>
     Weight,
+
     /// <summary>dtype(w · x̂): OLMo 2 (the product in fp32, then the cast).</summary>
     WeightInFloat32,
+
     /// <summary>dtype((1 + w) · x̂): Gemma (weights stored as offsets from one).</summary>
     OnePlusWeight,
 }
@@ -46,8 +54,10 @@ public enum NormScale
 public enum AttentionBias
 {
     None,
+
     /// <summary>q, k and v (Qwen2, Qwen2.5); o has none.</summary>
     QueryKeyValue,
+
     /// <summary>q, k, v and o (transformers' <c>attention_bias: true</c> on LLaMA, Qwen3, OLMo 2).</summary>
     All,
 }
@@ -56,25 +66,38 @@ public enum AttentionBias
 public enum QkNorm
 {
     None,
+
     /// <summary>Over each head's head_dim values, one weight of head_dim shared by the heads (Qwen3).</summary>
     PerHead,
+
     /// <summary>Over all heads at once: weights of heads·head_dim and kv_heads·head_dim (OLMo 2).</summary>
     AcrossHeads,
 }
 
-/// <summary>How rotary frequencies are rescaled for a longer context (transformers' <c>rope_scaling.rope_type</c>).</summary>
+/// <summary>How rotary frequencies are rescaled for a longer context (transformers'
+/// <c>rope_scaling.rope_type</c>).</summary>
 public enum RopeScalingKind
 {
     /// <summary>"linear": every inverse frequency divided by the factor.</summary>
     Linear,
+
     /// <summary>"dynamic" NTK: θ grows with the sequence once it is longer than max_position_embeddings.</summary>
     Dynamic,
-    /// <summary>"llama3": low frequencies divided by the factor, high ones kept, a smooth ramp between (Llama 3.1+).</summary>
+
+    /// <summary>"llama3": low frequencies divided by the factor, high ones kept, a smooth ramp between (Llama
+    /// 3.1+).</summary>
     Llama3,
 }
 
-/// <summary>A rope_scaling entry. LowFrequencyFactor, HighFrequencyFactor and OriginalContext are used by Llama3 only.</summary>
-public sealed record RopeScaling(RopeScalingKind Kind, double Factor, double LowFrequencyFactor = 1, double HighFrequencyFactor = 4, int OriginalContext = 8192);
+/// <summary>A rope_scaling entry. LowFrequencyFactor, HighFrequencyFactor and OriginalContext are used by Llama3
+/// only.</summary>
+public sealed record RopeScaling(
+    RopeScalingKind Kind,
+    double Factor,
+    double LowFrequencyFactor = 1,
+    double HighFrequencyFactor = 4,
+    int OriginalContext = 8192
+);
 
 /// <summary>
 /// The family a checkpoint comes from: its config.json's <c>model_type</c>, which fixes the weight names and what the
@@ -84,16 +107,22 @@ public enum ModelFamily
 {
     /// <summary>LlamaForCausalLM ("llama"): LLaMA 1/2/3, DeepSeek LLM.</summary>
     Llama,
+
     /// <summary>MistralForCausalLM ("mistral").</summary>
     Mistral,
+
     /// <summary>Qwen2ForCausalLM ("qwen2"): Qwen2, Qwen2.5.</summary>
     Qwen2,
+
     /// <summary>Qwen3ForCausalLM ("qwen3").</summary>
     Qwen3,
+
     /// <summary>GemmaForCausalLM ("gemma"): Gemma 1.</summary>
     Gemma,
+
     /// <summary>Phi3ForCausalLM ("phi3"): fused qkv_proj and gate_up_proj.</summary>
     Phi3,
+
     /// <summary>Olmo2ForCausalLM ("olmo2").</summary>
     Olmo2,
 }
@@ -105,8 +134,10 @@ public enum ModelFamily
 /// </summary>
 /// <param name="HeadDimension">An explicit head_dim (Gemma's 256, Qwen3's 128); null: hidden_size / heads.</param>
 /// <param name="SlidingWindow">Keys a query sees in a sliding-window layer, itself included (null: no window).</param>
-/// <param name="FirstSlidingLayer">Layers from this index on use the window (Qwen's max_window_layers; 0 for Mistral, Phi-3).</param>
-/// <param name="ScaleEmbedding">Embeddings multiplied by √hidden_size, rounded to the activations' dtype (Gemma).</param>
+/// <param name="FirstSlidingLayer">Layers from this index on use the window (Qwen's max_window_layers; 0 for Mistral,
+/// Phi-3).</param>
+/// <param name="ScaleEmbedding">Embeddings multiplied by √hidden_size, rounded to the activations' dtype
+/// (Gemma).</param>
 public sealed record ModelSpec(
     string Name,
     int Layers,
@@ -131,12 +162,14 @@ public sealed record ModelSpec(
     RopeScaling? RopeScaling = null,
     int? SlidingWindow = null,
     int FirstSlidingLayer = 0,
-    bool ScaleEmbedding = false)
+    bool ScaleEmbedding = false
+)
 {
     /// <summary>Width of one attention head.</summary>
     public int HeadDim => HeadDimension ?? (AttentionHeads > 0 ? HiddenSize / AttentionHeads : 0);
 
-    /// <summary>Width of the query projection (and of o_proj's input): heads × head_dim, hidden_size unless head_dim is decoupled.</summary>
+    /// <summary>Width of the query projection (and of o_proj's input): heads × head_dim, hidden_size unless head_dim is
+    /// decoupled.</summary>
     public int QueryDim => AttentionHeads * HeadDim;
 
     /// <summary>Width of the K (or V) projection: KV heads × head_dim.</summary>
@@ -149,7 +182,8 @@ public sealed record ModelSpec(
     public bool IsGroupedQuery => KeyValueHeads < AttentionHeads;
 
     /// <summary>"MHA", "GQA 8:1" or "MQA".</summary>
-    public string AttentionKind => KeyValueHeads == AttentionHeads ? "MHA"
+    public string AttentionKind =>
+        KeyValueHeads == AttentionHeads ? "MHA"
         : KeyValueHeads == 1 ? "MQA"
         : $"GQA {QueriesPerKeyValueHead}:1";
 
@@ -160,17 +194,21 @@ public sealed record ModelSpec(
     public bool FusedProjections => Family == ModelFamily.Phi3;
 
     /// <summary>"SwiGLU", "GeGLU" or "GELU".</summary>
-    public string FfnName => FfnKind == FfnKind.Gelu ? "GELU" : Activation == Activation.Silu ? "SwiGLU" : "GeGLU";
+    public string FfnName =>
+        FfnKind == FfnKind.Gelu ? "GELU"
+        : Activation == Activation.Silu ? "SwiGLU"
+        : "GeGLU";
 
     /// <summary>The family's causal-LM class, as config.json's architectures names it.</summary>
-    public string ArchitectureClass => Family switch
-    {
-        ModelFamily.Mistral => "MistralForCausalLM",
-        ModelFamily.Qwen2 => "Qwen2ForCausalLM",
-        ModelFamily.Qwen3 => "Qwen3ForCausalLM",
-        ModelFamily.Gemma => "GemmaForCausalLM",
-        ModelFamily.Phi3 => "Phi3ForCausalLM",
-        ModelFamily.Olmo2 => "Olmo2ForCausalLM",
-        _ => "LlamaForCausalLM",
-    };
+    public string ArchitectureClass =>
+        Family switch
+        {
+            ModelFamily.Mistral => "MistralForCausalLM",
+            ModelFamily.Qwen2 => "Qwen2ForCausalLM",
+            ModelFamily.Qwen3 => "Qwen3ForCausalLM",
+            ModelFamily.Gemma => "GemmaForCausalLM",
+            ModelFamily.Phi3 => "Phi3ForCausalLM",
+            ModelFamily.Olmo2 => "Olmo2ForCausalLM",
+            _ => "LlamaForCausalLM",
+        };
 }

@@ -55,15 +55,31 @@ public static class SpecValidator
         else if (spec.HiddenSize > 0 && spec.AttentionHeads > 0)
         {
             if (spec.HiddenSize % spec.AttentionHeads != 0)
-                errors.Add(new("num_attention_heads", spec.AttentionHeads.ToString(),
-                    $"must divide hidden_size {spec.HiddenSize} (it leaves a remainder of {spec.HiddenSize % spec.AttentionHeads})"));
+                errors.Add(
+                    new(
+                        "num_attention_heads",
+                        spec.AttentionHeads.ToString(),
+                        $"must divide hidden_size {spec.HiddenSize} (it leaves a remainder of "
+                            + $"{spec.HiddenSize % spec.AttentionHeads})"
+                    )
+                );
             else if (spec.HeadDim % 2 != 0)
-                errors.Add(new("num_attention_heads", spec.AttentionHeads.ToString(),
-                    $"gives head_dim {spec.HeadDim}, which must be even for rotary embeddings"));
+                errors.Add(
+                    new(
+                        "num_attention_heads",
+                        spec.AttentionHeads.ToString(),
+                        $"gives head_dim {spec.HeadDim}, which must be even for rotary embeddings"
+                    )
+                );
         }
         if (spec.AttentionHeads > 0 && spec.KeyValueHeads > 0 && spec.AttentionHeads % spec.KeyValueHeads != 0)
-            errors.Add(new("num_key_value_heads", spec.KeyValueHeads.ToString(),
-                $"must divide num_attention_heads {spec.AttentionHeads}"));
+            errors.Add(
+                new(
+                    "num_key_value_heads",
+                    spec.KeyValueHeads.ToString(),
+                    $"must divide num_attention_heads {spec.AttentionHeads}"
+                )
+            );
         if (!(spec.RopeTheta > 0) || double.IsInfinity(spec.RopeTheta))
             errors.Add(new("rope_theta", spec.RopeTheta.ToString("R"), "must be a positive, finite number"));
         if (!(spec.NormEpsilon > 0 && spec.NormEpsilon < 1))
@@ -73,13 +89,27 @@ public static class SpecValidator
         if (!Enum.IsDefined(spec.FfnKind))
             errors.Add(new("ffn_kind", spec.FfnKind.ToString(), "must be SwiGlu or Gelu"));
         if (!Enum.IsDefined(spec.Family))
-            errors.Add(new("family", spec.Family.ToString(), $"must be one of {string.Join(", ", Enum.GetNames<ModelFamily>())}"));
+            errors.Add(
+                new(
+                    "family",
+                    spec.Family.ToString(),
+                    $"must be one of {string.Join(", ", Enum.GetNames<ModelFamily>())}"
+                )
+            );
         if (!Enum.IsDefined(spec.Activation))
             errors.Add(new("hidden_act", spec.Activation.ToString(), "must be Silu, Gelu or GeluTanh"));
         if (!Enum.IsDefined(spec.NormScale) || !Enum.IsDefined(spec.AttentionBias) || !Enum.IsDefined(spec.QkNorm))
-            errors.Add(new("design", $"{spec.NormScale}, {spec.AttentionBias}, {spec.QkNorm}", "names a norm scale, attention bias or q/k norm that does not exist"));
+            errors.Add(
+                new(
+                    "design",
+                    $"{spec.NormScale}, {spec.AttentionBias}, {spec.QkNorm}",
+                    "names a norm scale, attention bias or q/k norm that does not exist"
+                )
+            );
         if (spec.SlidingWindow is < 1)
-            errors.Add(new("sliding_window", spec.SlidingWindow.ToString()!, "must be at least 1 (or null for full attention)"));
+            errors.Add(
+                new("sliding_window", spec.SlidingWindow.ToString()!, "must be at least 1 (or null for full attention)")
+            );
         if (spec.FirstSlidingLayer < 0)
             errors.Add(new("max_window_layers", spec.FirstSlidingLayer.ToString(), "must not be negative"));
         if (spec.FusedProjections && spec.FfnKind != FfnKind.SwiGlu)
@@ -89,14 +119,31 @@ public static class SpecValidator
             if (!Enum.IsDefined(scaling.Kind))
                 errors.Add(new("rope_scaling.rope_type", scaling.Kind.ToString(), "must be linear, dynamic or llama3"));
             if (!(scaling.Factor >= 1) || double.IsInfinity(scaling.Factor))
-                errors.Add(new("rope_scaling.factor", scaling.Factor.ToString("R"), "must be a finite number of at least 1"));
+                errors.Add(
+                    new("rope_scaling.factor", scaling.Factor.ToString("R"), "must be a finite number of at least 1")
+                );
             if (scaling.Kind == RopeScalingKind.Llama3)
             {
-                if (!(scaling.LowFrequencyFactor > 0) || !(scaling.HighFrequencyFactor > scaling.LowFrequencyFactor) || double.IsInfinity(scaling.HighFrequencyFactor))
-                    errors.Add(new("rope_scaling.high_freq_factor", $"{scaling.HighFrequencyFactor:R} (low_freq_factor {scaling.LowFrequencyFactor:R})",
-                        "must be finite and greater than low_freq_factor, which must be greater than 0"));
+                if (
+                    !(scaling.LowFrequencyFactor > 0)
+                    || !(scaling.HighFrequencyFactor > scaling.LowFrequencyFactor)
+                    || double.IsInfinity(scaling.HighFrequencyFactor)
+                )
+                    errors.Add(
+                        new(
+                            "rope_scaling.high_freq_factor",
+                            $"{scaling.HighFrequencyFactor:R} (low_freq_factor {scaling.LowFrequencyFactor:R})",
+                            "must be finite and greater than low_freq_factor, which must be greater than 0"
+                        )
+                    );
                 if (scaling.OriginalContext < 1)
-                    errors.Add(new("rope_scaling.original_max_position_embeddings", scaling.OriginalContext.ToString(), "must be at least 1"));
+                    errors.Add(
+                        new(
+                            "rope_scaling.original_max_position_embeddings",
+                            scaling.OriginalContext.ToString(),
+                            "must be at least 1"
+                        )
+                    );
             }
         }
         return errors;

@@ -1,6 +1,6 @@
-using TorchSharp;
 using System.Runtime.InteropServices;
 using Explorer.Core.Specs;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Explorer.Model.Decoder;
@@ -11,22 +11,37 @@ public sealed record LogitLensEntry(int[] TopTokens, float[] TopProbabilities, f
 /// <summary>
 /// What a traced forward kept for one sequence. Small summaries are plain arrays; attention maps stay as
 /// tensors (fp16, one (heads, T, T) per layer) and are copied out one head at a time. Dispose to free them.
-/// Arrays indexed [layer, position] or [layer, head]; residual norms [boundary, position] with boundary 0 the embedding.
+/// Arrays indexed [layer, position] or [layer, head]; residual norms [boundary, position] with boundary 0 the
+/// embedding.
 /// </summary>
 public sealed class DecoderTrace : IDisposable
 {
-    private readonly Tensor _logits;          // (T, V) fp32
+    private readonly Tensor _logits; // (T, V) fp32
     private readonly Tensor[] _probabilities; // per layer (H, T, T) fp16
     private readonly int _topK;
     private readonly object _lensGate = new();
-    private Tensor? _deferredStates;          // (L, P', d) in the model's dtype until the lens is completed
+    private Tensor? _deferredStates; // (L, P', d) in the model's dtype until the lens is completed
     private LogitLensEntry[,]? _fullLens;
 
     internal DecoderTrace(
-        ModelSpec spec, int[] tokens, Tensor logits,
-        float[,]? residualNorm, float[,]? blockInfluence, float[,]? relativeUpdate, float[,]? attentionNorm, float[,]? ffnNorm,
-        Tensor[] probabilities, float[,]? headEntropy, float[,]? sinkMass, float[,]? previousToken,
-        int[] lensPositions, LogitLensEntry[,]? logitLens, int[]? deferredLensPositions = null, Tensor? deferredStates = null, int topK = 5)
+        ModelSpec spec,
+        int[] tokens,
+        Tensor logits,
+        float[,]? residualNorm,
+        float[,]? blockInfluence,
+        float[,]? relativeUpdate,
+        float[,]? attentionNorm,
+        float[,]? ffnNorm,
+        Tensor[] probabilities,
+        float[,]? headEntropy,
+        float[,]? sinkMass,
+        float[,]? previousToken,
+        int[] lensPositions,
+        LogitLensEntry[,]? logitLens,
+        int[]? deferredLensPositions = null,
+        Tensor? deferredStates = null,
+        int topK = 5
+    )
     {
         DeferredLensPositions = deferredLensPositions ?? [];
         _deferredStates = deferredStates;
@@ -54,30 +69,39 @@ public sealed class DecoderTrace : IDisposable
 
     /// <summary>‖h‖ per position after each layer; row 0 is the embedding output.</summary>
     public float[,]? ResidualNorm { get; }
+
     /// <summary>1 − cos(h_in, h_out) per layer and position (ShortGPT's block influence).</summary>
     public float[,]? BlockInfluence { get; }
+
     /// <summary>‖h_out − h_in‖ / ‖h_in‖ per layer and position.</summary>
     public float[,]? RelativeUpdate { get; }
+
     /// <summary>‖attention output‖ added to the residual stream, per layer and position.</summary>
     public float[,]? AttentionNorm { get; }
+
     /// <summary>‖FFN output‖ added to the residual stream, per layer and position.</summary>
     public float[,]? FfnNorm { get; }
 
     /// <summary>Attention entropy normalised by log(i+1), mean over queries, per layer and head.</summary>
     public float[,]? HeadEntropy { get; }
+
     /// <summary>Mean attention to the first token, per layer and head.</summary>
     public float[,]? SinkMass { get; }
+
     /// <summary>Mean attention to the previous token, per layer and head.</summary>
     public float[,]? PreviousTokenScore { get; }
 
     public int[] LensPositions { get; }
+
     /// <summary>[layer, index into <see cref="LensPositions"/>].</summary>
     public LogitLensEntry[,]? LogitLens { get; }
 
     public bool HasAttention => _probabilities.Length > 0;
 
-    /// <summary>Positions whose lens can be completed after the forward (<see cref="CompleteLens"/>); empty if none.</summary>
-    /// <summary>The residual after layer <paramref name="layer"/> (0-based) at the <paramref name="index"/>-th deferred lens position, fp32.</summary>
+    /// <summary>Positions whose lens can be completed after the forward (<see cref="CompleteLens"/>); empty if
+    /// none.</summary>
+    /// <summary>The residual after layer <paramref name="layer"/> (0-based) at the <paramref name="index"/>-th deferred
+    /// lens position, fp32.</summary>
     internal float[] DeferredResidual(int layer, int index)
     {
         lock (_lensGate)
@@ -90,16 +114,25 @@ public sealed class DecoderTrace : IDisposable
 
     public int[] DeferredLensPositions { get; }
 
-    /// <summary>The lens at <see cref="DeferredLensPositions"/> once completed, [layer, index into them]; null before.</summary>
+    /// <summary>The lens at <see cref="DeferredLensPositions"/> once completed, [layer, index into them]; null
+    /// before.</summary>
     public LogitLensEntry[,]? FullLens
     {
-        get { lock (_lensGate) return _fullLens; }
+        get
+        {
+            lock (_lensGate)
+                return _fullLens;
+        }
     }
 
     /// <summary>Bytes held for the deferred lens (freed when it is completed).</summary>
     public long DeferredLensBytes
     {
-        get { lock (_lensGate) return _deferredStates is null ? 0 : _deferredStates.numel() * _deferredStates.element_size(); }
+        get
+        {
+            lock (_lensGate)
+                return _deferredStates is null ? 0 : _deferredStates.numel() * _deferredStates.element_size();
+        }
     }
 
     /// <summary>
@@ -138,14 +171,16 @@ public sealed class DecoderTrace : IDisposable
     public int KvGroup(int head) => head / Spec.QueriesPerKeyValueHead;
 
     /// <summary>Mean over positions 1…T−1 (position 0 often carries an attention sink) of ‖h‖ at a boundary.</summary>
-    public double MeanResidualNorm(int boundary) => MeanOverPositions(ResidualNorm ?? throw NotKept("residual"), boundary, skipFirst: true);
+    public double MeanResidualNorm(int boundary) =>
+        MeanOverPositions(ResidualNorm ?? throw NotKept("residual"), boundary, skipFirst: true);
 
     /// <summary>‖h_l‖ / ‖h_{l−1}‖ of the position means, for layer l = 1…L.</summary>
     public double GrowthRatio(int layer) => MeanResidualNorm(layer + 1) / MeanResidualNorm(layer);
 
     public static double MeanOverPositions(float[,] values, int row, bool skipFirst = false)
     {
-        int n = values.GetLength(1), start = skipFirst && n > 1 ? 1 : 0;
+        int n = values.GetLength(1),
+            start = skipFirst && n > 1 ? 1 : 0;
         double sum = 0;
         for (var i = start; i < n; i++)
             sum += values[row, i];
@@ -168,7 +203,11 @@ public sealed class DecoderTrace : IDisposable
         if (!HasAttention)
             throw NotKept("attention");
         if (layer < 0 || layer >= _probabilities.Length)
-            throw new ArgumentOutOfRangeException(nameof(layer), layer, $"Layer must be in [0, {_probabilities.Length}).");
+            throw new ArgumentOutOfRangeException(
+                nameof(layer),
+                layer,
+                $"Layer must be in [0, {_probabilities.Length})."
+            );
         if (head < 0 || head >= Spec.AttentionHeads)
             throw new ArgumentOutOfRangeException(nameof(head), head, $"Head must be in [0, {Spec.AttentionHeads}).");
         return Copy(() => _probabilities[layer][head]);
@@ -178,9 +217,12 @@ public sealed class DecoderTrace : IDisposable
     public long AttentionBytes => _probabilities.Sum(p => p.numel() * p.element_size());
 
     private int CheckPosition(int position) =>
-        position >= 0 && position < Length ? position : throw new ArgumentOutOfRangeException(nameof(position), position, $"Position must be in [0, {Length}).");
+        position >= 0 && position < Length
+            ? position
+            : throw new ArgumentOutOfRangeException(nameof(position), position, $"Position must be in [0, {Length}).");
 
-    private static InvalidOperationException NotKept(string what) => new($"This trace did not keep {what}; ask for it in TraceOptions.");
+    private static InvalidOperationException NotKept(string what) =>
+        new($"This trace did not keep {what}; ask for it in TraceOptions.");
 
     /// <summary>
     /// Copies out the tensor <paramref name="select"/> makes (a row, a head), inside a dispose scope that holds it and

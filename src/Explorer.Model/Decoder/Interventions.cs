@@ -10,19 +10,22 @@ public enum Ablation
     Mean,
 }
 
-/// <summary>The branch of a layer whose output (the contribution it adds to the residual) an ablation replaces.</summary>
+/// <summary>The branch of a layer whose output (the contribution it adds to the residual) an ablation
+/// replaces.</summary>
 public enum Component
 {
     Attention,
     Mlp,
 }
 
-/// <summary>Query head <paramref name="Head"/> of layer <paramref name="Layer"/> (0-based), its output before o_proj.</summary>
+/// <summary>Query head <paramref name="Head"/> of layer <paramref name="Layer"/> (0-based), its output before
+/// o_proj.</summary>
 public readonly record struct HeadSite(int Layer, int Head);
 
 /// <summary>
-/// The residual stream at boundary <paramref name="Boundary"/> (0: the embedding; l: after layer l, 1-based as the pages
-/// number layers) and position <paramref name="Position"/>, replaced by <paramref name="Value"/> (d values, fp32).
+/// The residual stream at boundary <paramref name="Boundary"/> (0: the embedding; l: after layer l, 1-based as the
+/// pages number layers) and position <paramref name="Position"/>, replaced by <paramref name="Value"/> (d values,
+/// fp32).
 /// </summary>
 public sealed record ResidualPatch(int Boundary, int Position, float[] Value);
 
@@ -36,7 +39,8 @@ public sealed record HeadPatch(HeadSite Site, float[] Value);
 /// <summary>
 /// What one forward changes inside the model: ablated query heads (GQA-aware: a head is a query head; a KV group is its
 /// heads), ablated attention or MLP outputs, skipped layers (a skipped layer's output is its input), and residual
-/// states patched in from another run. The decoder applies them in its one forward (<see cref="Decoder.Logits(Tensor, Interventions)"/>,
+/// states patched in from another run. The decoder applies them in its one forward (<see cref="Decoder.Logits(Tensor,
+/// Interventions)"/>,
 /// <see cref="Decoder.Trace"/>), resident or streamed, for every family. Layers here are 0-based except in
 /// <see cref="ResidualPatch.Boundary"/>.
 /// </summary>
@@ -68,16 +72,26 @@ public sealed record Interventions
     /// </summary>
     internal (int Layer, long[] Heads, Tensor Source)? HeadPatchPerRow { get; init; }
 
-    /// <summary>Told each layer's head outputs before o_proj and before any edit, (B, H, T, head_dim). Changes nothing.</summary>
+    /// <summary>Told each layer's head outputs before o_proj and before any edit, (B, H, T, head_dim). Changes
+    /// nothing.</summary>
     internal Action<int, Tensor>? ObserveContext { get; init; }
 
-    public bool IsEmpty => Heads.Count == 0 && Components.Count == 0 && SkippedLayers.Count == 0 && Patches.Count == 0 && HeadPatches.Count == 0;
+    public bool IsEmpty =>
+        Heads.Count == 0
+        && Components.Count == 0
+        && SkippedLayers.Count == 0
+        && Patches.Count == 0
+        && HeadPatches.Count == 0;
 
-    /// <summary>Query heads h·n_rep … h·n_rep + n_rep − 1 of KV group <paramref name="group"/>: the heads that read one KV head.</summary>
+    /// <summary>Query heads h·n_rep … h·n_rep + n_rep − 1 of KV group <paramref name="group"/>: the heads that read one
+    /// KV head.</summary>
     public static IEnumerable<HeadSite> KvGroup(ModelSpec spec, int layer, int group) =>
-        Enumerable.Range(group * spec.QueriesPerKeyValueHead, spec.QueriesPerKeyValueHead).Select(h => new HeadSite(layer, h));
+        Enumerable
+            .Range(group * spec.QueriesPerKeyValueHead, spec.QueriesPerKeyValueHead)
+            .Select(h => new HeadSite(layer, h));
 
-    /// <summary>Every problem with these interventions for a model and a sequence length, each naming the value and the allowed range.</summary>
+    /// <summary>Every problem with these interventions for a model and a sequence length, each naming the value and the
+    /// allowed range.</summary>
     public IReadOnlyList<string> Problems(ModelSpec spec, long length)
     {
         var problems = new List<string>();
@@ -101,8 +115,11 @@ public sealed record Interventions
             if (patch.Site.Head < 0 || patch.Site.Head >= spec.AttentionHeads)
                 problems.Add($"head patch of head {patch.Site.Head}: heads are 0 to {spec.AttentionHeads - 1}.");
             if (patch.Value.Length != length * spec.HeadDim)
-                problems.Add($"head patch of head {patch.Site.Head} at layer {patch.Site.Layer + 1}: {patch.Value.Length} values; " +
-                             $"{length} positions × head_dim {spec.HeadDim} = {length * spec.HeadDim} are needed.");
+                problems.Add(
+                    $"head patch of head {patch.Site.Head} at layer {patch.Site.Layer + 1}: "
+                        + $"{patch.Value.Length} values; "
+                        + $"{length} positions × head_dim {spec.HeadDim} = {length * spec.HeadDim} are needed."
+                );
         }
         foreach (var patch in Patches)
         {
@@ -111,7 +128,10 @@ public sealed record Interventions
             if (patch.Position < 0 || patch.Position >= length)
                 problems.Add($"patch at position {patch.Position}: positions are 0 to {length - 1}.");
             if (patch.Value.Length != spec.HiddenSize)
-                problems.Add($"patch after layer {patch.Boundary} at position {patch.Position}: {patch.Value.Length} values; the residual has {spec.HiddenSize}.");
+                problems.Add(
+                    $"patch after layer {patch.Boundary} at position {patch.Position}: "
+                        + $"{patch.Value.Length} values; the residual has {spec.HiddenSize}."
+                );
         }
         return problems;
     }
@@ -127,24 +147,43 @@ public sealed record Interventions
     /// <summary>What layer <paramref name="layer"/> (0-based) changes; null when nothing.</summary>
     internal LayerEdits? ForLayer(int layer)
     {
-        var zero = Heads.Where(h => h.Site.Layer == layer && h.Kind == Ablation.Zero).Select(h => (long)h.Site.Head).Distinct().ToArray();
-        var mean = Heads.Where(h => h.Site.Layer == layer && h.Kind == Ablation.Mean).Select(h => (long)h.Site.Head).Distinct().ToArray();
-        Ablation? Of(Component c) => Components.Where(x => x.Layer == layer && x.Component == c).Select(x => (Ablation?)x.Kind).FirstOrDefault();
-        var observe = ObserveHeads is { } all ? (heads, bias) => all(layer, heads, bias) : (Action<Tensor, Tensor?>?)null;
+        var zero = Heads
+            .Where(h => h.Site.Layer == layer && h.Kind == Ablation.Zero)
+            .Select(h => (long)h.Site.Head)
+            .Distinct()
+            .ToArray();
+        var mean = Heads
+            .Where(h => h.Site.Layer == layer && h.Kind == Ablation.Mean)
+            .Select(h => (long)h.Site.Head)
+            .Distinct()
+            .ToArray();
+        Ablation? Of(Component c) =>
+            Components.Where(x => x.Layer == layer && x.Component == c).Select(x => (Ablation?)x.Kind).FirstOrDefault();
+        var observe = ObserveHeads is { } all
+            ? (heads, bias) => all(layer, heads, bias)
+            : (Action<Tensor, Tensor?>?)null;
         var context = ObserveContext is { } every ? c => every(layer, c) : (Action<Tensor>?)null;
         var patches = HeadPatches.Where(p => p.Site.Layer == layer).ToArray();
-        var edits = new LayerEdits(zero, mean, Of(Component.Attention), Of(Component.Mlp), SkippedLayers.Contains(layer))
+        var edits = new LayerEdits(
+            zero,
+            mean,
+            Of(Component.Attention),
+            Of(Component.Mlp),
+            SkippedLayers.Contains(layer)
+        )
         {
             ObserveHeads = observe,
             HeadPerRow = HeadPerRow is { } rows && rows.Layer == layer ? (rows.Heads, rows.Kind) : null,
-            HeadPatchPerRow = HeadPatchPerRow is { } patched && patched.Layer == layer ? (patched.Heads, patched.Source) : null,
+            HeadPatchPerRow =
+                HeadPatchPerRow is { } patched && patched.Layer == layer ? (patched.Heads, patched.Source) : null,
             HeadPatches = patches,
             ObserveContext = context,
         };
         return edits.IsEmpty ? null : edits;
     }
 
-    /// <summary>The residual (B, T, d) with this boundary's patches written in (a new tensor; the input when none apply).</summary>
+    /// <summary>The residual (B, T, d) with this boundary's patches written in (a new tensor; the input when none
+    /// apply).</summary>
     internal Tensor Patch(int boundary, Tensor x)
     {
         var here = Patches.Where(p => p.Boundary == boundary).ToArray();
@@ -160,11 +199,27 @@ public sealed record Interventions
     }
 }
 
-/// <summary>What one layer changes: heads zeroed or set to their mean before o_proj, a branch's output ablated, or the whole layer skipped.</summary>
-internal sealed record LayerEdits(long[] ZeroHeads, long[] MeanHeads, Ablation? AttentionOut, Ablation? MlpOut, bool Skip)
+/// <summary>What one layer changes: heads zeroed or set to their mean before o_proj, a branch's output ablated, or the
+/// whole layer skipped.</summary>
+internal sealed record LayerEdits(
+    long[] ZeroHeads,
+    long[] MeanHeads,
+    Ablation? AttentionOut,
+    Ablation? MlpOut,
+    bool Skip
+)
 {
-    public bool IsEmpty => ZeroHeads.Length == 0 && MeanHeads.Length == 0 && AttentionOut is null && MlpOut is null && !Skip && ObserveHeads is null
-        && HeadPerRow is null && HeadPatchPerRow is null && HeadPatches.Length == 0 && ObserveContext is null;
+    public bool IsEmpty =>
+        ZeroHeads.Length == 0
+        && MeanHeads.Length == 0
+        && AttentionOut is null
+        && MlpOut is null
+        && !Skip
+        && ObserveHeads is null
+        && HeadPerRow is null
+        && HeadPatchPerRow is null
+        && HeadPatches.Length == 0
+        && ObserveContext is null;
 
     /// <summary>See <see cref="Interventions.HeadPatchPerRow"/>, for this layer.</summary>
     public (long[] Heads, Tensor Source)? HeadPatchPerRow { get; init; }
@@ -181,13 +236,20 @@ internal sealed record LayerEdits(long[] ZeroHeads, long[] MeanHeads, Ablation? 
     /// <summary>See <see cref="Interventions.ObserveHeads"/>, for this layer.</summary>
     public Action<Tensor, Tensor?>? ObserveHeads { get; init; }
 
-    public bool EditsHeads => ZeroHeads.Length > 0 || MeanHeads.Length > 0 || HeadPerRow is not null || HeadPatchPerRow is not null || HeadPatches.Length > 0;
+    public bool EditsHeads =>
+        ZeroHeads.Length > 0
+        || MeanHeads.Length > 0
+        || HeadPerRow is not null
+        || HeadPatchPerRow is not null
+        || HeadPatches.Length > 0;
 
-    /// <summary>context (B, H, T, hd) with the ablated heads replaced: zero, or each head's mean over positions.</summary>
+    /// <summary>context (B, H, T, hd) with the ablated heads replaced: zero, or each head's mean over
+    /// positions.</summary>
     public Tensor EditHeads(Tensor context)
     {
         var edited = context.clone();
-        long t = context.shape[2], hd = context.shape[3];
+        long t = context.shape[2],
+            hd = context.shape[3];
         foreach (var patch in HeadPatches)
         {
             using var value = tensor(patch.Value, device: context.device).to(context.dtype).view(t, hd);
@@ -196,16 +258,29 @@ internal sealed record LayerEdits(long[] ZeroHeads, long[] MeanHeads, Ablation? 
         if (HeadPatchPerRow is { } patched)
         {
             if (patched.Heads.Length != context.shape[0])
-                throw new ArgumentException($"A head per row needs one head for each of the batch's {context.shape[0]} rows; got {patched.Heads.Length}.");
+                throw new ArgumentException(
+                    $"A head per row needs one head for each of the batch's {context.shape[0]} rows; "
+                        + $"got {patched.Heads.Length}."
+                );
             for (var row = 0; row < patched.Heads.Length; row++)
                 edited[row, patched.Heads[row]].copy_(patched.Source[patched.Heads[row]]);
         }
         if (HeadPerRow is { } rows)
         {
             if (rows.Heads.Length != context.shape[0])
-                throw new ArgumentException($"A head per row needs one head for each of the batch's {context.shape[0]} rows; got {rows.Heads.Length}.");
+                throw new ArgumentException(
+                    $"A head per row needs one head for each of the batch's {context.shape[0]} rows; "
+                        + $"got {rows.Heads.Length}."
+                );
             // keep (B, H, 1, 1): 0 at (i, Heads[i]), 1 elsewhere.
-            using var keep = ones(context.shape[0], context.shape[1], 1, 1, dtype: context.dtype, device: context.device);
+            using var keep = ones(
+                context.shape[0],
+                context.shape[1],
+                1,
+                1,
+                dtype: context.dtype,
+                device: context.device
+            );
             using var rowIndex = arange(context.shape[0], dtype: ScalarType.Int64, device: context.device);
             using var headIndex = tensor(rows.Heads, device: context.device);
             keep.index_put_(zeros(1, dtype: context.dtype, device: context.device), rowIndex, headIndex);
@@ -213,7 +288,7 @@ internal sealed record LayerEdits(long[] ZeroHeads, long[] MeanHeads, Ablation? 
             if (rows.Kind == Ablation.Mean)
             {
                 using var removed = keep.neg().add_(HeldScalars.One);
-                using var means = context.mean([2], keepdim: true);                            // (B, H, 1, hd)
+                using var means = context.mean([2], keepdim: true); // (B, H, 1, hd)
                 edited.add_(means.mul(removed));
             }
         }
@@ -225,17 +300,22 @@ internal sealed record LayerEdits(long[] ZeroHeads, long[] MeanHeads, Ablation? 
         if (MeanHeads.Length > 0)
         {
             using var index = tensor(MeanHeads, device: context.device);
-            using var means = context.index_select(1, index).mean([2], keepdim: true).expand(-1, -1, context.shape[2], -1).contiguous();
+            using var means = context
+                .index_select(1, index)
+                .mean([2], keepdim: true)
+                .expand(-1, -1, context.shape[2], -1)
+                .contiguous();
             edited.index_copy_(1, index, means);
         }
         return edited;
     }
 
     /// <summary>A branch's contribution (B, T, d) ablated as asked: zero, or its mean over positions.</summary>
-    public static Tensor Ablate(Tensor contribution, Ablation? kind) => kind switch
-    {
-        Ablation.Zero => zeros_like(contribution),
-        Ablation.Mean => contribution.mean([1], keepdim: true).expand_as(contribution),
-        _ => contribution,
-    };
+    public static Tensor Ablate(Tensor contribution, Ablation? kind) =>
+        kind switch
+        {
+            Ablation.Zero => zeros_like(contribution),
+            Ablation.Mean => contribution.mean([1], keepdim: true).expand_as(contribution),
+            _ => contribution,
+        };
 }

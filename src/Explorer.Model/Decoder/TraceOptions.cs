@@ -1,4 +1,5 @@
 using TorchSharp;
+
 namespace Explorer.Model.Decoder;
 
 /// <summary>What a traced forward keeps. Everything off runs the fused attention path.</summary>
@@ -10,7 +11,8 @@ public sealed record TraceOptions
     /// <summary>Attention probabilities per layer and head, and per-head summaries.</summary>
     public bool Attention { get; init; } = true;
 
-    /// <summary>Logit lens at these positions (null: every position); off when <see cref="LogitLens"/> is false.</summary>
+    /// <summary>Logit lens at these positions (null: every position); off when <see cref="LogitLens"/> is
+    /// false.</summary>
     public bool LogitLens { get; init; } = true;
 
     public IReadOnlyList<int>? LensPositions { get; init; }
@@ -30,17 +32,26 @@ public sealed record TraceOptions
     public const int ViewLensPositions = 128;
 
     /// <summary>
-    /// What the live pages keep for a prompt of <paramref name="length"/> tokens: residual statistics, the logit lens at
-    /// the last position, the states to complete the lens at the last 128 positions on demand, and the attention maps
-    /// when a page shows them. The first charts need only the forward; the lens over every position (at a 102,400-token
-    /// vocabulary it costs more than the 7B forward itself) comes after.
+    /// What the live pages keep for a prompt of <paramref name="length"/> tokens: residual statistics, the logit lens
+    /// at the last position, the states to complete the lens at the last 128 positions on demand, and the attention
+    /// maps when a page shows them. The first charts need only the forward; the lens over every position (at a
+    /// 102,400-token vocabulary it costs more than the 7B forward itself) comes after.
     /// </summary>
-    public static TraceOptions ForViews(int length, bool attention = true) => new()
-    {
-        Attention = attention,
-        LensPositions = [length - 1],
-        DeferredLensPositions = Enumerable.Range(Math.Max(0, length - ViewLensPositions), Math.Min(length, ViewLensPositions)).ToArray(),
-    };
-    public static TraceOptions Nothing { get; } = new() { Residual = false, Attention = false, LogitLens = false };
+    public static TraceOptions ForViews(int length, bool attention = true) =>
+        new()
+        {
+            Attention = attention,
+            LensPositions = [length - 1],
+            DeferredLensPositions = Enumerable
+                .Range(Math.Max(0, length - ViewLensPositions), Math.Min(length, ViewLensPositions))
+                .ToArray(),
+        };
 
+    public static TraceOptions Nothing { get; } =
+        new()
+        {
+            Residual = false,
+            Attention = false,
+            LogitLens = false,
+        };
 }

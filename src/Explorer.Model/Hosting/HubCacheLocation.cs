@@ -12,9 +12,14 @@ public static class HubCacheLocation
         if (!string.IsNullOrWhiteSpace(configured))
             return string.Equals(configured.Trim(), "none", StringComparison.OrdinalIgnoreCase) ? null : configured;
         var home = environment("HOME") ?? Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
-        var standard = environment("HF_HUB_CACHE") is { Length: > 0 } hub ? hub
+        var standard =
+            environment("HF_HUB_CACHE") is { Length: > 0 } hub ? hub
             : environment("HF_HOME") is { Length: > 0 } hfHome ? Path.Combine(hfHome, "hub")
-            : Path.Combine(environment("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg : Path.Combine(home, ".cache"), "huggingface", "hub");
+            : Path.Combine(
+                environment("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg : Path.Combine(home, ".cache"),
+                "huggingface",
+                "hub"
+            );
         return Directory.Exists(standard) ? standard : null;
     }
 }

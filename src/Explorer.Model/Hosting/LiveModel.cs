@@ -9,7 +9,13 @@ namespace Explorer.Model.Hosting;
 /// <summary>A decoder with its tokenizer, ready to run: a mini preset or a checkpoint from disk.</summary>
 public sealed class LiveModel : IDisposable
 {
-    public LiveModel(string name, Explorer.Model.Decoder.Decoder decoder, ITextTokenizer? tokenizer, string source, IReadOnlyList<string>? configWarnings = null)
+    public LiveModel(
+        string name,
+        Explorer.Model.Decoder.Decoder decoder,
+        ITextTokenizer? tokenizer,
+        string source,
+        IReadOnlyList<string>? configWarnings = null
+    )
     {
         Name = name;
         Decoder = decoder;
@@ -18,12 +24,14 @@ public sealed class LiveModel : IDisposable
         ConfigWarnings = configWarnings ?? [];
     }
 
-    /// <summary>What reading config.json noticed and did not refuse: fields the family's class does not read, ignored.</summary>
+    /// <summary>What reading config.json noticed and did not refuse: fields the family's class does not read,
+    /// ignored.</summary>
     public IReadOnlyList<string> ConfigWarnings { get; }
 
     public string Name { get; }
     public Explorer.Model.Decoder.Decoder Decoder { get; }
     public ITextTokenizer? Tokenizer { get; }
+
     /// <summary>Where the weights came from: "seed 1234", "trained (defaults/NAME)" or a folder.</summary>
     public string Source { get; }
     public ModelSpec Spec => Decoder.Spec;
@@ -36,7 +44,10 @@ public sealed class LiveModel : IDisposable
     {
         if (trained && TrainedDefaults.Find(spec) is not null)
             return TrainedDefaults.Load(spec, device);
-        var decoder = Explorer.Model.Decoder.Decoder.Create(spec, new DecoderOptions { Seed = seed, Device = TorchDevice.Resolve(device) });
+        var decoder = Explorer.Model.Decoder.Decoder.Create(
+            spec,
+            new DecoderOptions { Seed = seed, Device = TorchDevice.Resolve(device) }
+        );
         return new LiveModel(spec.Name, decoder, MiniTokenizer.Create(), $"seed {seed}");
     }
 
@@ -44,9 +55,18 @@ public sealed class LiveModel : IDisposable
     /// A Hugging Face checkpoint folder; its tokenizer.json is used when present. The tokenizer is read first, against
     /// the config's vocab_size, so a bad one is refused before gigabytes of weights are read.
     /// </summary>
-    /// <param name="streamed">Run it layer by layer from its files (<see cref="Checkpoint.LoadStreamed"/>; CPU only).</param>
-    public static LiveModel FromCheckpoint(string directory, string device = "cpu", ScalarType? dtype = null, IProgress<double>? progress = null,
-        string? source = null, string? name = null, bool streamed = false, bool? mapLayers = null)
+    /// <param name="streamed">Run it layer by layer from its files (<see cref="Checkpoint.LoadStreamed"/>; CPU
+    /// only).</param>
+    public static LiveModel FromCheckpoint(
+        string directory,
+        string device = "cpu",
+        ScalarType? dtype = null,
+        IProgress<double>? progress = null,
+        string? source = null,
+        string? name = null,
+        bool streamed = false,
+        bool? mapLayers = null
+    )
     {
         var (spec, warnings) = Checkpoint.ReadConfig(directory);
         var resolved = TorchDevice.Resolve(device);
@@ -55,8 +75,16 @@ public sealed class LiveModel : IDisposable
         var tokenizer = ReadTokenizer(directory, spec);
         try
         {
-            var decoder = streamed ? Checkpoint.LoadStreamed(directory, dtype, progress, mapLayers) : Checkpoint.Load(directory, dtype, resolved, progress);
-            return new LiveModel(name ?? new DirectoryInfo(directory).Name, decoder, tokenizer, source ?? directory, warnings);
+            var decoder = streamed
+                ? Checkpoint.LoadStreamed(directory, dtype, progress, mapLayers)
+                : Checkpoint.Load(directory, dtype, resolved, progress);
+            return new LiveModel(
+                name ?? new DirectoryInfo(directory).Name,
+                decoder,
+                tokenizer,
+                source ?? directory,
+                warnings
+            );
         }
         catch
         {
@@ -80,10 +108,18 @@ public sealed class LiveModel : IDisposable
             }
         }
         var marker = Path.Combine(directory, MiniTokenizer.MarkerFile);
-        if (File.Exists(marker) && new FileInfo(marker).Length < 1024 && File.ReadAllText(marker).Trim() == MiniTokenizer.MarkerText)
+        if (
+            File.Exists(marker)
+            && new FileInfo(marker).Length < 1024
+            && File.ReadAllText(marker).Trim() == MiniTokenizer.MarkerText
+        )
         {
             if (spec.VocabularySize < MiniPresets.Vocabulary)
-                throw new CheckpointException($"{marker} names the {MiniTokenizer.MarkerText} tokenizer ({MiniPresets.Vocabulary:N0} tokens) but the model's vocab_size is {spec.VocabularySize:N0}.");
+                throw new CheckpointException(
+                    $"{marker} names the {MiniTokenizer.MarkerText} tokenizer "
+                        + $"({MiniPresets.Vocabulary:N0} tokens) but the model's vocab_size is "
+                        + $"{spec.VocabularySize:N0}."
+                );
             return MiniTokenizer.Create();
         }
         return null;
@@ -108,7 +144,9 @@ public sealed class LiveModel : IDisposable
             throw new ArgumentException($"The prompt is {ids.Count:N0} tokens; {Name} takes at most {limit:N0} here.");
         foreach (var id in ids)
             if (id < 0 || id >= Spec.VocabularySize)
-                throw new ArgumentException($"Token id {id} is outside {Name}'s vocabulary [0, {Spec.VocabularySize:N0}).");
+                throw new ArgumentException(
+                    $"Token id {id} is outside {Name}'s vocabulary [0, {Spec.VocabularySize:N0})."
+                );
     }
 
     /// <summary>Tokens in the warm-up forward: enough for every kernel a prompt's forward and lens use.</summary>
@@ -116,18 +154,21 @@ public sealed class LiveModel : IDisposable
 
     /// <summary>
     /// Runs one short traced forward and its lens at every position, and drops them, so that what a process pays once
-    /// (first-touch of the working memory, kernel selection, JIT of the trace code) is not paid by the first prompt: on
-    /// a 7B shape that first forward took 3.9 s against 2.1–2.7 s for the ones after it.
+    /// (first-touch of the working memory, kernel selection, JIT of the trace code) is not paid by the first prompt.
     /// </summary>
     public void WarmUp()
     {
-        var ids = Enumerable.Range(0, Math.Min(WarmUpTokens, Spec.ContextLength)).Select(i => i % Spec.VocabularySize).ToArray();
+        var ids = Enumerable
+            .Range(0, Math.Min(WarmUpTokens, Spec.ContextLength))
+            .Select(i => i % Spec.VocabularySize)
+            .ToArray();
         using var input = ToTensor(ids);
         using var trace = Decoder.Trace(input, TraceOptions.ForViews(ids.Length, attention: false));
         trace.CompleteLens(Decoder);
     }
 
-    /// <summary>Token ids as a (1, T) int64 tensor (the flat one held until the view is made, not left to a finalizer).</summary>
+    /// <summary>Token ids as a (1, T) int64 tensor (the flat one held until the view is made, not left to a
+    /// finalizer).</summary>
     public static Tensor ToTensor(IReadOnlyList<int> ids)
     {
         using var flat = TorchSharp.torch.tensor(ids.Select(i => (long)i).ToArray(), dtype: ScalarType.Int64);

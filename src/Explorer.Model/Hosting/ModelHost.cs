@@ -9,8 +9,9 @@ namespace Explorer.Model.Hosting;
 /// <summary>
 /// The live models of the server process: which are loaded and how (loading the default minis in the background,
 /// checkpoints from the models folder only, unloading), and traced forwards of them: every one on one serial
-/// <see cref="WorkQueue"/> (a request whose caller went away is skipped), recent ones kept in a <see cref="TraceCache"/>,
-/// prompt length limited. Split training steps of a live model run through <see cref="Pipeline.LivePipeline"/>.
+/// <see cref="WorkQueue"/> (a request whose caller went away is skipped), recent ones kept in a <see
+/// cref="TraceCache"/>, prompt length limited. Split training steps of a live model run through <see
+/// cref="Pipeline.LivePipeline"/>.
 /// </summary>
 public sealed class ModelHost : IAsyncDisposable
 {
@@ -25,9 +26,17 @@ public sealed class ModelHost : IAsyncDisposable
     public ModelHost(ModelHostOptions options)
     {
         if (options.MaxPromptTokens < 1)
-            throw new ArgumentOutOfRangeException(nameof(options), options.MaxPromptTokens, "MaxPromptTokens must be at least 1.");
+            throw new ArgumentOutOfRangeException(
+                nameof(options),
+                options.MaxPromptTokens,
+                "MaxPromptTokens must be at least 1."
+            );
         if (options.QueueCapacity < 1)
-            throw new ArgumentOutOfRangeException(nameof(options), options.QueueCapacity, "QueueCapacity must be at least 1.");
+            throw new ArgumentOutOfRangeException(
+                nameof(options),
+                options.QueueCapacity,
+                "QueueCapacity must be at least 1."
+            );
         _options = options;
         ProcessMemory.Configure(); // the process's malloc settings for libtorch's temporaries, before the first model
         _folder = new ModelsFolder(options.ModelsFolder, options.HubCache);
@@ -57,9 +66,17 @@ public sealed class ModelHost : IAsyncDisposable
 
     /// <summary>Starts loading the default models in the background; returns when they are ready or failed.</summary>
     public Task LoadDefaultModelsAsync() =>
-        Task.WhenAll(MiniPresets.All.Select(spec => LoadAsync(spec.Name,
-            _options.TrainedDefaults && TrainedDefaults.Find(spec) is not null ? $"trained ({TrainedDefaults.FolderName}/{spec.Name})" : $"seed {_options.Seed}",
-            () => LiveModel.Mini(spec, _options.Seed, _options.Device, _options.TrainedDefaults))));
+        Task.WhenAll(
+            MiniPresets.All.Select(spec =>
+                LoadAsync(
+                    spec.Name,
+                    _options.TrainedDefaults && TrainedDefaults.Find(spec) is not null
+                        ? $"trained ({TrainedDefaults.FolderName}/{spec.Name})"
+                        : $"seed {_options.Seed}",
+                    () => LiveModel.Mini(spec, _options.Seed, _options.Device, _options.TrainedDefaults)
+                )
+            )
+        );
 
     /// <summary>
     /// Loads a checkpoint from inside the models folder or the hub cache, by the name the folder lists it under:
@@ -72,20 +89,39 @@ public sealed class ModelHost : IAsyncDisposable
         var modelName = entry.Revision is null ? new DirectoryInfo(entry.Path).Name : entry.Name;
         if (MiniPresets.TryGet(modelName, out _))
             throw new ArgumentException($"'{modelName}' is the name of a built-in model; rename the folder.");
-        var source = entry.Revision is null ? entry.Path : $"hub cache {entry.Name} @ {entry.Revision[..Math.Min(12, entry.Revision.Length)]}";
+        var source = entry.Revision is null
+            ? entry.Path
+            : $"hub cache {entry.Name} @ {entry.Revision[..Math.Min(12, entry.Revision.Length)]}";
         return LoadAsync(modelName, source, progress =>
         {
             var (_, _, resident, streamed) = Checkpoint.Footprint(entry.Path);
-            var placement = Placement.Choose(request, resident, streamed, Checkpoint.AvailableMemoryBytes(), Placement.TraceRoom(_options.TraceCacheBytes));
-            var model = LiveModel.FromCheckpoint(entry.Path, placement.Streamed ? "cpu" : _options.Device, progress: progress, source: source,
-                name: modelName, streamed: placement.Streamed);
+            var placement = Placement.Choose(
+                request,
+                resident,
+                streamed,
+                Checkpoint.AvailableMemoryBytes(),
+                Placement.TraceRoom(_options.TraceCacheBytes)
+            );
+            var model = LiveModel.FromCheckpoint(
+                entry.Path,
+                placement.Streamed ? "cpu" : _options.Device,
+                progress: progress,
+                source: source,
+                name: modelName,
+                streamed: placement.Streamed
+            );
             return (model, placement);
         });
     }
 
-    private Task<ModelStatus> LoadAsync(string name, string source, Func<LiveModel> load) => LoadAsync(name, source, _ => (load(), (Placement?)null));
+    private Task<ModelStatus> LoadAsync(string name, string source, Func<LiveModel> load) =>
+        LoadAsync(name, source, _ => (load(), (Placement?)null));
 
-    private async Task<ModelStatus> LoadAsync(string name, string source, Func<IProgress<double>, (LiveModel Model, Placement? Placement)> load)
+    private async Task<ModelStatus> LoadAsync(
+        string name,
+        string source,
+        Func<IProgress<double>, (LiveModel Model, Placement? Placement)> load
+    )
     {
         if (_status.TryGetValue(name, out var existing) && existing.State == ModelState.Loading)
             return existing;
@@ -99,13 +135,31 @@ public sealed class ModelHost : IAsyncDisposable
                 if (fraction - lastReported < 0.01 && fraction < 1)
                     return;
                 lastReported = fraction;
-                SetStatus(new ModelStatus(name, ModelState.Loading, fraction, $"loading weights: {fraction:P0}", null, source));
+                SetStatus(
+                    new ModelStatus(name, ModelState.Loading, fraction, $"loading weights: {fraction:P0}", null, source)
+                );
             });
             var (model, placement) = await Task.Run(() => load(progress));
             if (_models.TryRemove(name, out var old))
-                await RunAsync(() => { old.Dispose(); return true; }, CancellationToken.None);
+                await RunAsync(
+                    () =>
+                    {
+                        old.Dispose();
+                        return true;
+                    },
+                    CancellationToken.None
+                );
             _models[name] = model;
-            var status = new ModelStatus(name, ModelState.Ready, 1, placement?.Reason ?? "ready", model.Spec, model.Source, placement, model.ConfigWarnings);
+            var status = new ModelStatus(
+                name,
+                ModelState.Ready,
+                1,
+                placement?.Reason ?? "ready",
+                model.Spec,
+                model.Source,
+                placement,
+                model.ConfigWarnings
+            );
             SetStatus(status);
             WarmUpLater(model);
             return status;
@@ -129,7 +183,14 @@ public sealed class ModelHost : IAsyncDisposable
     {
         if (!_options.WarmUp || model.Decoder.IsStreamed)
             return;
-        _ = RunAsync(() => { model.WarmUp(); return true; }, _queue.Stopping)
+        _ = RunAsync(
+                () =>
+                {
+                    model.WarmUp();
+                    return true;
+                },
+                _queue.Stopping
+            )
             .ContinueWith(t => _ = t.Exception, TaskContinuationOptions.NotOnRanToCompletion);
     }
 
@@ -140,7 +201,14 @@ public sealed class ModelHost : IAsyncDisposable
             return _status.TryRemove(name, out _);
         _status.TryRemove(name, out _);
         _cache.RemoveModel(name);
-        await RunAsync(() => { model.Dispose(); return true; }, CancellationToken.None);
+        await RunAsync(
+            () =>
+            {
+                model.Dispose();
+                return true;
+            },
+            CancellationToken.None
+        );
         Changed?.Invoke();
         return true;
     }
@@ -151,15 +219,24 @@ public sealed class ModelHost : IAsyncDisposable
     public int[] Tokenize(string model, string prompt) => Model(model).Encode(prompt, _options.MaxPromptTokens);
 
     /// <summary>Runs (or reuses) a traced forward of a prompt.</summary>
-    public Task<TraceLease> TraceAsync(string model, string prompt, TraceOptions options, CancellationToken cancellation) =>
-        TraceAsync(model, Tokenize(model, prompt), options, cancellation);
+    public Task<TraceLease> TraceAsync(
+        string model,
+        string prompt,
+        TraceOptions options,
+        CancellationToken cancellation
+    ) => TraceAsync(model, Tokenize(model, prompt), options, cancellation);
 
     /// <summary>
     /// Runs (or reuses) a traced forward of token ids. A streamed model reports each layer done to
     /// <paramref name="layers"/>; one whose files fail part-way is unloaded and listed as failed with the reason.
     /// </summary>
-    public async Task<TraceLease> TraceAsync(string model, IReadOnlyList<int> tokens, TraceOptions options, CancellationToken cancellation,
-        IProgress<int>? layers = null)
+    public async Task<TraceLease> TraceAsync(
+        string model,
+        IReadOnlyList<int> tokens,
+        TraceOptions options,
+        CancellationToken cancellation,
+        IProgress<int>? layers = null
+    )
     {
         var live = Model(model);
         live.CheckTokens(tokens, _options.MaxPromptTokens);
@@ -185,29 +262,51 @@ public sealed class ModelHost : IAsyncDisposable
         return lease;
     }
 
-    private Task<CachedTrace> RunTraceAsync(LiveModel live, string key, int[] ids, TraceOptions options, CancellationToken cancellation, Action<int>? onLayer) =>
-        RunAsync(() =>
-        {
-            using var input = LiveModel.ToTensor(ids);
-            var trace = live.Decoder.Trace(input, options, cancellation, onLayer);
-            Interlocked.Increment(ref _forwards);
-            var pieces = live.Tokenizer is null ? ids.Select(i => i.ToString()).ToArray() : TokenPieces.Display(live.Tokenizer, ids);
-            return new CachedTrace(key, live.Name, ids, pieces, trace);
-        }, cancellation, orphaned: entry => entry.Evict()); // cancelled as it finished: never leased, so freed here
+    private Task<CachedTrace> RunTraceAsync(
+        LiveModel live,
+        string key,
+        int[] ids,
+        TraceOptions options,
+        CancellationToken cancellation,
+        Action<int>? onLayer
+    ) =>
+        RunAsync(
+            () =>
+            {
+                using var input = LiveModel.ToTensor(ids);
+                var trace = live.Decoder.Trace(input, options, cancellation, onLayer);
+                Interlocked.Increment(ref _forwards);
+                var pieces = live.Tokenizer is null
+                    ? ids.Select(i => i.ToString()).ToArray()
+                    : TokenPieces.Display(live.Tokenizer, ids);
+                return new CachedTrace(key, live.Name, ids, pieces, trace);
+            },
+            cancellation,
+            orphaned: entry => entry.Evict()
+        ); // cancelled as it finished: never leased, so freed here
 
-    /// <summary>A model that cannot run any more: unloaded, its traces evicted, listed as failed with the reason.</summary>
+    /// <summary>A model that cannot run any more: unloaded, its traces evicted, listed as failed with the
+    /// reason.</summary>
     private async Task FailAsync(LiveModel live, string reason)
     {
         if (!_models.TryRemove(live.Name, out var model) || !ReferenceEquals(model, live))
             return;
         _cache.RemoveModel(live.Name);
         SetStatus(new ModelStatus(live.Name, ModelState.Failed, 0, reason, null, live.Source));
-        await RunAsync(() => { live.Dispose(); return true; }, CancellationToken.None);
+        await RunAsync(
+            () =>
+            {
+                live.Dispose();
+                return true;
+            },
+            CancellationToken.None
+        );
     }
 
     private static string Describe(TraceOptions o) =>
-        $"{o.Residual}{o.Attention}{o.LogitLens}{o.TopK}:{(o.LensPositions is null ? "all" : string.Join(',', o.LensPositions))}" +
-        $":{(o.DeferredLensPositions is null ? "none" : string.Join(',', o.DeferredLensPositions))}";
+        $"{o.Residual}{o.Attention}{o.LogitLens}{o.TopK}"
+        + $":{(o.LensPositions is null ? "all" : string.Join(',', o.LensPositions))}"
+        + $":{(o.DeferredLensPositions is null ? "none" : string.Join(',', o.DeferredLensPositions))}";
 
     /// <summary>
     /// Completes a trace's logit lens at its deferred positions on the model worker (from the states the forward kept:
@@ -229,7 +328,11 @@ public sealed class ModelHost : IAsyncDisposable
     /// work gets the caller's cancellation to check between its steps; what it returns must hold no tensor (its dispose
     /// scope frees every one it made). Refused as <see cref="Model"/> refuses an unknown or unready model.
     /// </summary>
-    public Task<T> RunWithAsync<T>(string model, Func<LiveModel, CancellationToken, T> work, CancellationToken cancellation)
+    public Task<T> RunWithAsync<T>(
+        string model,
+        Func<LiveModel, CancellationToken, T> work,
+        CancellationToken cancellation
+    )
     {
         var live = Model(model);
         return RunAsync(() => work(live, cancellation), cancellation);
@@ -240,9 +343,11 @@ public sealed class ModelHost : IAsyncDisposable
         if (_models.TryGetValue(name, out var model))
             return model;
         if (_status.TryGetValue(name, out var status))
-            throw new InvalidOperationException(status.State == ModelState.Loading
-                ? $"{name} is still loading; try again in a moment."
-                : $"{name} failed to load: {status.Message}");
+            throw new InvalidOperationException(
+                status.State == ModelState.Loading
+                    ? $"{name} is still loading; try again in a moment."
+                    : $"{name} failed to load: {status.Message}"
+            );
         throw new ArgumentException($"Unknown model '{name}'. Loaded: {string.Join(", ", _models.Keys.Order())}.");
     }
 
@@ -251,11 +356,16 @@ public sealed class ModelHost : IAsyncDisposable
     /// a dispose scope: every tensor it makes and does not detach is held until it ends (never left to a finalizer,
     /// which could free one while a native call still reads it) and freed then.
     /// </summary>
-    internal Task<T> RunAsync<T>(Func<T> work, CancellationToken cancellation, Action<T>? orphaned = null) => _queue.RunAsync(() =>
-    {
-        using var scope = TorchSharp.torch.NewDisposeScope();
-        return work();
-    }, cancellation, orphaned);
+    internal Task<T> RunAsync<T>(Func<T> work, CancellationToken cancellation, Action<T>? orphaned = null) =>
+        _queue.RunAsync(
+            () =>
+            {
+                using var scope = TorchSharp.torch.NewDisposeScope();
+                return work();
+            },
+            cancellation,
+            orphaned
+        );
 
     private void SetStatus(ModelStatus status)
     {

@@ -8,7 +8,8 @@ public sealed class ModelHostOptions
 
     /// <summary>
     /// A Hugging Face hub cache (<c>models--ORG--NAME/snapshots/REV/</c>) whose models are listed beside the models
-    /// folder's, as ORG/NAME; null or empty for none. The web app defaults it to the standard location when that exists.
+    /// folder's, as ORG/NAME; null or empty for none. The web app defaults it to the standard location when that
+    /// exists.
     /// </summary>
     public string? HubCache { get; set; }
 
@@ -27,7 +28,8 @@ public sealed class ModelHostOptions
     /// <summary>Load the two mini models at start.</summary>
     public bool LoadDefaultModels { get; set; } = true;
 
-    /// <summary>Load the trained weights that ship with the app (false: initialise the minis from <see cref="Seed"/>).</summary>
+    /// <summary>Load the trained weights that ship with the app (false: initialise the minis from <see
+    /// cref="Seed"/>).</summary>
     public bool TrainedDefaults { get; set; } = true;
 
     /// <summary>Run a short forward on each model right after it loads (<see cref="LiveModel.WarmUp"/>).</summary>

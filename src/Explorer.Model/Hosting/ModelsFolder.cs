@@ -36,7 +36,9 @@ public sealed class ModelsFolder
         if (string.IsNullOrWhiteSpace(name))
             throw new ArgumentException("Give the name of a checkpoint folder inside the models folder.");
         if (System.IO.Path.IsPathRooted(name))
-            throw new ArgumentException($"'{name}' is an absolute path; give a folder name inside the models folder ({Root}).");
+            throw new ArgumentException(
+                $"'{name}' is an absolute path; give a folder name inside the models folder ({Root})."
+            );
         foreach (var cache in Caches())
         {
             CheckpointEntry? hub;
@@ -56,7 +58,9 @@ public sealed class ModelsFolder
         }
         var full = System.IO.Path.GetFullPath(System.IO.Path.Combine(Root, name));
         if (!IsInside(full, Root))
-            throw new ArgumentException($"'{name}' leads outside the models folder ({Root}); only folders inside it can be loaded.");
+            throw new ArgumentException(
+                $"'{name}' leads outside the models folder ({Root}); only folders inside it can be loaded."
+            );
         if (!Directory.Exists(full))
             throw new ArgumentException($"There is no folder '{name}' in the models folder ({Root}).");
         CheckLinks(full, Root, name);
@@ -68,10 +72,13 @@ public sealed class ModelsFolder
     {
         var result = new List<CheckpointEntry>();
         if (Directory.Exists(Root))
-            result.AddRange(Directory.EnumerateDirectories(Root)
-                .Where(d => File.Exists(System.IO.Path.Combine(d, Weights.Checkpoint.ConfigFile)))
-                .Select(d => new CheckpointEntry(System.IO.Path.GetFileName(d), d, null))
-                .OrderBy(e => e.Name, StringComparer.Ordinal));
+            result.AddRange(
+                Directory
+                    .EnumerateDirectories(Root)
+                    .Where(d => File.Exists(System.IO.Path.Combine(d, Weights.Checkpoint.ConfigFile)))
+                    .Select(d => new CheckpointEntry(System.IO.Path.GetFileName(d), d, null))
+                    .OrderBy(e => e.Name, StringComparer.Ordinal)
+            );
         foreach (var cache in Caches())
         {
             try
@@ -114,19 +121,31 @@ public sealed class ModelsFolder
             if (File.Exists(main) && new FileInfo(main).Length < 256)
             {
                 var commit = File.ReadAllText(main).Trim();
-                if (commit.Length > 0 && commit.All(char.IsAsciiLetterOrDigit) && File.Exists(System.IO.Path.Combine(snapshots, commit, Weights.Checkpoint.ConfigFile)))
+                if (
+                    commit.Length > 0
+                    && commit.All(char.IsAsciiLetterOrDigit)
+                    && File.Exists(System.IO.Path.Combine(snapshots, commit, Weights.Checkpoint.ConfigFile))
+                )
                     revision = commit;
             }
-            revision ??= new DirectoryInfo(snapshots).EnumerateDirectories()
+            revision ??= new DirectoryInfo(snapshots)
+                .EnumerateDirectories()
                 .Where(d => File.Exists(System.IO.Path.Combine(d.FullName, Weights.Checkpoint.ConfigFile)))
-                .OrderByDescending(d => d.LastWriteTimeUtc).ThenBy(d => d.Name, StringComparer.Ordinal)
-                .FirstOrDefault()?.Name;
+                .OrderByDescending(d => d.LastWriteTimeUtc)
+                .ThenBy(d => d.Name, StringComparer.Ordinal)
+                .FirstOrDefault()
+                ?.Name;
             if (revision is not null)
-                yield return new CheckpointEntry(string.Join('/', parts), System.IO.Path.Combine(snapshots, revision), revision);
+                yield return new CheckpointEntry(
+                    string.Join('/', parts),
+                    System.IO.Path.Combine(snapshots, revision),
+                    revision
+                );
         }
     }
 
-    /// <summary>The folder, and every file in it, must resolve to somewhere inside <paramref name="root"/>, links followed.</summary>
+    /// <summary>The folder, and every file in it, must resolve to somewhere inside <paramref name="root"/>, links
+    /// followed.</summary>
     private static void CheckLinks(string folder, string root, string name)
     {
         var realRoot = RealPath(root);
@@ -137,16 +156,23 @@ public sealed class ModelsFolder
         {
             var real = RealPath(file);
             if (!IsInside(real, realRoot))
-                throw new ArgumentException($"'{name}': {System.IO.Path.GetFileName(file)} is a link to {real}, outside the models folder ({root}).");
+                throw new ArgumentException(
+                    $"'{name}': {System.IO.Path.GetFileName(file)} is a link to {real}, outside the "
+                        + $"models folder ({root})."
+                );
         }
     }
 
-    /// <summary>The path with every symbolic link along it resolved (as realpath(3) does); a dangling link stays as it is.</summary>
+    /// <summary>The path with every symbolic link along it resolved (as realpath(3) does); a dangling link stays as it
+    /// is.</summary>
     public static string RealPath(string path)
     {
         var full = System.IO.Path.GetFullPath(path);
         var current = System.IO.Path.GetPathRoot(full)!;
-        foreach (var part in full[current.Length..].Split(System.IO.Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries))
+        foreach (
+            var part in full[current.Length..]
+                .Split(System.IO.Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries)
+        )
         {
             var next = System.IO.Path.Combine(current, part);
             FileSystemInfo info = Directory.Exists(next) ? new DirectoryInfo(next) : new FileInfo(next);
@@ -158,5 +184,9 @@ public sealed class ModelsFolder
     }
 
     private static bool IsInside(string full, string root) =>
-        full == root || full.StartsWith(root.EndsWith(System.IO.Path.DirectorySeparatorChar) ? root : root + System.IO.Path.DirectorySeparatorChar, StringComparison.Ordinal);
+        full == root
+        || full.StartsWith(
+            root.EndsWith(System.IO.Path.DirectorySeparatorChar) ? root : root + System.IO.Path.DirectorySeparatorChar,
+            StringComparison.Ordinal
+        );
 }

@@ -19,8 +19,13 @@ public static partial class ProcessMemory
     [LibraryImport("libc", EntryPoint = "madvise", SetLastError = true)]
     private static partial int MAdvise(nint address, nuint length, int advice);
 
-    private const int MTrimThreshold = -1, MMmapThreshold = -3, MAdvHugePage = 14, MAdvPopulateRead = 22, MAdvDontNeed = 4;
-    private const int EFault = 14, EIo = 5;
+    private const int MTrimThreshold = -1,
+        MMmapThreshold = -3,
+        MAdvHugePage = 14,
+        MAdvPopulateRead = 22,
+        MAdvDontNeed = 4;
+    private const int EFault = 14,
+        EIo = 5;
     private const long HugePage = 2L << 20;
     private static bool _unavailable;
     private static int _configured;
@@ -61,8 +66,8 @@ public static partial class ProcessMemory
 
     /// <summary>
     /// Asks the kernel to back [address, address + length) with 2 MiB pages where transparent huge pages are on
-    /// "madvise" (Debian's default). Filling fresh memory then takes one page fault per 2 MiB instead of per 4 KiB:
-    /// reading a 7B checkpoint into fresh tensors ran at 250 MB/s on this machine's VM, almost all of it in faults.
+    /// "madvise" (Debian's default). Filling fresh memory then takes one page fault per 2 MiB instead of per 4 KiB: at
+    /// 4 KiB a fault, reading a checkpoint into fresh tensors is bound by the faults, not the copy.
     /// Only whole huge pages inside the range are advised; a no-op elsewhere or where it fails.
     /// </summary>
     public static void AdviseHugePages(nint address, long length)
@@ -95,9 +100,12 @@ public static partial class ProcessMemory
     {
         /// <summary>Every page of the range is mapped.</summary>
         Populated,
+
         /// <summary>Not Linux, or a kernel before 5.14: nothing was done.</summary>
         Unsupported,
-        /// <summary>Reading the range would raise SIGBUS (the file behind it shrank, or its pages could not be read).</summary>
+
+        /// <summary>Reading the range would raise SIGBUS (the file behind it shrank, or its pages could not be
+        /// read).</summary>
         Faulted,
     }
 
@@ -157,7 +165,8 @@ public static partial class ProcessMemory
     /// </summary>
     public static long AnonymousResident() => StatusBytes("RssAnon:") ?? Resident();
 
-    /// <summary>Resident file pages mapped by this process (RssFile on Linux: pages the kernel can drop); 0 elsewhere.</summary>
+    /// <summary>Resident file pages mapped by this process (RssFile on Linux: pages the kernel can drop); 0
+    /// elsewhere.</summary>
     public static long FileResident() => StatusBytes("RssFile:") ?? 0;
 
     /// <summary>The most resident memory this process has had (VmHWM on Linux; the current figure elsewhere).</summary>

@@ -12,12 +12,17 @@ internal sealed class TraceCache(long budgetBytes)
 
     public long Bytes
     {
-        get { lock (_gate) return _bytes; }
+        get
+        {
+            lock (_gate)
+                return _bytes;
+        }
     }
 
     /// <summary>
-    /// A lease on the trace for <paramref name="key"/>, which moves to the front, or null. Taken under the cache's lock,
-    /// so that no other thread's <see cref="Add"/> can evict (and free) the trace between finding it and leasing it.
+    /// A lease on the trace for <paramref name="key"/>, which moves to the front, or null. Taken under the cache's
+    /// lock, so that no other thread's <see cref="Add"/> can evict (and free) the trace between finding it and leasing
+    /// it.
     /// </summary>
     public TraceLease? Lease(string key)
     {
@@ -47,7 +52,11 @@ internal sealed class TraceCache(long budgetBytes)
     public void RemoveModel(string model)
     {
         lock (_gate)
-            foreach (var entry in _entries.Where(e => string.Equals(e.Model, model, StringComparison.OrdinalIgnoreCase)).ToArray())
+            foreach (
+                var entry in _entries
+                    .Where(e => string.Equals(e.Model, model, StringComparison.OrdinalIgnoreCase))
+                    .ToArray()
+            )
                 Remove(entry);
     }
 

@@ -23,10 +23,12 @@ public sealed class TraceLease : IDisposable
     public IReadOnlyList<int> Tokens => _entry.Tokens;
     public IReadOnlyList<string> Pieces => _entry.Pieces;
     public bool FromCache { get; }
+
     /// <summary>What the trace counts against the host's cache budget.</summary>
     public long Bytes => _entry.Bytes;
 
-    /// <summary>Another lease on the same trace, for work that must outlive the caller's (the lens completion).</summary>
+    /// <summary>Another lease on the same trace, for work that must outlive the caller's (the lens
+    /// completion).</summary>
     internal TraceLease Share() => new(_entry, FromCache);
 
     public void Dispose()
@@ -37,7 +39,13 @@ public sealed class TraceLease : IDisposable
 }
 
 /// <summary>A cache entry: counts its leases and frees the trace when evicted and unleased.</summary>
-internal sealed class CachedTrace(string key, string model, int[] tokens, IReadOnlyList<string> pieces, DecoderTrace trace)
+internal sealed class CachedTrace(
+    string key,
+    string model,
+    int[] tokens,
+    IReadOnlyList<string> pieces,
+    DecoderTrace trace
+)
 {
     private int _leases;
     private bool _evicted;
@@ -49,7 +57,10 @@ internal sealed class CachedTrace(string key, string model, int[] tokens, IReadO
     public int[] Tokens { get; } = tokens;
     public IReadOnlyList<string> Pieces { get; } = pieces;
     public DecoderTrace Trace { get; } = trace;
-    public long Bytes { get; } = trace.AttentionBytes + trace.DeferredLensBytes + (long)trace.Length * (trace.Layers * 6 + trace.Spec.VocabularySize) * sizeof(float);
+    public long Bytes { get; } =
+        trace.AttentionBytes
+        + trace.DeferredLensBytes
+        + (long)trace.Length * (trace.Layers * 6 + trace.Spec.VocabularySize) * sizeof(float);
 
     public void Acquire()
     {
@@ -81,7 +92,11 @@ internal sealed class CachedTrace(string key, string model, int[] tokens, IReadO
 
     public bool IsDisposed
     {
-        get { lock (_gate) return _disposed; }
+        get
+        {
+            lock (_gate)
+                return _disposed;
+        }
     }
 
     private void FreeIfUnused()

@@ -34,18 +34,28 @@ public static class TrainedDefaults
     public static LiveModel Load(ModelSpec spec, string device = "cpu", string? folder = null)
     {
         var directory = Find(spec, folder)
-            ?? throw new CheckpointException($"No trained {spec.Name} in {folder ?? Folder}; train it with `explorer train-defaults`.");
-        var model = LiveModel.FromCheckpoint(directory, device, ScalarType.Float32, source: $"trained ({FolderName}/{spec.Name})");
+            ?? throw new CheckpointException(
+                $"No trained {spec.Name} in {folder ?? Folder}; train it with `explorer train-defaults`."
+            );
+        var model = LiveModel.FromCheckpoint(
+            directory,
+            device,
+            ScalarType.Float32,
+            source: $"trained ({FolderName}/{spec.Name})"
+        );
         var shipped = model.Spec with { Name = spec.Name };
         if (shipped != spec)
         {
             model.Dispose();
             throw new CheckpointException(
-                $"{directory} holds a {Describe(model.Spec)} model but {spec.Name} is {Describe(spec)}; retrain it with `explorer train-defaults`.");
+                $"{directory} holds a {Describe(model.Spec)} model but {spec.Name} is {Describe(spec)}; "
+                    + "retrain it with `explorer train-defaults`."
+            );
         }
         return model;
     }
 
     private static string Describe(ModelSpec s) =>
-        $"{s.Layers} × d{s.HiddenSize} (FFN {s.IntermediateSize}, {s.AttentionHeads}/{s.KeyValueHeads} heads, vocab {s.VocabularySize})";
+        $"{s.Layers} × d{s.HiddenSize} (FFN {s.IntermediateSize}, {s.AttentionHeads}/{s.KeyValueHeads} "
+        + $"heads, vocab {s.VocabularySize})";
 }

@@ -24,7 +24,9 @@ public sealed class WorkQueue : IAsyncDisposable
             throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "A work queue holds at least 1 item.");
         _capacity = capacity;
         _queue = capacity is { } bound
-            ? Channel.CreateBounded<Func<Task>>(new BoundedChannelOptions(bound) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait })
+            ? Channel.CreateBounded<Func<Task>>(
+                new BoundedChannelOptions(bound) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait }
+            )
             : Channel.CreateUnbounded<Func<Task>>(new UnboundedChannelOptions { SingleReader = true });
         _worker = Task.Run(WorkAsync);
     }
@@ -85,7 +87,9 @@ public sealed class WorkQueue : IAsyncDisposable
         if (!_queue.Writer.TryWrite(item))
         {
             Interlocked.Decrement(ref _waiting);
-            throw new InvalidOperationException($"The model is busy: {_capacity} requests are already waiting. Try again shortly.");
+            throw new InvalidOperationException(
+                $"The model is busy: {_capacity} requests are already waiting. Try again shortly."
+            );
         }
         for (var peak = Volatile.Read(ref _peakWaiting); waiting > peak; peak = Volatile.Read(ref _peakWaiting))
             Interlocked.CompareExchange(ref _peakWaiting, waiting, peak);
@@ -100,9 +104,7 @@ public sealed class WorkQueue : IAsyncDisposable
             await foreach (var item in _queue.Reader.ReadAllAsync(_stopping.Token))
                 await item();
         }
-        catch (OperationCanceledException)
-        {
-        }
+        catch (OperationCanceledException) { }
     }
 
     /// <summary>Stops taking work, cancels <see cref="Stopping"/> and waits for the item running now.</summary>
@@ -114,9 +116,7 @@ public sealed class WorkQueue : IAsyncDisposable
         {
             await _worker;
         }
-        catch (OperationCanceledException)
-        {
-        }
+        catch (OperationCanceledException) { }
         _stopping.Dispose();
     }
 }

@@ -14,8 +14,15 @@ namespace Explorer.Model.Patching;
 /// <param name="Heads">(L, H): query head h of layer l through o_proj.</param>
 /// <param name="AttentionBias">o_proj's bias of each layer (zero where it has none).</param>
 /// <param name="Mlp">Each layer's MLP output.</param>
-public sealed record DirectLogitAttribution(int Answer, int Wrong, double Embedding, double[,] Heads, double[] AttentionBias, double[] Mlp,
-    double Actual)
+public sealed record DirectLogitAttribution(
+    int Answer,
+    int Wrong,
+    double Embedding,
+    double[,] Heads,
+    double[] AttentionBias,
+    double[] Mlp,
+    double Actual
+)
 {
     public double Total
     {
@@ -34,7 +41,8 @@ public sealed record DirectLogitAttribution(int Answer, int Wrong, double Embedd
     /// </summary>
     public SweepResult ToSweep()
     {
-        int layers = Heads.GetLength(0), heads = Heads.GetLength(1);
+        int layers = Heads.GetLength(0),
+            heads = Heads.GetLength(1);
         var values = new double[layers, heads + 1];
         for (var l = 0; l < layers; l++)
         {
@@ -42,22 +50,37 @@ public sealed record DirectLogitAttribution(int Answer, int Wrong, double Embedd
                 values[l, h] = Heads[l, h];
             values[l, heads] = Mlp[l];
         }
-        return new SweepResult("direct logit attribution", "logit difference each head and MLP adds directly, through the frozen final norm",
-            Actual, Actual, values);
+        return new SweepResult(
+            "direct logit attribution",
+            "logit difference each head and MLP adds directly, through the frozen final norm",
+            Actual,
+            Actual,
+            values
+        );
     }
 
     /// <summary>
     /// One forward (resident or streamed) of <paramref name="ids"/>, reading each head's output as the layer runs.
     /// Pre-norm blocks only: there the branches add to the residual as they are.
     /// </summary>
-    public static DirectLogitAttribution Compute(Decoder.Decoder decoder, int[] ids, int answer, int wrong, CancellationToken cancellation = default)
+    public static DirectLogitAttribution Compute(
+        Decoder.Decoder decoder,
+        int[] ids,
+        int answer,
+        int wrong,
+        CancellationToken cancellation = default
+    )
     {
         var spec = decoder.Spec;
         if (spec.NormPlacement != NormPlacement.Pre)
             throw new InvalidOperationException(
-                $"{spec.Name} normalises its branches after they run ({spec.NormPlacement}-norm): direct logit attribution needs pre-norm blocks, whose outputs add to the residual as they are.");
+                $"{spec.Name} normalises its branches after they run ({spec.NormPlacement}-norm): "
+                    + "direct logit attribution needs pre-norm blocks, whose outputs add to the residual as "
+                    + "they are."
+            );
         new PatchingProblem(ids, ids, answer, wrong).Check(spec.VocabularySize);
-        int layers = spec.Layers, heads = spec.AttentionHeads;
+        int layers = spec.Layers,
+            heads = spec.AttentionHeads;
         var headOut = new Tensor?[layers];
         var biases = new Tensor?[layers];
         var states = new Tensor?[layers + 1];
@@ -97,8 +120,11 @@ public sealed record DirectLogitAttribution(int Answer, int Wrong, double Embedd
         var unembedding = decoder.Unembedding.detach();
         var rows = (unembedding[answer].to(ScalarType.Float32) - unembedding[wrong].to(ScalarType.Float32)).cpu();
         var final = states[layers]!;
-        using var scale = tensor(1 / Math.Sqrt(final.square().mean().item<float>() + spec.NormEpsilon), ScalarType.Float32);
-        var direction = gain * rows * scale;                                                 // (d)
+        using var scale = tensor(
+            1 / Math.Sqrt(final.square().mean().item<float>() + spec.NormEpsilon),
+            ScalarType.Float32
+        );
+        var direction = gain * rows * scale; // (d)
         double Along(Tensor v) => v.dot(direction).item<float>();
 
         var headValues = new double[layers, heads];
@@ -106,7 +132,7 @@ public sealed record DirectLogitAttribution(int Answer, int Wrong, double Embedd
         var mlpValues = new double[layers];
         for (var l = 0; l < layers; l++)
         {
-            var perHead = headOut[l]!;                                                       // (H, d)
+            var perHead = headOut[l]!; // (H, d)
             var projected = perHead.matmul(direction).data<float>().ToArray();
             for (var h = 0; h < heads; h++)
                 headValues[l, h] = projected[h];

@@ -9,7 +9,8 @@ namespace Explorer.Model.Patching;
 /// </summary>
 public static class HeadContexts
 {
-    /// <summary>One forward of <paramref name="ids"/> (resident or streamed), reading each layer's head outputs as it runs.</summary>
+    /// <summary>One forward of <paramref name="ids"/> (resident or streamed), reading each layer's head outputs as it
+    /// runs.</summary>
     public static Tensor Of(Decoder.Decoder decoder, int[] ids, CancellationToken cancellation = default)
     {
         var spec = decoder.Spec;
@@ -21,7 +22,7 @@ public static class HeadContexts
         {
             ObserveContext = (l, context) =>
             {
-                var kept = context[0].to(ScalarType.Float32).cpu().clone();                  // (H, T, hd)
+                var kept = context[0].to(ScalarType.Float32).cpu().clone(); // (H, T, hd)
                 kept.DetachFromDisposeScope();
                 scope.Attach(kept);
                 layers[l] = kept;
@@ -33,7 +34,8 @@ public static class HeadContexts
         return stack(layers!, 0).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Head <paramref name="site"/> patched in from <paramref name="contexts"/> (<see cref="Of"/> of a run of the same length).</summary>
+    /// <summary>Head <paramref name="site"/> patched in from <paramref name="contexts"/> (<see cref="Of"/> of a run of
+    /// the same length).</summary>
     public static HeadPatch Patch(Tensor contexts, HeadSite site)
     {
         using var head = contexts[site.Layer, site.Head].contiguous();
@@ -46,7 +48,7 @@ public static class HeadContexts
     /// </summary>
     public static HeadPatch MeanPatch(Tensor contexts, HeadSite site, int length)
     {
-        using var mean = contexts[site.Layer, site.Head].mean([0]);                            // (hd)
+        using var mean = contexts[site.Layer, site.Head].mean([0]); // (hd)
         using var repeated = mean.unsqueeze(0).expand(length, -1).contiguous();
         return new HeadPatch(site, repeated.data<float>().ToArray());
     }

@@ -5,40 +5,65 @@ namespace Explorer.Model.Patching;
 /// the clean prompt leads to and the one the corrupted prompt leads to (a repeated sequence with one token changed,
 /// whose induction answer flips). Checked against the vocabulary before anything runs.
 /// </summary>
-public sealed record PatchingProblem(int[] Clean, int[] Corrupted, int Answer, int Wrong, PatchMetric Metric = PatchMetric.LogitDifference)
+public sealed record PatchingProblem(
+    int[] Clean,
+    int[] Corrupted,
+    int Answer,
+    int Wrong,
+    PatchMetric Metric = PatchMetric.LogitDifference
+)
 {
     public int Length => Clean.Length;
 
     /// <summary>What the sweeps' values are measured on, in words.</summary>
-    public string MetricName => Metric == PatchMetric.LogitDifference ? "the logit difference" : "the answer's probability";
+    public string MetricName =>
+        Metric == PatchMetric.LogitDifference ? "the logit difference" : "the answer's probability";
 
     /// <summary>The metric of one run's last-position logits (vocab).</summary>
-    public double Measure(ReadOnlySpan<float> logits) => Metric == PatchMetric.LogitDifference
-        ? PatchingMetric.LogitDifference(logits, Answer, Wrong)
-        : PatchingMetric.Probability(logits, Answer);
+    public double Measure(ReadOnlySpan<float> logits) =>
+        Metric == PatchMetric.LogitDifference
+            ? PatchingMetric.LogitDifference(logits, Answer, Wrong)
+            : PatchingMetric.Probability(logits, Answer);
 
     /// <summary>The metric as a 0-d tensor of last-position logits (vocab), for a gradient to be taken of it.</summary>
-    public TorchSharp.torch.Tensor Measure(TorchSharp.torch.Tensor logits) => Metric == PatchMetric.LogitDifference
-        ? logits[Answer] - logits[Wrong]
-        : TorchSharp.torch.nn.functional.softmax(logits.to(TorchSharp.torch.ScalarType.Float32), 0)[Answer];
+    public TorchSharp.torch.Tensor Measure(TorchSharp.torch.Tensor logits) =>
+        Metric == PatchMetric.LogitDifference
+            ? logits[Answer] - logits[Wrong]
+            : TorchSharp.torch.nn.functional.softmax(logits.to(TorchSharp.torch.ScalarType.Float32), 0)[Answer];
 
     /// <summary>
     /// The other direction: the corrupted prompt is patched from, the clean one into, and the answers swap (noising,
     /// where clean into corrupted is denoising).
     /// </summary>
-    public PatchingProblem Reversed() => this with { Clean = Corrupted, Corrupted = Clean, Answer = Wrong, Wrong = Answer };
+    public PatchingProblem Reversed() =>
+        this with
+        {
+            Clean = Corrupted,
+            Corrupted = Clean,
+            Answer = Wrong,
+            Wrong = Answer,
+        };
 
     public void Check(int vocabulary)
     {
         if (Clean.Length == 0)
             throw new ArgumentException("The clean prompt is empty: give at least one token.");
         if (Corrupted.Length != Clean.Length)
-            throw new ArgumentException($"The corrupted prompt has {Corrupted.Length} tokens and the clean one {Clean.Length}: patching needs the same length.");
-        foreach (var (name, id) in new[] { ("answer", Answer), ("wrong answer", Wrong) }.Concat(Clean.Concat(Corrupted).Select(id => ("token", id))))
+            throw new ArgumentException(
+                $"The corrupted prompt has {Corrupted.Length} tokens and the clean one {Clean.Length}: "
+                    + "patching needs the same length."
+            );
+        foreach (
+            var (name, id) in new[] { ("answer", Answer), ("wrong answer", Wrong) }.Concat(
+                Clean.Concat(Corrupted).Select(id => ("token", id))
+            )
+        )
             if (id < 0 || id >= vocabulary)
                 throw new ArgumentException($"The {name} {id} is outside the vocabulary [0, {vocabulary:N0}).");
         if (Answer == Wrong)
-            throw new ArgumentException($"The answer and the wrong answer are both token {Answer}: the logit difference would always be 0.");
+            throw new ArgumentException(
+                $"The answer and the wrong answer are both token {Answer}: the logit difference would always be 0."
+            );
     }
 }
 
@@ -47,6 +72,7 @@ public enum PatchMetric
 {
     /// <summary>logit(answer) − logit(wrong).</summary>
     LogitDifference,
+
     /// <summary>The answer's probability.</summary>
     AnswerProbability,
 }
@@ -58,7 +84,8 @@ public readonly record struct Prediction(int Token, double Probability, float Lo
 public static class PatchingMetric
 {
     /// <summary>logit[answer] − logit[wrong].</summary>
-    public static double LogitDifference(ReadOnlySpan<float> logits, int answer, int wrong) => logits[answer] - logits[wrong];
+    public static double LogitDifference(ReadOnlySpan<float> logits, int answer, int wrong) =>
+        logits[answer] - logits[wrong];
 
     /// <summary>softmax(logits)[token].</summary>
     public static double Probability(ReadOnlySpan<float> logits, int token)
@@ -79,18 +106,25 @@ public static class PatchingMetric
         return (max, sum);
     }
 
-    /// <summary>The <paramref name="k"/> most likely next tokens, most likely first (ties: the lower id first).</summary>
+    /// <summary>The <paramref name="k"/> most likely next tokens, most likely first (ties: the lower id
+    /// first).</summary>
     public static Prediction[] Top(ReadOnlySpan<float> logits, int k)
     {
         if (k < 1)
             throw new ArgumentOutOfRangeException(nameof(k), k, "Ask for at least one prediction.");
         var (max, sum) = Softmax(logits);
         var values = logits.ToArray();
-        return Enumerable.Range(0, values.Length).OrderByDescending(i => values[i]).ThenBy(i => i).Take(k)
-            .Select(i => new Prediction(i, Math.Exp(values[i] - max) / sum, values[i])).ToArray();
+        return Enumerable
+            .Range(0, values.Length)
+            .OrderByDescending(i => values[i])
+            .ThenBy(i => i)
+            .Take(k)
+            .Select(i => new Prediction(i, Math.Exp(values[i] - max) / sum, values[i]))
+            .ToArray();
     }
 
-    /// <summary>KL(p ‖ q) of the softmaxes, in nats: how far a run's prediction <paramref name="q"/> moved from <paramref name="p"/> (the clean run's).</summary>
+    /// <summary>KL(p ‖ q) of the softmaxes, in nats: how far a run's prediction <paramref name="q"/> moved from
+    /// <paramref name="p"/> (the clean run's).</summary>
     public static double KlDivergence(ReadOnlySpan<float> p, ReadOnlySpan<float> q)
     {
         var lp = LogSoftmax(p);

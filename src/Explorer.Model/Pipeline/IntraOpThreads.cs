@@ -17,7 +17,8 @@ public static class IntraOpThreads
 
     private static readonly Lazy<(SetNumThreads Set, GetMaxThreads Get)?> OpenMp = new(Find);
 
-    /// <summary>Sets the calling thread's OpenMP team size; false where libtorch's OpenMP cannot be found (then nothing changes).</summary>
+    /// <summary>Sets the calling thread's OpenMP team size; false where libtorch's OpenMP cannot be found (then nothing
+    /// changes).</summary>
     public static bool SetForCurrentThread(int threads)
     {
         if (OpenMp.Value is not { } omp)
@@ -35,12 +36,23 @@ public static class IntraOpThreads
             return null;
         _ = TorchSharp.torch.get_num_threads(); // libtorch, and the libgomp it links, are loaded
         // The libgomp libtorch itself loaded (TorchSharp ships its own, renamed), not whichever the system has.
-        var path = File.ReadLines("/proc/self/maps").Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries).LastOrDefault())
-            .FirstOrDefault(p => p is not null && p.StartsWith('/') && Path.GetFileName(p).StartsWith("libgomp", StringComparison.Ordinal));
+        var path = File.ReadLines("/proc/self/maps")
+            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries).LastOrDefault())
+            .FirstOrDefault(p =>
+                p is not null
+                && p.StartsWith('/')
+                && Path.GetFileName(p).StartsWith("libgomp", StringComparison.Ordinal)
+            );
         if (path is null || !NativeLibrary.TryLoad(path, out var library))
             return null;
-        if (!NativeLibrary.TryGetExport(library, "omp_set_num_threads", out var set) || !NativeLibrary.TryGetExport(library, "omp_get_max_threads", out var get))
+        if (
+            !NativeLibrary.TryGetExport(library, "omp_set_num_threads", out var set)
+            || !NativeLibrary.TryGetExport(library, "omp_get_max_threads", out var get)
+        )
             return null;
-        return (Marshal.GetDelegateForFunctionPointer<SetNumThreads>(set), Marshal.GetDelegateForFunctionPointer<GetMaxThreads>(get));
+        return (
+            Marshal.GetDelegateForFunctionPointer<SetNumThreads>(set),
+            Marshal.GetDelegateForFunctionPointer<GetMaxThreads>(get)
+        );
     }
 }

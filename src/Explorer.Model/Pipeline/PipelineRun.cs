@@ -17,19 +17,35 @@ public sealed record PipelineRunResult(double Loss, IReadOnlyList<TimelineOp> Ti
 /// </summary>
 public static class PipelineRun
 {
-    /// <summary>Intra-op threads each of <paramref name="stages"/> stage threads gets: the cores shared out, at least one.</summary>
+    /// <summary>Intra-op threads each of <paramref name="stages"/> stage threads gets: the cores shared out, at least
+    /// one.</summary>
     public static int ThreadsPerStage(int stages) => Math.Max(1, Environment.ProcessorCount / Math.Max(1, stages));
 
-    public static PipelineRunResult TrainStep(Decoder.Decoder decoder, long[,] batch, IReadOnlyList<int> stageFirstUnits,
-        ScheduleKind schedule, int microBatches, int threadsPerStage = 0, int firstCore = 0)
+    public static PipelineRunResult TrainStep(
+        Decoder.Decoder decoder,
+        long[,] batch,
+        IReadOnlyList<int> stageFirstUnits,
+        ScheduleKind schedule,
+        int microBatches,
+        int threadsPerStage = 0,
+        int firstCore = 0
+    )
     {
         if (threadsPerStage <= 0)
             threadsPerStage = ThreadsPerStage(stageFirstUnits.Count);
-        int b = batch.GetLength(0), length = batch.GetLength(1) - 1, units = UnitNumbering.Count(decoder.Spec.Layers), stages = stageFirstUnits.Count;
+        int b = batch.GetLength(0),
+            length = batch.GetLength(1) - 1,
+            units = UnitNumbering.Count(decoder.Spec.Layers),
+            stages = stageFirstUnits.Count;
         StagePlan.Validate(units, stageFirstUnits);
         if (microBatches < 1 || b % microBatches != 0)
-            throw new ArgumentException($"A batch of {b} sequences does not split into m = {microBatches} equal micro-batches.");
-        var orders = Enumerable.Range(0, stages).Select(s => ScheduleSimulator.DeviceOrder(schedule, s, stages, microBatches)).ToArray();
+            throw new ArgumentException(
+                $"A batch of {b} sequences does not split into m = {microBatches} equal micro-batches."
+            );
+        var orders = Enumerable
+            .Range(0, stages)
+            .Select(s => ScheduleSimulator.DeviceOrder(schedule, s, stages, microBatches))
+            .ToArray();
         var per = b / microBatches;
         var (cos, sin) = Decoder.Rotary.Tables(decoder.Spec, length, decoder.Device);
         using var _cos = cos;
@@ -41,14 +57,15 @@ public static class PipelineRun
         var forward = new BlockingCollection<Tensor>[stages, microBatches];
         var backward = new BlockingCollection<Tensor>[stages, microBatches];
         for (var s = 0; s < stages; s++)
-            for (var mb = 0; mb < microBatches; mb++)
-            {
-                forward[s, mb] = new BlockingCollection<Tensor>(1);
-                backward[s, mb] = new BlockingCollection<Tensor>(1);
-            }
+        for (var mb = 0; mb < microBatches; mb++)
+        {
+            forward[s, mb] = new BlockingCollection<Tensor>(1);
+            backward[s, mb] = new BlockingCollection<Tensor>(1);
+        }
         var timeline = new ConcurrentBag<TimelineOp>();
-        // With a core per stage, a stage waiting for its neighbour spins a while, as pipeline engines poll their links: a thread
-        // that sleeps leaves its (virtual) core idle, to be woken a millisecond or more later with cold caches.
+        // With a core per stage, a stage waiting for its neighbour spins a while, as pipeline engines poll their links:
+        // a thread that sleeps leaves its (virtual) core idle, to be woken a millisecond or more later with cold
+        // caches.
         var spin = (long)stages * threadsPerStage <= Environment.ProcessorCount;
         var losses = new double[microBatches];
         var clock = Stopwatch.StartNew();
@@ -60,13 +77,15 @@ public static class PipelineRun
             // not each start a team as wide as the machine.
             IntraOpThreads.SetForCurrentThread(threadsPerStage);
             ThreadAffinity.PinCurrentThread(firstCore + s * threadsPerStage, threadsPerStage);
-            int first = stageFirstUnits[s], last = s + 1 < stages ? stageFirstUnits[s + 1] - 1 : units - 1;
+            int first = stageFirstUnits[s],
+                last = s + 1 < stages ? stageFirstUnits[s + 1] - 1 : units - 1;
             var kept = new (Tensor? Input, Tensor Output)[microBatches];
             foreach (var (mb, kind) in orders[s])
             {
-                // An operation's time starts when its input has arrived (waiting for the neighbouring stage is bubble) and
-                // ends as its output is ready to send.
-                double start, end;
+                // An operation's time starts when its input has arrived (waiting for the neighbouring stage is bubble)
+                // and ends as its output is ready to send.
+                double start,
+                    end;
                 // Tensors are freed as the operation ends, not left to the finalizer thread, which would take a core
                 // from the stages: an operation's temporaries with its scope, what it keeps or sends detached from it.
                 if (kind == OpKind.Forward)
@@ -74,7 +93,10 @@ public static class PipelineRun
                     using var scope = NewDisposeScope();
                     var tokens = ids.narrow(0, mb * per, per);
                     Tensor? input = null;
-                    Tensor x = first == 0 ? tokens.narrow(1, 0, length) : (input = Receive(forward[s, mb], spin).requires_grad_(true));
+                    Tensor x =
+                        first == 0
+                            ? tokens.narrow(1, 0, length)
+                            : (input = Receive(forward[s, mb], spin).requires_grad_(true));
                     start = clock.Elapsed.TotalMilliseconds;
                     for (var u = first; u <= last; u++)
                     {
@@ -109,21 +131,32 @@ public static class PipelineRun
             }
         }
 
-        var threads = Enumerable.Range(0, stages).Select(s => new Thread(() =>
-        {
-            try
+        var threads = Enumerable
+            .Range(0, stages)
+            .Select(s => new Thread(() =>
             {
-                RunStage(s);
-            }
-            catch (Exception e)
+                try
+                {
+                    RunStage(s);
+                }
+                catch (Exception e)
+                {
+                    Interlocked.CompareExchange(ref failure, e, null);
+                    foreach (var slot in forward)
+                        slot.CompleteAdding();
+                    foreach (var slot in backward)
+                        slot.CompleteAdding();
+                }
+            })
             {
-                Interlocked.CompareExchange(ref failure, e, null);
-                foreach (var slot in forward) slot.CompleteAdding();
-                foreach (var slot in backward) slot.CompleteAdding();
-            }
-        }) { IsBackground = true, Name = $"pipeline stage {s}" }).ToArray();
-        foreach (var t in threads) t.Start();
-        foreach (var t in threads) t.Join();
+                IsBackground = true,
+                Name = $"pipeline stage {s}",
+            })
+            .ToArray();
+        foreach (var t in threads)
+            t.Start();
+        foreach (var t in threads)
+            t.Join();
         if (failure is not null)
             throw new InvalidOperationException($"A pipeline stage failed: {failure.Message}", failure);
         var ops = timeline.OrderBy(o => o.Start).ToArray();
@@ -131,8 +164,8 @@ public static class PipelineRun
     }
 
     /// <summary>
-    /// The next message in a slot: spinning for up to <see cref="SpinMs"/> while it is empty, then blocked on it, so that
-    /// a stage that waits long, or shares its core with other work, gives the core up.
+    /// The next message in a slot: spinning for up to <see cref="SpinMs"/> while it is empty, then blocked on it, so
+    /// that a stage that waits long, or shares its core with other work, gives the core up.
     /// </summary>
     private static Tensor Receive(BlockingCollection<Tensor> slot, bool spin)
     {
@@ -151,15 +184,26 @@ public static class PipelineRun
         return slot.Take();
     }
 
-    /// <summary>How long a waiting stage spins before it sleeps: longer than a steady-state wait, short against a step.</summary>
+    /// <summary>How long a waiting stage spins before it sleeps: longer than a steady-state wait, short against a
+    /// step.</summary>
     private const double SpinMs = 5;
 
     /// <summary>
     /// Unit <paramref name="unit"/> of the decoder applied to <paramref name="x"/>: the embedding (x the token ids of
-    /// the micro-batch's inputs), a layer (under its window mask, when it slides), the final norm and LM head, or the loss of <paramref name="tokens"/>' next
-    /// tokens, taken over <paramref name="microBatches"/> so that the micro-batches' losses add up to the batch's mean.
+    /// the micro-batch's inputs), a layer (under its window mask, when it slides), the final norm and LM head, or the
+    /// loss of <paramref name="tokens"/>' next tokens, taken over <paramref name="microBatches"/> so that the
+    /// micro-batches' losses add up to the batch's mean.
     /// </summary>
-    internal static Tensor ApplyUnit(Decoder.Decoder decoder, int unit, Tensor x, Tensor tokens, Tensor cos, Tensor sin, int microBatches, Tensor? window)
+    internal static Tensor ApplyUnit(
+        Decoder.Decoder decoder,
+        int unit,
+        Tensor x,
+        Tensor tokens,
+        Tensor cos,
+        Tensor sin,
+        int microBatches,
+        Tensor? window
+    )
     {
         var layers = decoder.Layers;
         if (unit == 0)
@@ -170,6 +214,7 @@ public static class PipelineRun
             return decoder.Head(x);
         var length = tokens.shape[1] - 1;
         var targets = tokens.narrow(1, 1, length);
-        return nn.functional.cross_entropy(x.reshape(-1, decoder.Spec.VocabularySize), targets.reshape(-1)) / microBatches;
+        return nn.functional.cross_entropy(x.reshape(-1, decoder.Spec.VocabularySize), targets.reshape(-1))
+            / microBatches;
     }
 }

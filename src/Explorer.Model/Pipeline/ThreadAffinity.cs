@@ -12,7 +12,8 @@ public static partial class ThreadAffinity
     [LibraryImport("libc", EntryPoint = "sched_setaffinity", SetLastError = true)]
     private static partial int SchedSetAffinity(int pid, nuint size, ulong[] mask);
 
-    /// <summary>Cores [<paramref name="first"/>, first + count) modulo the machine's; true when the kernel took it.</summary>
+    /// <summary>Cores [<paramref name="first"/>, first + count) modulo the machine's; true when the kernel took
+    /// it.</summary>
     public static bool PinCurrentThread(int first, int count)
     {
         if (!OperatingSystem.IsLinux())

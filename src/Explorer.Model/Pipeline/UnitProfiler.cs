@@ -11,14 +11,31 @@ namespace Explorer.Model.Pipeline;
 /// </summary>
 public static class UnitProfiler
 {
-    public static IReadOnlyList<PipelineUnit> Profile(Decoder.Decoder decoder, int microBatchSize, int sequenceLength, int repeats = 3)
+    public static IReadOnlyList<PipelineUnit> Profile(
+        Decoder.Decoder decoder,
+        int microBatchSize,
+        int sequenceLength,
+        int repeats = 3
+    )
     {
         if (microBatchSize < 1 || sequenceLength < 2 || repeats < 1)
-            throw new ArgumentException($"Profile needs a micro-batch ≥ 1, a sequence ≥ 2 and repeats ≥ 1 (got {microBatchSize}, {sequenceLength}, {repeats}).");
+            throw new ArgumentException(
+                "Profile needs a micro-batch ≥ 1, a sequence ≥ 2 and repeats ≥ 1 (got "
+                    + $"{microBatchSize}, {sequenceLength}, {repeats})."
+            );
         var spec = decoder.Spec;
-        var analytic = CostModel.Units(spec, new CostSettings { SequenceLength = sequenceLength, MicroBatchSize = microBatchSize });
+        var analytic = CostModel.Units(
+            spec,
+            new CostSettings { SequenceLength = sequenceLength, MicroBatchSize = microBatchSize }
+        );
         var random = new Generator(5, CPU);
-        using var tokens = torch.randint(0, spec.VocabularySize, [microBatchSize, sequenceLength + 1], generator: random, dtype: ScalarType.Int64);
+        using var tokens = torch.randint(
+            0,
+            spec.VocabularySize,
+            [microBatchSize, sequenceLength + 1],
+            generator: random,
+            dtype: ScalarType.Int64
+        );
         var inputs = tokens.narrow(1, 0, sequenceLength);
         var targets = tokens.narrow(1, 1, sequenceLength);
         var (cos, sin) = Decoder.Rotary.Tables(spec, sequenceLength, decoder.Device);
@@ -66,7 +83,10 @@ public static class UnitProfiler
             var head = Time(x => decoder.Head(x), () => hidden.clone().requires_grad_(true));
             units.Add(analytic[^2] with { Forward = head.Forward, InputGradient = head.Backward, WeightGradient = 0 });
             var logits = torch.randn([microBatchSize, sequenceLength, spec.VocabularySize], generator: random);
-            var loss = Time(x => nn.functional.cross_entropy(x.reshape(-1, spec.VocabularySize), targets.reshape(-1)), () => logits.clone().requires_grad_(true));
+            var loss = Time(
+                x => nn.functional.cross_entropy(x.reshape(-1, spec.VocabularySize), targets.reshape(-1)),
+                () => logits.clone().requires_grad_(true)
+            );
             units.Add(analytic[^1] with { Forward = loss.Forward, InputGradient = loss.Backward, WeightGradient = 0 });
             decoder.zero_grad();
             return units;
@@ -81,26 +101,45 @@ public static class UnitProfiler
     }
 
     /// <summary>
-    /// Unit costs for predicting a split run of <paramref name="stages"/> stage threads on this machine, measured inside
-    /// the run's own code: one-stage runs of the whole model (the same unit functions, autograd over the whole chain,
-    /// gradient accumulation, fresh activations, as the split run has) with a timestamp between every two units, forward
-    /// and backward. Each runs with the intra-op threads a stage will have, and as many run at once, each pinned to its
-    /// own cores, as stages will: cores that share caches and memory bandwidth slow the calibration as they will slow
-    /// the stages. The hand-off between stage threads, which a one-stage run does not have, is measured apart.
+    /// Unit costs for predicting a split run of <paramref name="stages"/> stage threads on this machine, measured
+    /// inside the run's own code: one-stage runs of the whole model (the same unit functions, autograd over the whole
+    /// chain, gradient accumulation, fresh activations, as the split run has) with a timestamp between every two units,
+    /// forward and backward. Each runs with the intra-op threads a stage will have, and as many run at once, each
+    /// pinned to its own cores, as stages will: cores that share caches and memory bandwidth slow the calibration as
+    /// they will slow the stages. The hand-off between stage threads, which a one-stage run does not have, is measured
+    /// apart.
     /// </summary>
-    public static (IReadOnlyList<PipelineUnit> Units, double HandOffMs) ProfileForRun(Decoder.Decoder decoder, int microBatchSize, int sequenceLength, int stages,
-        ScheduleKind schedule, Func<int, long[,]> batch)
+    public static (IReadOnlyList<PipelineUnit> Units, double HandOffMs) ProfileForRun(
+        Decoder.Decoder decoder,
+        int microBatchSize,
+        int sequenceLength,
+        int stages,
+        ScheduleKind schedule,
+        Func<int, long[,]> batch
+    )
     {
         if (microBatchSize < 1 || sequenceLength < 2 || stages < 1)
-            throw new ArgumentException($"ProfileForRun needs a micro-batch ≥ 1, a sequence ≥ 2 and stages ≥ 1 (got {microBatchSize}, {sequenceLength}, {stages}).");
+            throw new ArgumentException(
+                "ProfileForRun needs a micro-batch ≥ 1, a sequence ≥ 2 and stages ≥ 1 (got "
+                    + $"{microBatchSize}, {sequenceLength}, {stages})."
+            );
         const int microBatches = 8;
         var threads = PipelineRun.ThreadsPerStage(stages);
         // As many micro-batches' activations held at once as the run's first stage will hold (p for 1F1B, m for GPipe):
         // activations that no longer fit the caches make the backward slower.
         var order = ScheduleSimulator.DeviceOrder(schedule, 0, stages, microBatches);
-        var inFlight = order.Select((op, i) => order.Take(i + 1).Count(o => o.Kind == OpKind.Forward) - order.Take(i + 1).Count(o => o.Kind == OpKind.Backward)).Max();
+        var inFlight = order
+            .Select(
+                (op, i) =>
+                    order.Take(i + 1).Count(o => o.Kind == OpKind.Forward)
+                    - order.Take(i + 1).Count(o => o.Kind == OpKind.Backward)
+            )
+            .Max();
         var concurrent = Math.Max(1, Math.Min(stages, Environment.ProcessorCount / threads));
-        var analytic = CostModel.Units(decoder.Spec, new CostSettings { SequenceLength = sequenceLength, MicroBatchSize = microBatchSize });
+        var analytic = CostModel.Units(
+            decoder.Spec,
+            new CostSettings { SequenceLength = sequenceLength, MicroBatchSize = microBatchSize }
+        );
         var tokens = batch(microBatches * microBatchSize);
         var forward = Enumerable.Range(0, analytic.Count).Select(_ => new List<double>()).ToArray();
         var backward = Enumerable.Range(0, analytic.Count).Select(_ => new List<double>()).ToArray();
@@ -110,36 +149,56 @@ public static class UnitProfiler
             void Round(bool keep)
             {
                 Exception? failure = null;
-                var copies = Enumerable.Range(0, concurrent).Select(copy => new Thread(() =>
-                {
-                    try
+                var copies = Enumerable
+                    .Range(0, concurrent)
+                    .Select(copy => new Thread(() =>
                     {
-                        IntraOpThreads.SetForCurrentThread(threads);
-                        ThreadAffinity.PinCurrentThread(copy * threads, threads);
-                        if (copy > 0)
+                        try
                         {
-                            // The other copies are the load the stages put on each other: the same one-stage run, untimed
-                            // (the timing's autograd function runs on one thread only).
-                            PipelineRun.TrainStep(decoder, tokens, [0], ScheduleKind.OneFOneB, microBatches, threads, copy * threads);
-                            return;
-                        }
-                        var times = ChainedStep(decoder, tokens, microBatches, inFlight);
-                        if (keep)
-                            for (var u = 0; u < forward.Length; u++)
+                            IntraOpThreads.SetForCurrentThread(threads);
+                            ThreadAffinity.PinCurrentThread(copy * threads, threads);
+                            if (copy > 0)
                             {
-                                forward[u].AddRange(times.Forward[u]);
-                                backward[u].AddRange(times.Backward[u]);
+                                // The other copies are the load the stages put on each other: the same one-stage run,
+                                // untimed (the timing's autograd function runs on one thread only).
+                                PipelineRun.TrainStep(
+                                    decoder,
+                                    tokens,
+                                    [0],
+                                    ScheduleKind.OneFOneB,
+                                    microBatches,
+                                    threads,
+                                    copy * threads
+                                );
+                                return;
                             }
-                    }
-                    catch (Exception e)
+                            var times = ChainedStep(decoder, tokens, microBatches, inFlight);
+                            if (keep)
+                                for (var u = 0; u < forward.Length; u++)
+                                {
+                                    forward[u].AddRange(times.Forward[u]);
+                                    backward[u].AddRange(times.Backward[u]);
+                                }
+                        }
+                        catch (Exception e)
+                        {
+                            Interlocked.CompareExchange(ref failure, e, null);
+                        }
+                    })
                     {
-                        Interlocked.CompareExchange(ref failure, e, null);
-                    }
-                }) { IsBackground = true, Name = $"calibration {copy}" }).ToArray();
-                foreach (var t in copies) t.Start();
-                foreach (var t in copies) t.Join();
+                        IsBackground = true,
+                        Name = $"calibration {copy}",
+                    })
+                    .ToArray();
+                foreach (var t in copies)
+                    t.Start();
+                foreach (var t in copies)
+                    t.Join();
                 if (failure is not null)
-                    throw new InvalidOperationException($"Calibrating the split run failed: {failure.Message}", failure);
+                    throw new InvalidOperationException(
+                        $"Calibrating the split run failed: {failure.Message}",
+                        failure
+                    );
             }
             // Warm until the managed side of every operation is compiled at its final tier, as it is by the time the
             // split run starts; then three rounds, whose per-unit medians are the costs.
@@ -158,7 +217,17 @@ public static class UnitProfiler
             var sorted = values.Order().ToArray();
             return sorted[sorted.Length / 2];
         }
-        var units = analytic.Select((u, i) => u with { Forward = Median(forward[i]), InputGradient = Median(backward[i]), WeightGradient = 0 }).ToArray();
+        var units = analytic
+            .Select(
+                (u, i) =>
+                    u with
+                    {
+                        Forward = Median(forward[i]),
+                        InputGradient = Median(backward[i]),
+                        WeightGradient = 0,
+                    }
+            )
+            .ToArray();
         return (units, HandOffMs());
     }
 
@@ -168,9 +237,17 @@ public static class UnitProfiler
     /// timestamps taken between the units, backward between the moments the gradient reaches each unit's input (an
     /// identity autograd function that notes the time as the gradient passes).
     /// </summary>
-    internal static (List<double>[] Forward, List<double>[] Backward) ChainedStep(Decoder.Decoder decoder, long[,] batch, int microBatches, int inFlight)
+    internal static (List<double>[] Forward, List<double>[] Backward) ChainedStep(
+        Decoder.Decoder decoder,
+        long[,] batch,
+        int microBatches,
+        int inFlight
+    )
     {
-        int units = UnitNumbering.Count(decoder.Spec.Layers), b = batch.GetLength(0), length = batch.GetLength(1) - 1, per = b / microBatches;
+        int units = UnitNumbering.Count(decoder.Spec.Layers),
+            b = batch.GetLength(0),
+            length = batch.GetLength(1) - 1,
+            per = b / microBatches;
         var forward = Enumerable.Range(0, units).Select(_ => new List<double>()).ToArray();
         var backward = Enumerable.Range(0, units).Select(_ => new List<double>()).ToArray();
         var (cos, sin) = Decoder.Rotary.Tables(decoder.Spec, length, decoder.Device);
@@ -246,7 +323,8 @@ public static class UnitProfiler
         }
     }
 
-    /// <summary>Median time for a tensor to pass from one thread to another through the run's hand-off slot and back.</summary>
+    /// <summary>Median time for a tensor to pass from one thread to another through the run's hand-off slot and
+    /// back.</summary>
     private static double HandOffMs()
     {
         const int rounds = 200;
@@ -257,7 +335,10 @@ public static class UnitProfiler
         {
             for (var i = 0; i < rounds; i++)
                 pong.Add(ping.Take());
-        }) { IsBackground = true };
+        })
+        {
+            IsBackground = true,
+        };
         echo.Start();
         var times = new double[rounds];
         for (var i = 0; i < rounds; i++)

@@ -15,9 +15,12 @@ public static class ByteLevel
     private static Dictionary<char, byte> Build()
     {
         var printable = new List<int>();
-        for (var b = '!'; b <= '~'; b++) printable.Add(b);
-        for (var b = 0xA1; b <= 0xAC; b++) printable.Add(b);
-        for (var b = 0xAE; b <= 0xFF; b++) printable.Add(b);
+        for (var b = '!'; b <= '~'; b++)
+            printable.Add(b);
+        for (var b = 0xA1; b <= 0xAC; b++)
+            printable.Add(b);
+        for (var b = 0xAE; b <= 0xFF; b++)
+            printable.Add(b);
         var map = new Dictionary<char, byte>();
         var next = 0;
         for (var b = 0; b < 256; b++)

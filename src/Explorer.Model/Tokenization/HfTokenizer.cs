@@ -42,17 +42,29 @@ public sealed class HfTokenizer : ITextTokenizer
         if (!info.Exists)
             throw new ArgumentException($"{path} does not exist.", nameof(path));
         if (info.Length > MaxBytes)
-            throw new ArgumentException($"{path} is {info.Length:N0} bytes; a tokenizer.json may be at most {MaxBytes:N0}.", nameof(path));
+            throw new ArgumentException(
+                $"{path} is {info.Length:N0} bytes; a tokenizer.json may be at most {MaxBytes:N0}.",
+                nameof(path)
+            );
         var limit = Math.Min(vocabularyLimit ?? MaxVocabulary, MaxVocabulary);
-        var (names, bytes) = ReadVocabulary(path, limit, vocabularyLimit is null ? $"at most {MaxVocabulary:N0} tokens are read" : "the model's vocab_size");
+        var (names, bytes) = ReadVocabulary(
+            path,
+            limit,
+            vocabularyLimit is null ? $"at most {MaxVocabulary:N0} tokens are read" : "the model's vocab_size"
+        );
         Tokenizers.DotNet.Tokenizer tokenizer;
         try
         {
             tokenizer = new Tokenizers.DotNet.Tokenizer(path);
         }
-        catch (Exception e) when (e is Tokenizers.DotNet.TokenizerException or DllNotFoundException or BadImageFormatException)
+        catch (Exception e)
+            when (e is Tokenizers.DotNet.TokenizerException or DllNotFoundException or BadImageFormatException)
         {
-            throw new ArgumentException($"{path} could not be loaded by the tokenizers library: {e.Message}", nameof(path), e);
+            throw new ArgumentException(
+                $"{path} could not be loaded by the tokenizers library: {e.Message}",
+                nameof(path),
+                e
+            );
         }
         return new HfTokenizer(info.Directory?.Name ?? "tokenizer", tokenizer, names, bytes);
     }
@@ -72,13 +84,22 @@ public sealed class HfTokenizer : ITextTokenizer
         using (doc)
         {
             var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object
-                || !model.TryGetProperty("vocab", out var vocab) || vocab.ValueKind != JsonValueKind.Object)
-                throw new ArgumentException($"{path} has no model.vocab object; only BPE tokenizer.json files are supported.", nameof(path));
+            if (
+                root.ValueKind != JsonValueKind.Object
+                || !root.TryGetProperty("model", out var model)
+                || model.ValueKind != JsonValueKind.Object
+                || !model.TryGetProperty("vocab", out var vocab)
+                || vocab.ValueKind != JsonValueKind.Object
+            )
+                throw new ArgumentException(
+                    $"{path} has no model.vocab object; only BPE tokenizer.json files are supported.",
+                    nameof(path)
+                );
             var problems = new List<string>();
             var byId = new Dictionary<int, (string Name, bool Special)>();
             string Range(string field, JsonElement value) =>
-                $"{file}: {field} is {Clip(value.GetRawText())}; ids must be whole numbers in [0, {limit:N0}) ({limitMeaning}).";
+                $"{file}: {field} is {Clip(value.GetRawText())}; ids must be whole numbers in [0, "
+                + $"{limit:N0}) ({limitMeaning}).";
             bool TryId(JsonElement value, out int id)
             {
                 id = -1;
@@ -89,7 +110,11 @@ public sealed class HfTokenizer : ITextTokenizer
                 if (!TryId(entry.Value, out var id))
                     problems.Add(Range($"model.vocab[{Clip(JsonSerializer.Serialize(entry.Name))}]", entry.Value));
                 else if (byId.TryGetValue(id, out var other))
-                    problems.Add($"{file}: model.vocab gives id {id} to both {Clip(JsonSerializer.Serialize(other.Name))} and {Clip(JsonSerializer.Serialize(entry.Name))}.");
+                    problems.Add(
+                        $"{file}: model.vocab gives id {id} to both "
+                            + $"{Clip(JsonSerializer.Serialize(other.Name))} and "
+                            + $"{Clip(JsonSerializer.Serialize(entry.Name))}."
+                    );
                 else
                     byId[id] = (entry.Name, false);
             }
@@ -103,19 +128,33 @@ public sealed class HfTokenizer : ITextTokenizer
                     foreach (var token in added.EnumerateArray())
                     {
                         var field = $"added_tokens[{i++}]";
-                        if (token.ValueKind != JsonValueKind.Object || !token.TryGetProperty("id", out var idElement)
-                            || !token.TryGetProperty("content", out var content) || content.ValueKind != JsonValueKind.String)
-                            problems.Add($"{file}: {field} must be an object with a whole-number id and a string content.");
+                        if (
+                            token.ValueKind != JsonValueKind.Object
+                            || !token.TryGetProperty("id", out var idElement)
+                            || !token.TryGetProperty("content", out var content)
+                            || content.ValueKind != JsonValueKind.String
+                        )
+                            problems.Add(
+                                $"{file}: {field} must be an object with a whole-number id and a string content."
+                            );
                         else if (!TryId(idElement, out var id))
                             problems.Add(Range($"{field}.id", idElement));
                         else // an added token may restate a vocabulary entry (SentencePiece files do): it wins
-                            byId[id] = (content.GetString()!, token.TryGetProperty("special", out var special) && special.ValueKind == JsonValueKind.True);
+                            byId[id] = (
+                                content.GetString()!,
+                                token.TryGetProperty("special", out var special)
+                                    && special.ValueKind == JsonValueKind.True
+                            );
                     }
                 }
             }
             if (problems.Count > 0)
-                throw new ArgumentException($"{path} cannot be used:{Environment.NewLine}" + string.Join(Environment.NewLine,
-                    problems.Take(20).Select(p => "  " + p)) + (problems.Count > 20 ? $"{Environment.NewLine}  … and {problems.Count - 20} more" : ""), nameof(path));
+                throw new ArgumentException(
+                    $"{path} cannot be used:{Environment.NewLine}"
+                        + string.Join(Environment.NewLine, problems.Take(20).Select(p => "  " + p))
+                        + (problems.Count > 20 ? $"{Environment.NewLine}  … and {problems.Count - 20} more" : ""),
+                    nameof(path)
+                );
             var byteLevel = root.GetRawText().Contains("\"ByteLevel\"", StringComparison.Ordinal);
             var size = byId.Count == 0 ? 0 : byId.Keys.Max() + 1; // at most limit, checked above
             var names = new string[size];
@@ -142,19 +181,28 @@ public sealed class HfTokenizer : ITextTokenizer
         if (byteLevel && ByteLevel.ToBytes(name) is { } bytes)
             return bytes;
         // SentencePiece-style: ▁ is a space, <0xNN> a raw byte.
-        if (name.Length == 6 && name.StartsWith("<0x", StringComparison.Ordinal) && name.EndsWith('>')
-            && byte.TryParse(name.AsSpan(3, 2), NumberStyles.HexNumber, null, out var b))
+        if (
+            name.Length == 6
+            && name.StartsWith("<0x", StringComparison.Ordinal)
+            && name.EndsWith('>')
+            && byte.TryParse(name.AsSpan(3, 2), NumberStyles.HexNumber, null, out var b)
+        )
             return [b];
         return Encoding.UTF8.GetBytes(name.Replace('▁', ' '));
     }
 
     public IReadOnlyList<int> Encode(string text) => _tokenizer.Encode(text).Select(id => (int)id).ToArray();
+
     public string Decode(IReadOnlyList<int> ids) => _tokenizer.Decode(ids.Select(id => (uint)id).ToArray());
+
     public byte[] TokenBytes(int id) => _bytes[CheckId(id)];
+
     public string TokenName(int id) => _names[CheckId(id)];
 
     private int CheckId(int id) =>
-        id >= 0 && id < _names.Length ? id : throw new ArgumentOutOfRangeException(nameof(id), id, $"Token id must be in [0, {_names.Length}).");
+        id >= 0 && id < _names.Length
+            ? id
+            : throw new ArgumentOutOfRangeException(nameof(id), id, $"Token id must be in [0, {_names.Length}).");
 
     public void Dispose() => _tokenizer.Dispose();
 }

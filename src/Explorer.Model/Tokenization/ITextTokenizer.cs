@@ -7,8 +7,11 @@ public interface ITextTokenizer : IDisposable
     int VocabularySize { get; }
     IReadOnlyList<int> Encode(string text);
     string Decode(IReadOnlyList<int> ids);
+
     /// <summary>The bytes a token stands for (byte-level BPE markers resolved); empty for special tokens.</summary>
     byte[] TokenBytes(int id);
-    /// <summary>The token's name in the vocabulary, as the tokenizer file spells it (e.g. "Ġthe", "&lt;|endoftext|&gt;").</summary>
+
+    /// <summary>The token's name in the vocabulary, as the tokenizer file spells it (e.g. "Ġthe",
+    /// "&lt;|endoftext|&gt;").</summary>
     string TokenName(int id);
 }

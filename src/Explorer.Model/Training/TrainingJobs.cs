@@ -5,7 +5,14 @@ using Explorer.Model.Tokenization;
 
 namespace Explorer.Model.Training;
 
-public enum JobState { Queued, Running, Done, Failed, Cancelled }
+public enum JobState
+{
+    Queued,
+    Running,
+    Done,
+    Failed,
+    Cancelled,
+}
 
 /// <summary>One training run: what it trains, how far it got, its loss curve and per-layer gradient norms.</summary>
 public sealed class TrainingJob(int id, string experiment, string name, ModelSpec spec, TrainingOptions options)
@@ -28,8 +35,22 @@ public sealed class TrainingJob(int id, string experiment, string name, ModelSpe
     /// <summary>Completes when the run has ended: done, failed or cancelled.</summary>
     public Task Finished => _finished.Task;
 
-    public IReadOnlyList<(int Step, double Loss)> Losses { get { lock (_gate) return _losses.ToArray(); } }
-    public IReadOnlyList<(int Step, double[] Norms)> Gradients { get { lock (_gate) return _gradients.ToArray(); } }
+    public IReadOnlyList<(int Step, double Loss)> Losses
+    {
+        get
+        {
+            lock (_gate)
+                return _losses.ToArray();
+        }
+    }
+    public IReadOnlyList<(int Step, double[] Norms)> Gradients
+    {
+        get
+        {
+            lock (_gate)
+                return _gradients.ToArray();
+        }
+    }
 
     internal void Record(TrainingProgress p)
     {
@@ -95,14 +116,30 @@ public sealed class TrainingJobs(string runsFolder) : IAsyncDisposable
         Changed?.Invoke();
         try
         {
-            using var decoder = Decoder.Decoder.Create(job.Spec, new Decoder.DecoderOptions { Seed = (ulong)job.Options.Seed });
+            using var decoder = Decoder.Decoder.Create(
+                job.Spec,
+                new Decoder.DecoderOptions { Seed = (ulong)job.Options.Seed }
+            );
             var progress = new SyncProgress<TrainingProgress>(p =>
             {
                 job.Record(p);
                 Changed?.Invoke();
             });
-            var folder = Path.Combine(runsFolder, $"{job.Id:D3}-{string.Concat(job.Name.Where(char.IsAsciiLetterOrDigit))}");
-            Trainer.TrainAsync(decoder, new BuiltInCorpus(_tokenizer.Value), job.Options, folder, progress, job.Cancellation.Token).GetAwaiter().GetResult();
+            var folder = Path.Combine(
+                runsFolder,
+                $"{job.Id:D3}-{string.Concat(job.Name.Where(char.IsAsciiLetterOrDigit))}"
+            );
+            Trainer
+                .TrainAsync(
+                    decoder,
+                    new BuiltInCorpus(_tokenizer.Value),
+                    job.Options,
+                    folder,
+                    progress,
+                    job.Cancellation.Token
+                )
+                .GetAwaiter()
+                .GetResult();
             job.End(JobState.Done);
         }
         catch (OperationCanceledException)

@@ -22,7 +22,8 @@ public static class Checkpoint
     /// <summary>Reads config.json into a spec, or throws naming every problem.</summary>
     public static ModelSpec ReadSpec(string directory) => ReadConfig(directory).Spec;
 
-    /// <summary>Reads config.json into a spec and what the reader noticed but did not refuse (fields ignored), or throws naming every problem.</summary>
+    /// <summary>Reads config.json into a spec and what the reader noticed but did not refuse (fields ignored), or
+    /// throws naming every problem.</summary>
     public static (ModelSpec Spec, IReadOnlyList<string> Warnings) ReadConfig(string directory)
     {
         var path = Path.Combine(directory, ConfigFile);
@@ -32,11 +33,19 @@ public static class Checkpoint
         if (!result.Succeeded)
             throw new CheckpointException($"{path} cannot be used:", result.Errors.Select(e => e.ToString()).ToArray());
         var name = new DirectoryInfo(directory).Name;
-        return (result.Spec! with { Name = string.IsNullOrWhiteSpace(name) ? result.Spec.Name : name }, result.Warnings);
+        return (
+            result.Spec! with
+            {
+                Name = string.IsNullOrWhiteSpace(name) ? result.Spec.Name : name,
+            },
+            result.Warnings
+        );
     }
 
     /// <summary>The safetensors files of a checkpoint and which file holds each tensor, validated.</summary>
-    public static IReadOnlyDictionary<string, (SafetensorsFile File, SafetensorsEntry Entry)> OpenTensors(string directory)
+    public static IReadOnlyDictionary<string, (SafetensorsFile File, SafetensorsEntry Entry)> OpenTensors(
+        string directory
+    )
     {
         var index = Path.Combine(directory, IndexFile);
         var single = Path.Combine(directory, SingleFile);
@@ -56,8 +65,8 @@ public static class Checkpoint
                     problems.Add($"{name}: the index places it in {shard}, which does not hold it.");
             }
             foreach (var (shard, file) in files)
-                foreach (var name in file.Entries.Keys.Where(n => !weightMap.ContainsKey(n)))
-                    problems.Add($"{name}: in {shard} but not in {IndexFile}.");
+            foreach (var name in file.Entries.Keys.Where(n => !weightMap.ContainsKey(n)))
+                problems.Add($"{name}: in {shard} but not in {IndexFile}.");
         }
         else if (File.Exists(single))
         {
@@ -85,8 +94,16 @@ public static class Checkpoint
             {
                 var file = entry.Value.ValueKind == JsonValueKind.String ? entry.Value.GetString()! : "";
                 // Shards live beside the index: a plain file name, never a path out of the folder.
-                if (file.Length == 0 || file != Path.GetFileName(file) || file is "." or ".." || !file.EndsWith(".safetensors", StringComparison.Ordinal))
-                    problems.Add($"{entry.Name}: shard '{entry.Value.GetRawText()}' must be a .safetensors file name in the checkpoint folder.");
+                if (
+                    file.Length == 0
+                    || file != Path.GetFileName(file)
+                    || file is "." or ".."
+                    || !file.EndsWith(".safetensors", StringComparison.Ordinal)
+                )
+                    problems.Add(
+                        $"{entry.Name}: shard '{entry.Value.GetRawText()}' must be a .safetensors file "
+                            + "name in the checkpoint folder."
+                    );
                 else
                     result[entry.Name] = file;
             }
@@ -108,15 +125,28 @@ public static class Checkpoint
     /// first, missing, unexpected and mis-shaped tensors are all listed before anything is allocated, and NaN or Inf in
     /// any weight is refused, naming each tensor and how many values.
     /// </summary>
-    public static Decoder.Decoder Load(string directory, ScalarType? dtype = null, Device? device = null, IProgress<double>? progress = null,
-        bool mapFiles = true)
+    public static Decoder.Decoder Load(
+        string directory,
+        ScalarType? dtype = null,
+        Device? device = null,
+        IProgress<double>? progress = null,
+        bool mapFiles = true
+    )
     {
         var spec = ReadSpec(directory);
         var tensors = OpenTensors(directory);
         var target = dtype ?? DefaultType(tensors);
         CheckMemory(directory, spec, target);
         CheckNames(directory, spec, tensors);
-        var decoder = Decoder.Decoder.Create(spec, new DecoderOptions { Initialise = false, DType = target, Device = CPU });
+        var decoder = Decoder.Decoder.Create(
+            spec,
+            new DecoderOptions
+            {
+                Initialise = false,
+                DType = target,
+                Device = CPU,
+            }
+        );
         try
         {
             Fill(directory, decoder, tensors, progress, mapFiles);
@@ -134,16 +164,27 @@ public static class Checkpoint
     /// <summary>
     /// Opens a checkpoint to run streamed (<see cref="LayerStream"/>): its embedding, final norm and LM head are read
     /// into memory, its layers are read from the files as each forward reaches them, two in memory
-    /// at a time, mapped or read into memory (<paramref name="mapLayers"/>; when null, as <see cref="MapsLayers"/> says;
-    /// see <see cref="LayerStream"/>).
+    /// at a time, mapped or read into memory (<paramref name="mapLayers"/>; when null, as <see cref="MapsLayers"/>
+    /// says; see <see cref="LayerStream"/>).
     /// Names and shapes of every tensor are checked first, as for a resident load; a model whose streamed footprint
     /// does not fit is refused before anything is allocated. CPU only.
     /// </summary>
-    public static Decoder.Decoder LoadStreamed(string directory, ScalarType? dtype = null, IProgress<double>? progress = null, bool? mapLayers = null) =>
-        LoadStreamed(directory, dtype, progress, mapLayers, releasePages: null);
+    public static Decoder.Decoder LoadStreamed(
+        string directory,
+        ScalarType? dtype = null,
+        IProgress<double>? progress = null,
+        bool? mapLayers = null
+    ) => LoadStreamed(directory, dtype, progress, mapLayers, releasePages: null);
 
-    /// <param name="releasePages">Whether mapped layers leave the process after use; null: when the page cache cannot hold them all.</param>
-    internal static Decoder.Decoder LoadStreamed(string directory, ScalarType? dtype, IProgress<double>? progress, bool? mapLayers, bool? releasePages)
+    /// <param name="releasePages">Whether mapped layers leave the process after use; null: when the page cache cannot
+    /// hold them all.</param>
+    internal static Decoder.Decoder LoadStreamed(
+        string directory,
+        ScalarType? dtype,
+        IProgress<double>? progress,
+        bool? mapLayers,
+        bool? releasePages
+    )
     {
         var spec = ReadSpec(directory);
         var tensors = OpenTensors(directory);
@@ -153,11 +194,16 @@ public static class Checkpoint
         var available = AvailableMemoryBytes();
         if (needed > available)
             throw new CheckpointException(
-                $"{directory}: streamed, its {spec.Layers}-layer model still needs {needed / (double)(1L << 30):0.0} GiB in {target} " +
-                $"(embedding, LM head and two layers) but only {available / (double)(1L << 30):0.0} GiB of memory are available.");
+                $"{directory}: streamed, its {spec.Layers}-layer model still needs "
+                    + $"{needed / (double)(1L << 30):0.0} GiB in {target} "
+                    + $"(embedding, LM head and two layers) but only {available / (double)(1L << 30):0.0} "
+                    + "GiB of memory are available."
+            );
         var cached = MapsLayers(LayerFileBytes(tensors), needed, available);
         var map = mapLayers ?? cached;
-        var decoder = Decoder.Decoder.Streamed(spec, target, () => new LayerStream(spec, tensors, target, map, releasePages ?? !cached));
+        var decoder = Decoder.Decoder.Streamed(spec, target, () =>
+            new LayerStream(spec, tensors, target, map, releasePages ?? !cached)
+        );
         try
         {
             // Read, not mapped: a streamed checkpoint's files are read again on every forward, and one truncated or
@@ -175,24 +221,29 @@ public static class Checkpoint
     /// <summary>
     /// Whether a streamed model's layers are mapped (views of the files) or read into buffers of its own, when not
     /// asked: mapped when the page cache can hold every layer beside the streamed weights and 1 GiB, read otherwise.
-    /// Cached, a forward is bound by compute, and mapping saves the copies that would take CPU from it (7B shape on 2
-    /// cores, 32 tokens: 1.8 s mapped, pages kept mapped, against 2.8 s read; 1.6 s resident). Not cached, it is bound by the disk, the
-    /// copies cost nothing the disk does not, and a buffer of its own cannot lose its pages to the kernel's reclaim
-    /// before the forward reads them, as a mapped layer under that pressure can (67B shape: 10.0 s read against
-    /// 12.3 s mapped, the mapped forward's compute 2.2 times longer).
+    /// Cached, a forward is bound by compute, and mapping saves the copies that would take CPU from it. Not cached, it
+    /// is bound by the disk, the copies cost nothing the disk does not, and a buffer of its own cannot lose its pages
+    /// to the kernel's reclaim before the forward reads them, as a mapped layer under that pressure can. The
+    /// measurements behind both choices are in docs/streaming.md.
     /// </summary>
     public static bool MapsLayers(long layerFileBytes, long streamedBytes, long availableBytes) =>
         layerFileBytes + streamedBytes + (1L << 30) <= availableBytes;
 
     /// <summary>Bytes of a checkpoint's files that are its decoder layers (what a streamed forward reads).</summary>
-    public static long LayerFileBytes(IReadOnlyDictionary<string, (SafetensorsFile File, SafetensorsEntry Entry)> tensors) =>
-        tensors.Where(t => t.Key.StartsWith("model.layers.", StringComparison.Ordinal)).Sum(t => t.Value.Entry.End - t.Value.Entry.Begin);
+    public static long LayerFileBytes(
+        IReadOnlyDictionary<string, (SafetensorsFile File, SafetensorsEntry Entry)> tensors
+    ) =>
+        tensors
+            .Where(t => t.Key.StartsWith("model.layers.", StringComparison.Ordinal))
+            .Sum(t => t.Value.Entry.End - t.Value.Entry.Begin);
 
     /// <summary>The dtype a checkpoint loads in unless asked otherwise: fp32 when every tensor is, else bf16.</summary>
-    public static ScalarType DefaultType(IReadOnlyDictionary<string, (SafetensorsFile File, SafetensorsEntry Entry)> tensors) =>
-        tensors.Values.All(t => t.Entry.DType == "F32") ? ScalarType.Float32 : ScalarType.BFloat16;
+    public static ScalarType DefaultType(
+        IReadOnlyDictionary<string, (SafetensorsFile File, SafetensorsEntry Entry)> tensors
+    ) => tensors.Values.All(t => t.Entry.DType == "F32") ? ScalarType.Float32 : ScalarType.BFloat16;
 
-    /// <summary>What a checkpoint folder would take in memory, resident and streamed, read from its headers only.</summary>
+    /// <summary>What a checkpoint folder would take in memory, resident and streamed, read from its headers
+    /// only.</summary>
     public static (ModelSpec Spec, ScalarType DType, long ResidentBytes, long StreamedBytes) Footprint(string directory)
     {
         var spec = ReadSpec(directory);
@@ -202,25 +253,34 @@ public static class Checkpoint
 
     /// <summary>Bytes a model's weights take in memory in <paramref name="dtype"/>, all resident.</summary>
     public static long ResidentBytes(ModelSpec spec, ScalarType dtype) =>
-        Core.Accounting.ParameterBreakdown.Of(spec).Total * SafetensorsFile.ElementSizes[SafetensorsFile.FromScalarType(dtype)];
+        Core.Accounting.ParameterBreakdown.Of(spec).Total
+        * SafetensorsFile.ElementSizes[SafetensorsFile.FromScalarType(dtype)];
 
-    /// <summary>Bytes a streamed model's weights take in memory: embedding, final norm, LM head and two layers.</summary>
+    /// <summary>Bytes a streamed model's weights take in memory: embedding, final norm, LM head and two
+    /// layers.</summary>
     public static long StreamedBytes(ModelSpec spec, ScalarType dtype)
     {
         var p = Core.Accounting.ParameterBreakdown.Of(spec);
-        return (p.Total - p.AllLayers + Math.Min(2, spec.Layers) * p.PerLayer.Total) * SafetensorsFile.ElementSizes[SafetensorsFile.FromScalarType(dtype)];
+        return (p.Total - p.AllLayers + Math.Min(2, spec.Layers) * p.PerLayer.Total)
+            * SafetensorsFile.ElementSizes[SafetensorsFile.FromScalarType(dtype)];
     }
 
     /// <summary>
     /// Reads every parameter the decoder holds from the checkpoint: a view of the mapped file where the dtype matches
     /// (nothing copied), read and converted otherwise; NaN and Inf refused, naming each tensor.
     /// </summary>
-    private static void Fill(string directory, Decoder.Decoder decoder, IReadOnlyDictionary<string, (SafetensorsFile File, SafetensorsEntry Entry)> tensors,
-        IProgress<double>? progress, bool mapFiles)
+    private static void Fill(
+        string directory,
+        Decoder.Decoder decoder,
+        IReadOnlyDictionary<string, (SafetensorsFile File, SafetensorsEntry Entry)> tensors,
+        IProgress<double>? progress,
+        bool mapFiles
+    )
     {
         var parameters = decoder.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         using var noGrad = torch.no_grad();
-        long totalBytes = parameters.Keys.Sum(n => tensors[n].Entry.End - tensors[n].Entry.Begin), loaded = 0;
+        long totalBytes = parameters.Keys.Sum(n => tensors[n].Entry.End - tensors[n].Entry.Begin),
+            loaded = 0;
         void Advance(long bytes)
         {
             loaded += bytes;
@@ -234,11 +294,15 @@ public static class Checkpoint
             foreach (var (name, parameter) in group)
             {
                 var (file, entry) = tensors[name];
-                var found = mapFiles && mapped.TryView(file, entry, parameter.dtype) is { } view
-                    ? Attach(parameter, view, entry, Advance)
-                    : file.ReadInto(entry, parameter, stream, Advance);
+                var found =
+                    mapFiles && mapped.TryView(file, entry, parameter.dtype) is { } view
+                        ? Attach(parameter, view, entry, Advance)
+                        : file.ReadInto(entry, parameter, stream, Advance);
                 if (found.Total > 0)
-                    nonFinite.Add($"{name} in {Path.GetFileName(file.Path)}: {found.NaN:N0} NaN and {found.Infinite:N0} infinite of {entry.Elements:N0} values.");
+                    nonFinite.Add(
+                        $"{name} in {Path.GetFileName(file.Path)}: {found.NaN:N0} NaN and "
+                            + $"{found.Infinite:N0} infinite of {entry.Elements:N0} values."
+                    );
             }
         }
         // Refused rather than flagged: one NaN in a projection spreads through attention to every later
@@ -247,7 +311,8 @@ public static class Checkpoint
             throw new CheckpointException($"{directory} has weights that are not finite numbers:", nonFinite);
     }
 
-    /// <summary>Makes the parameter a view of the mapped file, scanning it for NaN and Inf as its pages come in.</summary>
+    /// <summary>Makes the parameter a view of the mapped file, scanning it for NaN and Inf as its pages come
+    /// in.</summary>
     private static NonFiniteCount Attach(Tensor parameter, Tensor view, SafetensorsEntry entry, Action<long> advance)
     {
         using (view)
@@ -259,8 +324,13 @@ public static class Checkpoint
         }
     }
 
-    /// <summary>Every parameter present with its shape, nothing unexpected: checked on a shapes-only (meta) decoder.</summary>
-    private static void CheckNames(string directory, ModelSpec spec, IReadOnlyDictionary<string, (SafetensorsFile File, SafetensorsEntry Entry)> tensors)
+    /// <summary>Every parameter present with its shape, nothing unexpected: checked on a shapes-only (meta)
+    /// decoder.</summary>
+    private static void CheckNames(
+        string directory,
+        ModelSpec spec,
+        IReadOnlyDictionary<string, (SafetensorsFile File, SafetensorsEntry Entry)> tensors
+    )
     {
         using var shapes = Decoder.Decoder.Create(spec, new DecoderOptions { Device = META });
         var parameters = shapes.named_parameters().ToDictionary(p => p.name, p => p.parameter.shape);
@@ -270,7 +340,10 @@ public static class Checkpoint
             if (!tensors.TryGetValue(name, out var found))
                 problems.Add($"{name}: missing (expected shape [{string.Join(", ", shape)}]).");
             else if (!found.Entry.Shape.SequenceEqual(shape))
-                problems.Add($"{name}: shape [{string.Join(", ", found.Entry.Shape)}] in {Path.GetFileName(found.File.Path)}, expected [{string.Join(", ", shape)}].");
+                problems.Add(
+                    $"{name}: shape [{string.Join(", ", found.Entry.Shape)}] in "
+                        + $"{Path.GetFileName(found.File.Path)}, expected [{string.Join(", ", shape)}]."
+                );
         }
         foreach (var name in tensors.Keys.Where(n => !parameters.ContainsKey(n) && !IsIgnorable(n)))
             problems.Add($"{name}: unexpected (no such parameter in a {spec.Layers}-layer decoder).");
@@ -288,9 +361,11 @@ public static class Checkpoint
         var available = availableBytes ?? AvailableMemoryBytes();
         if (needed > available)
             throw new CheckpointException(
-                $"{directory}: its {spec.Layers}-layer model needs {needed / (double)(1L << 30):0.0} GiB in {dtype} but only " +
-                $"{available / (double)(1L << 30):0.0} GiB of memory are available; stream it (layer by layer, " +
-                $"{StreamedBytes(spec, dtype) / (double)(1L << 30):0.0} GiB) or free memory.");
+                $"{directory}: its {spec.Layers}-layer model needs {needed / (double)(1L << 30):0.0} "
+                    + $"GiB in {dtype} but only "
+                    + $"{available / (double)(1L << 30):0.0} GiB of memory are available; stream it (layer by layer, "
+                    + $"{StreamedBytes(spec, dtype) / (double)(1L << 30):0.0} GiB) or free memory."
+            );
     }
 
     /// <summary>Memory the system can give this process now: MemAvailable on Linux, else what the GC reports.</summary>
@@ -302,12 +377,8 @@ public static class Checkpoint
                 if (line.StartsWith("MemAvailable:", StringComparison.Ordinal))
                     return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
         }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
         return GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
     }
 
@@ -316,12 +387,26 @@ public static class Checkpoint
     /// <paramref name="maxShardBytes"/> the weights are split into shards with an index. Each file is written
     /// to a temporary name and renamed, so an interrupted save never leaves a half-written file under a real name.
     /// </summary>
-    public static void Save(Decoder.Decoder decoder, string directory, ScalarType? dtype = null, long maxShardBytes = long.MaxValue)
+    public static void Save(
+        Decoder.Decoder decoder,
+        string directory,
+        ScalarType? dtype = null,
+        long maxShardBytes = long.MaxValue
+    )
     {
         if (maxShardBytes < 1)
-            throw new ArgumentOutOfRangeException(nameof(maxShardBytes), maxShardBytes, "Shards must hold at least one byte.");
+            throw new ArgumentOutOfRangeException(
+                nameof(maxShardBytes),
+                maxShardBytes,
+                "Shards must hold at least one byte."
+            );
         var type = dtype ?? decoder.DType;
-        var torchName = type switch { ScalarType.BFloat16 => "bfloat16", ScalarType.Float16 => "float16", _ => "float32" };
+        var torchName = type switch
+        {
+            ScalarType.BFloat16 => "bfloat16",
+            ScalarType.Float16 => "float16",
+            _ => "float32",
+        };
         SafetensorsFile.FromScalarType(type); // refuses types safetensors checkpoints here do not use
         Directory.CreateDirectory(directory);
         using var scope = NewDisposeScope();
@@ -357,7 +442,10 @@ public static class Checkpoint
                     weightMap[name] = file;
             }
             var total = named.Sum(n => n.Tensor.numel() * n.Tensor.element_size());
-            var index = JsonSerializer.Serialize(new { metadata = new { total_size = total }, weight_map = weightMap }, new JsonSerializerOptions { WriteIndented = true });
+            var index = JsonSerializer.Serialize(
+                new { metadata = new { total_size = total }, weight_map = weightMap },
+                new JsonSerializerOptions { WriteIndented = true }
+            );
             WriteAtomically(Path.Combine(directory, IndexFile), index);
         }
         WriteAtomically(Path.Combine(directory, ConfigFile), HfConfigWriter.ToJson(decoder.Spec, torchName));

@@ -16,8 +16,8 @@ namespace Explorer.Model.Weights;
 /// Mapped: a buffer's parameters become views of the files mapped into memory (<see cref="MappedFile"/>, as a resident
 /// load does), their pages mapped in one call each (MADV_POPULATE_READ) on the loader thread. Nothing is copied, so
 /// the loader takes almost no CPU from the forward. When the page cache holds every layer (the only case a load maps
-/// unless asked), the pages stay mapped after use: they are clean file pages the kernel may drop, and mapping them
-/// again every forward cost the 7B shape 0.9 s of 2.7 at 32 tokens on 2 cores. Otherwise (<c>releasePages</c>) a
+/// unless asked), the pages stay mapped after use: they are clean file pages the kernel may drop, and mapping them in
+/// again on every forward would cost a third of the forward (docs/streaming.md). Otherwise (<c>releasePages</c>) a
 /// buffer's pages leave the process (MADV_DONTNEED) when it takes its next layer. The populate call is also the guard:
 /// a file cut short fails there with a message, before anything reads past its end (SIGBUS). A file cut short while
 /// its layer computes still faults, as for a resident model.
@@ -37,7 +37,9 @@ public sealed class LayerStream : ILayerSource
     private readonly Dictionary<string, FileStream> _files = new();
     private readonly Dictionary<string, MappedFile> _maps = new();
     private readonly bool[][] _viewed = new bool[Buffers][]; // parameters that are views of a mapped file now
-    private readonly List<(nint Address, long Bytes)>[] _pages = new List<(nint, long)>[Buffers]; // mapped in for the buffer's layer
+
+    // mapped in for the buffer's layer
+    private readonly List<(nint Address, long Bytes)>[] _pages = new List<(nint, long)>[Buffers];
     private bool _mapFiles;
     private bool _downward; // the pass under way runs from the last layer down
     private readonly bool _releasePages;
@@ -48,8 +50,13 @@ public sealed class LayerStream : ILayerSource
     private long _readTicks;
     private long _waitTicks;
 
-    internal LayerStream(ModelSpec spec, IReadOnlyDictionary<string, (SafetensorsFile File, SafetensorsEntry Entry)> tensors, ScalarType dtype,
-        bool mapFiles = true, bool releasePages = true)
+    internal LayerStream(
+        ModelSpec spec,
+        IReadOnlyDictionary<string, (SafetensorsFile File, SafetensorsEntry Entry)> tensors,
+        ScalarType dtype,
+        bool mapFiles = true,
+        bool releasePages = true
+    )
     {
         _spec = spec;
         _mapFiles = mapFiles && OperatingSystem.IsLinux();
@@ -77,13 +84,19 @@ public sealed class LayerStream : ILayerSource
     /// </summary>
     public (long Bytes, TimeSpan Reading, TimeSpan Waiting) Counters
     {
-        get { lock (_gate) return (_bytesRead, TimeSpan.FromTicks(_readTicks), TimeSpan.FromTicks(_waitTicks)); }
+        get
+        {
+            lock (_gate)
+                return (_bytesRead, TimeSpan.FromTicks(_readTicks), TimeSpan.FromTicks(_waitTicks));
+        }
     }
 
-    /// <summary>The checkpoint name of a layer's parameter: <c>model.layers.N.</c> + its name inside the layer.</summary>
+    /// <summary>The checkpoint name of a layer's parameter: <c>model.layers.N.</c> + its name inside the
+    /// layer.</summary>
     public static string CheckpointName(int layer, string parameter) => $"model.layers.{layer}.{parameter}";
 
-    /// <summary>Starts a forward: the first two layers are read (after whatever a cancelled forward left pending).</summary>
+    /// <summary>Starts a forward: the first two layers are read (after whatever a cancelled forward left
+    /// pending).</summary>
     public void BeginForward()
     {
         _downward = false;
@@ -91,7 +104,8 @@ public sealed class LayerStream : ILayerSource
             Schedule(layer);
     }
 
-    /// <summary>Starts a pass from the top: the last two layers are read first, then each one below as a layer is released.</summary>
+    /// <summary>Starts a pass from the top: the last two layers are read first, then each one below as a layer is
+    /// released.</summary>
     public void BeginBackward()
     {
         _downward = true;
@@ -113,18 +127,23 @@ public sealed class LayerStream : ILayerSource
         }
         catch (AggregateException e) when (e.InnerExceptions.Count == 1)
         {
-            throw e.InnerExceptions[0] is CheckpointException c ? c : new CheckpointException(e.InnerExceptions[0].Message);
+            throw e.InnerExceptions[0] is CheckpointException c
+                ? c
+                : new CheckpointException(e.InnerExceptions[0].Message);
         }
         lock (_gate)
         {
             _waitTicks += System.Diagnostics.Stopwatch.GetElapsedTime(waiting).Ticks;
             if (_held[buffer] != layer)
-                throw new InvalidOperationException($"Layer {layer} was asked for, but its buffer holds layer {_held[buffer]}.");
+                throw new InvalidOperationException(
+                    $"Layer {layer} was asked for, but its buffer holds layer {_held[buffer]}."
+                );
         }
         return _buffers[buffer];
     }
 
-    /// <summary>Layer <paramref name="layer"/> is done: its buffer takes the layer two further on (two further down in a backward pass).</summary>
+    /// <summary>Layer <paramref name="layer"/> is done: its buffer takes the layer two further on (two further down in
+    /// a backward pass).</summary>
     public void Release(int layer)
     {
         var next = _downward ? layer - Buffers : layer + Buffers;
@@ -132,7 +151,8 @@ public sealed class LayerStream : ILayerSource
             Schedule(next);
     }
 
-    /// <summary>Waits for reads still under way (a cancelled or failed forward leaves some): the buffers are then idle.</summary>
+    /// <summary>Waits for reads still under way (a cancelled or failed forward leaves some): the buffers are then
+    /// idle.</summary>
     public void Settle()
     {
         Task tail;
@@ -155,8 +175,12 @@ public sealed class LayerStream : ILayerSource
         {
             _held[buffer] = -1;
             // One read at a time, in order: after the previous read, whether it failed or not.
-            _tail = _loads[buffer] = _tail.ContinueWith(_ => Read(layer, buffer), CancellationToken.None,
-                TaskContinuationOptions.None, TaskScheduler.Default);
+            _tail = _loads[buffer] = _tail.ContinueWith(
+                _ => Read(layer, buffer),
+                CancellationToken.None,
+                TaskContinuationOptions.None,
+                TaskScheduler.Default
+            );
         }
     }
 
@@ -183,10 +207,15 @@ public sealed class LayerStream : ILayerSource
             }
             catch (Exception e) when (e is IOException or EndOfStreamException or UnauthorizedAccessException)
             {
-                throw new CheckpointException($"{Path.GetFileName(file.Path)}: reading {key} for layer {layer} failed: {e.Message}");
+                throw new CheckpointException(
+                    $"{Path.GetFileName(file.Path)}: reading {key} for layer {layer} failed: {e.Message}"
+                );
             }
             if (nonFinite.Total > 0)
-                throw new CheckpointException($"{key} in {Path.GetFileName(file.Path)}: {nonFinite.NaN:N0} NaN and {nonFinite.Infinite:N0} infinite of {entry.Elements:N0} values.");
+                throw new CheckpointException(
+                    $"{key} in {Path.GetFileName(file.Path)}: {nonFinite.NaN:N0} NaN and "
+                        + $"{nonFinite.Infinite:N0} infinite of {entry.Elements:N0} values."
+                );
             bytes += entry.End - entry.Begin;
         }
         lock (_gate)
@@ -202,7 +231,15 @@ public sealed class LayerStream : ILayerSource
     /// Makes the parameter a view of its mapped file with every page mapped in; null where it cannot be one (another
     /// dtype, an unaligned offset, a kernel without MADV_POPULATE_READ: mapping is then off for good).
     /// </summary>
-    private NonFiniteCount? Map(int buffer, int index, SafetensorsFile file, SafetensorsEntry entry, bool scan, string key, int layer)
+    private NonFiniteCount? Map(
+        int buffer,
+        int index,
+        SafetensorsFile file,
+        SafetensorsEntry entry,
+        bool scan,
+        string key,
+        int layer
+    )
     {
         if (!_mapFiles)
             return null;
@@ -236,8 +273,11 @@ public sealed class LayerStream : ILayerSource
     }
 
     private static CheckpointException CutShort(SafetensorsFile file, string key, int layer, long length, long end) =>
-        new($"{Path.GetFileName(file.Path)}: reading {key} for layer {layer} failed: the file is {length:N0} bytes now, " +
-            $"and the tensor ends at byte {end:N0} (was it cut short or rewritten in place?)");
+        new(
+            $"{Path.GetFileName(file.Path)}: reading {key} for layer {layer} failed: the file is "
+                + $"{length:N0} bytes now, "
+                + $"and the tensor ends at byte {end:N0} (was it cut short or rewritten in place?)"
+        );
 
     /// <summary>Reads the parameter's bytes into memory of its own (given back if it was a view).</summary>
     private NonFiniteCount ReadInto(int buffer, int index, SafetensorsFile file, SafetensorsEntry entry, bool scan)

@@ -8,7 +8,8 @@ namespace Explorer.Model.Weights;
 /// One safetensors file mapped into memory by libtorch (<c>torch.from_file</c>, private copy-on-write pages), once
 /// per dtype the file holds, so each tensor can be a view of it without a copy. The mapping lives as long as any view
 /// of it does; disposing this only drops the whole-file tensors. A file changed in place (truncated, rewritten) while
-/// a model maps it would fault that model: Explorer's writers, like the Hugging Face hub's, write a new file and rename.
+/// a model maps it would fault that model: Explorer's writers, like the Hugging Face hub's, write a new file and
+/// rename.
 /// </summary>
 internal sealed class MappedFile(string path, long length) : IDisposable
 {
@@ -28,7 +29,9 @@ internal sealed class MappedFile(string path, long length) : IDisposable
         if (!_byType.TryGetValue(type, out var whole))
         {
             // Kept out of any dispose scope: the mapping is this object's, for as long as it lives.
-            _byType[type] = whole = torch.from_file(path, shared: false, size: length / size, dtype: type).DetachFromDisposeScope();
+            _byType[type] = whole = torch
+                .from_file(path, shared: false, size: length / size, dtype: type)
+                .DetachFromDisposeScope();
         }
         using var slice = whole.narrow(0, offset / size, entry.Elements);
         return slice.view(entry.Shape);
@@ -48,17 +51,24 @@ internal sealed class MappedFile(string path, long length) : IDisposable
         var blocks = (int)((bytes + Block - 1) / Block);
         var total = new NonFiniteCount();
         var gate = new object();
-        Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, () => new NonFiniteCount(), (i, _, sum) =>
-        {
-            var start = (long)i * Block;
-            var length = (int)Math.Min(Block, bytes - start);
-            ProcessMemory.PopulateRead(address + (nint)start, length);
-            return sum + NonFiniteCount.In(new ReadOnlySpan<byte>((void*)(address + (nint)start), length), dtype);
-        }, sum =>
-        {
-            lock (gate)
-                total += sum;
-        });
+        Parallel.For(
+            0,
+            blocks,
+            new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
+            () => new NonFiniteCount(),
+            (i, _, sum) =>
+            {
+                var start = (long)i * Block;
+                var length = (int)Math.Min(Block, bytes - start);
+                ProcessMemory.PopulateRead(address + (nint)start, length);
+                return sum + NonFiniteCount.In(new ReadOnlySpan<byte>((void*)(address + (nint)start), length), dtype);
+            },
+            sum =>
+            {
+                lock (gate)
+                    total += sum;
+            }
+        );
         return total;
     }
 
@@ -67,7 +77,13 @@ internal sealed class MappedFile(string path, long length) : IDisposable
     /// stops at the first block the kernel cannot map (<see cref="ProcessMemory.Population.Faulted"/>: reading it
     /// would have raised SIGBUS) or at the first when it does not offer populating (nothing read then).
     /// </summary>
-    public static unsafe ProcessMemory.Population Populate(nint address, long bytes, string dtype, bool scan, out NonFiniteCount found)
+    public static unsafe ProcessMemory.Population Populate(
+        nint address,
+        long bytes,
+        string dtype,
+        bool scan,
+        out NonFiniteCount found
+    )
     {
         found = default;
         for (long start = 0; start < bytes; start += Block)

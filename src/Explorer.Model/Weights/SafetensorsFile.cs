@@ -6,7 +6,8 @@ using static TorchSharp.torch;
 
 namespace Explorer.Model.Weights;
 
-/// <summary>One tensor's entry in a safetensors header. Offsets are relative to the data buffer, [Begin, End).</summary>
+/// <summary>One tensor's entry in a safetensors header. Offsets are relative to the data buffer, [Begin,
+/// End).</summary>
 public sealed record SafetensorsEntry(string Name, string DType, long[] Shape, long Begin, long End)
 {
     public long Elements => Shape.Aggregate(1L, (a, b) => a * b);
@@ -22,17 +23,25 @@ public sealed class SafetensorsFile
     /// <summary>Largest header accepted (the 7B's is about 30 KB).</summary>
     public const long MaxHeaderBytes = 100L << 20;
 
-    public static IReadOnlyDictionary<string, int> ElementSizes { get; } = new Dictionary<string, int>
-    {
-        ["F32"] = 4, ["F16"] = 2, ["BF16"] = 2,
-    };
+    public static IReadOnlyDictionary<string, int> ElementSizes { get; } =
+        new Dictionary<string, int>
+        {
+            ["F32"] = 4,
+            ["F16"] = 2,
+            ["BF16"] = 2,
+        };
 
     public string Path { get; }
     public long DataStart { get; }
     public IReadOnlyDictionary<string, SafetensorsEntry> Entries { get; }
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
-    private SafetensorsFile(string path, long dataStart, IReadOnlyDictionary<string, SafetensorsEntry> entries, IReadOnlyDictionary<string, string> metadata)
+    private SafetensorsFile(
+        string path,
+        long dataStart,
+        IReadOnlyDictionary<string, SafetensorsEntry> entries,
+        IReadOnlyDictionary<string, string> metadata
+    )
     {
         Path = path;
         DataStart = dataStart;
@@ -40,23 +49,29 @@ public sealed class SafetensorsFile
         Metadata = metadata;
     }
 
-    public static ScalarType ToScalarType(string dtype) => dtype switch
-    {
-        "F32" => ScalarType.Float32,
-        "F16" => ScalarType.Float16,
-        "BF16" => ScalarType.BFloat16,
-        _ => throw new ArgumentException($"Unsupported safetensors dtype '{dtype}'; use F32, F16 or BF16.", nameof(dtype)),
-    };
+    public static ScalarType ToScalarType(string dtype) =>
+        dtype switch
+        {
+            "F32" => ScalarType.Float32,
+            "F16" => ScalarType.Float16,
+            "BF16" => ScalarType.BFloat16,
+            _ => throw new ArgumentException(
+                $"Unsupported safetensors dtype '{dtype}'; use F32, F16 or BF16.",
+                nameof(dtype)
+            ),
+        };
 
-    public static string FromScalarType(ScalarType type) => type switch
-    {
-        ScalarType.Float32 => "F32",
-        ScalarType.Float16 => "F16",
-        ScalarType.BFloat16 => "BF16",
-        _ => throw new ArgumentException($"Cannot save {type}; use Float32, Float16 or BFloat16.", nameof(type)),
-    };
+    public static string FromScalarType(ScalarType type) =>
+        type switch
+        {
+            ScalarType.Float32 => "F32",
+            ScalarType.Float16 => "F16",
+            ScalarType.BFloat16 => "BF16",
+            _ => throw new ArgumentException($"Cannot save {type}; use Float32, Float16 or BFloat16.", nameof(type)),
+        };
 
-    /// <summary>Reads and validates the header; throws <see cref="CheckpointException"/> naming what is wrong.</summary>
+    /// <summary>Reads and validates the header; throws <see cref="CheckpointException"/> naming what is
+    /// wrong.</summary>
     public static SafetensorsFile Open(string path)
     {
         var name = System.IO.Path.GetFileName(path);
@@ -65,14 +80,20 @@ public sealed class SafetensorsFile
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
         var length = stream.Length;
         if (length < 8)
-            throw new CheckpointException($"{name} is {length} bytes: too short for a safetensors file (an 8-byte header length comes first).");
+            throw new CheckpointException(
+                $"{name} is {length} bytes: too short for a safetensors file (an 8-byte header length comes first)."
+            );
         Span<byte> prefix = stackalloc byte[8];
         stream.ReadExactly(prefix);
         var headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
         if (headerLength > (ulong)(length - 8))
-            throw new CheckpointException($"{name}: header length {headerLength:N0} goes beyond the end of the file ({length:N0} bytes).");
+            throw new CheckpointException(
+                $"{name}: header length {headerLength:N0} goes beyond the end of the file ({length:N0} bytes)."
+            );
         if (headerLength > MaxHeaderBytes)
-            throw new CheckpointException($"{name}: header length {headerLength:N0} is over the {MaxHeaderBytes:N0} bytes allowed.");
+            throw new CheckpointException(
+                $"{name}: header length {headerLength:N0} is over the {MaxHeaderBytes:N0} bytes allowed."
+            );
         var header = new byte[headerLength];
         stream.ReadExactly(header);
         var dataStart = 8 + (long)headerLength;
@@ -80,7 +101,11 @@ public sealed class SafetensorsFile
         return new SafetensorsFile(path, dataStart, entries, metadata);
     }
 
-    private static (Dictionary<string, SafetensorsEntry>, Dictionary<string, string>) ParseHeader(string file, byte[] header, long bufferLength)
+    private static (Dictionary<string, SafetensorsEntry>, Dictionary<string, string>) ParseHeader(
+        string file,
+        byte[] header,
+        long bufferLength
+    )
     {
         JsonDocument doc;
         try
@@ -96,7 +121,9 @@ public sealed class SafetensorsFile
         using (doc)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw new CheckpointException($"{file}: the header must be a JSON object, not {doc.RootElement.ValueKind}.");
+                throw new CheckpointException(
+                    $"{file}: the header must be a JSON object, not {doc.RootElement.ValueKind}."
+                );
             var problems = new List<string>();
             var entries = new Dictionary<string, SafetensorsEntry>();
             var metadata = new Dictionary<string, string>();
@@ -115,7 +142,8 @@ public sealed class SafetensorsFile
                         problems.Add($"__metadata__: must be an object of strings, not {property.Value.ValueKind}.");
                     else
                         foreach (var m in property.Value.EnumerateObject())
-                            metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : m.Value.GetRawText();
+                            metadata[m.Name] =
+                                m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : m.Value.GetRawText();
                     continue;
                 }
                 if (ParseEntry(property, bufferLength, out var entry) is { } problem)
@@ -141,9 +169,11 @@ public sealed class SafetensorsFile
         foreach (var e in entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
         {
             if (e.Begin < covered)
-                yield return $"{e.Name}: bytes [{e.Begin}, {e.End}) overlap {previous!.Name} [{previous.Begin}, {previous.End}).";
+                yield return $"{e.Name}: bytes [{e.Begin}, {e.End}) overlap {previous!.Name} [{previous.Begin}, "
+                    + $"{previous.End}).";
             else if (e.Begin > covered)
-                yield return $"{e.Name}: bytes [{covered}, {e.Begin}) before it belong to no tensor (a gap in the data).";
+                yield return $"{e.Name}: bytes [{covered}, {e.Begin}) before it belong to no tensor (a gap in the "
+                    + "data).";
             if (e.End >= covered)
             {
                 covered = e.End;
@@ -151,7 +181,8 @@ public sealed class SafetensorsFile
             }
         }
         if (covered < bufferLength)
-            yield return $"the last {bufferLength - covered:N0} bytes of the data (from {covered:N0}) belong to no tensor.";
+            yield return $"the last {bufferLength - covered:N0} bytes of the data (from {covered:N0}) belong to no "
+                + "tensor.";
     }
 
     private static string? ParseEntry(JsonProperty property, long bufferLength, out SafetensorsEntry? entry)
@@ -168,7 +199,8 @@ public sealed class SafetensorsFile
         if (!v.TryGetProperty("shape", out var shapeElement) || shapeElement.ValueKind != JsonValueKind.Array)
             return "shape is missing or not an array.";
         if (shapeElement.GetArrayLength() > MaxRank)
-            return $"shape {Clip(shapeElement.GetRawText())} has {shapeElement.GetArrayLength()} dimensions; at most {MaxRank} are allowed.";
+            return $"shape {Clip(shapeElement.GetRawText())} has {shapeElement.GetArrayLength()} dimensions; "
+                + $"at most {MaxRank} are allowed.";
         var shape = new List<long>();
         foreach (var dim in shapeElement.EnumerateArray())
         {
@@ -176,14 +208,22 @@ public sealed class SafetensorsFile
                 return $"shape {Clip(shapeElement.GetRawText())} must hold non-negative integers.";
             shape.Add(n);
         }
-        if (!v.TryGetProperty("data_offsets", out var offsets) || offsets.ValueKind != JsonValueKind.Array || offsets.GetArrayLength() != 2
-            || offsets[0].ValueKind != JsonValueKind.Number || offsets[1].ValueKind != JsonValueKind.Number
-            || !offsets[0].TryGetInt64(out var begin) || !offsets[1].TryGetInt64(out var end))
-            return $"data_offsets must be an array of two integers [begin, end); got {Clip(offsets.ValueKind == JsonValueKind.Undefined ? "nothing" : offsets.GetRawText())}.";
+        if (
+            !v.TryGetProperty("data_offsets", out var offsets)
+            || offsets.ValueKind != JsonValueKind.Array
+            || offsets.GetArrayLength() != 2
+            || offsets[0].ValueKind != JsonValueKind.Number
+            || offsets[1].ValueKind != JsonValueKind.Number
+            || !offsets[0].TryGetInt64(out var begin)
+            || !offsets[1].TryGetInt64(out var end)
+        )
+            return "data_offsets must be an array of two integers [begin, end); got "
+                + $"{Clip(offsets.ValueKind == JsonValueKind.Undefined ? "nothing" : offsets.GetRawText())}.";
         if (begin < 0 || end < begin)
             return $"data_offsets [{begin}, {end}) are not an interval.";
         if (end > bufferLength)
-            return $"data_offsets [{begin}, {end}) go beyond the data ({bufferLength:N0} bytes): the file is truncated or the offsets are out of range.";
+            return $"data_offsets [{begin}, {end}) go beyond the data ({bufferLength:N0} bytes): the file is "
+                + "truncated or the offsets are out of range.";
         long bytes;
         try
         {
@@ -191,10 +231,12 @@ public sealed class SafetensorsFile
         }
         catch (OverflowException)
         {
-            return $"shape {Clip(shapeElement.GetRawText())} of {dtype} is too large: its byte size does not fit in 64 bits.";
+            return $"shape {Clip(shapeElement.GetRawText())} of {dtype} is too large: its byte size does not "
+                + "fit in 64 bits.";
         }
         if (end - begin != bytes)
-            return $"shape {Clip(shapeElement.GetRawText())} of {dtype} needs {bytes:N0} bytes, but data_offsets [{begin}, {end}) hold {end - begin:N0}.";
+            return $"shape {Clip(shapeElement.GetRawText())} of {dtype} needs {bytes:N0} bytes, but "
+                + $"data_offsets [{begin}, {end}) hold {end - begin:N0}.";
         entry = new SafetensorsEntry(property.Name, dtype, shape.ToArray(), begin, end);
         return null;
     }
@@ -213,16 +255,32 @@ public sealed class SafetensorsFile
     /// second copy of the tensor is ever made. Returns how many of its values are NaN or infinite (none counted when
     /// <paramref name="scan"/> is false: a streamed layer read again after its first, checked read).
     /// </summary>
-    public NonFiniteCount ReadInto(SafetensorsEntry entry, Tensor destination, FileStream stream, Action<long>? bytesRead = null, int chunkBytes = ChunkBytes,
-        bool scan = true)
+    public NonFiniteCount ReadInto(
+        SafetensorsEntry entry,
+        Tensor destination,
+        FileStream stream,
+        Action<long>? bytesRead = null,
+        int chunkBytes = ChunkBytes,
+        bool scan = true
+    )
     {
-        if (!destination.is_contiguous() || destination.device_type != DeviceType.CPU || destination.numel() != entry.Elements)
-            throw new ArgumentException($"{entry.Name}: the destination must be a contiguous CPU tensor of {entry.Elements:N0} values.", nameof(destination));
+        if (
+            !destination.is_contiguous()
+            || destination.device_type != DeviceType.CPU
+            || destination.numel() != entry.Elements
+        )
+            throw new ArgumentException(
+                $"{entry.Name}: the destination must be a contiguous CPU tensor of {entry.Elements:N0} values.",
+                nameof(destination)
+            );
         var fileType = ToScalarType(entry.DType);
         var elementSize = ElementSizes[entry.DType];
         var perChunk = Math.Max(1, chunkBytes / elementSize);
         using var flat = destination.view(-1);
-        using var staging = fileType == destination.dtype ? null : torch.empty(Math.Min(perChunk, Math.Max(1, entry.Elements)), fileType);
+        using var staging =
+            fileType == destination.dtype
+                ? null
+                : torch.empty(Math.Min(perChunk, Math.Max(1, entry.Elements)), fileType);
         stream.Position = DataStart + entry.Begin;
         if (staging is null && entry.Elements > 0)
             AdviseHugePages(flat, entry.End - entry.Begin);
@@ -251,12 +309,21 @@ public sealed class SafetensorsFile
     }
 
     /// <summary>Writes tensors to <paramref name="path"/> atomically (temporary file, then rename).</summary>
-    public static void Write(string path, IReadOnlyList<(string Name, Tensor Tensor)> tensors, IReadOnlyDictionary<string, string>? metadata = null) =>
-        Write(path, tensors.Select(t => new TensorLayout(t.Name, t.Tensor.dtype, t.Tensor.shape)).ToArray(), (i, stream) =>
-        {
-            using var cpu = tensors[i].Tensor.detach().to(CPU).contiguous();
-            stream.Write(cpu.bytes);
-        }, metadata);
+    public static void Write(
+        string path,
+        IReadOnlyList<(string Name, Tensor Tensor)> tensors,
+        IReadOnlyDictionary<string, string>? metadata = null
+    ) =>
+        Write(
+            path,
+            tensors.Select(t => new TensorLayout(t.Name, t.Tensor.dtype, t.Tensor.shape)).ToArray(),
+            (i, stream) =>
+            {
+                using var cpu = tensors[i].Tensor.detach().to(CPU).contiguous();
+                stream.Write(cpu.bytes);
+            },
+            metadata
+        );
 
     /// <summary>A tensor's name, dtype and shape: what its header entry says before its bytes exist.</summary>
     public sealed record TensorLayout(string Name, ScalarType DType, long[] Shape)
@@ -268,7 +335,12 @@ public sealed class SafetensorsFile
     /// Writes a file whose tensors are produced one at a time by <paramref name="writeData"/> (which must write exactly
     /// each layout's bytes), so a file larger than memory can be written. Atomic: a temporary file, then a rename.
     /// </summary>
-    public static void Write(string path, IReadOnlyList<TensorLayout> layout, Action<int, Stream> writeData, IReadOnlyDictionary<string, string>? metadata = null)
+    public static void Write(
+        string path,
+        IReadOnlyList<TensorLayout> layout,
+        Action<int, Stream> writeData,
+        IReadOnlyDictionary<string, string>? metadata = null
+    )
     {
         var header = new Dictionary<string, object>();
         if (metadata is { Count: > 0 })
@@ -276,7 +348,12 @@ public sealed class SafetensorsFile
         long offset = 0;
         foreach (var tensor in layout)
         {
-            header[tensor.Name] = new { dtype = FromScalarType(tensor.DType), shape = tensor.Shape, data_offsets = new[] { offset, offset + tensor.Bytes } };
+            header[tensor.Name] = new
+            {
+                dtype = FromScalarType(tensor.DType),
+                shape = tensor.Shape,
+                data_offsets = new[] { offset, offset + tensor.Bytes },
+            };
             offset += tensor.Bytes;
         }
         var json = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header));
@@ -295,7 +372,10 @@ public sealed class SafetensorsFile
                 var before = stream.Position;
                 writeData(i, stream);
                 if (stream.Position - before != layout[i].Bytes)
-                    throw new InvalidOperationException($"{layout[i].Name}: wrote {stream.Position - before:N0} bytes, its header says {layout[i].Bytes:N0}.");
+                    throw new InvalidOperationException(
+                        $"{layout[i].Name}: wrote {stream.Position - before:N0} bytes, its header says "
+                            + $"{layout[i].Bytes:N0}."
+                    );
             }
             stream.Flush(flushToDisk: true);
         }

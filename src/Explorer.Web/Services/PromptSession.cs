@@ -1,7 +1,7 @@
-using Microsoft.Extensions.Logging;
 using Explorer.Core.Specs;
 using Explorer.Model.Decoder;
 using Explorer.Model.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace Explorer.Web.Services;
 
@@ -10,11 +10,14 @@ namespace Explorer.Web.Services;
 /// what text, the traces the pages look at, and the run in progress. Closing the tab disposes it, which cancels
 /// the run and hands the traces back to the host's cache.
 /// </summary>
-public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.ILogger<PromptSession>? log = null) : IDisposable
+public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.ILogger<PromptSession>? log = null)
+    : IDisposable
 {
     private CancellationTokenSource? _run;
-    private readonly CancellationTokenSource _lensRun = new(); // the tab's lifetime: lens completions stop when it closes
-    private CancellationTokenSource? _lens;                      // the lens completion under way; a new run cancels it
+
+    // the tab's lifetime: lens completions stop when it closes
+    private readonly CancellationTokenSource _lensRun = new();
+    private CancellationTokenSource? _lens; // the lens completion under way; a new run cancels it
     private readonly Dictionary<string, TraceLease> _leases = new(StringComparer.OrdinalIgnoreCase);
 
     public string Model { get; set; } = MiniPresets.DeepSeek7BMini.Name;
@@ -22,19 +25,23 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
     public bool Running => _run is not null;
     public string? Error { get; private set; }
     public string? Status { get; private set; }
+
     /// <summary>Runs that finished with every model traced.</summary>
     public int CompletedRuns { get; private set; }
-    /// <summary>Runs that ended, however: traced, failed (with <see cref="Error"/> saying why) or cancelled. What a test
-    /// or a soak client waits on, before it looks at whether the run completed.</summary>
+
+    /// <summary>Runs that ended, however: traced, failed (with <see cref="Error"/> saying why) or cancelled. What a
+    /// test or a soak client waits on, before it looks at whether the run completed.</summary>
     public int EndedRuns { get; private set; }
     public event Action? Changed;
 
-    /// <summary>Whether runs keep attention maps: the Attention page shows them, the Layers page does not need them.</summary>
+    /// <summary>Whether runs keep attention maps: the Attention page shows them, the Layers page does not need
+    /// them.</summary>
     public bool KeepAttention { get; set; } = true;
 
     public TraceLease? Trace(string model) => _leases.GetValueOrDefault(model);
 
-    /// <summary>Most characters a link's prompt may have to be taken: past this it is over any token limit here.</summary>
+    /// <summary>Most characters a link's prompt may have to be taken: past this it is over any token limit
+    /// here.</summary>
     public int MaxLinkPromptCharacters => host.Options.MaxPromptTokens * 16;
 
     /// <summary>
@@ -80,7 +87,8 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
 
     public ModelSpec? Spec(string model) => host.Find(model)?.Spec;
 
-    public IReadOnlyList<string> ReadyModels => host.Models.Where(m => m.State == ModelState.Ready).Select(m => m.Name).ToArray();
+    public IReadOnlyList<string> ReadyModels =>
+        host.Models.Where(m => m.State == ModelState.Ready).Select(m => m.Name).ToArray();
 
     /// <summary>Runs the prompt through <paramref name="models"/> (one after the other on the host's worker).</summary>
     public async Task RunAsync(IReadOnlyList<string> models)
@@ -99,16 +107,25 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
                 Notify();
                 var tokens = host.Tokenize(model, Prompt);
                 // A streamed model reads its layers from disk as the forward goes: say which layer it is on. The host
-                // reports layers for streamed models only, decided when the forward runs (the model may still be loading).
+                // reports layers for streamed models only, decided when the forward runs (the model may still be
+                // loading).
                 var layers = new Progress<int>(done =>
                 {
                     if (!ReferenceEquals(_run, run))
                         return; // a report that arrives after its run ended
-                    var total = host.Models.FirstOrDefault(m => string.Equals(m.Name, model, StringComparison.OrdinalIgnoreCase))?.Spec?.Layers;
+                    var total = host
+                        .Models.FirstOrDefault(m => string.Equals(m.Name, model, StringComparison.OrdinalIgnoreCase))
+                        ?.Spec?.Layers;
                     Status = $"running {model} (streamed): layer {done} of {total?.ToString() ?? "?"}…";
                     Notify();
                 });
-                var lease = await host.TraceAsync(model, tokens, TraceOptions.ForViews(tokens.Length, KeepAttention), run.Token, layers);
+                var lease = await host.TraceAsync(
+                    model,
+                    tokens,
+                    TraceOptions.ForViews(tokens.Length, KeepAttention),
+                    run.Token,
+                    layers
+                );
                 if (_leases.Remove(model, out var old))
                     old.Dispose();
                 _leases[model] = lease;
@@ -129,8 +146,8 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
         }
         catch (Exception e)
         {
-            // A fault (in the host, or in a page rebuilding on a change): said on the page and logged, not left to break
-            // the tab's connection with the run neither finished nor failed.
+            // A fault (in the host, or in a page rebuilding on a change): said on the page and logged, not left to
+            // break the tab's connection with the run neither finished nor failed.
             log?.LogError(e, "A run of {Models} failed", string.Join(", ", models));
             Status = null;
             Error = $"The run failed: {e.Message}";
@@ -165,9 +182,7 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
                     await host.CompleteLensAsync(lease, token);
                 }
         }
-        catch (OperationCanceledException)
-        {
-        }
+        catch (OperationCanceledException) { }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or ObjectDisposedException)
         {
             Error = e.Message;
@@ -188,9 +203,7 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
         {
             _lens?.Cancel();
         }
-        catch (ObjectDisposedException)
-        {
-        }
+        catch (ObjectDisposedException) { }
     }
 
     public void Cancel()
@@ -199,9 +212,7 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
         {
             _run?.Cancel();
         }
-        catch (ObjectDisposedException)
-        {
-        }
+        catch (ObjectDisposedException) { }
     }
 
     private void Notify() => Changed?.Invoke();

@@ -2,7 +2,8 @@ using Microsoft.AspNetCore.Components.Server.Circuits;
 
 namespace Explorer.Web.Services;
 
-/// <summary>Whether this tab's connection is up: pages skip browser calls (such as keeping the URL in step) when not.</summary>
+/// <summary>Whether this tab's connection is up: pages skip browser calls (such as keeping the URL in step) when
+/// not.</summary>
 public sealed class TabConnection
 {
     public bool Up { get; internal set; } = true;

@@ -13,8 +13,10 @@ public enum QueryChoice
 {
     /// <summary>Every token's row.</summary>
     Every,
+
     /// <summary>The last token's row only: what the next prediction reads.</summary>
     Last,
+
     /// <summary>One chosen token's row.</summary>
     One,
 }
@@ -32,11 +34,14 @@ public sealed class AttentionView
     public DecoderTrace? Trace { get; private set; }
     public IReadOnlyList<string> Pieces { get; private set; } = [];
     public int Layer { get; private set; }
+
     /// <summary>A head, or <see cref="MeanOfHeads"/>.</summary>
     public int Head { get; private set; }
     public QueryChoice Queries { get; private set; }
+
     /// <summary>The token whose row is shown under <see cref="QueryChoice.One"/>.</summary>
     public int Query { get; private set; }
+
     /// <summary>Stages of the split whose stage of the layer is named (from the Layers page); null: none.</summary>
     public int? Stages { get; private set; }
 
@@ -60,7 +65,8 @@ public sealed class AttentionView
         Stages = stages is > 1 ? stages : null;
     }
 
-    /// <summary>Shows a trace (with attention) or nothing; summaries are rebuilt only when the trace is another one.</summary>
+    /// <summary>Shows a trace (with attention) or nothing; summaries are rebuilt only when the trace is another
+    /// one.</summary>
     public void Show(DecoderTrace? trace, IReadOnlyList<string> pieces)
     {
         if (trace is null || !trace.HasAttention)
@@ -107,7 +113,8 @@ public sealed class AttentionView
         Focus(Layer, Head);
     }
 
-    /// <summary>A click on a per-head summary: rows "L1"…"L<n>", columns "h0"…; false when it points at no head.</summary>
+    /// <summary>A click on a per-head summary: rows "L1"…"L<n>", columns "h0"…; false when it points at no
+    /// head.</summary>
     public bool Click(int layerLabelNumber, int headLabelNumber)
     {
         var (layer, head) = (layerLabelNumber - 1, headLabelNumber);
@@ -130,8 +137,10 @@ public sealed class AttentionView
         Head = Math.Clamp(head, MeanOfHeads, spec.AttentionHeads - 1);
         Query = Math.Clamp(Query, 0, trace.Length - 1);
         if (layerChanged || Thumbnails.Count != spec.AttentionHeads)
-            Thumbnails = Enumerable.Range(0, spec.AttentionHeads)
-                .Select(h => new HeadThumbnail(h, trace.KvGroup(h), HeadMapView.Thumbnail(trace, Layer, h))).ToArray();
+            Thumbnails = Enumerable
+                .Range(0, spec.AttentionHeads)
+                .Select(h => new HeadThumbnail(h, trace.KvGroup(h), HeadMapView.Thumbnail(trace, Layer, h)))
+                .ToArray();
         IReadOnlyList<int>? queries = Queries switch
         {
             QueryChoice.Last => [trace.Length - 1],
@@ -143,39 +152,67 @@ public sealed class AttentionView
         else
         {
             // The mean over heads: each head's map is copied, averaged here; still one map is sent.
-            var maps = Enumerable.Range(0, spec.AttentionHeads).Select(h => HeadMapView.From(trace, Layer, h, Pieces, queries)).ToArray();
-            var mean = maps[0].Weights.Select((row, r) => row.Select((_, c) => Math.Round(maps.Average(m => m.Weights[r][c]), 3)).ToArray()).ToArray();
+            var maps = Enumerable
+                .Range(0, spec.AttentionHeads)
+                .Select(h => HeadMapView.From(trace, Layer, h, Pieces, queries))
+                .ToArray();
+            var mean = maps[0]
+                .Weights.Select(
+                    (row, r) => row.Select((_, c) => Math.Round(maps.Average(m => m.Weights[r][c]), 3)).ToArray()
+                )
+                .ToArray();
             Map = maps[0] with { Head = MeanOfHeads, Weights = mean };
         }
     }
 
-    public string MapTitle => Map is null ? "" : Head == MeanOfHeads
-        ? $"Layer {Layer + 1}: mean of all heads"
-        : $"Layer {Layer + 1}, head {Head} (reads KV head {Map.KvGroup})" + (ProbeScore(Layer, Head) is { } score
-            ? $"; probe: induction {score.Induction:0.00}, previous-token {score.PreviousToken:0.00}" : "");
+    public string MapTitle =>
+        Map is null ? ""
+        : Head == MeanOfHeads ? $"Layer {Layer + 1}: mean of all heads"
+        : $"Layer {Layer + 1}, head {Head} (reads KV head {Map.KvGroup})"
+            + (
+                ProbeScore(Layer, Head) is { } score
+                    ? $"; probe: induction {score.Induction:0.00}, previous-token {score.PreviousToken:0.00}"
+                    : ""
+            );
 
-    /// <summary>Which stage of <see cref="StageSplit.Optimal"/> at the prompt's length holds the layer in focus.</summary>
+    /// <summary>Which stage of <see cref="StageSplit.Optimal"/> at the prompt's length holds the layer in
+    /// focus.</summary>
     public string? StageOfLayer()
     {
-        if (Stages is not { } stages || Trace is null || StageSplit.Optimal(Trace.Spec, stages, Trace.Length) is not { } plan)
+        if (
+            Stages is not { } stages
+            || Trace is null
+            || StageSplit.Optimal(Trace.Spec, stages, Trace.Length) is not { } plan
+        )
             return null;
         var stage = StageSplit.StageOfLayer(plan, Layer);
         var (first, last) = StageSplit.Layers(stage, Trace.Spec.Layers);
         return $"pipeline stage {stage.Index + 1} of {stages} (layers {first}–{last})";
     }
 
-    /// <summary>Records the probe's scores for a model; the page shows them while that model is the one shown.</summary>
-    public void SetProbe(string model, IReadOnlyList<HeadScore>? scores) => (Probe, ProbeModel) = (scores, scores is null ? null : model);
+    /// <summary>Records the probe's scores for a model; the page shows them while that model is the one
+    /// shown.</summary>
+    public void SetProbe(string model, IReadOnlyList<HeadScore>? scores) =>
+        (Probe, ProbeModel) = (scores, scores is null ? null : model);
 
-    private HeadScore? ProbeScore(int layer, int head) => Probe?.FirstOrDefault(s => s.Layer == layer && s.Head == head);
+    private HeadScore? ProbeScore(int layer, int head) =>
+        Probe?.FirstOrDefault(s => s.Layer == layer && s.Head == head);
 
-    /// <summary>Labels for the heads of the layer in focus that the probe calls induction or previous-token heads.</summary>
+    /// <summary>Labels for the heads of the layer in focus that the probe calls induction or previous-token
+    /// heads.</summary>
     public IReadOnlyDictionary<int, string> ProbeLabels(string model)
     {
         if (Probe is null || ProbeModel != model)
             return new Dictionary<int, string>();
-        return Probe.Where(s => s.Layer == Layer && (s.Induction >= AttentionProbe.HeadThreshold || s.PreviousToken >= AttentionProbe.HeadThreshold))
-            .ToDictionary(s => s.Head, s => s.Induction >= s.PreviousToken ? $"induction {s.Induction:0.00}" : $"prev {s.PreviousToken:0.00}");
+        return Probe
+            .Where(s =>
+                s.Layer == Layer
+                && (s.Induction >= AttentionProbe.HeadThreshold || s.PreviousToken >= AttentionProbe.HeadThreshold)
+            )
+            .ToDictionary(
+                s => s.Head,
+                s => s.Induction >= s.PreviousToken ? $"induction {s.Induction:0.00}" : $"prev {s.PreviousToken:0.00}"
+            );
     }
 
     public string ProbeSummary()
@@ -187,18 +224,27 @@ public sealed class AttentionView
         var prev = probe.MaxBy(s => s.PreviousToken)!;
         var induction = probe.Count(s => s.Induction >= AttentionProbe.HeadThreshold);
         var previous = probe.Count(s => s.PreviousToken >= AttentionProbe.HeadThreshold);
-        return $"Induction probe (2 × {AttentionProbe.Length} random tokens): {induction} heads score ≥ {AttentionProbe.HeadThreshold} as induction heads, {previous} as previous-token heads. " +
-               $"Best induction: layer {best.Layer + 1} head {best.Head} ({best.Induction:0.00}); best previous-token: layer {prev.Layer + 1} head {prev.Head} ({prev.PreviousToken:0.00}).";
+        return $"Induction probe (2 × {AttentionProbe.Length} random tokens): {induction} heads score ≥ "
+            + $"{AttentionProbe.HeadThreshold} as induction heads, {previous} as previous-token heads. "
+            + $"Best induction: layer {best.Layer + 1} head {best.Head} ({best.Induction:0.00}); best "
+            + $"previous-token: layer {prev.Layer + 1} head {prev.Head} ({prev.PreviousToken:0.00}).";
     }
 
     public static int SummaryHeight(ModelSpec spec) => Math.Clamp(140 + spec.Layers * 6, 320, 720);
 
     private static double[][] Rounded(float[,] m) =>
-        Enumerable.Range(0, m.GetLength(0)).Select(r => Enumerable.Range(0, m.GetLength(1)).Select(c => Math.Round(m[r, c], 3)).ToArray()).ToArray();
+        Enumerable
+            .Range(0, m.GetLength(0))
+            .Select(r => Enumerable.Range(0, m.GetLength(1)).Select(c => Math.Round(m[r, c], 3)).ToArray())
+            .ToArray();
 
     private static IReadOnlyList<LineSeries> MeansOverLayers(DecoderTrace trace)
     {
-        double[] Mean(float[,] m) => Enumerable.Range(0, m.GetLength(0)).Select(r => Enumerable.Range(0, m.GetLength(1)).Average(c => (double)m[r, c])).ToArray();
+        double[] Mean(float[,] m) =>
+            Enumerable
+                .Range(0, m.GetLength(0))
+                .Select(r => Enumerable.Range(0, m.GetLength(1)).Average(c => (double)m[r, c]))
+                .ToArray();
         var x = Enumerable.Range(1, trace.Layers).Select(l => (double)l).ToArray();
         return
         [

@@ -6,15 +6,18 @@ namespace Explorer.Web.Views;
 /// </summary>
 public static class BlockMeans
 {
-    /// <summary>Consecutive index groups of <paramref name="block"/> covering 0…count−1 (the last may be shorter).</summary>
-    public static int[][] Groups(int count, int block) => Enumerable.Range(0, count).Chunk(Math.Max(1, block)).ToArray();
+    /// <summary>Consecutive index groups of <paramref name="block"/> covering 0…count−1 (the last may be
+    /// shorter).</summary>
+    public static int[][] Groups(int count, int block) =>
+        Enumerable.Range(0, count).Chunk(Math.Max(1, block)).ToArray();
 
-    /// <summary>The smallest block that fits <paramref name="count"/> items into <paramref name="cells"/> cells.</summary>
+    /// <summary>The smallest block that fits <paramref name="count"/> items into <paramref name="cells"/>
+    /// cells.</summary>
     public static int BlockFor(int count, int cells) => Math.Max(1, (count + cells - 1) / Math.Max(1, cells));
 
     /// <summary>
-    /// result[r][k] = mean of <paramref name="value"/>(row, column) over the rows of <paramref name="rowGroups"/>[r] and
-    /// the columns of block k (columns k·block … min(columns, (k + 1)·block) − 1).
+    /// result[r][k] = mean of <paramref name="value"/>(row, column) over the rows of <paramref name="rowGroups"/>[r]
+    /// and the columns of block k (columns k·block … min(columns, (k + 1)·block) − 1).
     /// </summary>
     public static double[][] Of(IReadOnlyList<int[]> rowGroups, int columns, int block, Func<int, int, double> value)
     {

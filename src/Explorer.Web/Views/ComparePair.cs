@@ -13,7 +13,9 @@ public static class ComparePair
     /// deep side of the comparison Explorer is about.
     /// </summary>
     public static string DefaultPartner(string model) =>
-        string.Equals(model, MiniPresets.DeepSeek67BMini.Name, StringComparison.OrdinalIgnoreCase) ? MiniPresets.DeepSeek7BMini.Name : MiniPresets.DeepSeek67BMini.Name;
+        string.Equals(model, MiniPresets.DeepSeek67BMini.Name, StringComparison.OrdinalIgnoreCase)
+            ? MiniPresets.DeepSeek7BMini.Name
+            : MiniPresets.DeepSeek67BMini.Name;
 
     /// <summary>
     /// Reads <c>compare</c> from a URL: null when compare mode is off (absent, empty or "false"), the default partner
@@ -31,5 +33,7 @@ public static class ComparePair
 
     /// <summary>The models to run: the page's model, then its partner unless they are the same.</summary>
     public static IReadOnlyList<string> Models(string model, string? partner) =>
-        partner is null || string.Equals(partner, model, StringComparison.OrdinalIgnoreCase) ? [model] : [model, partner];
+        partner is null || string.Equals(partner, model, StringComparison.OrdinalIgnoreCase)
+            ? [model]
+            : [model, partner];
 }

@@ -25,16 +25,13 @@ public static class ExplorerTheme
             Secondary = Orange,
             AppbarBackground = "#1f2a44",
         },
-        PaletteDark = new PaletteDark
-        {
-            Primary = "#7aa2ff",
-            Secondary = "#fb923c",
-        },
+        PaletteDark = new PaletteDark { Primary = "#7aa2ff", Secondary = "#fb923c" },
     };
 
     /// <summary>The colour of model A and model B in every chart.</summary>
     public static readonly string[] SideColors = [Blue, Orange];
 
-    /// <summary>Colours for a series of things (pipeline stages, training runs), in order; repeated past the eighth.</summary>
+    /// <summary>Colours for a series of things (pipeline stages, training runs), in order; repeated past the
+    /// eighth.</summary>
     public static readonly string[] Series = [Blue, Orange, Teal, Purple, Amber, Rose, Cyan, Green];
 }

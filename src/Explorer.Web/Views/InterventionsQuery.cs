@@ -6,8 +6,16 @@ namespace Explorer.Web.Views;
 /// The Interventions page's link: model, partner, the two prompts, the answers, whether they are token ids, and the
 /// residual method. Read leniently (<see cref="QueryNotes"/>): a value that cannot be used is left out with a note.
 /// </summary>
-public sealed record InterventionsQuery(string? Model, string? Partner, string? Clean, string? Corrupted, string? Answer, string? Wrong,
-    string? Ids, string? Method)
+public sealed record InterventionsQuery(
+    string? Model,
+    string? Partner,
+    string? Clean,
+    string? Corrupted,
+    string? Answer,
+    string? Wrong,
+    string? Ids,
+    string? Method
+)
 {
     /// <summary>Longest prompt or answer a link may carry; past this it is over any token limit here.</summary>
     public const int MaxText = 8_192;
@@ -53,7 +61,11 @@ public sealed record InterventionsQuery(string? Model, string? Partner, string? 
             session.Wrong = wrong;
         if (q.Method is { } method)
         {
-            if (Enum.TryParse<PatchMethod>(method, ignoreCase: true, out var m) && Enum.IsDefined(m) && !int.TryParse(method, out _))
+            if (
+                Enum.TryParse<PatchMethod>(method, ignoreCase: true, out var m)
+                && Enum.IsDefined(m)
+                && !int.TryParse(method, out _)
+            )
                 session.Method = m;
             else
                 notes.Note("method", method, "use exact or attribution");
@@ -61,12 +73,28 @@ public sealed record InterventionsQuery(string? Model, string? Partner, string? 
         return notes.Notes;
     }
 
-    public static InterventionsQuery From(InterventionSession s) => new(s.Model, s.Partner ?? "none", s.Clean, s.Corrupted, s.Answer, s.Wrong,
-        s.Ids ? "1" : null, s.Method == PatchMethod.Exact ? null : s.Method.ToString().ToLowerInvariant());
+    public static InterventionsQuery From(InterventionSession s) =>
+        new(
+            s.Model,
+            s.Partner ?? "none",
+            s.Clean,
+            s.Corrupted,
+            s.Answer,
+            s.Wrong,
+            s.Ids ? "1" : null,
+            s.Method == PatchMethod.Exact ? null : s.Method.ToString().ToLowerInvariant()
+        );
 
-    public Dictionary<string, object?> Parameters() => new()
-    {
-        ["model"] = Model, ["partner"] = Partner, ["clean"] = Clean, ["corrupted"] = Corrupted, ["answer"] = Answer, ["wrong"] = Wrong,
-        ["ids"] = Ids, ["method"] = Method,
-    };
+    public Dictionary<string, object?> Parameters() =>
+        new()
+        {
+            ["model"] = Model,
+            ["partner"] = Partner,
+            ["clean"] = Clean,
+            ["corrupted"] = Corrupted,
+            ["answer"] = Answer,
+            ["wrong"] = Wrong,
+            ["ids"] = Ids,
+            ["method"] = Method,
+        };
 }

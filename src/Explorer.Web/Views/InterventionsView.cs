@@ -15,23 +15,39 @@ namespace Explorer.Web.Views;
 public static class InterventionsView
 {
     /// <summary>Rows of a residual sweep: the embedding, then the state after each layer.</summary>
-    public static string[] BoundaryLabels(int layers) => ["embedding", .. Enumerable.Range(1, layers).Select(l => $"L{l}")];
+    public static string[] BoundaryLabels(int layers) =>
+        ["embedding", .. Enumerable.Range(1, layers).Select(l => $"L{l}")];
 
     public static string[] LayerLabels(int layers) => Enumerable.Range(1, layers).Select(l => $"L{l}").ToArray();
 
     public static string[] HeadLabels(int heads) => Enumerable.Range(0, heads).Select(h => $"h{h}").ToArray();
 
-    /// <summary>Columns of a residual sweep: position and piece; where the prompts differ, "clean → corrupted".</summary>
-    public static string[] PositionLabels(PreparedProblem p) => Enumerable.Range(0, p.Problem.Length)
-        .Select(i => p.Problem.Clean[i] == p.Problem.Corrupted[i] ? $"{i} {p.CleanPieces[i]}" : $"{i} {p.CleanPieces[i]}→{p.CorruptedPieces[i]}")
-        .ToArray();
+    /// <summary>Columns of a residual sweep: position and piece; where the prompts differ, "clean →
+    /// corrupted".</summary>
+    public static string[] PositionLabels(PreparedProblem p) =>
+        Enumerable
+            .Range(0, p.Problem.Length)
+            .Select(i =>
+                p.Problem.Clean[i] == p.Problem.Corrupted[i]
+                    ? $"{i} {p.CleanPieces[i]}"
+                    : $"{i} {p.CleanPieces[i]}→{p.CorruptedPieces[i]}"
+            )
+            .ToArray();
 
     /// <summary>A sweep's values as rows, NaN (no difference to restore) as 0.</summary>
-    public static double[][] Rows(SweepResult sweep) => Enumerable.Range(0, sweep.Values.GetLength(0))
-        .Select(r => Enumerable.Range(0, sweep.Values.GetLength(1)).Select(c => sweep.Values[r, c] is var v && double.IsFinite(v) ? v : 0).ToArray())
-        .ToArray();
+    public static double[][] Rows(SweepResult sweep) =>
+        Enumerable
+            .Range(0, sweep.Values.GetLength(0))
+            .Select(r =>
+                Enumerable
+                    .Range(0, sweep.Values.GetLength(1))
+                    .Select(c => sweep.Values[r, c] is var v && double.IsFinite(v) ? v : 0)
+                    .ToArray()
+            )
+            .ToArray();
 
-    /// <summary>The symmetric colour range of a signed map: the largest magnitude (at least 1e-6, so an all-zero map draws).</summary>
+    /// <summary>The symmetric colour range of a signed map: the largest magnitude (at least 1e-6, so an all-zero map
+    /// draws).</summary>
     public static double Range(SweepResult sweep)
     {
         var max = 1e-6;
@@ -46,9 +62,12 @@ public static class InterventionsView
     {
         (int, int, double)? best = null;
         for (var r = 0; r < sweep.Values.GetLength(0); r++)
-            for (var c = 0; c < sweep.Values.GetLength(1); c++)
-                if (double.IsFinite(sweep.Values[r, c]) && (best is null || Math.Abs(sweep.Values[r, c]) > Math.Abs(best.Value.Item3)))
-                    best = (r, c, sweep.Values[r, c]);
+        for (var c = 0; c < sweep.Values.GetLength(1); c++)
+            if (
+                double.IsFinite(sweep.Values[r, c])
+                && (best is null || Math.Abs(sweep.Values[r, c]) > Math.Abs(best.Value.Item3))
+            )
+                best = (r, c, sweep.Values[r, c]);
         return best;
     }
 
@@ -68,13 +87,18 @@ public static class InterventionsView
         return k;
     }
 
-    public static string ProblemSentence(PreparedProblem p, SweepResult? residual) => residual is null
-        ? $"{p.Model}: answer {p.AnswerPiece} against {p.WrongPiece}, {p.Problem.Length} tokens."
-        : $"{p.Model}: logit difference {p.AnswerPiece} − {p.WrongPiece} is {residual.Clean:0.00} on the clean prompt and {residual.Corrupted:0.00} on the corrupted one.";
+    public static string ProblemSentence(PreparedProblem p, SweepResult? residual) =>
+        residual is null
+            ? $"{p.Model}: answer {p.AnswerPiece} against {p.WrongPiece}, {p.Problem.Length} tokens."
+            : $"{p.Model}: logit difference {p.AnswerPiece} − {p.WrongPiece} is {residual.Clean:0.00} on "
+                + $"the clean prompt and {residual.Corrupted:0.00} on the corrupted one.";
 
-    public static string HeadSentence(SweepResult heads) => Strongest(heads) is { } s
-        ? $"Zeroing head {s.Column} of layer {s.Row + 1} changes the clean logit difference most: {s.Value:+0.00;−0.00} (of {heads.Clean:0.00}). Click a cell to open that head on the Attention page."
-        : "No head changes the answer.";
+    public static string HeadSentence(SweepResult heads) =>
+        Strongest(heads) is { } s
+            ? $"Zeroing head {s.Column} of layer {s.Row + 1} changes the clean logit difference most: "
+                + $"{s.Value:+0.00;−0.00} (of {heads.Clean:0.00}). Click a cell to open that head on the "
+                + "Attention page."
+            : "No head changes the answer.";
 
     /// <summary>The direct-attribution map's columns: the query heads, then the MLP.</summary>
     public static string[] ComponentLabels(int heads) => [.. HeadLabels(heads), "MLP"];
@@ -84,37 +108,72 @@ public static class InterventionsView
         var map = d.ToSweep();
         var heads = d.Heads.GetLength(1);
         var where = Strongest(map) is { } s
-            ? (s.Column == heads ? $"the MLP of layer {s.Row + 1}" : $"head {s.Column} of layer {s.Row + 1}") + $" adds most: {s.Value:+0.00;−0.00}"
+            ? (s.Column == heads ? $"the MLP of layer {s.Row + 1}" : $"head {s.Column} of layer {s.Row + 1}")
+                + $" adds most: {s.Value:+0.00;−0.00}"
             : "no component adds anything";
         var bias = d.AttentionBias.Any(b => b != 0) ? $", o_proj biases {d.AttentionBias.Sum():+0.00;−0.00}" : "";
-        return $"Each component's output at the last position, read through the final norm's frozen scale: {where}. " +
-               $"Embedding {d.Embedding:+0.00;−0.00}{bias}; all together {d.Total:0.00}, the logit difference itself {d.Actual:0.00}.";
+        return $"Each component's output at the last position, read through the final norm's frozen scale: {where}. "
+            + $"Embedding {d.Embedding:+0.00;−0.00}{bias}; all together {d.Total:0.00}, the logit "
+            + $"difference itself {d.Actual:0.00}.";
     }
 
-    public static string HeadPatchingSentence(SweepResult patching) => Strongest(patching) is { } s
-        ? $"Head {s.Column} of layer {s.Row + 1}'s clean output alone restores most of the answer: {s.Value:0.00} of it (1: all). Click a cell to open that head."
-        : "No head's clean output moves the corrupted answer.";
+    public static string HeadPatchingSentence(SweepResult patching) =>
+        Strongest(patching) is { } s
+            ? $"Head {s.Column} of layer {s.Row + 1}'s clean output alone restores most of the answer: "
+                + $"{s.Value:0.00} of it (1: all). Click a cell to open that head."
+            : "No head's clean output moves the corrupted answer.";
 
     public static string CurveSentence(RemovalResult r)
     {
         var k = RemovableKeepingAnswer(r.Curve);
-        return $"{r.Model}: {k} of {r.Layers} layers ({100.0 * k / r.Layers:0}%) removed, least block influence first, before the answer stops being preferred.";
+        return $"{r.Model}: {k} of {r.Layers} layers ({100.0 * k / r.Layers:0}%) removed, least block "
+            + "influence first, before the answer stops being preferred.";
     }
 
-    /// <summary>The logit difference against the fraction of layers removed together (least block influence first), one line per model.</summary>
-    public static IReadOnlyList<LineSeries> CurveLines(IReadOnlyList<RemovalResult> removals) => removals.Select((r, i) => new LineSeries(
-        $"{r.Model} ({r.Layers} layers)", r.Curve.Points.Select(p => p.Fraction).ToArray(), r.Curve.Points.Select(p => p.Metric).ToArray(),
-        ExplorerTheme.SideColors[i % 2])).ToArray();
+    /// <summary>The logit difference against the fraction of layers removed together (least block influence first), one
+    /// line per model.</summary>
+    public static IReadOnlyList<LineSeries> CurveLines(IReadOnlyList<RemovalResult> removals) =>
+        removals
+            .Select(
+                (r, i) =>
+                    new LineSeries(
+                        $"{r.Model} ({r.Layers} layers)",
+                        r.Curve.Points.Select(p => p.Fraction).ToArray(),
+                        r.Curve.Points.Select(p => p.Metric).ToArray(),
+                        ExplorerTheme.SideColors[i % 2]
+                    )
+            )
+            .ToArray();
 
-    /// <summary>The KL divergence from the clean prediction against the fraction removed; a point at 0 KL is drawn at 1e-6 (log axis).</summary>
-    public static IReadOnlyList<LineSeries> KlLines(IReadOnlyList<RemovalResult> removals) => removals.Select((r, i) => new LineSeries(
-        $"{r.Model} ({r.Layers} layers)", r.Curve.Points.Select(p => p.Fraction).ToArray(), r.Curve.Points.Select(p => Math.Max(p.KlFromClean, 1e-6)).ToArray(),
-        ExplorerTheme.SideColors[i % 2])).ToArray();
+    /// <summary>The KL divergence from the clean prediction against the fraction removed; a point at 0 KL is drawn at
+    /// 1e-6 (log axis).</summary>
+    public static IReadOnlyList<LineSeries> KlLines(IReadOnlyList<RemovalResult> removals) =>
+        removals
+            .Select(
+                (r, i) =>
+                    new LineSeries(
+                        $"{r.Model} ({r.Layers} layers)",
+                        r.Curve.Points.Select(p => p.Fraction).ToArray(),
+                        r.Curve.Points.Select(p => Math.Max(p.KlFromClean, 1e-6)).ToArray(),
+                        ExplorerTheme.SideColors[i % 2]
+                    )
+            )
+            .ToArray();
 
-    /// <summary>Each layer removed alone: the change of the logit difference at the layer's relative depth l / L.</summary>
-    public static IReadOnlyList<LineSeries> EachAloneLines(IReadOnlyList<RemovalResult> removals) => removals.Select((r, i) => new LineSeries(
-        $"{r.Model} ({r.Layers} layers)", Enumerable.Range(1, r.Layers).Select(l => (double)l / r.Layers).ToArray(),
-        Enumerable.Range(0, r.Layers).Select(l => r.EachAlone.Values[l, 0]).ToArray(), ExplorerTheme.SideColors[i % 2])).ToArray();
+    /// <summary>Each layer removed alone: the change of the logit difference at the layer's relative depth l /
+    /// L.</summary>
+    public static IReadOnlyList<LineSeries> EachAloneLines(IReadOnlyList<RemovalResult> removals) =>
+        removals
+            .Select(
+                (r, i) =>
+                    new LineSeries(
+                        $"{r.Model} ({r.Layers} layers)",
+                        Enumerable.Range(1, r.Layers).Select(l => (double)l / r.Layers).ToArray(),
+                        Enumerable.Range(0, r.Layers).Select(l => r.EachAlone.Values[l, 0]).ToArray(),
+                        ExplorerTheme.SideColors[i % 2]
+                    )
+            )
+            .ToArray();
 
     private static readonly JsonSerializerOptions JsonOptions = new()
     {
@@ -122,41 +181,78 @@ public static class InterventionsView
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
-    /// <summary>Everything the page shows, as one JSON document (layers 1-based, residual row 0 the embedding).</summary>
-    public static string Json(InterventionSession s) => JsonSerializer.Serialize(new
-    {
-        model = s.Model,
-        problem = s.Prepared is { } p ? new
-        {
-            clean = p.Problem.Clean, corrupted = p.Problem.Corrupted, cleanPieces = p.CleanPieces, corruptedPieces = p.CorruptedPieces,
-            answer = p.Problem.Answer, wrong = p.Problem.Wrong, answerPiece = p.AnswerPiece, wrongPiece = p.WrongPiece,
-        } : null,
-        residual = Sweep(s.Residual),
-        attribution = Sweep(s.Attribution),
-        rankCorrelation = s.RankCorrelation,
-        heads = Sweep(s.Heads),
-        headPatching = Sweep(s.HeadPatching),
-        directLogitAttribution = s.Direct is { } d ? new
-        {
-            columns = ComponentLabels(d.Heads.GetLength(1)), embedding = d.Embedding, attentionBias = d.AttentionBias, total = d.Total,
-            logitDifference = d.Actual, map = Sweep(d.ToSweep()),
-        } : null,
-        removals = s.Removals.Select(r => new
-        {
-            model = r.Model, layers = r.Layers,
-            eachAlone = Enumerable.Range(0, r.Layers).Select(l => r.EachAlone.Values[l, 0]).ToArray(),
-            order = r.Curve.Order.Select(l => l + 1).ToArray(),
-            curve = r.Curve.Points.Select(pt => new { removed = pt.Removed, fraction = pt.Fraction, logitDifference = pt.Metric, klFromClean = pt.KlFromClean }),
-        }),
-    }, JsonOptions);
+    /// <summary>Everything the page shows, as one JSON document (layers 1-based, residual row 0 the
+    /// embedding).</summary>
+    public static string Json(InterventionSession s) =>
+        JsonSerializer.Serialize(
+            new
+            {
+                model = s.Model,
+                problem = s.Prepared is { } p
+                    ? new
+                    {
+                        clean = p.Problem.Clean,
+                        corrupted = p.Problem.Corrupted,
+                        cleanPieces = p.CleanPieces,
+                        corruptedPieces = p.CorruptedPieces,
+                        answer = p.Problem.Answer,
+                        wrong = p.Problem.Wrong,
+                        answerPiece = p.AnswerPiece,
+                        wrongPiece = p.WrongPiece,
+                    }
+                    : null,
+                residual = Sweep(s.Residual),
+                attribution = Sweep(s.Attribution),
+                rankCorrelation = s.RankCorrelation,
+                heads = Sweep(s.Heads),
+                headPatching = Sweep(s.HeadPatching),
+                directLogitAttribution = s.Direct is { } d
+                    ? new
+                    {
+                        columns = ComponentLabels(d.Heads.GetLength(1)),
+                        embedding = d.Embedding,
+                        attentionBias = d.AttentionBias,
+                        total = d.Total,
+                        logitDifference = d.Actual,
+                        map = Sweep(d.ToSweep()),
+                    }
+                    : null,
+                removals = s.Removals.Select(r => new
+                {
+                    model = r.Model,
+                    layers = r.Layers,
+                    eachAlone = Enumerable.Range(0, r.Layers).Select(l => r.EachAlone.Values[l, 0]).ToArray(),
+                    order = r.Curve.Order.Select(l => l + 1).ToArray(),
+                    curve = r.Curve.Points.Select(pt => new
+                    {
+                        removed = pt.Removed,
+                        fraction = pt.Fraction,
+                        logitDifference = pt.Metric,
+                        klFromClean = pt.KlFromClean,
+                    }),
+                }),
+            },
+            JsonOptions
+        );
 
-    private static object? Sweep(SweepResult? sweep) => sweep is null ? null : new
-    {
-        kind = sweep.Kind, metric = sweep.Metric, clean = sweep.Clean, corrupted = sweep.Corrupted,
-        rows = Enumerable.Range(0, sweep.Values.GetLength(0)).Select(r => Enumerable.Range(0, sweep.Values.GetLength(1)).Select(c => sweep.Values[r, c]).ToArray()),
-    };
+    private static object? Sweep(SweepResult? sweep) =>
+        sweep is null
+            ? null
+            : new
+            {
+                kind = sweep.Kind,
+                metric = sweep.Metric,
+                clean = sweep.Clean,
+                corrupted = sweep.Corrupted,
+                rows = Enumerable
+                    .Range(0, sweep.Values.GetLength(0))
+                    .Select(r =>
+                        Enumerable.Range(0, sweep.Values.GetLength(1)).Select(c => sweep.Values[r, c]).ToArray()
+                    ),
+            };
 
-    /// <summary>One row per value: sweep, model, row (boundary or layer, as the page numbers them), column, value.</summary>
+    /// <summary>One row per value: sweep, model, row (boundary or layer, as the page numbers them), column,
+    /// value.</summary>
     public static string Csv(InterventionSession s)
     {
         var csv = new StringBuilder("sweep,model,row,column,value\n");
@@ -165,9 +261,17 @@ public static class InterventionsView
             if (sweep is null)
                 return;
             for (var r = 0; r < sweep.Values.GetLength(0); r++)
-                for (var c = 0; c < sweep.Values.GetLength(1); c++)
-                    csv.AppendLine(string.Join(',', name, model, (boundaries ? r : r + 1).ToString(CultureInfo.InvariantCulture),
-                        c.ToString(CultureInfo.InvariantCulture), F(sweep.Values[r, c])));
+            for (var c = 0; c < sweep.Values.GetLength(1); c++)
+                csv.AppendLine(
+                    string.Join(
+                        ',',
+                        name,
+                        model,
+                        (boundaries ? r : r + 1).ToString(CultureInfo.InvariantCulture),
+                        c.ToString(CultureInfo.InvariantCulture),
+                        F(sweep.Values[r, c])
+                    )
+                );
         }
         Add("residual", s.Model, s.Residual, boundaries: true);
         Add("attribution", s.Model, s.Attribution, boundaries: true);
@@ -178,7 +282,16 @@ public static class InterventionsView
         {
             Add("each-layer-removed", r.Model, r.EachAlone, boundaries: false);
             foreach (var point in r.Curve.Points)
-                csv.AppendLine(string.Join(',', "removal-curve", r.Model, point.Removed.ToString(CultureInfo.InvariantCulture), "logit-difference", F(point.Metric)));
+                csv.AppendLine(
+                    string.Join(
+                        ',',
+                        "removal-curve",
+                        r.Model,
+                        point.Removed.ToString(CultureInfo.InvariantCulture),
+                        "logit-difference",
+                        F(point.Metric)
+                    )
+                );
         }
         return csv.ToString();
     }

@@ -11,29 +11,36 @@ public sealed record LayerSummary(
     string Model,
     int Layers,
     IReadOnlyList<string> Tokens,
-    double[] MeanResidualNorm,          // [L + 1], over positions 1…T−1 (position 0 carries the sink)
-    double[] GrowthRatio,               // [L]
-    double[] BlockInfluence,            // [L]
-    double[] RelativeUpdate,            // [L]
-    double[] AttentionNorm,             // [L]
-    double[] FfnNorm,                   // [L]
-    float[,] ResidualNormByPosition,    // [L + 1, T]
-    float[,] InfluenceByPosition,       // [L, T]
-    float[,] UpdateByPosition,          // [L, T]
+    double[] MeanResidualNorm, // [L + 1], over positions 1…T−1 (position 0 carries the sink)
+    double[] GrowthRatio, // [L]
+    double[] BlockInfluence, // [L]
+    double[] RelativeUpdate, // [L]
+    double[] AttentionNorm, // [L]
+    double[] FfnNorm, // [L]
+    float[,] ResidualNormByPosition, // [L + 1, T]
+    float[,] InfluenceByPosition, // [L, T]
+    float[,] UpdateByPosition, // [L, T]
     IReadOnlyList<int> LensPositions,
-    string[,] LensTopToken,             // [L, P]
-    float[,] LensTopProbability,        // [L, P]
-    float[,] LensKl,                    // [L, P]
-    int[] FirstTop1Layer,               // [P]: first layer (1-based) whose top token is the final one, from there on
-    bool LensPending = false)           // the lens covers the last position only until the rest is computed
+    string[,] LensTopToken, // [L, P]
+    float[,] LensTopProbability, // [L, P]
+    float[,] LensKl, // [L, P]
+    int[] FirstTop1Layer, // [P]: first layer (1-based) whose top token is the final one, from there on
+    bool LensPending = false
+) // the lens covers the last position only until the rest is computed
 {
     /// <summary>Relative depth l / L of each layer, so a 30- and a 95-layer model line up.</summary>
     public double[] RelativeDepth => Enumerable.Range(1, Layers).Select(l => (double)l / Layers).ToArray();
 
-    public static LayerSummary From(string model, DecoderTrace trace, IReadOnlyList<string> pieces, Func<int, string> tokenText)
+    public static LayerSummary From(
+        string model,
+        DecoderTrace trace,
+        IReadOnlyList<string> pieces,
+        Func<int, string> tokenText
+    )
     {
         var norms = trace.ResidualNorm ?? throw new ArgumentException("The trace kept no residual statistics.");
-        int layers = trace.Layers, t = trace.Length;
+        int layers = trace.Layers,
+            t = trace.Length;
         double Mean(float[,] m, int row, bool skipFirst = false) => DecoderTrace.MeanOverPositions(m, row, skipFirst);
         // The lens over every position, once completed; until then what the forward computed (the last position).
         var full = trace.FullLens;
@@ -58,14 +65,24 @@ public sealed record LayerSummary(
             }
         }
         return new LayerSummary(
-            model, layers, pieces,
+            model,
+            layers,
+            pieces,
             Enumerable.Range(0, layers + 1).Select(b => trace.MeanResidualNorm(b)).ToArray(),
             Enumerable.Range(0, layers).Select(trace.GrowthRatio).ToArray(),
             Enumerable.Range(0, layers).Select(l => Mean(trace.BlockInfluence!, l)).ToArray(),
             Enumerable.Range(0, layers).Select(l => Mean(trace.RelativeUpdate!, l)).ToArray(),
             Enumerable.Range(0, layers).Select(l => Mean(trace.AttentionNorm!, l)).ToArray(),
             Enumerable.Range(0, layers).Select(l => Mean(trace.FfnNorm!, l)).ToArray(),
-            norms, trace.BlockInfluence!, trace.RelativeUpdate!,
-            positions, top, prob, kl, first, LensPending: full is null && trace.DeferredLensPositions.Length > positions.Length);
+            norms,
+            trace.BlockInfluence!,
+            trace.RelativeUpdate!,
+            positions,
+            top,
+            prob,
+            kl,
+            first,
+            LensPending: full is null && trace.DeferredLensPositions.Length > positions.Length
+        );
     }
 }

@@ -16,12 +16,17 @@ public sealed class QueryNotes
     public void Note(string key, string value, string allowed) =>
         _notes.Add($"{key}={Shorten(value)} was left out: {allowed}.");
 
-    /// <summary>A whole number from <paramref name="min"/> to <paramref name="max"/>, or null (absent, or noted).</summary>
+    /// <summary>A whole number from <paramref name="min"/> to <paramref name="max"/>, or null (absent, or
+    /// noted).</summary>
     public int? Int(string key, string? text, int min, int max)
     {
         if (string.IsNullOrWhiteSpace(text))
             return null;
-        if (int.TryParse(text.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= min && n <= max)
+        if (
+            int.TryParse(text.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var n)
+            && n >= min
+            && n <= max
+        )
             return n;
         Note(key, text, $"a whole number from {min:N0} to {max:N0}");
         return null;

@@ -46,12 +46,12 @@ public class FamilyParameterTests
     }
 
     [Theory]
-    [InlineData("llama-3.1-70b", 70.6, 1)]   // "70B" in name; 70.6B on the model card
-    [InlineData("llama-3.1-405b", 406, 0)]   // 405B in name; 405.9B counted: the card rounds down
-    [InlineData("qwen2.5-72b", 72.7, 1)]     // Qwen2.5 report, Table 1: 72.7B
-    [InlineData("phi-3-mini", 3.8, 1)]       // Phi-3 report: 3.8B
-    [InlineData("qwen3-8b", 8.2, 1)]         // Qwen3 report, Table 1: 8.2B
-    [InlineData("olmo-2-7b", 7.3, 1)]        // OLMo 2 report: 7.3B
+    [InlineData("llama-3.1-70b", 70.6, 1)] // "70B" in name; 70.6B on the model card
+    [InlineData("llama-3.1-405b", 406, 0)] // 405B in name; 405.9B counted: the card rounds down
+    [InlineData("qwen2.5-72b", 72.7, 1)] // Qwen2.5 report, Table 1: 72.7B
+    [InlineData("phi-3-mini", 3.8, 1)] // Phi-3 report: 3.8B
+    [InlineData("qwen3-8b", 8.2, 1)] // Qwen3 report, Table 1: 8.2B
+    [InlineData("olmo-2-7b", 7.3, 1)] // OLMo 2 report: 7.3B
     public void LargerFamiliesMatchTheirPublishedRoundedCounts(string preset, double billions, int digits) =>
         Assert.Equal(billions, Math.Round(ParameterBreakdown.Of(ModelPresets.Get(preset)).Total / 1e9, digits));
 
@@ -86,8 +86,14 @@ public class FamilyParameterTests
         Assert.Equal("plain LLaMA design", DesignSummary.Features(ModelPresets.DeepSeekLlm7B));
         Assert.Equal("q/k/v biases", DesignSummary.Features(ModelPresets.Qwen25_7B));
         Assert.Equal("llama3 rope ×8", DesignSummary.Features(ModelPresets.Llama31_8B));
-        Assert.Equal("head_dim 256 · GeGLU (tanh) · RMSNorm (1 + w) · embeddings × √d · tied head", DesignSummary.Features(ModelPresets.Gemma7B));
+        Assert.Equal(
+            "head_dim 256 · GeGLU (tanh) · RMSNorm (1 + w) · embeddings × √d · tied head",
+            DesignSummary.Features(ModelPresets.Gemma7B)
+        );
         Assert.Equal("fused qkv and gate_up · window 2,047", DesignSummary.Features(ModelPresets.Phi3Mini));
-        Assert.StartsWith("Mistral: 32 layers, d = 4096, 32/8 heads, vocab 32,000; window 4,096", DesignSummary.Line(ModelPresets.Mistral7B));
+        Assert.StartsWith(
+            "Mistral: 32 layers, d = 4096, 32/8 heads, vocab 32,000; window 4,096",
+            DesignSummary.Line(ModelPresets.Mistral7B)
+        );
     }
 }

@@ -18,7 +18,9 @@ public class FlopCountTests
     [Fact]
     public void DeepSeekMMatchesFormulaTermByTerm()
     {
-        long n = 95, d = 8192, l = 4096;
+        long n = 95,
+            d = 8192,
+            l = 4096;
         Assert.Equal(72 * n * d * d + 12 * n * d * l, FlopCount.DeepSeekM(ModelPresets.DeepSeekLlm67B, 4096));
     }
 
@@ -41,7 +43,9 @@ public class FlopCountTests
     public void ForwardFlopsAreTwicePerMatmulWeightPlusAttention()
     {
         // Every weight except the embedding table and the norm gains is used once per token in a matmul.
-        const long total = 6_910_365_696L, embedding = 419_430_400L, norms = 30L * 2 * 4096 + 4096;
+        const long total = 6_910_365_696L,
+            embedding = 419_430_400L,
+            norms = 30L * 2 * 4096 + 4096;
         const int s = 4096;
         long attention = 30L * 2 * 4096 * (s + 1);
         var flops = FlopCount.Of(ModelPresets.DeepSeekLlm7B, s);
@@ -54,7 +58,8 @@ public class FlopCountTests
     public void ExactMIsBelowDeepSeekMUnderGqa()
     {
         // 67B layer matmuls: q, o 2·d²; k, v 2·d·d/8; FFN 3·d·22016 — versus M's 24·d² per layer (forward).
-        long d = 8192, l = 4096;
+        long d = 8192,
+            l = 4096;
         long matmul = 2 * d * d + 2 * d * 1024 + 3 * d * 22016;
         long expected = 3 * 95 * (2 * matmul + 4 * d * l);
         var spec = ModelPresets.DeepSeekLlm67B;

@@ -9,8 +9,8 @@ public class MemoryAccountTests
     public void KvCachePerTokenOf67BIsSmallerThan7BBecauseOfGqa()
     {
         // 2 (K, V) · layers · kv_heads · head_dim · 2 bytes.
-        long kv7 = 2L * 30 * 32 * 128 * 2;  // 491,520
-        long kv67 = 2L * 95 * 8 * 128 * 2;  // 389,120
+        long kv7 = 2L * 30 * 32 * 128 * 2; // 491,520
+        long kv67 = 2L * 95 * 8 * 128 * 2; // 389,120
         Assert.Equal(kv7, MemoryAccount.KvCacheBytesPerToken(ModelPresets.DeepSeekLlm7B, DataType.BFloat16));
         Assert.Equal(kv67, MemoryAccount.KvCacheBytesPerToken(ModelPresets.DeepSeekLlm67B, DataType.BFloat16));
         Assert.True(kv67 < kv7);
@@ -19,7 +19,10 @@ public class MemoryAccountTests
 
     [Fact]
     public void KvCacheForASequenceScalesWithTokens() =>
-        Assert.Equal(4096L * 8 * 491_520, MemoryAccount.KvCacheBytes(ModelPresets.DeepSeekLlm7B, 4096L * 8, DataType.BFloat16));
+        Assert.Equal(
+            4096L * 8 * 491_520,
+            MemoryAccount.KvCacheBytes(ModelPresets.DeepSeekLlm7B, 4096L * 8, DataType.BFloat16)
+        );
 
     [Fact]
     public void WeightBytesByDtype()
@@ -45,8 +48,10 @@ public class MemoryAccountTests
         Assert.Equal(16_777_216L * 34, MemoryAccount.ActivationBytesPerLayer(spec, 4096, 1, Recomputation.Selective));
         Assert.Equal(16_777_216L * 2, MemoryAccount.ActivationBytesPerLayer(spec, 4096, 1, Recomputation.Full));
         // 67B, s = 2048, b = 4: 2048·4·8192·(34 + 5·64·2048/8192) = 67,108,864 · 114.
-        Assert.Equal(67_108_864L * 114,
-            MemoryAccount.ActivationBytesPerLayer(ModelPresets.DeepSeekLlm67B, 2048, 4, Recomputation.None));
+        Assert.Equal(
+            67_108_864L * 114,
+            MemoryAccount.ActivationBytesPerLayer(ModelPresets.DeepSeekLlm67B, 2048, 4, Recomputation.None)
+        );
     }
 
     [Theory]
@@ -54,7 +59,8 @@ public class MemoryAccountTests
     [InlineData(128, 0)]
     public void BadActivationInputsAreRefused(int s, int b) =>
         Assert.Throws<ArgumentOutOfRangeException>(() =>
-            MemoryAccount.ActivationBytesPerLayer(ModelPresets.DeepSeekLlm7B, s, b, Recomputation.None));
+            MemoryAccount.ActivationBytesPerLayer(ModelPresets.DeepSeekLlm7B, s, b, Recomputation.None)
+        );
 
     [Fact]
     public void UnknownDtypeNamesTheKnownOnes()

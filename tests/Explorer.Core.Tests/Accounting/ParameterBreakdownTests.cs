@@ -41,7 +41,7 @@ public class ParameterBreakdownTests
     }
 
     [Theory]
-    [InlineData("llama-2-7b", 6_738_415_616L)]   // the count Meta's model card rounds to 6.7B
+    [InlineData("llama-2-7b", 6_738_415_616L)] // the count Meta's model card rounds to 6.7B
     [InlineData("llama-2-70b", 68_976_648_192L)] // ... and to 69B
     public void LlamaTwoTotalsMatchPublishedCounts(string name, long expected) =>
         Assert.Equal(expected, ParameterBreakdown.Of(ModelPresets.Get(name)).Total);
@@ -64,7 +64,7 @@ public class ParameterBreakdownTests
     }
 
     [Theory]
-    [InlineData("deepseek-llm-7b", 2.07)]  // REFERENCE.md: the 7B head ≈ 2.07 layers
+    [InlineData("deepseek-llm-7b", 2.07)] // REFERENCE.md: the 7B head ≈ 2.07 layers
     [InlineData("deepseek-llm-67b", 1.21)] // and the 67B head ≈ 1.21 layers
     public void LmHeadInLayerEquivalents(string name, double expected)
     {
@@ -75,5 +75,7 @@ public class ParameterBreakdownTests
 
     [Fact]
     public void InvalidSpecIsRefused() =>
-        Assert.Throws<SpecValidationException>(() => ParameterBreakdown.Of(ModelPresets.DeepSeekLlm7B with { AttentionHeads = 33 }));
+        Assert.Throws<SpecValidationException>(() =>
+            ParameterBreakdown.Of(ModelPresets.DeepSeekLlm7B with { AttentionHeads = 33 })
+        );
 }

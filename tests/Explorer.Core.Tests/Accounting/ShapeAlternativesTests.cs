@@ -1,5 +1,5 @@
-using Explorer.Core.Formatting;
 using Explorer.Core.Accounting;
+using Explorer.Core.Formatting;
 using Explorer.Core.Specs;
 
 namespace Explorer.Core.Tests;
@@ -25,7 +25,9 @@ public class ShapeAlternativesTests
         var alternatives = ShapeAlternatives.For(spec, total, ShapeFamily.FixedHidden);
         var eighty = alternatives.Single(a => a.Spec.Layers == 80);
         // Budget per layer: (total − 2·V·d − d)/80 − (attention + norms), over 3·d.
-        double ffn = ((total - 2.0 * 102400 * 8192 - 8192) / 80 - (2.0 * 8192 * 8192 + 2.0 * 8192 * 1024 + 2 * 8192)) / (3 * 8192);
+        double ffn =
+            ((total - 2.0 * 102400 * 8192 - 8192) / 80 - (2.0 * 8192 * 8192 + 2.0 * 8192 * 1024 + 2 * 8192))
+            / (3 * 8192);
         Assert.InRange(eighty.Spec.IntermediateSize, ffn - 128, ffn + 128);
         Assert.True(eighty.Spec.IntermediateSize > 22016);
         foreach (var a in alternatives)
@@ -53,7 +55,9 @@ public class ShapeAlternativesTests
     {
         // 95 layers split unevenly; with the LM head counted as ≈1 layer, 96 splits evenly into 2, 4, 8, 16.
         var spec = ModelPresets.DeepSeekLlm67B;
-        var a = ShapeAlternatives.For(spec, ParameterBreakdown.Of(spec).Total, ShapeFamily.FixedHidden).Single(x => x.Spec.Layers == 95);
+        var a = ShapeAlternatives
+            .For(spec, ParameterBreakdown.Of(spec).Total, ShapeFamily.FixedHidden)
+            .Single(x => x.Spec.Layers == 95);
         Assert.All(a.Splits, s => Assert.False(s.IsEven));
         Assert.All(a.SplitsWithHead, s => Assert.True(s.IsEven));
     }
@@ -88,7 +92,13 @@ public class SpecComparisonTests
         var b = ArchitectureReport.Create(ModelPresets.DeepSeekLlm67B, 4096);
         var facts = SpecComparison.Facts(a, b);
         // 30 + 2 = 32 and 95 + 1 = 96 both divide by 2, 4, 8 and 16.
-        Assert.Contains("30 + 2 = 32 layers split evenly into 2, 4, 8, 16 stages (the 30 layers alone: 2)", facts.Single(f => f.Title == "Pipeline split of deepseek-llm-7b").Detail);
-        Assert.Contains("95 + 1 = 96 layers split evenly into 2, 4, 8, 16 stages (the 95 layers alone: none)", facts.Single(f => f.Title == "Pipeline split of deepseek-llm-67b").Detail);
+        Assert.Contains(
+            "30 + 2 = 32 layers split evenly into 2, 4, 8, 16 stages (the 30 layers alone: 2)",
+            facts.Single(f => f.Title == "Pipeline split of deepseek-llm-7b").Detail
+        );
+        Assert.Contains(
+            "95 + 1 = 96 layers split evenly into 2, 4, 8, 16 stages (the 95 layers alone: none)",
+            facts.Single(f => f.Title == "Pipeline split of deepseek-llm-67b").Detail
+        );
     }
 }

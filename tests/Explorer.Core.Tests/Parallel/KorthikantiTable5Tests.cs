@@ -16,8 +16,19 @@ namespace Explorer.Core.Tests.Parallel;
 /// </summary>
 public class KorthikantiTable5Tests(ITestOutputHelper output)
 {
-    public sealed record Row(string Model, int Layers, int Hidden, int Heads, int Tensor, int Pipeline, int VirtualStages, int Batch, int MicroBatch,
-        bool SequenceParallelSelective, double MeasuredSeconds);
+    public sealed record Row(
+        string Model,
+        int Layers,
+        int Hidden,
+        int Heads,
+        int Tensor,
+        int Pipeline,
+        int VirtualStages,
+        int Batch,
+        int MicroBatch,
+        bool SequenceParallelSelective,
+        double MeasuredSeconds
+    );
 
     public static readonly Row[] Table5 =
     [
@@ -33,13 +44,36 @@ public class KorthikantiTable5Tests(ITestOutputHelper output)
 
     public static ParallelEstimate Predict(Row r)
     {
-        var spec = new ModelSpec($"gpt-{r.Model}", r.Layers, r.Hidden, 4 * r.Hidden, r.Heads, r.Heads, 51200, 2048, TiedEmbeddings: true, FfnKind: FfnKind.Gelu);
-        return ParallelEstimator.Estimate(spec, 2048, Cluster.Node8(Gpu.A100_80GB), new ParallelConfig
-        {
-            Tensor = r.Tensor, Pipeline = r.Pipeline, Data = 1, VirtualStages = r.VirtualStages, MicroBatch = r.MicroBatch, GlobalBatch = r.Batch,
-            SequenceParallel = r.SequenceParallelSelective, Recompute = r.SequenceParallelSelective ? Recomputation.Selective : Recomputation.Full, Zero = 0,
-            Schedule = r.VirtualStages > 1 ? ScheduleKind.Interleaved1F1B : ScheduleKind.OneFOneB,
-        });
+        var spec = new ModelSpec(
+            $"gpt-{r.Model}",
+            r.Layers,
+            r.Hidden,
+            4 * r.Hidden,
+            r.Heads,
+            r.Heads,
+            51200,
+            2048,
+            TiedEmbeddings: true,
+            FfnKind: FfnKind.Gelu
+        );
+        return ParallelEstimator.Estimate(
+            spec,
+            2048,
+            Cluster.Node8(Gpu.A100_80GB),
+            new ParallelConfig
+            {
+                Tensor = r.Tensor,
+                Pipeline = r.Pipeline,
+                Data = 1,
+                VirtualStages = r.VirtualStages,
+                MicroBatch = r.MicroBatch,
+                GlobalBatch = r.Batch,
+                SequenceParallel = r.SequenceParallelSelective,
+                Recompute = r.SequenceParallelSelective ? Recomputation.Selective : Recomputation.Full,
+                Zero = 0,
+                Schedule = r.VirtualStages > 1 ? ScheduleKind.Interleaved1F1B : ScheduleKind.OneFOneB,
+            }
+        );
     }
 
     /// <summary>
@@ -58,8 +92,12 @@ public class KorthikantiTable5Tests(ITestOutputHelper output)
             Assert.True(e.Valid, string.Join("; ", e.Violations));
             var error = (e.StepSeconds - r.MeasuredSeconds) / r.MeasuredSeconds;
             errors.Add(error);
-            output.WriteLine($"{r.Model,5} {(r.SequenceParallelSelective ? "SP+selective" : "full recompute"),-15} t={r.Tensor} p={r.Pipeline} v={r.VirtualStages} " +
-                             $"B={r.Batch} b={r.MicroBatch}: measured {r.MeasuredSeconds:0.00} s, predicted {e.StepSeconds:0.00} s, error {error:+0.0%;-0.0%}");
+            output.WriteLine(
+                $"{r.Model, 5} {(r.SequenceParallelSelective ? "SP+selective" : "full recompute"), -15} "
+                    + $"t={r.Tensor} p={r.Pipeline} v={r.VirtualStages} "
+                    + $"B={r.Batch} b={r.MicroBatch}: measured {r.MeasuredSeconds:0.00} s, predicted "
+                    + $"{e.StepSeconds:0.00} s, error {error:+0.0%;-0.0%}"
+            );
         }
         output.WriteLine($"mean |error| {errors.Average(Math.Abs):0.0%}, worst {errors.Max(Math.Abs):0.0%}");
         Assert.All(errors, error => Assert.InRange(error, -0.125, 0.125));

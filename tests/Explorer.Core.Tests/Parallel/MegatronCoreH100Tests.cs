@@ -16,7 +16,17 @@ namespace Explorer.Core.Tests.Parallel;
 /// </summary>
 public class MegatronCoreH100Tests(ITestOutputHelper output)
 {
-    public sealed record Row(string Model, int Heads, int Hidden, int Layers, int Tensor, int Pipeline, int Data, int Batch, double TflopsPerGpu)
+    public sealed record Row(
+        string Model,
+        int Heads,
+        int Hidden,
+        int Layers,
+        int Tensor,
+        int Pipeline,
+        int Data,
+        int Batch,
+        double TflopsPerGpu
+    )
     {
         public int Gpus => Tensor * Pipeline * Data;
 
@@ -40,7 +50,12 @@ public class MegatronCoreH100Tests(ITestOutputHelper output)
     private const int Vocabulary = 131072;
 
     private static double MegatronModelFlops(Row r) =>
-        72.0 * r.Batch * Sequence * r.Layers * r.Hidden * (double)r.Hidden
+        72.0
+        * r.Batch
+        * Sequence
+        * r.Layers
+        * r.Hidden
+        * (double)r.Hidden
         * (1 + Sequence / (6.0 * r.Hidden) + Vocabulary / (12.0 * r.Layers * r.Hidden));
 
     /// <summary>
@@ -58,8 +73,15 @@ public class MegatronCoreH100Tests(ITestOutputHelper output)
             from recompute in new[] { Recomputation.None, Recomputation.Selective }
             select new ParallelConfig
             {
-                Tensor = r.Tensor, Pipeline = r.Pipeline, Data = r.Data, VirtualStages = v, MicroBatch = microBatch, GlobalBatch = r.Batch,
-                SequenceParallel = r.Tensor > 1, Recompute = recompute, Zero = 1,
+                Tensor = r.Tensor,
+                Pipeline = r.Pipeline,
+                Data = r.Data,
+                VirtualStages = v,
+                MicroBatch = microBatch,
+                GlobalBatch = r.Batch,
+                SequenceParallel = r.Tensor > 1,
+                Recompute = recompute,
+                Zero = 1,
                 Schedule = v > 1 ? ScheduleKind.Interleaved1F1B : ScheduleKind.OneFOneB,
                 Overlap = new CommOverlap(GradReduce: true, ParamGather: true, TensorParallel: r.Tensor > 1),
             };
@@ -94,8 +116,12 @@ public class MegatronCoreH100Tests(ITestOutputHelper output)
             var e = Predict(r);
             var error = (e.StepSeconds - r.MeasuredSeconds) / r.MeasuredSeconds;
             errors.Add(error);
-            output.WriteLine($"{r.Model,5} t={r.Tensor} p={r.Pipeline} d={r.Data} B={r.Batch} -> b={e.Config.MicroBatch} v={e.Config.VirtualStages} " +
-                             $"{e.Config.Recompute}: measured {r.MeasuredSeconds:0.000} s, predicted {e.StepSeconds:0.000} s, error {error:+0.0%;-0.0%}");
+            output.WriteLine(
+                $"{r.Model, 5} t={r.Tensor} p={r.Pipeline} d={r.Data} B={r.Batch} -> "
+                    + $"b={e.Config.MicroBatch} v={e.Config.VirtualStages} "
+                    + $"{e.Config.Recompute}: measured {r.MeasuredSeconds:0.000} s, predicted "
+                    + $"{e.StepSeconds:0.000} s, error {error:+0.0%;-0.0%}"
+            );
         }
         output.WriteLine($"mean |error| {errors.Average(Math.Abs):0.0%}, worst {errors.Max(Math.Abs):0.0%}");
         Assert.All(errors, error => Assert.InRange(error, -0.20, 0.0));
@@ -108,12 +134,30 @@ public class MegatronCoreH100Tests(ITestOutputHelper output)
         foreach (var r in WeakScaling)
         {
             var overlapped = Predict(r);
-            var exposed = ParallelEstimator.Estimate(Spec(r), Sequence, Cluster.Node8(Gpu.H100_80GB),
-                overlapped.Config with { Overlap = CommOverlap.None });
+            var exposed = ParallelEstimator.Estimate(
+                Spec(r),
+                Sequence,
+                Cluster.Node8(Gpu.H100_80GB),
+                overlapped.Config with
+                {
+                    Overlap = CommOverlap.None,
+                }
+            );
             Assert.True(exposed.StepSeconds > overlapped.StepSeconds, r.Model);
         }
     }
 
     private static ModelSpec Spec(Row r) =>
-        new($"gpt-{r.Model}", r.Layers, r.Hidden, 4 * r.Hidden, r.Heads, r.Heads, Vocabulary, Sequence, TiedEmbeddings: true, FfnKind: FfnKind.Gelu);
+        new(
+            $"gpt-{r.Model}",
+            r.Layers,
+            r.Hidden,
+            4 * r.Hidden,
+            r.Heads,
+            r.Heads,
+            Vocabulary,
+            Sequence,
+            TiedEmbeddings: true,
+            FfnKind: FfnKind.Gelu
+        );
 }

@@ -14,7 +14,17 @@ namespace Explorer.Core.Tests.Parallel;
 /// </summary>
 public class MegatronTable1Tests(ITestOutputHelper output)
 {
-    public sealed record Row(double BillionParameters, int Heads, int Hidden, int Layers, int Tensor, int Pipeline, int Gpus, int Batch, double MeasuredTflops);
+    public sealed record Row(
+        double BillionParameters,
+        int Heads,
+        int Hidden,
+        int Layers,
+        int Tensor,
+        int Pipeline,
+        int Gpus,
+        int Batch,
+        double MeasuredTflops
+    );
 
     public static readonly Row[] Table1 =
     [
@@ -33,17 +43,42 @@ public class MegatronTable1Tests(ITestOutputHelper output)
     private const int Sequence = 2048;
     private const int Vocabulary = 51200;
 
-    public static ModelSpec Gpt(Row r) => new($"gpt-{r.BillionParameters}b", r.Layers, r.Hidden, 4 * r.Hidden, r.Heads, r.Heads, Vocabulary, Sequence,
-        TiedEmbeddings: true, FfnKind: FfnKind.Gelu);
+    public static ModelSpec Gpt(Row r) =>
+        new(
+            $"gpt-{r.BillionParameters}b",
+            r.Layers,
+            r.Hidden,
+            4 * r.Hidden,
+            r.Heads,
+            r.Heads,
+            Vocabulary,
+            Sequence,
+            TiedEmbeddings: true,
+            FfnKind: FfnKind.Gelu
+        );
 
     /// <summary>The paper's micro-batch sizes are not in the table: the planner takes the fastest that fits.</summary>
     public static ParallelEstimate Predict(Row r, Efficiency? efficiency = null) =>
         new[] { 1, 2, 4, 8 }
-            .Select(b => ParallelEstimator.Estimate(Gpt(r), Sequence, Cluster.Node8(Gpu.A100_80GB), new ParallelConfig
-            {
-                Tensor = r.Tensor, Pipeline = r.Pipeline, Data = r.Gpus / (r.Tensor * r.Pipeline), MicroBatch = b, GlobalBatch = r.Batch,
-                Recompute = Recomputation.Full, Zero = 0, Schedule = ScheduleKind.OneFOneB,
-            }, efficiency))
+            .Select(b =>
+                ParallelEstimator.Estimate(
+                    Gpt(r),
+                    Sequence,
+                    Cluster.Node8(Gpu.A100_80GB),
+                    new ParallelConfig
+                    {
+                        Tensor = r.Tensor,
+                        Pipeline = r.Pipeline,
+                        Data = r.Gpus / (r.Tensor * r.Pipeline),
+                        MicroBatch = b,
+                        GlobalBatch = r.Batch,
+                        Recompute = Recomputation.Full,
+                        Zero = 0,
+                        Schedule = ScheduleKind.OneFOneB,
+                    },
+                    efficiency
+                )
+            )
             .Where(e => e.Fits)
             .MaxBy(e => e.HardwareFlopsPerGpu)!;
 
@@ -57,8 +92,12 @@ public class MegatronTable1Tests(ITestOutputHelper output)
             var predicted = e.HardwareFlopsPerGpu / 1e12;
             var error = (predicted - r.MeasuredTflops) / r.MeasuredTflops;
             errors.Add(error);
-            output.WriteLine($"{r.BillionParameters,7:0.0}B t={r.Tensor} p={r.Pipeline} d={r.Gpus / (r.Tensor * r.Pipeline)} b={e.Config.MicroBatch}: " +
-                             $"predicted {predicted:0.0} TFLOP/s, measured {r.MeasuredTflops}, error {error:+0.0%;-0.0%}; {e.Bottleneck}");
+            output.WriteLine(
+                $"{r.BillionParameters, 7:0.0}B t={r.Tensor} p={r.Pipeline} "
+                    + $"d={r.Gpus / (r.Tensor * r.Pipeline)} b={e.Config.MicroBatch}: "
+                    + $"predicted {predicted:0.0} TFLOP/s, measured {r.MeasuredTflops}, error "
+                    + $"{error:+0.0%;-0.0%}; {e.Bottleneck}"
+            );
         }
         Assert.All(errors, error => Assert.InRange(error, -0.10, 0.10));
     }
@@ -73,12 +112,18 @@ public class MegatronTable1Tests(ITestOutputHelper output)
         // and half-efficiency widths 0–2,000 by 50. Change the model and this says to refit.
         var best = (Error: double.MaxValue, Fraction: 0.0, Half: 0.0);
         for (var i = 55; i <= 85; i++)
-            for (var half = 0; half <= 2000; half += 50)
-            {
-                var error = MeanError(Efficiency.Default with { MatmulPeakFraction = i / 100.0, HalfEfficiencyHidden = half });
-                if (error < best.Error)
-                    best = (error, i / 100.0, half);
-            }
+        for (var half = 0; half <= 2000; half += 50)
+        {
+            var error = MeanError(
+                Efficiency.Default with
+                {
+                    MatmulPeakFraction = i / 100.0,
+                    HalfEfficiencyHidden = half,
+                }
+            );
+            if (error < best.Error)
+                best = (error, i / 100.0, half);
+        }
         output.WriteLine($"best fit: {best.Fraction:0.00} · h / (h + {best.Half}), mean |error| {best.Error:0.0%}");
         Assert.Equal(best.Fraction, Efficiency.Default.MatmulPeakFraction, 9);
         Assert.Equal(best.Half, Efficiency.Default.HalfEfficiencyHidden, 9);
@@ -92,7 +137,11 @@ public class MegatronTable1Tests(ITestOutputHelper output)
         foreach (var r in Table1)
         {
             var e = Predict(r);
-            double B = r.Batch, s = Sequence, l = r.Layers, h = r.Hidden, V = Vocabulary;
+            double B = r.Batch,
+                s = Sequence,
+                l = r.Layers,
+                h = r.Hidden,
+                V = Vocabulary;
             var expected = 96 * B * s * l * h * h * (1 + s / (6 * h) + V / (16 * l * h));
             var actual = e.HardwareFlopsPerGpu * e.StepSeconds * r.Gpus;
             Assert.Equal(1.0, actual / expected, 9);

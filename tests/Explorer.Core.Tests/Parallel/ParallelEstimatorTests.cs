@@ -8,15 +8,28 @@ namespace Explorer.Core.Tests.Parallel;
 public class ParallelEstimatorTests
 {
     // 4 layers, h = 1024, GELU MLP of 4096, 8 heads: every number below is worked out by hand from the shape.
-    private static readonly ModelSpec Small = new("small", Layers: 4, HiddenSize: 1024, IntermediateSize: 4096, AttentionHeads: 8, KeyValueHeads: 8,
-        VocabularySize: 1000, ContextLength: 4096, FfnKind: FfnKind.Gelu);
+    private static readonly ModelSpec Small = new(
+        "small",
+        Layers: 4,
+        HiddenSize: 1024,
+        IntermediateSize: 4096,
+        AttentionHeads: 8,
+        KeyValueHeads: 8,
+        VocabularySize: 1000,
+        ContextLength: 4096,
+        FfnKind: FfnKind.Gelu
+    );
 
     private static readonly Cluster A100 = Cluster.Node8(Gpu.A100_80GB);
 
-    /// <summary>Links so fast that transfers and collectives cost nothing: only compute and the bubble remain.</summary>
+    /// <summary>Links so fast that transfers and collectives cost nothing: only compute and the bubble
+    /// remain.</summary>
     private static readonly Cluster Instant = A100 with
     {
-        IntraNodeBytesPerSecond = 1e300, InterNodeBytesPerSecond = 1e300, IntraNodeLatencySeconds = 0, InterNodeLatencySeconds = 0,
+        IntraNodeBytesPerSecond = 1e300,
+        InterNodeBytesPerSecond = 1e300,
+        IntraNodeLatencySeconds = 0,
+        InterNodeLatencySeconds = 0,
     };
 
     [Theory]
@@ -36,7 +49,12 @@ public class ParallelEstimatorTests
         const int m = 48;
         var stages = SchedulePlacement.Stages(schedule, p, v);
         var share = schedule == ScheduleKind.DualPipe ? 1.0 : (double)p / stages;
-        var result = ScheduleSimulator.Simulate(schedule, Enumerable.Repeat(new StageTimes(share, share, share), stages).ToArray(), m, v);
+        var result = ScheduleSimulator.Simulate(
+            schedule,
+            Enumerable.Repeat(new StageTimes(share, share, share), stages).ToArray(),
+            m,
+            v
+        );
         var idle = result.Makespan - result.BusyTime.Max();
         Assert.Equal(ParallelEstimator.BubbleStages(schedule, p, v) * 3, idle, 9);
     }
@@ -48,9 +66,22 @@ public class ParallelEstimatorTests
     {
         // One costing: with t = c = d = 1 the estimator's layer units are the planner's (Megatron's count: the
         // recomputed forward in B), only at the GPU's calibrated rate instead of the page's TFLOP/s.
-        var config = new ParallelConfig { Pipeline = 2, GlobalBatch = 8, Recompute = recompute };
+        var config = new ParallelConfig
+        {
+            Pipeline = 2,
+            GlobalBatch = 8,
+            Recompute = recompute,
+        };
         var estimated = ParallelEstimator.Units(Small, 512, A100, config)[1];
-        var planned = CostModel.Units(Small, new CostSettings { SequenceLength = 512, Recomputation = recompute, Flops = FlopConvention.Megatron })[1];
+        var planned = CostModel.Units(
+            Small,
+            new CostSettings
+            {
+                SequenceLength = 512,
+                Recomputation = recompute,
+                Flops = FlopConvention.Megatron,
+            }
+        )[1];
         var rate = estimated.Forward / planned.Forward;
         Assert.Equal(planned.InputGradient * rate, estimated.InputGradient, 9);
         Assert.Equal(planned.WeightGradient * rate, estimated.WeightGradient, 9);
@@ -66,7 +97,19 @@ public class ParallelEstimatorTests
         const double onGpu = (2 * (4.0 * 1024 * 1024 + 2.0 * 1024 * 4096 + 2 * 1024) + 1000.0 * 1024) / 2;
         foreach (var zero in new[] { 0, 1 })
         {
-            var e = ParallelEstimator.Estimate(Small, 512, A100, new ParallelConfig { Tensor = 2, Pipeline = 2, Data = 4, GlobalBatch = 8, Zero = zero });
+            var e = ParallelEstimator.Estimate(
+                Small,
+                512,
+                A100,
+                new ParallelConfig
+                {
+                    Tensor = 2,
+                    Pipeline = 2,
+                    Data = 4,
+                    GlobalBatch = 8,
+                    Zero = zero,
+                }
+            );
             Assert.True(e.Valid, string.Join("; ", e.Violations));
             Assert.Equal((long)(2 * onGpu), e.Memory!.Weights);
             Assert.Equal((long)(2 * onGpu), e.Memory.Gradients);
@@ -74,7 +117,17 @@ public class ParallelEstimatorTests
         }
         // p = 1 holds everything: both ends (untied), and ZeRO-2 and -3 shard gradients and then weights over d = 4.
         const double all = 4 * (4.0 * 1024 * 1024 + 2.0 * 1024 * 4096 + 2 * 1024) + 2 * 1000.0 * 1024;
-        var zero3 = ParallelEstimator.Estimate(Small, 512, A100, new ParallelConfig { Data = 4, GlobalBatch = 8, Zero = 3 });
+        var zero3 = ParallelEstimator.Estimate(
+            Small,
+            512,
+            A100,
+            new ParallelConfig
+            {
+                Data = 4,
+                GlobalBatch = 8,
+                Zero = 3,
+            }
+        );
         Assert.Equal((long)(2 * all / 4), zero3.Memory!.Weights);
         Assert.Equal((long)(2 * all / 4), zero3.Memory.Gradients);
         Assert.Equal((long)(12 * all / 4), zero3.Memory.OptimizerState);
@@ -83,12 +136,22 @@ public class ParallelEstimatorTests
     [Fact]
     public void ThePipelinePlannerAndTheEstimatorCountTheSameAdamState()
     {
-        // One costing of the state: unsharded, the estimator's bytes per parameter are the accounting's 2 + 2 + 4 + 4 + 4,
-        // which the pipeline planner takes by default; ZeRO-1 over d = 4 shards the 12 optimizer bytes.
+        // One costing of the state: unsharded, the estimator's bytes per parameter are the accounting's 2 + 2 + 4 + 4 +
+        // 4, which the pipeline planner takes by default; ZeRO-1 over d = 4 shards the 12 optimizer bytes.
         Assert.Equal(2 + 2 + 4 + 4 + 4, Explorer.Core.Accounting.MemoryAccount.AdamBytesPerParameter);
-        Assert.Equal(Explorer.Core.Accounting.MemoryAccount.AdamBytesPerParameter, ParallelEstimator.StateBytesPerParameter(new ParallelConfig { Zero = 0 }));
-        Assert.Equal(Explorer.Core.Accounting.MemoryAccount.AdamBytesPerParameter, new PlanRequest { Units = [] }.StateBytesPerParameter);
-        Assert.Equal(2 + 2 + 12 / 4.0, ParallelEstimator.StateBytesPerParameter(new ParallelConfig { Data = 4, Zero = 1 }), 12);
+        Assert.Equal(
+            Explorer.Core.Accounting.MemoryAccount.AdamBytesPerParameter,
+            ParallelEstimator.StateBytesPerParameter(new ParallelConfig { Zero = 0 })
+        );
+        Assert.Equal(
+            Explorer.Core.Accounting.MemoryAccount.AdamBytesPerParameter,
+            new PlanRequest { Units = [] }.StateBytesPerParameter
+        );
+        Assert.Equal(
+            2 + 2 + 12 / 4.0,
+            ParallelEstimator.StateBytesPerParameter(new ParallelConfig { Data = 4, Zero = 1 }),
+            12
+        );
     }
 
     [Fact]
@@ -99,7 +162,19 @@ public class ParallelEstimatorTests
         const double onGpu = (2 * (4.0 * 1024 * 1024 + 2.0 * 1024 * 4096 + 2 * 1024) + 1000.0 * 1024) / 2;
         foreach (var (zero, share) in new[] { (0, 1.0), (1, 0.25) })
         {
-            var e = ParallelEstimator.Estimate(Small, 512, A100, new ParallelConfig { Tensor = 2, Pipeline = 2, Data = 4, GlobalBatch = 8, Zero = zero });
+            var e = ParallelEstimator.Estimate(
+                Small,
+                512,
+                A100,
+                new ParallelConfig
+                {
+                    Tensor = 2,
+                    Pipeline = 2,
+                    Data = 4,
+                    GlobalBatch = 8,
+                    Zero = zero,
+                }
+            );
             Assert.Equal(onGpu * share * 30 / (2039e9 * 0.8), e.Time!.Optimizer, 15);
         }
     }
@@ -113,16 +188,62 @@ public class ParallelEstimatorTests
         var e = ParallelEstimator.Estimate(Small, 2048, A100, new ParallelConfig { Pipeline = 2, GlobalBatch = 8 });
         Assert.Equal((long)(2 * 2 * perLayer), e.Memory!.Activations);
         // GPipe holds all 8.
-        var gpipe = ParallelEstimator.Estimate(Small, 2048, A100, new ParallelConfig { Pipeline = 2, GlobalBatch = 8, Schedule = ScheduleKind.GPipe });
+        var gpipe = ParallelEstimator.Estimate(
+            Small,
+            2048,
+            A100,
+            new ParallelConfig
+            {
+                Pipeline = 2,
+                GlobalBatch = 8,
+                Schedule = ScheduleKind.GPipe,
+            }
+        );
         Assert.Equal((long)(8 * 2 * perLayer), gpipe.Memory!.Activations);
         // t = 2 with sequence parallelism divides all of it by t; selective keeps 34·s·b·h / t.
-        var sp = ParallelEstimator.Estimate(Small, 2048, A100, new ParallelConfig { Tensor = 2, Pipeline = 2, GlobalBatch = 8, SequenceParallel = true });
+        var sp = ParallelEstimator.Estimate(
+            Small,
+            2048,
+            A100,
+            new ParallelConfig
+            {
+                Tensor = 2,
+                Pipeline = 2,
+                GlobalBatch = 8,
+                SequenceParallel = true,
+            }
+        );
         Assert.Equal((long)(2 * 2 * perLayer / 2), sp.Memory!.Activations);
-        var selective = ParallelEstimator.Estimate(Small, 2048, A100, new ParallelConfig { Tensor = 2, Pipeline = 2, GlobalBatch = 8, SequenceParallel = true, Recompute = Recomputation.Selective });
+        var selective = ParallelEstimator.Estimate(
+            Small,
+            2048,
+            A100,
+            new ParallelConfig
+            {
+                Tensor = 2,
+                Pipeline = 2,
+                GlobalBatch = 8,
+                SequenceParallel = true,
+                Recompute = Recomputation.Selective,
+            }
+        );
         Assert.Equal((long)(2 * 2 * 34 * 2048.0 * 1024 / 2), selective.Memory!.Activations);
         // Without SP, t = 2: s·b·h·(10 + 24/t + 5·a·s/(h·t)).
-        var tpOnly = ParallelEstimator.Estimate(Small, 2048, A100, new ParallelConfig { Tensor = 2, Pipeline = 2, GlobalBatch = 8 });
-        Assert.Equal((long)(2 * 2 * 2048.0 * 1024 * (10 + 12 + 5.0 * 8 * 2048 / (1024 * 2))), tpOnly.Memory!.Activations);
+        var tpOnly = ParallelEstimator.Estimate(
+            Small,
+            2048,
+            A100,
+            new ParallelConfig
+            {
+                Tensor = 2,
+                Pipeline = 2,
+                GlobalBatch = 8,
+            }
+        );
+        Assert.Equal(
+            (long)(2 * 2 * 2048.0 * 1024 * (10 + 12 + 5.0 * 8 * 2048 / (1024 * 2))),
+            tpOnly.Memory!.Activations
+        );
     }
 
     [Fact]
@@ -130,10 +251,21 @@ public class ParallelEstimatorTests
     {
         var config = new ParallelConfig { Pipeline = 4, GlobalBatch = 16 };
         var oneF = ParallelEstimator.Estimate(Small, 1024, Instant, config);
-        var interleaved = ParallelEstimator.Estimate(Small, 1024, Instant, config with { Schedule = ScheduleKind.Interleaved1F1B, VirtualStages = 2, Pipeline = 2 });
+        var interleaved = ParallelEstimator.Estimate(
+            Small,
+            1024,
+            Instant,
+            config with
+            {
+                Schedule = ScheduleKind.Interleaved1F1B,
+                VirtualStages = 2,
+                Pipeline = 2,
+            }
+        );
         var zb = ParallelEstimator.Estimate(Small, 1024, Instant, config with { Schedule = ScheduleKind.ZeroBubbleH1 });
         // One stage of p = 4 is one layer: with instant links, compute = m·(layer + head) and bubble = (p−1)·layer.
-        var head = 6.0 * 1 * 1024 * 1024 * 1000 / (Gpu.A100_80GB.PeakBf16Flops * Efficiency.Default.LayerFraction(1024));
+        var head =
+            6.0 * 1 * 1024 * 1024 * 1000 / (Gpu.A100_80GB.PeakBf16Flops * Efficiency.Default.LayerFraction(1024));
         var layer = oneF.Time!.Compute / 16 - head;
         Assert.Equal(3 * layer, oneF.Time.Bubble, 12);
         Assert.Equal(oneF.Time.Bubble / 3, zb.Time!.Bubble, 12);
@@ -156,13 +288,20 @@ public class ParallelEstimatorTests
     {
         var config = new ParallelConfig { Tensor = 8, GlobalBatch = 2 };
         var e = ParallelEstimator.Estimate(Small, 1024, A100, config);
-        var allReduce = ParallelEstimator.AllReduceSeconds(2.0 * 1024 * 1024, 8, A100.IntraNodeBytesPerSecond, A100.IntraNodeLatencySeconds, Efficiency.Default);
+        var allReduce = ParallelEstimator.AllReduceSeconds(
+            2.0 * 1024 * 1024,
+            8,
+            A100.IntraNodeBytesPerSecond,
+            A100.IntraNodeLatencySeconds,
+            Efficiency.Default
+        );
         Assert.Equal(2 * 4 * 4 * allReduce, e.Time!.TensorComm, 12); // m = 2, 4 layers, 4 collectives
         var full = ParallelEstimator.Estimate(Small, 1024, A100, config with { Recompute = Recomputation.Full });
         Assert.Equal(2 * 4 * 6 * allReduce, full.Time!.TensorComm, 12);
     }
 
-    /// <summary>One layer's forward FLOPs as Megatron-LM counts them (matmuls and the s × s attention core), by hand.</summary>
+    /// <summary>One layer's forward FLOPs as Megatron-LM counts them (matmuls and the s × s attention core), by
+    /// hand.</summary>
     private static double LayerForwardFlops(int s, int b = 1) =>
         2.0 * b * s * (4.0 * 1024 * 1024 + 2.0 * 1024 * 4096) + 4.0 * b * s * s * 1024;
 
@@ -172,19 +311,51 @@ public class ParallelEstimatorTests
     public void TensorParallelOverlapHidesTheCollectivesBehindTheLayersGemms()
     {
         // Sequence parallelism is the rule (Megatron-LM asserts it).
-        var noSp = ParallelEstimator.Estimate(Small, 1024, A100, new ParallelConfig { Tensor = 8, GlobalBatch = 2, Overlap = new CommOverlap(TensorParallel: true) });
+        var noSp = ParallelEstimator.Estimate(
+            Small,
+            1024,
+            A100,
+            new ParallelConfig
+            {
+                Tensor = 8,
+                GlobalBatch = 2,
+                Overlap = new CommOverlap(TensorParallel: true),
+            }
+        );
         Assert.Contains(noSp.Violations, v => v.Contains("only with sequence parallelism"));
         // On NVLink with t = 2 four collectives are shorter than the layer's work: nothing shows.
-        var wide = ParallelEstimator.Estimate(Small, 1024, A100, new ParallelConfig
-        {
-            Tensor = 2, GlobalBatch = 2, SequenceParallel = true, Overlap = new CommOverlap(TensorParallel: true),
-        });
+        var wide = ParallelEstimator.Estimate(
+            Small,
+            1024,
+            A100,
+            new ParallelConfig
+            {
+                Tensor = 2,
+                GlobalBatch = 2,
+                SequenceParallel = true,
+                Overlap = new CommOverlap(TensorParallel: true),
+            }
+        );
         Assert.Equal(0, wide.Time!.TensorComm);
-        var config = new ParallelConfig { Tensor = 8, GlobalBatch = 2, SequenceParallel = true };
-        // On a slow link what shows is the collectives less the layer's time, 3 forwards' work over t: per layer, per micro-batch.
+        var config = new ParallelConfig
+        {
+            Tensor = 8,
+            GlobalBatch = 2,
+            SequenceParallel = true,
+        };
+        // On a slow link what shows is the collectives less the layer's time, 3 forwards' work over t: per layer, per
+        // micro-batch.
         var slow = A100 with { IntraNodeBytesPerSecond = 1e9 };
         var plain = ParallelEstimator.Estimate(Small, 1024, slow, config);
-        var hidden = ParallelEstimator.Estimate(Small, 1024, slow, config with { Overlap = new CommOverlap(TensorParallel: true) });
+        var hidden = ParallelEstimator.Estimate(
+            Small,
+            1024,
+            slow,
+            config with
+            {
+                Overlap = new CommOverlap(TensorParallel: true),
+            }
+        );
         var layerSeconds = 3 * LayerForwardFlops(1024) / 8 / Rate(slow);
         Assert.True(plain.Time!.TensorComm > 2 * 4 * layerSeconds, "the collectives outlast the GEMMs here");
         Assert.Equal(plain.Time.TensorComm - 2 * 4 * layerSeconds, hidden.Time!.TensorComm, 9);
@@ -193,25 +364,74 @@ public class ParallelEstimatorTests
     [Fact]
     public void GradientReductionAndWeightGatherOverlapTheBackwardAndTheForward()
     {
-        // p = 2, d = 4 over a slow network: the distributed optimizer's reduce-scatter and all-gather (each half the bytes
-        // of an all-reduce) outlast compute. Overlapping the first hides one micro-batch's backward on the stage
+        // p = 2, d = 4 over a slow network: the distributed optimizer's reduce-scatter and all-gather (each half the
+        // bytes of an all-reduce) outlast compute. Overlapping the first hides one micro-batch's backward on the stage
         // (2 layers × 2 forwards' work), the second one micro-batch's forward (2 layers × 1).
         var slow = A100 with { IntraNodeBytesPerSecond = 1e8, InterNodeBytesPerSecond = 1e8 };
-        var config = new ParallelConfig { Pipeline = 2, Data = 4, GlobalBatch = 8, Zero = 1 };
+        var config = new ParallelConfig
+        {
+            Pipeline = 2,
+            Data = 4,
+            GlobalBatch = 8,
+            Zero = 1,
+        };
         var plain = ParallelEstimator.Estimate(Small, 1024, slow, config);
-        var grad = ParallelEstimator.Estimate(Small, 1024, slow, config with { Overlap = new CommOverlap(GradReduce: true) });
-        var both = ParallelEstimator.Estimate(Small, 1024, slow, config with { Overlap = new CommOverlap(GradReduce: true, ParamGather: true) });
+        var grad = ParallelEstimator.Estimate(
+            Small,
+            1024,
+            slow,
+            config with
+            {
+                Overlap = new CommOverlap(GradReduce: true),
+            }
+        );
+        var both = ParallelEstimator.Estimate(
+            Small,
+            1024,
+            slow,
+            config with
+            {
+                Overlap = new CommOverlap(GradReduce: true, ParamGather: true),
+            }
+        );
         var forwardOne = 2 * LayerForwardFlops(1024) / Rate(slow);
         Assert.Equal(plain.Time!.DataComm - 2 * forwardOne, grad.Time!.DataComm, 9);
         Assert.Equal(plain.Time.DataComm - 3 * forwardOne, both.Time!.DataComm, 9);
-        // Megatron-LM's rules: the weight gather overlaps only with the distributed optimizer and with the gradient overlap.
-        var alone = ParallelEstimator.Estimate(Small, 1024, slow, config with { Overlap = new CommOverlap(ParamGather: true) });
+        // Megatron-LM's rules: the weight gather overlaps only with the distributed optimizer and with the gradient
+        // overlap.
+        var alone = ParallelEstimator.Estimate(
+            Small,
+            1024,
+            slow,
+            config with
+            {
+                Overlap = new CommOverlap(ParamGather: true),
+            }
+        );
         Assert.Contains(alone.Violations, v => v.Contains("--overlap-grad-reduce"));
-        var zero0 = ParallelEstimator.Estimate(Small, 1024, slow, config with { Zero = 0, Overlap = new CommOverlap(true, true) });
+        var zero0 = ParallelEstimator.Estimate(
+            Small,
+            1024,
+            slow,
+            config with
+            {
+                Zero = 0,
+                Overlap = new CommOverlap(true, true),
+            }
+        );
         Assert.Contains(zero0.Violations, v => v.Contains("ZeRO-1"));
         // Without the distributed optimizer one all-reduce overlaps the backward.
         var replicated = ParallelEstimator.Estimate(Small, 1024, slow, config with { Zero = 0 });
-        var replicatedOverlap = ParallelEstimator.Estimate(Small, 1024, slow, config with { Zero = 0, Overlap = new CommOverlap(GradReduce: true) });
+        var replicatedOverlap = ParallelEstimator.Estimate(
+            Small,
+            1024,
+            slow,
+            config with
+            {
+                Zero = 0,
+                Overlap = new CommOverlap(GradReduce: true),
+            }
+        );
         Assert.Equal(replicated.Time!.DataComm - 2 * forwardOne, replicatedOverlap.Time!.DataComm, 9);
     }
 
@@ -222,8 +442,29 @@ public class ParallelEstimatorTests
         // halve; weights and the micro-batch count stay; the GPUs double.
         foreach (var recompute in new[] { Recomputation.None, Recomputation.Full })
         {
-            var plain = ParallelEstimator.Estimate(Small, 2048, Instant, new ParallelConfig { Pipeline = 2, GlobalBatch = 8, Recompute = recompute });
-            var split = ParallelEstimator.Estimate(Small, 2048, Instant, new ParallelConfig { Context = 2, Pipeline = 2, GlobalBatch = 8, Recompute = recompute });
+            var plain = ParallelEstimator.Estimate(
+                Small,
+                2048,
+                Instant,
+                new ParallelConfig
+                {
+                    Pipeline = 2,
+                    GlobalBatch = 8,
+                    Recompute = recompute,
+                }
+            );
+            var split = ParallelEstimator.Estimate(
+                Small,
+                2048,
+                Instant,
+                new ParallelConfig
+                {
+                    Context = 2,
+                    Pipeline = 2,
+                    GlobalBatch = 8,
+                    Recompute = recompute,
+                }
+            );
             Assert.True(split.Valid, string.Join("; ", split.Violations));
             Assert.Equal(plain.Config.Gpus * 2, split.Config.Gpus);
             Assert.Equal(plain.Time!.Compute / 2, split.Time!.Compute, 12);
@@ -233,7 +474,12 @@ public class ParallelEstimatorTests
         }
         // p = 1 keeps the fp32 logits of its tokens for the loss: 4·(s/c)·b·V bytes, halved too.
         var whole = ParallelEstimator.Estimate(Small, 2048, Instant, new ParallelConfig { GlobalBatch = 8 });
-        var halves = ParallelEstimator.Estimate(Small, 2048, Instant, new ParallelConfig { Context = 2, GlobalBatch = 8 });
+        var halves = ParallelEstimator.Estimate(
+            Small,
+            2048,
+            Instant,
+            new ParallelConfig { Context = 2, GlobalBatch = 8 }
+        );
         Assert.Equal(whole.Memory!.Activations / 2.0, halves.Memory!.Activations, 0);
         // The distributed optimizer shards over the d·c GPUs that hold the same weights.
         Assert.Equal(whole.Memory.OptimizerState / 2.0, halves.Memory.OptimizerState, 0);
@@ -245,16 +491,37 @@ public class ParallelEstimatorTests
         // On a slow link the ring's transfers dwarf attention: per layer, 3 passes (forward, backward twice the bytes)
         // of c − 1 steps, each moving K and V of one chunk: 2 tensors · 2 bytes · b · (s/c) · kv_dim / t.
         var slow = A100 with { IntraNodeBytesPerSecond = 1e6, IntraNodeLatencySeconds = 0 };
-        var config = new ParallelConfig { Tensor = 2, Context = 4, GlobalBatch = 8 };
+        var config = new ParallelConfig
+        {
+            Tensor = 2,
+            Context = 4,
+            GlobalBatch = 8,
+        };
         const double bytes = 2 * 2 * 1 * (2048.0 / 4) * 1024 / 2;
         var expected = 3 * (4 - 1) * bytes / (1e6 * Efficiency.Default.LinkFraction);
         Assert.Equal(1.0, ParallelEstimator.ContextRingExposedSeconds(Small, 2048, slow, config) / expected, 4);
         // Full recomputation runs the forward's ring again.
-        Assert.Equal(1.0, ParallelEstimator.ContextRingExposedSeconds(Small, 2048, slow, config with { Recompute = Recomputation.Full }) / (expected * 4 / 3), 4);
+        Assert.Equal(
+            1.0,
+            ParallelEstimator.ContextRingExposedSeconds(
+                Small,
+                2048,
+                slow,
+                config with
+                {
+                    Recompute = Recomputation.Full,
+                }
+            ) / (expected * 4 / 3),
+            4
+        );
         Assert.Equal(0, ParallelEstimator.ContextRingExposedSeconds(Small, 2048, slow, config with { Context = 1 }));
         // In the step: every micro-batch, every layer of the stage.
         var e = ParallelEstimator.Estimate(Small, 2048, slow, config);
-        Assert.Equal(8 * 4 * ParallelEstimator.ContextRingExposedSeconds(Small, 2048, slow, config), e.Time!.ContextComm, 9);
+        Assert.Equal(
+            8 * 4 * ParallelEstimator.ContextRingExposedSeconds(Small, 2048, slow, config),
+            e.Time!.ContextComm,
+            9
+        );
     }
 
     [Theory]
@@ -274,7 +541,18 @@ public class ParallelEstimatorTests
     [InlineData(1, 1, 3, 8, "Global batch 8 is not a multiple of d·b = 3·1 = 3")]
     public void BrokenRulesAreListedWithTheirNumbers(int t, int p, int d, int batch, string expected)
     {
-        var e = ParallelEstimator.Estimate(Small, 512, A100, new ParallelConfig { Tensor = t, Pipeline = p, Data = d, GlobalBatch = batch });
+        var e = ParallelEstimator.Estimate(
+            Small,
+            512,
+            A100,
+            new ParallelConfig
+            {
+                Tensor = t,
+                Pipeline = p,
+                Data = d,
+                GlobalBatch = batch,
+            }
+        );
         Assert.False(e.Valid);
         Assert.Contains(e.Violations, v => v.Contains(expected));
         Assert.Equal("invalid", e.Bottleneck);
@@ -283,13 +561,49 @@ public class ParallelEstimatorTests
     [Fact]
     public void ScheduleAndZeroRulesAreListed()
     {
-        var zero2 = ParallelEstimator.Estimate(Small, 512, A100, new ParallelConfig { Pipeline = 2, GlobalBatch = 8, Zero = 2 });
+        var zero2 = ParallelEstimator.Estimate(
+            Small,
+            512,
+            A100,
+            new ParallelConfig
+            {
+                Pipeline = 2,
+                GlobalBatch = 8,
+                Zero = 2,
+            }
+        );
         Assert.Contains(zero2.Violations, v => v.Contains("ZeRO-2"));
-        var v1 = ParallelEstimator.Estimate(Small, 512, A100, new ParallelConfig { Pipeline = 2, GlobalBatch = 8, Schedule = ScheduleKind.Interleaved1F1B });
+        var v1 = ParallelEstimator.Estimate(
+            Small,
+            512,
+            A100,
+            new ParallelConfig
+            {
+                Pipeline = 2,
+                GlobalBatch = 8,
+                Schedule = ScheduleKind.Interleaved1F1B,
+            }
+        );
         Assert.Contains(v1.Violations, v => v.Contains("v ≥ 2"));
-        var chunks = ParallelEstimator.Estimate(Small, 512, A100, new ParallelConfig { Pipeline = 2, VirtualStages = 3, GlobalBatch = 8, Schedule = ScheduleKind.Interleaved1F1B });
+        var chunks = ParallelEstimator.Estimate(
+            Small,
+            512,
+            A100,
+            new ParallelConfig
+            {
+                Pipeline = 2,
+                VirtualStages = 3,
+                GlobalBatch = 8,
+                Schedule = ScheduleKind.Interleaved1F1B,
+            }
+        );
         Assert.Contains(chunks.Violations, v => v.Contains("p·v = 6"));
-        var sp = ParallelEstimator.Estimate(Small, 512, A100, new ParallelConfig { GlobalBatch = 8, SequenceParallel = true });
+        var sp = ParallelEstimator.Estimate(
+            Small,
+            512,
+            A100,
+            new ParallelConfig { GlobalBatch = 8, SequenceParallel = true }
+        );
         Assert.Contains(sp.Violations, v => v.Contains("t > 1"));
         var zeroes = ParallelEstimator.Estimate(Small, 512, A100, new ParallelConfig { Data = 0 });
         Assert.Contains(zeroes.Violations, v => v.Contains("Data parallel d is 0"));
@@ -298,7 +612,12 @@ public class ParallelEstimatorTests
     [Fact]
     public void AModelTooLargeForTheGpuDoesNotFitAndSaysSo()
     {
-        var e = ParallelEstimator.Estimate(ModelPresets.DeepSeekLlm67B, 4096, Cluster.Node8(Gpu.H200), new ParallelConfig { GlobalBatch = 1 });
+        var e = ParallelEstimator.Estimate(
+            ModelPresets.DeepSeekLlm67B,
+            4096,
+            Cluster.Node8(Gpu.H200),
+            new ParallelConfig { GlobalBatch = 1 }
+        );
         Assert.True(e.Valid);
         Assert.False(e.Fits);
         Assert.Equal("memory: does not fit", e.Bottleneck);

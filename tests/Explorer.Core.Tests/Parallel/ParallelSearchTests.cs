@@ -30,10 +30,22 @@ public class ParallelSearchTests
         // The schedules torchtitan runs today are searched, with their engines' rules: a V has two chunks per device,
         // DualPipeV at least 2p micro-batches; DualPipe, which only DeepSeek's own library runs, is not searched.
         var schedules = result.Fitting.Select(e => e.Config.Schedule).ToHashSet();
-        Assert.Superset(new HashSet<ScheduleKind> { ScheduleKind.ZeroBubbleV, ScheduleKind.DualPipeV, ScheduleKind.InterleavedZeroBubble }, schedules);
+        Assert.Superset(
+            new HashSet<ScheduleKind>
+            {
+                ScheduleKind.ZeroBubbleV,
+                ScheduleKind.DualPipeV,
+                ScheduleKind.InterleavedZeroBubble,
+            },
+            schedules
+        );
         Assert.DoesNotContain(ScheduleKind.DualPipe, schedules);
-        Assert.All(result.Fitting.Where(e => SchedulePlacement.IsV(e.Config.Schedule)), e => Assert.Equal(2, e.Config.VirtualStages));
-        Assert.All(result.Fitting.Where(e => e.Config.Schedule == ScheduleKind.DualPipeV), e => Assert.True(e.Config.MicroBatches >= 2 * e.Config.Pipeline));
+        Assert.All(result.Fitting.Where(e => SchedulePlacement.IsV(e.Config.Schedule)), e =>
+            Assert.Equal(2, e.Config.VirtualStages)
+        );
+        Assert.All(result.Fitting.Where(e => e.Config.Schedule == ScheduleKind.DualPipeV), e =>
+            Assert.True(e.Config.MicroBatches >= 2 * e.Config.Pipeline)
+        );
     }
 
     [Fact]
@@ -41,7 +53,9 @@ public class ParallelSearchTests
     {
         var h200 = Cluster.Node8(Gpu.H200);
         // 4K tokens: one GPU's share would be under MinTokensPerContextGpu for any c > 1.
-        Assert.All(ParallelSearch.Search(ModelPresets.DeepSeekLlm67B, 4096, h200, 64, 256).Fitting, e => Assert.Equal(1, e.Config.Context));
+        Assert.All(ParallelSearch.Search(ModelPresets.DeepSeekLlm67B, 4096, h200, 64, 256).Fitting, e =>
+            Assert.Equal(1, e.Config.Context)
+        );
         // 32K tokens: c = 2, 4 and 8 are tried (8: 4K each), never 16; every one keeps 2c dividing the sequence and
         // t·c·p·d = 64; and splitting the sequence beats every configuration that keeps it whole.
         var result = ParallelSearch.Search(ModelPresets.DeepSeekLlm67B, 32768, h200, 64, 32);
@@ -52,7 +66,9 @@ public class ParallelSearchTests
             Assert.Equal(0, 32768 % (2 * e.Config.Context));
         });
         Assert.True(result.Fitting[0].Config.Context > 1);
-        Assert.True(result.Fitting.Where(e => e.Config.Context == 1).Min(e => e.StepSeconds) > result.Fitting[0].StepSeconds);
+        Assert.True(
+            result.Fitting.Where(e => e.Config.Context == 1).Min(e => e.StepSeconds) > result.Fitting[0].StepSeconds
+        );
     }
 
     [Fact]
@@ -67,11 +83,21 @@ public class ParallelSearchTests
         foreach (var t in new[] { 1, 2, 4, 8, 16 })
         foreach (var p in new[] { 1, 2, 4, 8, 16 })
         {
-            if (16 % (t * p) != 0) continue;
+            if (16 % (t * p) != 0)
+                continue;
             foreach (var b in new[] { 1, 2, 4, 8, 16 })
             foreach (var recompute in new[] { Recomputation.None, Recomputation.Selective, Recomputation.Full })
             {
-                var config = new ParallelConfig { Tensor = t, Pipeline = p, Data = 16 / (t * p), MicroBatch = b, GlobalBatch = 64, Recompute = recompute, Zero = 1 };
+                var config = new ParallelConfig
+                {
+                    Tensor = t,
+                    Pipeline = p,
+                    Data = 16 / (t * p),
+                    MicroBatch = b,
+                    GlobalBatch = 64,
+                    Recompute = recompute,
+                    Zero = 1,
+                };
                 var e = ParallelEstimator.Estimate(spec, 4096, cluster, config);
                 Assert.Equal(e.Fits, found.Contains(config));
             }

@@ -5,10 +5,19 @@ namespace Explorer.Core.Tests.Parallel;
 public class TradeoffsTests
 {
     /// <summary>The front by its definition, pair by pair.</summary>
-    private static int[] BruteForce(IReadOnlyList<(double Seconds, double Bytes)> p) => Enumerable.Range(0, p.Count)
-        .Where(i => !Enumerable.Range(0, p.Count).Any(j => p[j].Seconds <= p[i].Seconds && p[j].Bytes <= p[i].Bytes
-                                                         && (p[j].Seconds < p[i].Seconds || p[j].Bytes < p[i].Bytes)))
-        .ToArray();
+    private static int[] BruteForce(IReadOnlyList<(double Seconds, double Bytes)> p) =>
+        Enumerable
+            .Range(0, p.Count)
+            .Where(i =>
+                !Enumerable
+                    .Range(0, p.Count)
+                    .Any(j =>
+                        p[j].Seconds <= p[i].Seconds
+                        && p[j].Bytes <= p[i].Bytes
+                        && (p[j].Seconds < p[i].Seconds || p[j].Bytes < p[i].Bytes)
+                    )
+            )
+            .ToArray();
 
     [Fact]
     public void TheFrontIsEveryPointNoOtherDominates()
@@ -17,7 +26,10 @@ public class TradeoffsTests
         for (var trial = 0; trial < 200; trial++)
         {
             // Coarse values so that equal times, equal memory and equal points all occur.
-            var points = Enumerable.Range(0, random.Next(0, 40)).Select(_ => ((double)random.Next(0, 8), (double)random.Next(0, 8))).ToArray();
+            var points = Enumerable
+                .Range(0, random.Next(0, 40))
+                .Select(_ => ((double)random.Next(0, 8), (double)random.Next(0, 8)))
+                .ToArray();
             Assert.Equal(BruteForce(points), Tradeoffs.ParetoFront(points));
         }
     }
@@ -25,7 +37,8 @@ public class TradeoffsTests
     [Fact]
     public void AHandMadeFront()
     {
-        // (1, 9) fastest; (2, 5) and (4, 1) trade time for memory; (3, 6) is beaten by (2, 5); the copy of (4, 1) stays.
+        // (1, 9) fastest; (2, 5) and (4, 1) trade time for memory; (3, 6) is beaten by (2, 5); the copy of (4, 1)
+        // stays.
         (double, double)[] points = [(3, 6), (1, 9), (4, 1), (2, 5), (4, 1), (5, 5)];
         Assert.Equal([1, 2, 3, 4], Tradeoffs.ParetoFront(points));
     }
@@ -35,7 +48,7 @@ public class TradeoffsTests
     {
         double[] seconds = [10.0, 10.2, 10.5, 10.51, 12];
         Assert.Equal(4, Tradeoffs.TiedWithFastest(seconds, 0.051)); // up to 10.51
-        Assert.Equal(3, Tradeoffs.TiedWithFastest(seconds, 0.05));  // up to 10.5
+        Assert.Equal(3, Tradeoffs.TiedWithFastest(seconds, 0.05)); // up to 10.5
         Assert.Equal(1, Tradeoffs.TiedWithFastest(seconds, 0));
         Assert.Equal(0, Tradeoffs.TiedWithFastest([], 0.1));
         Assert.Throws<ArgumentOutOfRangeException>(() => Tradeoffs.TiedWithFastest(seconds, -0.1));

@@ -6,13 +6,22 @@ namespace Explorer.Core.Tests.Pipeline;
 
 public class PartitionerTests
 {
-    private static PipelineUnit U(double time, long parameters = 0, long activations = 0, UnitKind kind = UnitKind.Layer, string name = "u") =>
-        new(name, kind, time / 3, time / 3, time / 3, parameters, activations);
+    private static PipelineUnit U(
+        double time,
+        long parameters = 0,
+        long activations = 0,
+        UnitKind kind = UnitKind.Layer,
+        string name = "u"
+    ) => new(name, kind, time / 3, time / 3, time / 3, parameters, activations);
 
     // Every contiguous split into p non-empty stages, by brute force.
     private static IEnumerable<int[]> AllSplits(int n, int p)
     {
-        if (p == 1) { yield return [0]; yield break; }
+        if (p == 1)
+        {
+            yield return [0];
+            yield break;
+        }
         foreach (var rest in AllSplits(n, p - 1))
             for (var start = rest[^1] + 1; start <= n - 1; start++)
                 yield return [.. rest, start];
@@ -29,7 +38,10 @@ public class PartitionerTests
         {
             var n = random.Next(1, 11);
             var p = random.Next(1, n + 1);
-            var units = Enumerable.Range(0, n).Select(_ => U(Math.Round(random.NextDouble() * 10, random.Next(0, 3)))).ToArray();
+            var units = Enumerable
+                .Range(0, n)
+                .Select(_ => U(Math.Round(random.NextDouble() * 10, random.Next(0, 3))))
+                .ToArray();
             var expected = AllSplits(n, p).Min(s => MaxStage(units, s));
             var plan = BalancedPartitioner.Optimal().Partition(units, p).Plan!;
             Assert.Equal(p, plan.Stages.Count);
@@ -45,10 +57,18 @@ public class PartitionerTests
         {
             var n = random.Next(2, 10);
             var p = random.Next(1, n + 1);
-            var units = Enumerable.Range(0, n).Select(_ => U(random.Next(1, 10), random.Next(0, 5), random.Next(0, 5))).ToArray();
+            var units = Enumerable
+                .Range(0, n)
+                .Select(_ => U(random.Next(1, 10), random.Next(0, 5), random.Next(0, 5)))
+                .ToArray();
             var memory = new StageMemory(random.Next(5, 60), 2, ScheduleKind.OneFOneB, 4);
-            bool Fits(int[] firsts) => Enumerable.Range(0, firsts.Length).All(k =>
-                memory.Bytes(units, firsts[k], k + 1 < firsts.Length ? firsts[k + 1] : n, k, p) <= memory.BudgetBytes);
+            bool Fits(int[] firsts) =>
+                Enumerable
+                    .Range(0, firsts.Length)
+                    .All(k =>
+                        memory.Bytes(units, firsts[k], k + 1 < firsts.Length ? firsts[k + 1] : n, k, p)
+                        <= memory.BudgetBytes
+                    );
             var feasible = AllSplits(n, p).Where(Fits).ToArray();
             var result = BalancedPartitioner.Optimal(memory).Partition(units, p);
             if (feasible.Length == 0)
@@ -76,7 +96,16 @@ public class PartitionerTests
     public void DeepSpeedParametersBalancesParameterCounts()
     {
         // Worked by hand: [embedding 100 | 10 10 10 10 | head 100, loss 0] is the only split with largest stage 100.
-        var units = new[] { U(0, 100, kind: UnitKind.Embedding), U(5, 10), U(5, 10), U(5, 10), U(5, 10), U(1, 100, kind: UnitKind.Head), U(1, 0, kind: UnitKind.Loss) };
+        var units = new[]
+        {
+            U(0, 100, kind: UnitKind.Embedding),
+            U(5, 10),
+            U(5, 10),
+            U(5, 10),
+            U(5, 10),
+            U(1, 100, kind: UnitKind.Head),
+            U(1, 0, kind: UnitKind.Loss),
+        };
         var plan = BalancedPartitioner.Parameters().Partition(units, 3).Plan!;
         Assert.Equal([0, 1, 5], plan.Stages.Select(s => s.FirstUnit));
         Assert.Equal([100L, 40, 100], plan.Stages.Select(s => s.Parameters));
@@ -89,7 +118,8 @@ public class PartitionerTests
     {
         var units = DeepSeek(ModelPresets.DeepSeekLlm7B); // embedding, 30 layers, head, loss: 33 units
         var two = new UniformPartitioner().Partition(units, 2).Plan!;
-        Assert.Equal([0, 16], two.Stages.Select(s => s.FirstUnit));          // embedding + layers 0–14 | layers 15–29 + head + loss
+        // embedding + layers 0–14 | layers 15–29 + head + loss
+        Assert.Equal([0, 16], two.Stages.Select(s => s.FirstUnit));
         Assert.Equal([16, 17], two.Stages.Select(s => s.UnitCount));
 
         var refused = new UniformPartitioner().Partition(units, 4);
@@ -109,7 +139,7 @@ public class PartitionerTests
         {
             Assert.False(new UniformPartitioner().Partition(units, p).Succeeded);
             var plan = new UniformPartitioner(AccountForEmbedding: true).Partition(units, p).Plan!;
-            Assert.Equal(96 / p - 1, plan.Stages[0].UnitCount - 1);   // first stage: the embedding + 96/p − 1 layers
+            Assert.Equal(96 / p - 1, plan.Stages[0].UnitCount - 1); // first stage: the embedding + 96/p − 1 layers
         }
     }
 
@@ -119,17 +149,25 @@ public class PartitionerTests
         var units = DeepSeek(ModelPresets.DeepSeekLlm7B);
         var plan = new UniformPartitioner(FirstStageLayers: 6, LastStageLayers: 6).Partition(units, 4).Plan!;
         Assert.Equal([7, 9, 9, 8], plan.Stages.Select(s => s.UnitCount)); // emb + 6 | 9 | 9 | 6 + head + loss
-        Assert.Contains("17 layers left after fixing the ends to divide evenly over the other 2 stages",
-            new UniformPartitioner(FirstStageLayers: 7, LastStageLayers: 6).Partition(units, 4).Refusal);
+        Assert.Contains(
+            "17 layers left after fixing the ends to divide evenly over the other 2 stages",
+            new UniformPartitioner(FirstStageLayers: 7, LastStageLayers: 6).Partition(units, 4).Refusal
+        );
     }
 
     [Fact]
     public void ManualBoundariesAreChecked()
     {
         var units = Enumerable.Range(0, 6).Select(_ => U(1)).ToArray();
-        Assert.Equal([0, 2, 5], new ManualPartitioner([2, 5]).Partition(units, 3).Plan!.Stages.Select(s => s.FirstUnit));
+        Assert.Equal(
+            [0, 2, 5],
+            new ManualPartitioner([2, 5]).Partition(units, 3).Plan!.Stages.Select(s => s.FirstUnit)
+        );
         Assert.Contains("need 2 boundaries", new ManualPartitioner([2]).Partition(units, 3).Refusal);
-        Assert.Contains("every stage needs at least one unit", new ManualPartitioner([3, 3]).Partition(units, 3).Refusal);
+        Assert.Contains(
+            "every stage needs at least one unit",
+            new ManualPartitioner([3, 3]).Partition(units, 3).Refusal
+        );
         Assert.Contains("beyond the last unit 5", new ManualPartitioner([2, 6]).Partition(units, 3).Refusal);
     }
 
@@ -137,9 +175,19 @@ public class PartitionerTests
     public void TooManyStagesAreRefused()
     {
         var units = Enumerable.Range(0, 3).Select(_ => U(1)).ToArray();
-        foreach (IPartitioner partitioner in new IPartitioner[] { BalancedPartitioner.Optimal(), BalancedPartitioner.Parameters(), new UniformPartitioner() })
+        foreach (
+            IPartitioner partitioner in new IPartitioner[]
+            {
+                BalancedPartitioner.Optimal(),
+                BalancedPartitioner.Parameters(),
+                new UniformPartitioner(),
+            }
+        )
             Assert.Contains("more than the 3 units", partitioner.Partition(units, 4).Refusal);
-        Assert.Contains("weights must be finite and not negative", BalancedPartitioner.Optimal().Partition([U(-3)], 1).Refusal);
+        Assert.Contains(
+            "weights must be finite and not negative",
+            BalancedPartitioner.Optimal().Partition([U(-3)], 1).Refusal
+        );
     }
 }
 
@@ -150,8 +198,16 @@ public class CostModelTests
     {
         // MHA, two-matrix FFN of 4h: N = 12h², so F = s·b·h·(24h + 4s), B = s·b·h·(24h + 8s), W = 24·s·b·h².
         var spec = new ModelSpec("gpt", 4, 1024, 4096, 16, 16, 50000, 2048, FfnKind: FfnKind.Gelu);
-        var settings = new CostSettings { SequenceLength = 2048, MicroBatchSize = 2, DeviceTflops = 100 };
-        double s = 2048, b = 2, h = 1024, toMs = 1e3 / 100e12;
+        var settings = new CostSettings
+        {
+            SequenceLength = 2048,
+            MicroBatchSize = 2,
+            DeviceTflops = 100,
+        };
+        double s = 2048,
+            b = 2,
+            h = 1024,
+            toMs = 1e3 / 100e12;
         var layer = CostModel.Units(spec, settings).Single(u => u.Name == "layers.0");
         Assert.Equal(s * b * h * (24 * h + 4 * s) * toMs, layer.Forward, 9);
         Assert.Equal(s * b * h * (24 * h + 8 * s) * toMs, layer.InputGradient, 9);
@@ -173,7 +229,17 @@ public class CostModelTests
     [Fact]
     public void BadSettingsAndTimesAreNamed()
     {
-        Assert.Contains("micro-batch size 0", Assert.Throws<ArgumentException>(() => CostModel.Units(ModelPresets.DeepSeekLlm7B, new CostSettings { MicroBatchSize = 0 })).Message);
-        Assert.Contains("Unit 1 has time -2", Assert.Throws<ArgumentException>(() => CostModel.FromTimes([1, -2])).Message);
+        Assert.Contains(
+            "micro-batch size 0",
+            Assert
+                .Throws<ArgumentException>(() =>
+                    CostModel.Units(ModelPresets.DeepSeekLlm7B, new CostSettings { MicroBatchSize = 0 })
+                )
+                .Message
+        );
+        Assert.Contains(
+            "Unit 1 has time -2",
+            Assert.Throws<ArgumentException>(() => CostModel.FromTimes([1, -2])).Message
+        );
     }
 }

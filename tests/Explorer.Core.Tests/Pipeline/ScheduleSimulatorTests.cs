@@ -4,7 +4,8 @@ namespace Explorer.Core.Tests.Pipeline;
 
 public class ScheduleSimulatorTests
 {
-    private static StageTimes[] Equal(int p, double f, double b, double w) => Enumerable.Repeat(new StageTimes(f, b, w), p).ToArray();
+    private static StageTimes[] Equal(int p, double f, double b, double w) =>
+        Enumerable.Repeat(new StageTimes(f, b, w), p).ToArray();
 
     [Theory]
     [InlineData(ScheduleKind.GPipe, 2, 1)]
@@ -53,7 +54,13 @@ public class ScheduleSimulatorTests
     [InlineData(4, 12, 1, 1.2, 0.8)]
     [InlineData(4, 8, 1, 0.5, 1.5)]
     [InlineData(6, 12, 0.7, 1.3, 1)]
-    public void ZeroBubbleH1WithUnequalTimesBeats1F1BAndRespectsTheLowerBound(int p, int m, double f, double b, double w)
+    public void ZeroBubbleH1WithUnequalTimesBeats1F1BAndRespectsTheLowerBound(
+        int p,
+        int m,
+        double f,
+        double b,
+        double w
+    )
     {
         // The closed form describes the paper's handcrafted schedule; with unequal F, B, W the simulator's W placement
         // (fill whatever gap is left) lands near it, never under the bound: the last device waits (p − 1)·T_F for its
@@ -73,12 +80,20 @@ public class ScheduleSimulatorTests
     [InlineData(ScheduleKind.DualPipe, 8, 20, 1, 1)]
     [InlineData(ScheduleKind.DualPipe, 8, 32, 1, 0.5)]
     [InlineData(ScheduleKind.DualPipe, 6, 12, 2, 0)]
-    public void DualPipeMatchesDeepSeeksBubbleAndMemory(ScheduleKind schedule, int p, int m, double forward, double weight)
+    public void DualPipeMatchesDeepSeeksBubbleAndMemory(
+        ScheduleKind schedule,
+        int p,
+        int m,
+        double forward,
+        double weight
+    )
     {
         // DeepSeek's table (deepseek-ai/DualPipe README): bubble (PP/2 − 1)(F&B + B − 3W) and PP + 1 activations per
         // device, PP the stages (2p for the V, p for DualPipe), B the full backward, F&B a paired forward and
         // backward. Dense layers have nothing to overlap, so F&B = F + B. Here the input gradient equals F.
-        double inputGradient = forward, fullBackward = inputGradient + weight, paired = forward + fullBackward;
+        double inputGradient = forward,
+            fullBackward = inputGradient + weight,
+            paired = forward + fullBackward;
         var stages = SchedulePlacement.Stages(schedule, p, 1);
         var result = ScheduleSimulator.Simulate(schedule, Equal(stages, forward, inputGradient, weight), m);
         var bubble = (stages / 2 - 1) * (paired + fullBackward - 3 * weight);
@@ -117,13 +132,18 @@ public class ScheduleSimulatorTests
     {
         // ZB1P (arXiv 2401.10241): (p − 1)(F + B − W) per device, in chunk times (W ≤ F here); with v = 1 and
         // F = B = W, the same makespan as the ZB-H1 simulation (whose greedy W placement does better when W < F).
-        double f = 1, b = 1;
+        double f = 1,
+            b = 1;
         var result = ScheduleSimulator.Simulate(ScheduleKind.InterleavedZeroBubble, Equal(p * v, f, b, weight), m, v);
         Assert.Equal(v * m * (f + b + weight) + (p - 1) * (f + b - weight), result.Makespan, 9);
         // Device i warms up (v − 1)·p + p − i − 1 forwards and runs one more before its first B.
         Assert.Equal(Enumerable.Range(0, p).Select(i => (v - 1) * p + p - i), result.PeakInFlight);
         if (v == 1 && weight == f)
-            Assert.Equal(ScheduleSimulator.Simulate(ScheduleKind.ZeroBubbleH1, Equal(p, f, b, weight), m).Makespan, result.Makespan, 9);
+            Assert.Equal(
+                ScheduleSimulator.Simulate(ScheduleKind.ZeroBubbleH1, Equal(p, f, b, weight), m).Makespan,
+                result.Makespan,
+                9
+            );
     }
 
     [Theory]
@@ -136,14 +156,21 @@ public class ScheduleSimulatorTests
     {
         var stages = SchedulePlacement.Stages(schedule, p, 2);
         var v = SchedulePlacement.UsesVirtualStages(schedule) ? 2 : 1;
-        var error = Assert.Throws<ArgumentException>(() => ScheduleSimulator.Simulate(schedule, Equal(stages, 1, 1, 1), m, v));
+        var error = Assert.Throws<ArgumentException>(() =>
+            ScheduleSimulator.Simulate(schedule, Equal(stages, 1, 1, 1), m, v)
+        );
         Assert.Contains(expected, error.Message);
     }
 
     [Fact]
     public void OneFOneBHoldsPMinusIMicroBatchesAndGPipeHoldsAll()
     {
-        var oneF = ScheduleSimulator.Simulate(ScheduleKind.OneFOneB, Equal(4, 1, 1, 1), 10, activationBytes: [5, 5, 5, 5]);
+        var oneF = ScheduleSimulator.Simulate(
+            ScheduleKind.OneFOneB,
+            Equal(4, 1, 1, 1),
+            10,
+            activationBytes: [5, 5, 5, 5]
+        );
         Assert.Equal([4, 3, 2, 1], oneF.PeakInFlight);
         Assert.Equal([20L, 15, 10, 5], oneF.PeakActivationBytes);
         var gpipe = ScheduleSimulator.Simulate(ScheduleKind.GPipe, Equal(4, 1, 1, 1), 10);
@@ -170,9 +197,17 @@ public class ScheduleSimulatorTests
     public void TimelinesRespectDependenciesOnUnevenStages(ScheduleKind schedule, int v)
     {
         var random = new Random(5);
-        int p = 4, m = 8;
+        int p = 4,
+            m = 8;
         var total = SchedulePlacement.Stages(schedule, p, v);
-        var times = Enumerable.Range(0, total).Select(_ => new StageTimes(random.NextDouble() + 0.1, random.NextDouble() + 0.1, random.NextDouble() + 0.1)).ToArray();
+        var times = Enumerable
+            .Range(0, total)
+            .Select(_ => new StageTimes(
+                random.NextDouble() + 0.1,
+                random.NextDouble() + 0.1,
+                random.NextDouble() + 0.1
+            ))
+            .ToArray();
         var result = ScheduleSimulator.Simulate(schedule, times, m, v, transfer: 0.05);
         foreach (var device in result.Timeline.GroupBy(o => o.Device))
         {
@@ -181,27 +216,51 @@ public class ScheduleSimulatorTests
                 Assert.True(ops[i].Start >= ops[i - 1].End - 1e-12, "ops overlap on a device");
         }
         // The stage an op ran, from where it ran: the inverse of the schedule's placement.
-        int Stage(TimelineOp o) => schedule switch
-        {
-            ScheduleKind.ZeroBubbleV or ScheduleKind.DualPipeV => o.Chunk == 0 ? o.Device : 2 * p - 1 - o.Device,
-            ScheduleKind.DualPipe => o.Chunk == 0 ? o.Device : p - 1 - o.Device,
-            _ => o.Chunk * p + o.Device,
-        };
+        int Stage(TimelineOp o) =>
+            schedule switch
+            {
+                ScheduleKind.ZeroBubbleV or ScheduleKind.DualPipeV => o.Chunk == 0 ? o.Device : 2 * p - 1 - o.Device,
+                ScheduleKind.DualPipe => o.Chunk == 0 ? o.Device : p - 1 - o.Device,
+                _ => o.Chunk * p + o.Device,
+            };
         foreach (var op in result.Timeline)
-            Assert.Equal(op.Device, SchedulePlacement.Device(schedule, Stage(op), p, reverse: op.Chunk == 1 && schedule == ScheduleKind.DualPipe));
+            Assert.Equal(
+                op.Device,
+                SchedulePlacement.Device(
+                    schedule,
+                    Stage(op),
+                    p,
+                    reverse: op.Chunk == 1 && schedule == ScheduleKind.DualPipe
+                )
+            );
         var byKey = result.Timeline.ToDictionary(o => (Stage(o), o.MicroBatch, o.Kind));
         // Every stage runs every micro-batch forward and backward once: whole, or as B then W.
         Assert.Equal(total * m, result.Timeline.Count(o => o.Kind == OpKind.Forward));
         Assert.Equal(total * m, result.Timeline.Count(o => o.Kind is OpKind.Backward or OpKind.InputGradient));
-        Assert.Equal(result.Timeline.Count(o => o.Kind == OpKind.InputGradient), result.Timeline.Count(o => o.Kind == OpKind.WeightGradient));
-        double BackwardEnd(int s, int mb) => (byKey.TryGetValue((s, mb, OpKind.Backward), out var whole) ? whole : byKey[(s, mb, OpKind.InputGradient)]).End;
+        Assert.Equal(
+            result.Timeline.Count(o => o.Kind == OpKind.InputGradient),
+            result.Timeline.Count(o => o.Kind == OpKind.WeightGradient)
+        );
+        double BackwardEnd(int s, int mb) =>
+            (
+                byKey.TryGetValue((s, mb, OpKind.Backward), out var whole)
+                    ? whole
+                    : byKey[(s, mb, OpKind.InputGradient)]
+            ).End;
         foreach (var op in result.Timeline)
         {
             var s = Stage(op);
             if (op.Kind == OpKind.Forward && s > 0)
                 Assert.True(op.Start >= byKey[(s - 1, op.MicroBatch, OpKind.Forward)].End - 1e-12);
             if (op.Kind is OpKind.Backward or OpKind.InputGradient)
-                Assert.True(op.Start >= (s == total - 1 ? byKey[(s, op.MicroBatch, OpKind.Forward)].End : BackwardEnd(s + 1, op.MicroBatch)) - 1e-12);
+                Assert.True(
+                    op.Start
+                        >= (
+                            s == total - 1
+                                ? byKey[(s, op.MicroBatch, OpKind.Forward)].End
+                                : BackwardEnd(s + 1, op.MicroBatch)
+                        ) - 1e-12
+                );
             if (op.Kind == OpKind.WeightGradient)
                 Assert.True(op.Start >= byKey[(s, op.MicroBatch, OpKind.InputGradient)].End - 1e-12);
         }
@@ -210,11 +269,40 @@ public class ScheduleSimulatorTests
     [Fact]
     public void BadInputsAreNamed()
     {
-        Assert.Contains("m = 0", Assert.Throws<ArgumentException>(() => ScheduleSimulator.Simulate(ScheduleKind.OneFOneB, Equal(2, 1, 1, 1), 0)).Message);
-        Assert.Contains("multiple of the devices", Assert.Throws<ArgumentException>(() => ScheduleSimulator.Simulate(ScheduleKind.Interleaved1F1B, Equal(8, 1, 1, 1), 5, 2)).Message);
-        Assert.Contains("F = -1", Assert.Throws<ArgumentException>(() => ScheduleSimulator.Simulate(ScheduleKind.GPipe, Equal(2, -1, 1, 1), 2)).Message);
-        Assert.Contains("interleaved schedules only", Assert.Throws<ArgumentException>(() => ScheduleSimulator.Simulate(ScheduleKind.GPipe, Equal(4, 1, 1, 1), 2, 2)).Message);
-        Assert.Contains("Unknown schedule 'pipedream'", Assert.Throws<ArgumentException>(() => ScheduleNames.Parse("pipedream")).Message);
+        Assert.Contains(
+            "m = 0",
+            Assert
+                .Throws<ArgumentException>(() =>
+                    ScheduleSimulator.Simulate(ScheduleKind.OneFOneB, Equal(2, 1, 1, 1), 0)
+                )
+                .Message
+        );
+        Assert.Contains(
+            "multiple of the devices",
+            Assert
+                .Throws<ArgumentException>(() =>
+                    ScheduleSimulator.Simulate(ScheduleKind.Interleaved1F1B, Equal(8, 1, 1, 1), 5, 2)
+                )
+                .Message
+        );
+        Assert.Contains(
+            "F = -1",
+            Assert
+                .Throws<ArgumentException>(() => ScheduleSimulator.Simulate(ScheduleKind.GPipe, Equal(2, -1, 1, 1), 2))
+                .Message
+        );
+        Assert.Contains(
+            "interleaved schedules only",
+            Assert
+                .Throws<ArgumentException>(() =>
+                    ScheduleSimulator.Simulate(ScheduleKind.GPipe, Equal(4, 1, 1, 1), 2, 2)
+                )
+                .Message
+        );
+        Assert.Contains(
+            "Unknown schedule 'pipedream'",
+            Assert.Throws<ArgumentException>(() => ScheduleNames.Parse("pipedream")).Message
+        );
     }
 
     [Fact]
@@ -223,7 +311,9 @@ public class ScheduleSimulatorTests
         // Device 0 busy 0–1 and 2–4 (3 ms), device 1 busy 1–2 (1 ms), over 4 ms: 1 − 4 / (2 · 4) = 0.5.
         TimelineOp[] ops =
         [
-            new(0, 0, 0, OpKind.Forward, 0, 1), new(1, 0, 0, OpKind.Forward, 1, 1.5), new(1, 0, 0, OpKind.Backward, 1.5, 2),
+            new(0, 0, 0, OpKind.Forward, 0, 1),
+            new(1, 0, 0, OpKind.Forward, 1, 1.5),
+            new(1, 0, 0, OpKind.Backward, 1.5, 2),
             new(0, 0, 0, OpKind.Backward, 2, 4),
         ];
         var measured = SimulationResult.Measured(ScheduleKind.GPipe, ops, 4);

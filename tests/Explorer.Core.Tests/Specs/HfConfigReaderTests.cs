@@ -20,14 +20,16 @@ public class HfConfigReaderTests
 
     private static HfConfigResult Read(string json) => HfConfigReader.Read(json, "test");
 
-    private const string Minimal =
-        """{"hidden_size": 256, "intermediate_size": 688, "num_hidden_layers": 4, "num_attention_heads": 4, "vocab_size": 1000""";
+    private const string Minimal = """
+        {"hidden_size": 256, "intermediate_size": 688, "num_hidden_layers": 4, "num_attention_heads": 4,
+        "vocab_size": 1000
+        """;
 
     [Fact]
     public void DefaultsFollowLlamaConfig()
     {
         var spec = Read(Minimal + "}").Spec!;
-        Assert.Equal(4, spec.KeyValueHeads);      // num_key_value_heads defaults to num_attention_heads
+        Assert.Equal(4, spec.KeyValueHeads); // num_key_value_heads defaults to num_attention_heads
         Assert.Equal(10000, spec.RopeTheta);
         Assert.False(spec.TiedEmbeddings);
         Assert.Equal("test", spec.Name);
@@ -35,7 +37,10 @@ public class HfConfigReaderTests
 
     [Fact]
     public void NameComesFromNameOrPath() =>
-        Assert.Equal("deepseek-llm-7b-base", Read(Minimal + """, "_name_or_path": "deepseek-ai/deepseek-llm-7b-base"}""").Spec!.Name);
+        Assert.Equal(
+            "deepseek-llm-7b-base",
+            Read(Minimal + """, "_name_or_path": "deepseek-ai/deepseek-llm-7b-base"}""").Spec!.Name
+        );
 
     [Theory]
     [InlineData("hidden_size")]
@@ -63,11 +68,15 @@ public class HfConfigReaderTests
     [Fact]
     public void AFieldTheFamilyDoesNotReadIsAWarningNamingTheClass()
     {
-        // LlamaAttention has no window: transformers ignores sliding_window on a LLaMA config, and so does Explorer, saying so.
+        // LlamaAttention has no window: transformers ignores sliding_window on a LLaMA config, and so does Explorer,
+        // saying so.
         var result = Read(Minimal + """, "sliding_window": 4096}""");
         Assert.True(result.Succeeded);
         Assert.Null(result.Spec!.SlidingWindow);
-        Assert.Equal("'sliding_window' = 4096 ignored: LlamaForCausalLM in transformers does not read it.", Assert.Single(result.Warnings));
+        Assert.Equal(
+            "'sliding_window' = 4096 ignored: LlamaForCausalLM in transformers does not read it.",
+            Assert.Single(result.Warnings)
+        );
     }
 
     [Theory]
@@ -79,15 +88,41 @@ public class HfConfigReaderTests
     [InlineData(""", "architectures": ["LlamaForCausalLM"], "model_type": "mistral"}""", "model_type", "\"mistral\"")]
     [InlineData(""", "head_dim": 7}""", "head_dim", "7")]
     [InlineData(""", "rope_scaling": {"rope_type": "yarn", "factor": 4.0}}""", "rope_scaling.rope_type", "\"yarn\"")]
-    [InlineData(""", "rope_scaling": {"rope_type": "longrope", "short_factor": [1], "long_factor": [2]}}""", "rope_scaling.rope_type", "\"longrope\"")]
-    [InlineData(""", "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "original_max_position_embeddings": 8192}}""", "rope_scaling.high_freq_factor", "(missing)")]
+    [InlineData(
+        """, "rope_scaling": {"rope_type": "longrope", "short_factor": [1], "long_factor": [2]}}""",
+        "rope_scaling.rope_type",
+        "\"longrope\""
+    )]
+    [InlineData(
+        """
+            , "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+            "original_max_position_embeddings": 8192}}
+            """,
+        "rope_scaling.high_freq_factor",
+        "(missing)"
+    )]
     [InlineData(""", "rope_scaling": {"factor": 8.0}}""", "rope_scaling.rope_type", "(missing)")]
     [InlineData(""", "rope_scaling": {"type": "linear", "factor": 0.5}}""", "rope_scaling.factor", "0.5")]
     [InlineData(""", "partial_rotary_factor": 0.5}""", "partial_rotary_factor", "0.5")]
-    [InlineData(""", "quantization_config": {"quant_method": "awq"}}""", "quantization_config", "{\"quant_method\": \"awq\"}")]
+    [InlineData(
+        """, "quantization_config": {"quant_method": "awq"}}""",
+        "quantization_config",
+        "{\"quant_method\": \"awq\"}"
+    )]
     [InlineData(""", "final_logit_softcapping": 30.0}""", "final_logit_softcapping", "30.0")]
-    [InlineData(""", "model_type": "qwen2", "use_sliding_window": true, "sliding_window": 0, "max_window_layers": 0}""", "sliding_window", "0")]
-    [InlineData(""", "model_type": "qwen2", "layer_types": ["sliding_attention", "full_attention", "full_attention", "full_attention"]}""", "layer_types", "[\"sliding_attention\", \"full_attention\", \"full_attention\", \"full_attention\"]")]
+    [InlineData(
+        """, "model_type": "qwen2", "use_sliding_window": true, "sliding_window": 0, "max_window_layers": 0}""",
+        "sliding_window",
+        "0"
+    )]
+    [InlineData(
+        """
+            , "model_type": "qwen2",
+            "layer_types": ["sliding_attention", "full_attention", "full_attention", "full_attention"]}
+            """,
+        "layer_types",
+        "[\"sliding_attention\", \"full_attention\", \"full_attention\", \"full_attention\"]"
+    )]
     [InlineData(""", "rope_theta": "big"}""", "rope_theta", "\"big\"")]
     [InlineData(""", "tie_word_embeddings": 1}""", "tie_word_embeddings", "1")]
     [InlineData(""", "max_position_embeddings": 1.5}""", "max_position_embeddings", "1.5")]
@@ -123,7 +158,10 @@ public class HfConfigReaderTests
     [Fact]
     public void NonUtf8IsRejected()
     {
-        var bytes = Encoding.UTF8.GetBytes(Minimal + ", \"x\": \"").Concat(new byte[] { 0xC3, 0x28, (byte)'"', (byte)'}' }).ToArray();
+        var bytes = Encoding
+            .UTF8.GetBytes(Minimal + ", \"x\": \"")
+            .Concat(new byte[] { 0xC3, 0x28, (byte)'"', (byte)'}' })
+            .ToArray();
         var result = HfConfigReader.Read(bytes, "t");
         Assert.Null(result.Spec);
         Assert.Single(result.Errors);
@@ -146,9 +184,13 @@ public class HfConfigReaderTests
     [Fact]
     public void FamilyDefaultsFollowEachConfigClass()
     {
-        // GemmaConfig: head_dim 256, tied embeddings, gelu_pytorch_tanh; Phi3Config and Olmo2Config: eps 1e-5; MistralConfig: window 4096.
+        // GemmaConfig: head_dim 256, tied embeddings, gelu_pytorch_tanh; Phi3Config and Olmo2Config: eps 1e-5;
+        // MistralConfig: window 4096.
         var gemma = Read(Minimal + """, "model_type": "gemma"}""").Spec!;
-        Assert.Equal((256, true, Activation.GeluTanh, 1e-6), (gemma.HeadDim, gemma.TiedEmbeddings, gemma.Activation, gemma.NormEpsilon));
+        Assert.Equal(
+            (256, true, Activation.GeluTanh, 1e-6),
+            (gemma.HeadDim, gemma.TiedEmbeddings, gemma.Activation, gemma.NormEpsilon)
+        );
         Assert.Equal(1e-5, Read(Minimal + """, "model_type": "phi3"}""").Spec!.NormEpsilon);
         Assert.Equal(1e-5, Read(Minimal + """, "model_type": "olmo2"}""").Spec!.NormEpsilon);
         Assert.Equal(4096, Read(Minimal + """, "model_type": "mistral"}""").Spec!.SlidingWindow);
@@ -159,20 +201,49 @@ public class HfConfigReaderTests
     [Fact]
     public void QwenWindowStartsAtMaxWindowLayersAndOnlyWhenUsed()
     {
-        var off = Read(Minimal + """, "model_type": "qwen2", "use_sliding_window": false, "sliding_window": 16, "max_window_layers": 2}""").Spec!;
+        var off = Read(
+            Minimal
+                + """
+                , "model_type": "qwen2", "use_sliding_window": false, "sliding_window": 16,
+                "max_window_layers": 2}
+                """
+        ).Spec!;
         Assert.Null(off.SlidingWindow);
-        var on = Read(Minimal + """, "model_type": "qwen2", "use_sliding_window": true, "sliding_window": 16, "max_window_layers": 2}""").Spec!;
+        var on = Read(
+            Minimal
+                + """
+                , "model_type": "qwen2", "use_sliding_window": true, "sliding_window": 16, "max_window_layers": 2}
+                """
+        ).Spec!;
         Assert.Equal((16, 2), (on.SlidingWindow!.Value, on.FirstSlidingLayer));
         Assert.Equal([false, false, true, true], Enumerable.Range(0, 4).Select(on.SlidesAt));
-        var listed = Read(Minimal + """, "model_type": "qwen3", "sliding_window": 16, "layer_types": ["full_attention", "sliding_attention", "sliding_attention", "sliding_attention"]}""").Spec!;
+        var listed = Read(
+            Minimal
+                + """
+                , "model_type": "qwen3", "sliding_window": 16,
+                "layer_types": ["full_attention", "sliding_attention", "sliding_attention", "sliding_attention"]}
+                """
+        ).Spec!;
         Assert.Equal((16, 1), (listed.SlidingWindow!.Value, listed.FirstSlidingLayer));
     }
 
     [Fact]
     public void RopeParametersOfTransformers5AreReadLikeRopeScaling()
     {
-        var v4 = Read(Minimal + """, "rope_theta": 500000.0, "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}}""").Spec!;
-        var v5 = Read(Minimal + """, "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}}""").Spec!;
+        var v4 = Read(
+            Minimal
+                + """
+                , "rope_theta": 500000.0, "rope_scaling": {"rope_type": "llama3", "factor": 8.0,
+                "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}}
+                """
+        ).Spec!;
+        var v5 = Read(
+            Minimal
+                + """
+                , "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
+                "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}}
+                """
+        ).Spec!;
         Assert.Equal(v4, v5);
         Assert.Equal(new RopeScaling(RopeScalingKind.Llama3, 8, 1, 4, 8192), v4.RopeScaling);
         Assert.Equal(500000, v4.RopeTheta);
@@ -186,7 +257,9 @@ public class HfConfigReaderTests
         foreach (var family in Enum.GetValues<ModelFamily>())
         {
             var rules = FamilyRules.Of(family);
-            var read = Read(Minimal + $$""", "architectures": ["{{rules.Class}}"], "model_type": "{{rules.ModelType}}"}""");
+            var read = Read(
+                Minimal + $$""", "architectures": ["{{rules.Class}}"], "model_type": "{{rules.ModelType}}"}"""
+            );
             Assert.True(read.Succeeded, string.Join("; ", read.Errors));
             var json = HfConfigWriter.ToJson(read.Spec!);
             Assert.Contains($"\"{rules.Class}\"", json);
@@ -197,7 +270,9 @@ public class HfConfigReaderTests
     [Fact]
     public void ADesignTheFamilyCannotExpressIsNotWritten()
     {
-        var error = Assert.Throws<ArgumentException>(() => HfConfigWriter.ToJson(ModelPresets.DeepSeekLlm7B with { QkNorm = QkNorm.PerHead }));
+        var error = Assert.Throws<ArgumentException>(() =>
+            HfConfigWriter.ToJson(ModelPresets.DeepSeekLlm7B with { QkNorm = QkNorm.PerHead })
+        );
         Assert.Contains("LlamaForCausalLM", error.Message);
     }
 }
@@ -218,5 +293,7 @@ public class HfConfigWriterTests
 
     [Fact]
     public void PostNormCannotBeWrittenAsLlama() =>
-        Assert.Throws<ArgumentException>(() => HfConfigWriter.ToJson(ModelPresets.DeepSeekLlm7B with { NormPlacement = NormPlacement.Post }));
+        Assert.Throws<ArgumentException>(() =>
+            HfConfigWriter.ToJson(ModelPresets.DeepSeekLlm7B with { NormPlacement = NormPlacement.Post })
+        );
 }

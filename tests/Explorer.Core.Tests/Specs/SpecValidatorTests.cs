@@ -13,27 +13,28 @@ public class SpecValidatorTests
             Assert.Empty(SpecValidator.Validate(spec));
     }
 
-    public static TheoryData<ModelSpec, string, string> BadSpecs => new()
-    {
-        { Good with { Layers = 0 }, "num_hidden_layers", "0" },
-        { Good with { Layers = 5000 }, "num_hidden_layers", "5000" },
-        { Good with { HiddenSize = -4096 }, "hidden_size", "-4096" },
-        { Good with { IntermediateSize = 0 }, "intermediate_size", "0" },
-        { Good with { AttentionHeads = 0 }, "num_attention_heads", "0" },
-        { Good with { KeyValueHeads = 0 }, "num_key_value_heads", "0" },
-        { Good with { VocabularySize = 0 }, "vocab_size", "0" },
-        { Good with { ContextLength = 0 }, "max_position_embeddings", "0" },
-        { Good with { AttentionHeads = 30, KeyValueHeads = 30 }, "num_attention_heads", "30" },   // 4096 % 30 != 0
-        { Good with { HiddenSize = 4000 }, "num_attention_heads", "32" }, // head_dim 125 is odd
-        { Good with { KeyValueHeads = 5 }, "num_key_value_heads", "5" },      // 32 % 5 != 0
-        { Good with { RopeTheta = 0 }, "rope_theta", "0" },
-        { Good with { RopeTheta = double.NaN }, "rope_theta", "NaN" },
-        { Good with { NormEpsilon = 0 }, "rms_norm_eps", "0" },
-        { Good with { NormEpsilon = 2 }, "rms_norm_eps", "2" },
-        { Good with { Name = " " }, "name", "' '" },
-        { Good with { NormPlacement = (NormPlacement)7 }, "norm_placement", "7" },
-        { Good with { FfnKind = (FfnKind)9 }, "ffn_kind", "9" },
-    };
+    public static TheoryData<ModelSpec, string, string> BadSpecs =>
+        new()
+        {
+            { Good with { Layers = 0 }, "num_hidden_layers", "0" },
+            { Good with { Layers = 5000 }, "num_hidden_layers", "5000" },
+            { Good with { HiddenSize = -4096 }, "hidden_size", "-4096" },
+            { Good with { IntermediateSize = 0 }, "intermediate_size", "0" },
+            { Good with { AttentionHeads = 0 }, "num_attention_heads", "0" },
+            { Good with { KeyValueHeads = 0 }, "num_key_value_heads", "0" },
+            { Good with { VocabularySize = 0 }, "vocab_size", "0" },
+            { Good with { ContextLength = 0 }, "max_position_embeddings", "0" },
+            { Good with { AttentionHeads = 30, KeyValueHeads = 30 }, "num_attention_heads", "30" }, // 4096 % 30 != 0
+            { Good with { HiddenSize = 4000 }, "num_attention_heads", "32" }, // head_dim 125 is odd
+            { Good with { KeyValueHeads = 5 }, "num_key_value_heads", "5" }, // 32 % 5 != 0
+            { Good with { RopeTheta = 0 }, "rope_theta", "0" },
+            { Good with { RopeTheta = double.NaN }, "rope_theta", "NaN" },
+            { Good with { NormEpsilon = 0 }, "rms_norm_eps", "0" },
+            { Good with { NormEpsilon = 2 }, "rms_norm_eps", "2" },
+            { Good with { Name = " " }, "name", "' '" },
+            { Good with { NormPlacement = (NormPlacement)7 }, "norm_placement", "7" },
+            { Good with { FfnKind = (FfnKind)9 }, "ffn_kind", "9" },
+        };
 
     [Theory]
     [MemberData(nameof(BadSpecs))]

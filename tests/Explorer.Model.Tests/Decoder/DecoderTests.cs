@@ -36,11 +36,18 @@ public class DecoderTests
         var names = decoder.named_parameters().Select(p => p.name).ToHashSet();
         string[] expected =
         [
-            "model.embed_tokens.weight", "model.norm.weight", "lm_head.weight",
-            "model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.k_proj.weight",
-            "model.layers.0.self_attn.v_proj.weight", "model.layers.0.self_attn.o_proj.weight",
-            "model.layers.1.mlp.gate_proj.weight", "model.layers.1.mlp.up_proj.weight", "model.layers.1.mlp.down_proj.weight",
-            "model.layers.1.input_layernorm.weight", "model.layers.1.post_attention_layernorm.weight",
+            "model.embed_tokens.weight",
+            "model.norm.weight",
+            "lm_head.weight",
+            "model.layers.0.self_attn.q_proj.weight",
+            "model.layers.0.self_attn.k_proj.weight",
+            "model.layers.0.self_attn.v_proj.weight",
+            "model.layers.0.self_attn.o_proj.weight",
+            "model.layers.1.mlp.gate_proj.weight",
+            "model.layers.1.mlp.up_proj.weight",
+            "model.layers.1.mlp.down_proj.weight",
+            "model.layers.1.input_layernorm.weight",
+            "model.layers.1.post_attention_layernorm.weight",
         ];
         Assert.All(expected, n => Assert.Contains(n, names));
         Assert.Equal(2 + 2 * 9 + 1, names.Count);
@@ -76,7 +83,7 @@ public class DecoderTests
     public void GqaWithEveryKvHeadEqualsMha()
     {
         // A GQA model and an MHA model whose K and V heads are the GQA heads repeated per group compute the same.
-        var gqaSpec = TestModels.Small;                               // 4 heads, 2 KV heads of 8
+        var gqaSpec = TestModels.Small; // 4 heads, 2 KV heads of 8
         var mhaSpec = gqaSpec with { Name = "mha", KeyValueHeads = 4 };
         using var gqa = TestModels.Build(gqaSpec, seed: 1);
         using var mha = TestModels.Build(mhaSpec, seed: 2);
@@ -143,6 +150,8 @@ public class DecoderTests
     {
         using var decoder = TestModels.Build(TestModels.Tiny);
         Assert.Throws<ArgumentException>(() => decoder.Logits(torch.zeros(1, 3)));
-        Assert.Throws<ArgumentException>(() => decoder.Trace(torch.zeros(2, 3, ScalarType.Int64), TraceOptions.Everything));
+        Assert.Throws<ArgumentException>(() =>
+            decoder.Trace(torch.zeros(2, 3, ScalarType.Int64), TraceOptions.Everything)
+        );
     }
 }

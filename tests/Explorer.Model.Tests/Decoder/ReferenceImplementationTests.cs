@@ -27,8 +27,8 @@ public class ReferenceImplementationTests
     {
         var y = new double[outputs];
         for (var o = 0; o < outputs; o++)
-            for (var i = 0; i < x.Length; i++)
-                y[o] += w[o * x.Length + i] * x[i];
+        for (var i = 0; i < x.Length; i++)
+            y[o] += w[o * x.Length + i] * x[i];
         return y;
     }
 
@@ -38,19 +38,25 @@ public class ReferenceImplementationTests
         for (var i = 0; i < half; i++)
         {
             var angle = position * Math.Pow(theta, -2.0 * i / headDim);
-            double a = v[offset + i], b = v[offset + i + half];
+            double a = v[offset + i],
+                b = v[offset + i + half];
             v[offset + i] = a * Math.Cos(angle) - b * Math.Sin(angle);
             v[offset + i + half] = b * Math.Cos(angle) + a * Math.Sin(angle);
         }
     }
 
-    /// <summary>erf by Abramowitz and Stegun 7.1.26 (error under 1.5e-7): GELU(x) = x·Φ(x) = x·(1 + erf(x/√2))/2.</summary>
+    /// <summary>erf by Abramowitz and Stegun 7.1.26 (error under 1.5e-7): GELU(x) = x·Φ(x) = x·(1 +
+    /// erf(x/√2))/2.</summary>
     private static double Erf(double x)
     {
         var sign = Math.Sign(x);
         x = Math.Abs(x);
         var t = 1 / (1 + 0.3275911 * x);
-        var y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.Exp(-x * x);
+        var y =
+            1
+            - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592)
+                * t
+                * Math.Exp(-x * x);
         return sign * y;
     }
 
@@ -58,8 +64,17 @@ public class ReferenceImplementationTests
 
     private static double[][] Reference(ModelSpec s, Weights w, int[] tokens)
     {
-        int d = s.HiddenSize, hd = s.HeadDim, heads = s.AttentionHeads, kvHeads = s.KeyValueHeads, f = s.IntermediateSize, t = tokens.Length;
-        var x = tokens.Select(tok => Enumerable.Range(0, d).Select(i => (double)w["model.embed_tokens.weight"][tok * d + i]).ToArray()).ToArray();
+        int d = s.HiddenSize,
+            hd = s.HeadDim,
+            heads = s.AttentionHeads,
+            kvHeads = s.KeyValueHeads,
+            f = s.IntermediateSize,
+            t = tokens.Length;
+        var x = tokens
+            .Select(tok =>
+                Enumerable.Range(0, d).Select(i => (double)w["model.embed_tokens.weight"][tok * d + i]).ToArray()
+            )
+            .ToArray();
         for (var l = 0; l < s.Layers; l++)
         {
             var p = $"model.layers.{l}.";
@@ -71,8 +86,10 @@ public class ReferenceImplementationTests
             var v2 = n1.Select(v => MatVec(w[p + "self_attn.v_proj.weight"], v, kvHeads * hd)).ToArray();
             for (var pos = 0; pos < t; pos++)
             {
-                for (var h = 0; h < heads; h++) Rope(q[pos], h * hd, hd, pos, s.RopeTheta);
-                for (var g = 0; g < kvHeads; g++) Rope(k[pos], g * hd, hd, pos, s.RopeTheta);
+                for (var h = 0; h < heads; h++)
+                    Rope(q[pos], h * hd, hd, pos, s.RopeTheta);
+                for (var g = 0; g < kvHeads; g++)
+                    Rope(k[pos], g * hd, hd, pos, s.RopeTheta);
             }
             var context = new double[t][];
             for (var i = 0; i < t; i++)
@@ -84,15 +101,16 @@ public class ReferenceImplementationTests
                     var scores = new double[i + 1];
                     for (var j = 0; j <= i; j++)
                     {
-                        for (var c = 0; c < hd; c++) scores[j] += q[i][h * hd + c] * k[j][g * hd + c];
+                        for (var c = 0; c < hd; c++)
+                            scores[j] += q[i][h * hd + c] * k[j][g * hd + c];
                         scores[j] /= Math.Sqrt(hd);
                     }
                     var max = scores.Max();
                     var e = scores.Select(z => Math.Exp(z - max)).ToArray();
                     var sum = e.Sum();
                     for (var j = 0; j <= i; j++)
-                        for (var c = 0; c < hd; c++)
-                            context[i][h * hd + c] += e[j] / sum * v2[j][g * hd + c];
+                    for (var c = 0; c < hd; c++)
+                        context[i][h * hd + c] += e[j] / sum * v2[j][g * hd + c];
                 }
             }
             var hMid = new double[t][];
@@ -123,17 +141,19 @@ public class ReferenceImplementationTests
         }
         // A tied head is the embedding table: logits = E · norm(h).
         var head = s.TiedEmbeddings ? w["model.embed_tokens.weight"] : w["lm_head.weight"];
-        return x.Select(v => MatVec(head, RmsNorm(v, w["model.norm.weight"], s.NormEpsilon), s.VocabularySize)).ToArray();
+        return x.Select(v => MatVec(head, RmsNorm(v, w["model.norm.weight"], s.NormEpsilon), s.VocabularySize))
+            .ToArray();
     }
 
-    public static TheoryData<NormPlacement, FfnKind, bool> Variants() => new()
-    {
-        { NormPlacement.Pre, FfnKind.SwiGlu, false },  // DeepSeek LLM, LLaMA
-        { NormPlacement.Pre, FfnKind.SwiGlu, true },   // the shipped minis: a tied head
-        { NormPlacement.Post, FfnKind.SwiGlu, false },
-        { NormPlacement.Pre, FfnKind.Gelu, false },
-        { NormPlacement.Post, FfnKind.Gelu, true },
-    };
+    public static TheoryData<NormPlacement, FfnKind, bool> Variants() =>
+        new()
+        {
+            { NormPlacement.Pre, FfnKind.SwiGlu, false }, // DeepSeek LLM, LLaMA
+            { NormPlacement.Pre, FfnKind.SwiGlu, true }, // the shipped minis: a tied head
+            { NormPlacement.Post, FfnKind.SwiGlu, false },
+            { NormPlacement.Pre, FfnKind.Gelu, false },
+            { NormPlacement.Post, FfnKind.Gelu, true },
+        };
 
     [Theory]
     [MemberData(nameof(Variants))]
@@ -141,14 +161,24 @@ public class ReferenceImplementationTests
     {
         var spec = TestModels.Tiny with { NormPlacement = placement, FfnKind = ffn, TiedEmbeddings = tied };
         using var decoder = TestModels.Build(spec, seed: 11, std: 0.3);
-        // Norm weights away from 1 (the initialisation's), so that a norm applied in the wrong place or not at all shows.
+        // Norm weights away from 1 (the initialisation's), so that a norm applied in the wrong place or not at all
+        // shows.
         using (no_grad())
         {
             var random = new Generator(5, CPU);
-            foreach (var (name, parameter) in decoder.named_parameters().Where(p => p.name.EndsWith("norm.weight", StringComparison.Ordinal)))
-                parameter.copy_(rand(parameter.shape, generator: random).mul_(1.5).add_(0.25)); // uniform in [0.25, 1.75)
+            foreach (
+                var (name, parameter) in decoder
+                    .named_parameters()
+                    .Where(p => p.name.EndsWith("norm.weight", StringComparison.Ordinal))
+            )
+                // uniform in [0.25, 1.75)
+                parameter.copy_(rand(parameter.shape, generator: random).mul_(1.5).add_(0.25));
         }
-        var weights = new Weights(decoder.named_parameters().ToDictionary(p => p.name, p => (TestModels.ToArray(p.parameter), p.parameter.shape)));
+        var weights = new Weights(
+            decoder
+                .named_parameters()
+                .ToDictionary(p => p.name, p => (TestModels.ToArray(p.parameter), p.parameter.shape))
+        );
         int[] tokens = [3, 9, 0, 4, 4, 10, 1];
 
         var expected = Reference(spec, weights, tokens);

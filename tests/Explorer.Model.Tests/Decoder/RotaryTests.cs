@@ -9,7 +9,8 @@ public class RotaryTests
     [Fact]
     public void ScoreDependsOnlyOnTheOffset()
     {
-        const int headDim = 8, length = 40;
+        const int headDim = 8,
+            length = 40;
         var (cos, sin) = Rotary.Tables(length, headDim, 10000, CPU);
         var g = new Generator(3, CPU);
         var q = torch.randn([1, 1, 1, headDim], generator: g).expand(1, 1, length, headDim);
@@ -19,8 +20,8 @@ public class RotaryTests
         float Score(int m, int n) => (rq[m] * rk[n]).sum().item<float>();
 
         foreach (var (m, n) in new[] { (5, 2), (9, 9), (3, 11) })
-            foreach (var shift in new[] { 1, 7, 20 })
-                Assert.Equal(Score(m, n), Score(m + shift, n + shift), 4);
+        foreach (var shift in new[] { 1, 7, 20 })
+            Assert.Equal(Score(m, n), Score(m + shift, n + shift), 4);
         Assert.NotEqual(Score(5, 2), Score(5, 3), 3);
     }
 
@@ -42,7 +43,8 @@ public class RotaryTests
     public void Olmo2RotatesBf16InFloat32AndRoundsOnce()
     {
         // OLMo 2: q·cos + rotate_half(q)·sin with cos, sin in fp32, then one rounding to bf16. Expected from doubles.
-        const int headDim = 8, length = 64;
+        const int headDim = 8,
+            length = 64;
         var (cos, sin) = Rotary.Tables(length, headDim, 10000, CPU);
         var g = new Generator(4, CPU);
         using var x = torch.randn([1, 1, length, headDim], generator: g).mul_(8).to(ScalarType.BFloat16);
@@ -51,13 +53,13 @@ public class RotaryTests
         var s = TestModels.ToArray(sin);
         var expected = new float[values.Length];
         for (var p = 0; p < length; p++)
-            for (var i = 0; i < headDim; i++)
-            {
-                var j = p * headDim + i;
-                var rotated = i < headDim / 2 ? -values[j + headDim / 2] : values[j - headDim / 2];
-                var exact = (double)values[j] * c[j] + (double)rotated * s[j];
-                expected[j] = TestModels.ToArray(torch.tensor((float)exact).to(ScalarType.BFloat16))[0];
-            }
+        for (var i = 0; i < headDim; i++)
+        {
+            var j = p * headDim + i;
+            var rotated = i < headDim / 2 ? -values[j + headDim / 2] : values[j - headDim / 2];
+            var exact = (double)values[j] * c[j] + (double)rotated * s[j];
+            expected[j] = TestModels.ToArray(torch.tensor((float)exact).to(ScalarType.BFloat16))[0];
+        }
         var inFloat32 = TestModels.ToArray(Rotary.Apply(x, cos, sin, inFloat32: true));
         Assert.Equal(expected, inFloat32);
         // LLaMA's way rounds cos and sin to bf16 first, and each product: not the same numbers.

@@ -20,18 +20,18 @@ public class TraceTests
         using var trace = Traced();
         int t = trace.Length;
         for (var layer = 0; layer < trace.Layers; layer++)
-            for (var head = 0; head < trace.Spec.AttentionHeads; head++)
+        for (var head = 0; head < trace.Spec.AttentionHeads; head++)
+        {
+            var map = trace.HeadMap(layer, head);
+            Assert.Equal(t * t, map.Length);
+            for (var i = 0; i < t; i++)
             {
-                var map = trace.HeadMap(layer, head);
-                Assert.Equal(t * t, map.Length);
-                for (var i = 0; i < t; i++)
-                {
-                    var row = map.AsSpan(i * t, t);
-                    Assert.InRange(row.ToArray().Sum(), 0.998, 1.002); // kept in fp16
-                    for (var j = i + 1; j < t; j++)
-                        Assert.Equal(0f, row[j]);
-                }
+                var row = map.AsSpan(i * t, t);
+                Assert.InRange(row.ToArray().Sum(), 0.998, 1.002); // kept in fp16
+                for (var j = i + 1; j < t; j++)
+                    Assert.Equal(0f, row[j]);
             }
+        }
     }
 
     [Fact]
@@ -40,24 +40,26 @@ public class TraceTests
         using var trace = Traced();
         int t = trace.Length;
         for (var layer = 0; layer < trace.Layers; layer++)
-            for (var head = 0; head < trace.Spec.AttentionHeads; head++)
+        for (var head = 0; head < trace.Spec.AttentionHeads; head++)
+        {
+            var a = trace.HeadMap(layer, head);
+            double sink = 0,
+                previous = 0,
+                entropy = 0;
+            for (var i = 1; i < t; i++)
             {
-                var a = trace.HeadMap(layer, head);
-                double sink = 0, previous = 0, entropy = 0;
-                for (var i = 1; i < t; i++)
-                {
-                    sink += a[i * t];
-                    previous += a[i * t + i - 1];
-                    double h = 0;
-                    for (var j = 0; j <= i; j++)
-                        if (a[i * t + j] > 0)
-                            h -= a[i * t + j] * Math.Log(a[i * t + j]);
-                    entropy += h / Math.Log(i + 1);
-                }
-                Assert.Equal(sink / (t - 1), trace.SinkMass![layer, head], 2);
-                Assert.Equal(previous / (t - 1), trace.PreviousTokenScore![layer, head], 2);
-                Assert.Equal(entropy / (t - 1), trace.HeadEntropy![layer, head], 2);
+                sink += a[i * t];
+                previous += a[i * t + i - 1];
+                double h = 0;
+                for (var j = 0; j <= i; j++)
+                    if (a[i * t + j] > 0)
+                        h -= a[i * t + j] * Math.Log(a[i * t + j]);
+                entropy += h / Math.Log(i + 1);
             }
+            Assert.Equal(sink / (t - 1), trace.SinkMass![layer, head], 2);
+            Assert.Equal(previous / (t - 1), trace.PreviousTokenScore![layer, head], 2);
+            Assert.Equal(entropy / (t - 1), trace.HeadEntropy![layer, head], 2);
+        }
     }
 
     [Fact]
@@ -79,14 +81,14 @@ public class TraceTests
             Assert.Equal(table[Prompt[i]].norm().item<float>(), trace.ResidualNorm![0, i], 4);
 
         for (var l = 0; l < trace.Layers; l++)
-            for (var i = 0; i < Prompt.Length; i++)
-            {
-                Assert.InRange(trace.BlockInfluence![l, i], -1e-6, 2);
-                Assert.True(trace.RelativeUpdate![l, i] >= 0);
-                // The update is the sum of the two contributions: ‖a + f‖ ≤ ‖a‖ + ‖f‖, relative to ‖h_in‖.
-                var bound = (trace.AttentionNorm![l, i] + trace.FfnNorm![l, i]) / trace.ResidualNorm![l, i];
-                Assert.True(trace.RelativeUpdate[l, i] <= bound * 1.0001);
-            }
+        for (var i = 0; i < Prompt.Length; i++)
+        {
+            Assert.InRange(trace.BlockInfluence![l, i], -1e-6, 2);
+            Assert.True(trace.RelativeUpdate![l, i] >= 0);
+            // The update is the sum of the two contributions: ‖a + f‖ ≤ ‖a‖ + ‖f‖, relative to ‖h_in‖.
+            var bound = (trace.AttentionNorm![l, i] + trace.FfnNorm![l, i]) / trace.ResidualNorm![l, i];
+            Assert.True(trace.RelativeUpdate[l, i] <= bound * 1.0001);
+        }
         Assert.Equal(trace.MeanResidualNorm(2) / trace.MeanResidualNorm(1), trace.GrowthRatio(1), 6);
     }
 
@@ -104,11 +106,17 @@ public class TraceTests
             Assert.Equal(argmax, lens[last, j].TopTokens[0]);
             Assert.InRange(lens[last, j].KlToFinal, 0, 1e-5);
             Assert.Equal(5, lens[last, j].TopTokens.Length);
-            Assert.True(lens[last, j].TopProbabilities.Zip(lens[last, j].TopProbabilities.Skip(1), (a, b) => a >= b).All(x => x));
+            Assert.True(
+                lens[last, j].TopProbabilities.Zip(lens[last, j].TopProbabilities.Skip(1), (a, b) => a >= b).All(x => x)
+            );
             // Entropy of softmax(logits), computed here.
             var max = logits.Max();
             var z = logits.Sum(v => Math.Exp(v - max));
-            var entropy = -logits.Sum(v => { var p = Math.Exp(v - max) / z; return p * Math.Log(p); });
+            var entropy = -logits.Sum(v =>
+            {
+                var p = Math.Exp(v - max) / z;
+                return p * Math.Log(p);
+            });
             Assert.Equal(entropy, lens[last, j].Entropy, 3);
         }
         Assert.Contains(Enumerable.Range(0, last), l => lens[l, 0].KlToFinal > 1e-4);
@@ -119,11 +127,21 @@ public class TraceTests
     {
         // 300,000 tokens × 30 positions is 9M logits: more than one block (30 MiB of fp32), so positions 0–25 and
         // 26–29 are computed apart. At the last layer the lens is the model's own output at each position.
-        var spec = new Explorer.Core.Specs.ModelSpec("wide-vocab", Layers: 2, HiddenSize: 8, IntermediateSize: 16,
-            AttentionHeads: 2, KeyValueHeads: 2, VocabularySize: 300_000, ContextLength: 64);
+        var spec = new Explorer.Core.Specs.ModelSpec(
+            "wide-vocab",
+            Layers: 2,
+            HiddenSize: 8,
+            IntermediateSize: 16,
+            AttentionHeads: 2,
+            KeyValueHeads: 2,
+            VocabularySize: 300_000,
+            ContextLength: 64
+        );
         using var decoder = TestModels.Build(spec, std: 0.5);
-        using var trace = decoder.Trace(TestModels.Tokens(Enumerable.Range(0, 30).Select(i => (long)(i * 9973 % 300_000)).ToArray()),
-            new TraceOptions { Attention = false });
+        using var trace = decoder.Trace(
+            TestModels.Tokens(Enumerable.Range(0, 30).Select(i => (long)(i * 9973 % 300_000)).ToArray()),
+            new TraceOptions { Attention = false }
+        );
         for (var position = 0; position < 30; position++)
         {
             var logits = trace.LogitsAt(position);
@@ -146,10 +164,10 @@ public class TraceTests
     {
         using var decoder = TestModels.Build(TestModels.Small);
         using var tokens = TestModels.Tokens(Prompt);
-        using var eager = decoder.Trace(tokens, new TraceOptions { Attention = false });           // lens at every position
+        using var eager = decoder.Trace(tokens, new TraceOptions { Attention = false }); // lens at every position
         using var views = decoder.Trace(tokens, TraceOptions.ForViews(Prompt.Length, attention: false));
         Assert.False(views.HasAttention);
-        Assert.Equal([Prompt.Length - 1], views.LensPositions);                                  // the forward's own
+        Assert.Equal([Prompt.Length - 1], views.LensPositions); // the forward's own
         Assert.Equal(Enumerable.Range(0, Prompt.Length), views.DeferredLensPositions);
         Assert.Null(views.FullLens);
         // The kept states: L layers × 12 positions × d 32, in the model's fp32.
@@ -157,15 +175,15 @@ public class TraceTests
 
         var full = views.CompleteLens(decoder);
         Assert.Same(full, views.CompleteLens(decoder)); // once
-        Assert.Equal(0, views.DeferredLensBytes);       // states freed
+        Assert.Equal(0, views.DeferredLensBytes); // states freed
         var expected = eager.LogitLens!;
         for (var l = 0; l < views.Layers; l++)
-            for (var j = 0; j < Prompt.Length; j++)
-            {
-                Assert.Equal(expected[l, j].TopTokens, full[l, j].TopTokens);
-                Assert.Equal(expected[l, j].TopProbabilities, full[l, j].TopProbabilities);
-                Assert.Equal(expected[l, j].KlToFinal, full[l, j].KlToFinal, 6);
-            }
+        for (var j = 0; j < Prompt.Length; j++)
+        {
+            Assert.Equal(expected[l, j].TopTokens, full[l, j].TopTokens);
+            Assert.Equal(expected[l, j].TopProbabilities, full[l, j].TopProbabilities);
+            Assert.Equal(expected[l, j].KlToFinal, full[l, j].KlToFinal, 6);
+        }
         Assert.Equal(expected[2, Prompt.Length - 1].TopTokens, views.LogitLens![2, 0].TopTokens);
     }
 
@@ -176,7 +194,9 @@ public class TraceTests
         Assert.True(options.Attention);
         Assert.Equal([299], options.LensPositions);
         Assert.Equal(Enumerable.Range(172, 128), options.DeferredLensPositions);
-        Assert.Throws<InvalidOperationException>(() => Traced(new TraceOptions()).CompleteLens(TestModels.Build(TestModels.Small)));
+        Assert.Throws<InvalidOperationException>(() =>
+            Traced(new TraceOptions()).CompleteLens(TestModels.Build(TestModels.Small))
+        );
     }
 
     [Fact]

@@ -11,7 +11,7 @@ namespace Explorer.Model.Tests.Families;
 /// </summary>
 internal sealed record FamilyCase(
     string Name,
-    string Family,             // model_type
+    string Family, // model_type
     int Layers = 2,
     int Hidden = 32,
     int Ffn = 48,
@@ -23,38 +23,47 @@ internal sealed record FamilyCase(
     double Eps = 1e-6,
     bool Tied = false,
     string Act = "silu",
-    bool QkvBias = false,      // Qwen2's q, k, v biases (fixed by the family)
+    bool QkvBias = false, // Qwen2's q, k, v biases (fixed by the family)
     bool AttentionBias = false, // attention_bias: q, k, v and o
     bool MlpBias = false,
-    int? Window = null,        // sliding_window in effect
-    int FirstSliding = 0,      // max_window_layers
+    int? Window = null, // sliding_window in effect
+    int FirstSliding = 0, // max_window_layers
     string? RopeScaling = null, // the rope_scaling object's JSON, or null
     int MaxPositions = 64,
-    bool ExplicitHeadDim = false)
+    bool ExplicitHeadDim = false
+)
 {
-    public string Class => Family switch
-    {
-        "llama" => "LlamaForCausalLM",
-        "mistral" => "MistralForCausalLM",
-        "qwen2" => "Qwen2ForCausalLM",
-        "qwen3" => "Qwen3ForCausalLM",
-        "gemma" => "GemmaForCausalLM",
-        "phi3" => "Phi3ForCausalLM",
-        "olmo2" => "Olmo2ForCausalLM",
-        _ => throw new ArgumentException(Family),
-    };
+    public string Class =>
+        Family switch
+        {
+            "llama" => "LlamaForCausalLM",
+            "mistral" => "MistralForCausalLM",
+            "qwen2" => "Qwen2ForCausalLM",
+            "qwen3" => "Qwen3ForCausalLM",
+            "gemma" => "GemmaForCausalLM",
+            "phi3" => "Phi3ForCausalLM",
+            "olmo2" => "Olmo2ForCausalLM",
+            _ => throw new ArgumentException(Family),
+        };
 
     public bool Fused => Family == "phi3";
     public bool BranchNorms => Family == "olmo2";
     public bool OnePlusNorm => Family == "gemma";
     public bool ScaledEmbedding => Family == "gemma";
-    public string QkNorm => Family switch { "qwen3" => "head", "olmo2" => "all", _ => "none" };
+    public string QkNorm =>
+        Family switch
+        {
+            "qwen3" => "head",
+            "olmo2" => "all",
+            _ => "none",
+        };
 
     public string ConfigJson()
     {
         static string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
         var b = new StringBuilder();
-        b.Append($$"""
+        b.Append(
+            $$"""
             {
               "architectures": ["{{Class}}"],
               "model_type": "{{Family}}",
@@ -77,7 +86,8 @@ internal sealed record FamilyCase(
               "use_cache": true,
               "torch_dtype": "float32",
               "transformers_version": "4.56.0"
-            """);
+            """
+        );
         if (ExplicitHeadDim || Family is "gemma" or "qwen3")
             b.Append($",\n  \"head_dim\": {HeadDim}");
         if (Family is "llama" or "qwen3" or "gemma" or "olmo2")
@@ -87,7 +97,10 @@ internal sealed record FamilyCase(
         if (Family is "mistral" or "phi3")
             b.Append($",\n  \"sliding_window\": {(Window?.ToString() ?? "null")}");
         if (Family is "qwen2" or "qwen3")
-            b.Append($",\n  \"use_sliding_window\": {(Window is null ? "false" : "true")},\n  \"sliding_window\": {Window ?? 4096},\n  \"max_window_layers\": {FirstSliding}");
+            b.Append(
+                $",\n  \"use_sliding_window\": {(Window is null ? "false" : "true")},\n  "
+                    + $"\"sliding_window\": {Window ?? 4096},\n  \"max_window_layers\": {FirstSliding}"
+            );
         if (Family == "phi3")
             b.Append(",\n  \"embd_pdrop\": 0.0,\n  \"resid_pdrop\": 0.0,\n  \"original_max_position_embeddings\": 64");
         b.Append("\n}\n");
@@ -97,7 +110,8 @@ internal sealed record FamilyCase(
     /// <summary>Every tensor of the checkpoint, named and shaped as the family's modules hold them.</summary>
     public IEnumerable<(string Name, int[] Shape)> WeightShapes()
     {
-        int q = Heads * HeadDim, kv = KvHeads * HeadDim;
+        int q = Heads * HeadDim,
+            kv = KvHeads * HeadDim;
         yield return ("model.embed_tokens.weight", [Vocab, Hidden]);
         for (var l = 0; l < Layers; l++)
         {

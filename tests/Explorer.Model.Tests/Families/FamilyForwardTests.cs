@@ -13,7 +13,10 @@ namespace Explorer.Model.Tests.Families;
 /// </summary>
 public sealed class FamilyForwardTests(Xunit.Abstractions.ITestOutputHelper log) : IDisposable
 {
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "explorer-families-" + Guid.NewGuid().ToString("N"));
+    private readonly string _root = Path.Combine(
+        Path.GetTempPath(),
+        "explorer-families-" + Guid.NewGuid().ToString("N")
+    );
 
     public void Dispose()
     {
@@ -26,11 +29,27 @@ public sealed class FamilyForwardTests(Xunit.Abstractions.ITestOutputHelper log)
     internal static readonly Dictionary<string, FamilyCase> Cases = new FamilyCase[]
     {
         new("deepseek", "llama", Heads: 4, KvHeads: 4),
-        new("llama3", "llama", Theta: 500000, MaxPositions: 1024,
-            RopeScaling: """{"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64}"""),
+        new(
+            "llama3",
+            "llama",
+            Theta: 500000,
+            MaxPositions: 1024,
+            RopeScaling: """
+            {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 64}
+            """
+        ),
         new("llama-linear", "llama", RopeScaling: """{"type": "linear", "factor": 4.0}"""),
         new("llama-dynamic", "llama", MaxPositions: 8, RopeScaling: """{"rope_type": "dynamic", "factor": 2.0}"""),
-        new("llama-bias-headdim-tied", "llama", HeadDim: 12, ExplicitHeadDim: true, AttentionBias: true, MlpBias: true, Tied: true),
+        new(
+            "llama-bias-headdim-tied",
+            "llama",
+            HeadDim: 12,
+            ExplicitHeadDim: true,
+            AttentionBias: true,
+            MlpBias: true,
+            Tied: true
+        ),
         new("mistral", "mistral", Window: 4),
         new("qwen2", "qwen2", Layers: 3, QkvBias: true, Window: 3, FirstSliding: 1),
         new("qwen2-full", "qwen2", QkvBias: true),
@@ -51,7 +70,12 @@ public sealed class FamilyForwardTests(Xunit.Abstractions.ITestOutputHelper log)
         return data;
     }
 
-    private (string Directory, Dictionary<string, double[]> Weights) Write(FamilyCase c, bool bf16, int shards, int seed = 5)
+    private (string Directory, Dictionary<string, double[]> Weights) Write(
+        FamilyCase c,
+        bool bf16,
+        int shards,
+        int seed = 5
+    )
     {
         var directory = Path.Combine(_root, $"{c.Name}-{(bf16 ? "bf16" : "f32")}-{shards}");
         var weights = TestCheckpointWriter.RandomWeights(c, seed, bf16);
@@ -60,11 +84,14 @@ public sealed class FamilyForwardTests(Xunit.Abstractions.ITestOutputHelper log)
     }
 
     private static DecoderTrace Trace(Decoder.Decoder decoder) =>
-        decoder.Trace(TestModels.Tokens(Tokens.Select(t => (long)t).ToArray()), new TraceOptions
-        {
-            DeferredLensPositions = Enumerable.Range(0, Tokens.Length).ToArray(),
-            LensPositions = [Tokens.Length - 1],
-        });
+        decoder.Trace(
+            TestModels.Tokens(Tokens.Select(t => (long)t).ToArray()),
+            new TraceOptions
+            {
+                DeferredLensPositions = Enumerable.Range(0, Tokens.Length).ToArray(),
+                LensPositions = [Tokens.Length - 1],
+            }
+        );
 
     /// <summary>max |a − r| / max |r|.</summary>
     private static double Relative(float[] actual, double[] expected)
@@ -76,7 +103,8 @@ public sealed class FamilyForwardTests(Xunit.Abstractions.ITestOutputHelper log)
 
     private void AssertAgrees(DecoderTrace trace, FamilyReference.Result expected, string what)
     {
-        double worstLogits = 0, worstResidual = 0;
+        double worstLogits = 0,
+            worstResidual = 0;
         for (var i = 0; i < Tokens.Length; i++)
         {
             var error = Relative(trace.LogitsAt(i), expected.Logits[i]);
@@ -85,7 +113,10 @@ public sealed class FamilyForwardTests(Xunit.Abstractions.ITestOutputHelper log)
             for (var l = 0; l < expected.Residuals.Length; l++)
             {
                 var residual = Relative(trace.DeferredResidual(l, i), expected.Residuals[l][i]);
-                Assert.True(residual <= 1e-4, $"{what}: residual after layer {l} at position {i} differs by {residual:E2} relative");
+                Assert.True(
+                    residual <= 1e-4,
+                    $"{what}: residual after layer {l} at position {i} differs by {residual:E2} relative"
+                );
                 worstResidual = Math.Max(worstResidual, residual);
             }
         }
@@ -123,27 +154,29 @@ public sealed class FamilyForwardTests(Xunit.Abstractions.ITestOutputHelper log)
         AssertAgrees(trace, expected, $"{name} streamed");
     }
 
-    public static TheoryData<string, string> Features() => new()
-    {
-        { "llama3", "rope_scaling" },
-        { "llama-linear", "rope_scaling" },
-        { "llama-dynamic", "rope_scaling" },
-        { "llama-bias-headdim-tied", "bias" },
-        { "llama-bias-headdim-tied", "head_dim" },
-        { "mistral", "window" },
-        { "qwen2", "bias" },
-        { "qwen2", "window" },
-        { "qwen3", "qk_norm" },
-        { "qwen3", "head_dim" },
-        { "gemma", "one_plus" },
-        { "gemma", "embed_scale" },
-        { "phi3", "fused_order" },
-        { "phi3", "window" },
-        { "olmo2", "qk_norm" },
-        { "olmo2", "branch_norms" },
-    };
+    public static TheoryData<string, string> Features() =>
+        new()
+        {
+            { "llama3", "rope_scaling" },
+            { "llama-linear", "rope_scaling" },
+            { "llama-dynamic", "rope_scaling" },
+            { "llama-bias-headdim-tied", "bias" },
+            { "llama-bias-headdim-tied", "head_dim" },
+            { "mistral", "window" },
+            { "qwen2", "bias" },
+            { "qwen2", "window" },
+            { "qwen3", "qk_norm" },
+            { "qwen3", "head_dim" },
+            { "gemma", "one_plus" },
+            { "gemma", "embed_scale" },
+            { "phi3", "fused_order" },
+            { "phi3", "window" },
+            { "olmo2", "qk_norm" },
+            { "olmo2", "branch_norms" },
+        };
 
-    /// <summary>The negative control of each feature: the reference without it disagrees with Explorer, so the agreement above depends on it.</summary>
+    /// <summary>The negative control of each feature: the reference without it disagrees with Explorer, so the
+    /// agreement above depends on it.</summary>
     [Theory]
     [MemberData(nameof(Features))]
     public void EachFeatureChangesTheLogits(string name, string feature)
@@ -154,7 +187,11 @@ public sealed class FamilyForwardTests(Xunit.Abstractions.ITestOutputHelper log)
         using var decoder = Checkpoint.Load(directory);
         using var trace = Trace(decoder);
         var worst = Enumerable.Range(0, Tokens.Length).Max(i => Relative(trace.LogitsAt(i), without.Logits[i]));
-        Assert.True(worst > 1e-2, $"{name} without {feature} still agrees with Explorer ({worst:E2} relative): the test would not catch it missing");
+        Assert.True(
+            worst > 1e-2,
+            $"{name} without {feature} still agrees with Explorer ({worst:E2} relative): the test would "
+                + "not catch it missing"
+        );
     }
 
     [Fact]
@@ -191,14 +228,17 @@ public sealed class FamilyForwardTests(Xunit.Abstractions.ITestOutputHelper log)
         {
             var map = trace.HeadMap(layer, h);
             for (var i = 0; i < t; i++)
-                for (var j = 0; j < t; j++)
-                {
-                    var inside = j <= i && j > i - window;
-                    if (inside)
-                        Assert.True(map[i * t + j] > 0, $"{name} layer {layer} head {h}: key {j} of query {i} is inside the window but got 0");
-                    else
-                        Assert.Equal(0f, map[i * t + j]);
-                }
+            for (var j = 0; j < t; j++)
+            {
+                var inside = j <= i && j > i - window;
+                if (inside)
+                    Assert.True(
+                        map[i * t + j] > 0,
+                        $"{name} layer {layer} head {h}: key {j} of query {i} is inside the window but got 0"
+                    );
+                else
+                    Assert.Equal(0f, map[i * t + j]);
+            }
         }
     }
 
@@ -217,13 +257,16 @@ public sealed class FamilyForwardTests(Xunit.Abstractions.ITestOutputHelper log)
     [Fact]
     public void FamiliesAreReadAsTheirOwnDesign()
     {
-        var specs = Cases.Values.ToDictionary(c => c.Name, c =>
-        {
-            var read = HfConfigReader.Read(c.ConfigJson(), c.Name);
-            Assert.True(read.Succeeded, $"{c.Name}: {string.Join("; ", read.Errors)}");
-            Assert.Empty(read.Warnings);
-            return read.Spec!;
-        });
+        var specs = Cases.Values.ToDictionary(
+            c => c.Name,
+            c =>
+            {
+                var read = HfConfigReader.Read(c.ConfigJson(), c.Name);
+                Assert.True(read.Succeeded, $"{c.Name}: {string.Join("; ", read.Errors)}");
+                Assert.Empty(read.Warnings);
+                return read.Spec!;
+            }
+        );
         Assert.Equal(RopeScalingKind.Llama3, specs["llama3"].RopeScaling!.Kind);
         Assert.Equal(64, specs["llama3"].RopeScaling!.OriginalContext);
         Assert.Equal(12, specs["llama-bias-headdim-tied"].HeadDim);
@@ -231,9 +274,15 @@ public sealed class FamilyForwardTests(Xunit.Abstractions.ITestOutputHelper log)
         Assert.Equal((3, 1), (specs["qwen2"].SlidingWindow!.Value, specs["qwen2"].FirstSlidingLayer));
         Assert.Null(specs["qwen2-full"].SlidingWindow);
         Assert.Equal(QkNorm.PerHead, specs["qwen3"].QkNorm);
-        Assert.Equal((NormScale.OnePlusWeight, true, Activation.GeluTanh), (specs["gemma"].NormScale, specs["gemma"].ScaleEmbedding, specs["gemma"].Activation));
+        Assert.Equal(
+            (NormScale.OnePlusWeight, true, Activation.GeluTanh),
+            (specs["gemma"].NormScale, specs["gemma"].ScaleEmbedding, specs["gemma"].Activation)
+        );
         Assert.True(specs["phi3"].FusedProjections);
-        Assert.Equal((NormPlacement.BranchOutput, QkNorm.AcrossHeads), (specs["olmo2"].NormPlacement, specs["olmo2"].QkNorm));
+        Assert.Equal(
+            (NormPlacement.BranchOutput, QkNorm.AcrossHeads),
+            (specs["olmo2"].NormPlacement, specs["olmo2"].QkNorm)
+        );
     }
 
     [Fact]
@@ -264,14 +313,18 @@ public sealed class FamilyForwardTests(Xunit.Abstractions.ITestOutputHelper log)
         var config = Path.Combine(directory, Checkpoint.ConfigFile);
         File.WriteAllText(config, File.ReadAllText(config).TrimEnd().TrimEnd('}') + ", \"sliding_window\": 16}");
         using var live = LiveModel.FromCheckpoint(directory);
-        Assert.Equal("'sliding_window' = 16 ignored: LlamaForCausalLM in transformers does not read it.", Assert.Single(live.ConfigWarnings));
+        Assert.Equal(
+            "'sliding_window' = 16 ignored: LlamaForCausalLM in transformers does not read it.",
+            Assert.Single(live.ConfigWarnings)
+        );
         Assert.Null(live.Spec.SlidingWindow);
     }
 
     [Fact]
     public void HeadEntropyIsNormalisedByTheKeysAWindowedQuerySees()
     {
-        // Queries of zero attend uniformly to every key they see: normalised entropy 1 whether the window cuts them or not.
+        // Queries of zero attend uniformly to every key they see: normalised entropy 1 whether the window cuts them or
+        // not.
         var spec = HfConfigReader.Read(Cases["qwen2"].ConfigJson(), "qwen2").Spec!;
         using var decoder = TestModels.Build(spec);
         using (no_grad())
@@ -279,8 +332,8 @@ public sealed class FamilyForwardTests(Xunit.Abstractions.ITestOutputHelper log)
                 parameter.zero_();
         using var trace = Trace(decoder);
         for (var l = 0; l < spec.Layers; l++)
-            for (var h = 0; h < spec.AttentionHeads; h++)
-                Assert.InRange(trace.HeadEntropy![l, h], 0.999f, 1.001f);
+        for (var h = 0; h < spec.AttentionHeads; h++)
+            Assert.InRange(trace.HeadEntropy![l, h], 0.999f, 1.001f);
     }
 
     [Fact]
@@ -289,7 +342,10 @@ public sealed class FamilyForwardTests(Xunit.Abstractions.ITestOutputHelper log)
         // A Phi-3 config over LLaMA-layout weights (separate q, k, v and gate, up): never run as some other model.
         var llamaLayout = Cases["deepseek"];
         var (directory, _) = Write(llamaLayout, bf16: false, shards: 1);
-        File.WriteAllText(Path.Combine(directory, Checkpoint.ConfigFile), (llamaLayout with { Family = "phi3" }).ConfigJson());
+        File.WriteAllText(
+            Path.Combine(directory, Checkpoint.ConfigFile),
+            (llamaLayout with { Family = "phi3" }).ConfigJson()
+        );
         var error = Assert.Throws<CheckpointException>(() => Checkpoint.Load(directory));
         Assert.Contains("model.layers.0.self_attn.qkv_proj.weight: missing", error.Message);
         Assert.Contains("model.layers.0.mlp.gate_up_proj.weight: missing", error.Message);

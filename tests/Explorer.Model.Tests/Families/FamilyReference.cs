@@ -9,26 +9,45 @@ namespace Explorer.Model.Tests.Families;
 /// </summary>
 internal static class FamilyReference
 {
-    public sealed record Result(double[][] Logits, double[][][] Residuals); // Residuals[layer][position] after each layer
+    // Residuals[layer][position] after each layer
+    public sealed record Result(double[][] Logits, double[][][] Residuals);
 
-    /// <summary>An intervention, computed here by its definition: a query head's output before o_proj zeroed or set to its mean over positions, a layer skipped.</summary>
+    /// <summary>An intervention, computed here by its definition: a query head's output before o_proj zeroed or set to
+    /// its mean over positions, a layer skipped.</summary>
     public sealed record Edits(int Layer = -1, int Head = -1, bool MeanHead = false, int SkipLayer = -1);
 
-    public static Result Forward(FamilyCase c, IReadOnlyDictionary<string, double[]> w, int[] tokens, params string[] without) =>
-        Forward(c, w, tokens, new Edits(), without);
+    public static Result Forward(
+        FamilyCase c,
+        IReadOnlyDictionary<string, double[]> w,
+        int[] tokens,
+        params string[] without
+    ) => Forward(c, w, tokens, new Edits(), without);
 
-    public static Result Forward(FamilyCase c, IReadOnlyDictionary<string, double[]> w, int[] tokens, Edits edits, params string[] without)
+    public static Result Forward(
+        FamilyCase c,
+        IReadOnlyDictionary<string, double[]> w,
+        int[] tokens,
+        Edits edits,
+        params string[] without
+    )
     {
         bool Off(string feature) => without.Contains(feature);
-        int d = c.Hidden, hd = c.HeadDim, heads = c.Heads, kvh = c.KvHeads, f = c.Ffn, t = tokens.Length;
-        int qDim = heads * hd, kvDim = kvh * hd;
+        int d = c.Hidden,
+            hd = c.HeadDim,
+            heads = c.Heads,
+            kvh = c.KvHeads,
+            f = c.Ffn,
+            t = tokens.Length;
+        int qDim = heads * hd,
+            kvDim = kvh * hd;
         var inverse = InverseFrequencies(c, t, Off("rope_scaling"));
 
         double[] Norm(double[] x, string name)
         {
             var weight = w[name];
             var scale = 1 / Math.Sqrt(x.Sum(v => v * v) / x.Length + c.Eps);
-            return x.Select((v, i) => v * scale * (c.OnePlusNorm && !Off("one_plus") ? 1 + weight[i] : weight[i])).ToArray();
+            return x.Select((v, i) => v * scale * (c.OnePlusNorm && !Off("one_plus") ? 1 + weight[i] : weight[i]))
+                .ToArray();
         }
         double[] Linear(string name, double[] x, int outputs, bool bias)
         {
@@ -43,32 +62,43 @@ internal static class FamilyReference
             }
             return y;
         }
-        double Act(double x) => c.Act switch
-        {
-            "silu" => x / (1 + Math.Exp(-x)),
-            "gelu_pytorch_tanh" => 0.5 * x * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x))),
-            _ => throw new ArgumentException(c.Act),
-        };
+        double Act(double x) =>
+            c.Act switch
+            {
+                "silu" => x / (1 + Math.Exp(-x)),
+                "gelu_pytorch_tanh" => 0.5 * x * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x))),
+                _ => throw new ArgumentException(c.Act),
+            };
         void Rope(double[] v, int offset, int position)
         {
             var half = hd / 2;
             for (var i = 0; i < half; i++)
             {
                 var angle = position * inverse[i];
-                double a = v[offset + i], b = v[offset + i + half];
+                double a = v[offset + i],
+                    b = v[offset + i + half];
                 v[offset + i] = a * Math.Cos(angle) - b * Math.Sin(angle);
                 v[offset + i + half] = b * Math.Cos(angle) + a * Math.Sin(angle);
             }
         }
 
         var scaleEmbedding = c.ScaledEmbedding && !Off("embed_scale") ? Math.Sqrt(d) : 1;
-        var x = tokens.Select(tok => Enumerable.Range(0, d).Select(i => w["model.embed_tokens.weight"][tok * d + i] * scaleEmbedding).ToArray()).ToArray();
+        var x = tokens
+            .Select(tok =>
+                Enumerable
+                    .Range(0, d)
+                    .Select(i => w["model.embed_tokens.weight"][tok * d + i] * scaleEmbedding)
+                    .ToArray()
+            )
+            .ToArray();
         var residuals = new double[c.Layers][][];
         for (var l = 0; l < c.Layers; l++)
         {
             var p = $"model.layers.{l}.";
             var attnIn = c.BranchNorms ? x : x.Select(v => Norm(v, p + "input_layernorm.weight")).ToArray();
-            double[][] q, k, v;
+            double[][] q,
+                k,
+                v;
             if (c.Fused)
             {
                 var qkv = attnIn.Select(a => Linear(p + "self_attn.qkv_proj", a, qDim + 2 * kvDim, false)).ToArray();
@@ -95,8 +125,10 @@ internal static class FamilyReference
             }
             for (var pos = 0; pos < t; pos++)
             {
-                for (var h = 0; h < heads; h++) Rope(q[pos], h * hd, pos);
-                for (var g = 0; g < kvh; g++) Rope(k[pos], g * hd, pos);
+                for (var h = 0; h < heads; h++)
+                    Rope(q[pos], h * hd, pos);
+                for (var g = 0; g < kvh; g++)
+                    Rope(k[pos], g * hd, pos);
             }
             var window = c.Window is { } win && l >= c.FirstSliding && !Off("window") ? win : int.MaxValue;
             var scale = Off("head_dim") ? 1 / Math.Sqrt((double)d / heads) : 1 / Math.Sqrt(hd);
@@ -112,26 +144,27 @@ internal static class FamilyReference
                     var scores = new double[i + 1 - first];
                     for (var j = first; j <= i; j++)
                     {
-                        for (var e = 0; e < hd; e++) scores[j - first] += q[i][h * hd + e] * k[j][g * hd + e];
+                        for (var e = 0; e < hd; e++)
+                            scores[j - first] += q[i][h * hd + e] * k[j][g * hd + e];
                         scores[j - first] *= scale;
                     }
                     var max = scores.Max();
                     var exp = scores.Select(z => Math.Exp(z - max)).ToArray();
                     var sum = exp.Sum();
                     for (var j = first; j <= i; j++)
-                        for (var e = 0; e < hd; e++)
-                            context[i][h * hd + e] += exp[j - first] / sum * v[j][g * hd + e];
+                    for (var e = 0; e < hd; e++)
+                        context[i][h * hd + e] += exp[j - first] / sum * v[j][g * hd + e];
                 }
             }
             if (edits.Layer == l)
             {
                 var mean = new double[hd];
                 for (var i = 0; i < t; i++)
-                    for (var e = 0; e < hd; e++)
-                        mean[e] += context[i][edits.Head * hd + e] / t;
+                for (var e = 0; e < hd; e++)
+                    mean[e] += context[i][edits.Head * hd + e] / t;
                 for (var i = 0; i < t; i++)
-                    for (var e = 0; e < hd; e++)
-                        context[i][edits.Head * hd + e] = edits.MeanHead ? mean[e] : 0;
+                for (var e = 0; e < hd; e++)
+                    context[i][edits.Head * hd + e] = edits.MeanHead ? mean[e] : 0;
             }
             var input = x.Select(r => (double[])r.Clone()).ToArray();
             for (var i = 0; i < t; i++)
@@ -141,7 +174,8 @@ internal static class FamilyReference
                     o = Norm(o, p + "post_attention_layernorm.weight");
                 var h = x[i].Select((value, e) => value + o[e]).ToArray();
                 var ffnIn = c.BranchNorms ? h : Norm(h, p + "post_attention_layernorm.weight");
-                double[] gate, up;
+                double[] gate,
+                    up;
                 if (c.Fused)
                 {
                     var both = Linear(p + "mlp.gate_up_proj", ffnIn, 2 * f, false);
@@ -173,12 +207,16 @@ internal static class FamilyReference
         return Enumerable.Range(0, heads).SelectMany(h => norm(row[(h * hd)..((h + 1) * hd)])).ToArray();
     }
 
-    /// <summary>modeling_rope_utils: default, linear, dynamic (NTK, for sequences longer than max_position_embeddings) and llama3.</summary>
+    /// <summary>modeling_rope_utils: default, linear, dynamic (NTK, for sequences longer than max_position_embeddings)
+    /// and llama3.</summary>
     public static double[] InverseFrequencies(FamilyCase c, int length, bool plain = false)
     {
         var hd = c.HeadDim;
-        System.Text.Json.JsonElement? scaling = plain || c.RopeScaling is null ? null : System.Text.Json.JsonDocument.Parse(c.RopeScaling).RootElement;
-        var type = scaling is { } s ? (s.TryGetProperty("rope_type", out var rt) ? rt : s.GetProperty("type")).GetString() : null;
+        System.Text.Json.JsonElement? scaling =
+            plain || c.RopeScaling is null ? null : System.Text.Json.JsonDocument.Parse(c.RopeScaling).RootElement;
+        var type = scaling is { } s
+            ? (s.TryGetProperty("rope_type", out var rt) ? rt : s.GetProperty("type")).GetString()
+            : null;
         double Get(string key) => scaling!.Value.GetProperty(key).GetDouble();
         var theta = c.Theta;
         if (type == "dynamic")
@@ -191,17 +229,21 @@ internal static class FamilyReference
             return inv.Select(v => v / Get("factor")).ToArray();
         if (type == "llama3")
         {
-            double factor = Get("factor"), low = Get("low_freq_factor"), high = Get("high_freq_factor"), old = Get("original_max_position_embeddings");
+            double factor = Get("factor"),
+                low = Get("low_freq_factor"),
+                high = Get("high_freq_factor"),
+                old = Get("original_max_position_embeddings");
             return inv.Select(v =>
-            {
-                var wavelength = 2 * Math.PI / v;
-                if (wavelength < old / high)
-                    return v;
-                if (wavelength > old / low)
-                    return v / factor;
-                var smooth = (old / wavelength - low) / (high - low);
-                return (1 - smooth) * v / factor + smooth * v;
-            }).ToArray();
+                {
+                    var wavelength = 2 * Math.PI / v;
+                    if (wavelength < old / high)
+                        return v;
+                    if (wavelength > old / low)
+                        return v / factor;
+                    var smooth = (old / wavelength - low) / (high - low);
+                    return (1 - smooth) * v / factor + smooth * v;
+                })
+                .ToArray();
         }
         return inv;
     }

@@ -11,7 +11,10 @@ namespace Explorer.Model.Tests.Families;
 /// </summary>
 public sealed class InterventionTests : IDisposable
 {
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "explorer-interventions-" + Guid.NewGuid().ToString("N"));
+    private readonly string _root = Path.Combine(
+        Path.GetTempPath(),
+        "explorer-interventions-" + Guid.NewGuid().ToString("N")
+    );
 
     public void Dispose()
     {
@@ -21,7 +24,11 @@ public sealed class InterventionTests : IDisposable
 
     private static int[] Tokens => FamilyForwardTests.Tokens;
 
-    private (string Directory, Dictionary<string, double[]> Weights) Write(string name, bool bf16 = false, int shards = 1)
+    private (string Directory, Dictionary<string, double[]> Weights) Write(
+        string name,
+        bool bf16 = false,
+        int shards = 1
+    )
     {
         var c = FamilyForwardTests.Cases[name];
         var directory = Path.Combine(_root, $"{name}-{bf16}-{shards}");
@@ -46,7 +53,7 @@ public sealed class InterventionTests : IDisposable
 
     [Theory]
     [InlineData("deepseek", 1, 2, false)]
-    [InlineData("llama3", 0, 3, false)]   // GQA: query head 3 of KV group 1
+    [InlineData("llama3", 0, 3, false)] // GQA: query head 3 of KV group 1
     [InlineData("mistral", 1, 0, true)]
     [InlineData("qwen3", 1, 1, false)]
     [InlineData("gemma", 0, 1, true)]
@@ -59,10 +66,19 @@ public sealed class InterventionTests : IDisposable
         using var decoder = Checkpoint.Load(directory);
         var kind = mean ? Ablation.Mean : Ablation.Zero;
         using var logits = decoder.Logits(Input, new Interventions { Heads = [(new HeadSite(layer, head), kind)] });
-        AssertLogits(logits, FamilyReference.Forward(c, weights, Tokens, new FamilyReference.Edits(layer, head, mean)), $"{name} {kind} head {layer}.{head}");
+        AssertLogits(
+            logits,
+            FamilyReference.Forward(c, weights, Tokens, new FamilyReference.Edits(layer, head, mean)),
+            $"{name} {kind} head {layer}.{head}"
+        );
         // Negative control: the plain run is another model's output.
         using var plain = decoder.Logits(Input);
-        Assert.True(Relative(TestModels.ToArray(plain[0, ^1]), FamilyReference.Forward(c, weights, Tokens, new FamilyReference.Edits(layer, head, mean)).Logits[^1]) > 1e-3);
+        Assert.True(
+            Relative(
+                TestModels.ToArray(plain[0, ^1]),
+                FamilyReference.Forward(c, weights, Tokens, new FamilyReference.Edits(layer, head, mean)).Logits[^1]
+            ) > 1e-3
+        );
     }
 
     [Theory]
@@ -75,7 +91,11 @@ public sealed class InterventionTests : IDisposable
         var (directory, weights) = Write(name);
         using var decoder = Checkpoint.Load(directory);
         using var logits = decoder.Logits(Input, new Interventions { SkippedLayers = [layer] });
-        AssertLogits(logits, FamilyReference.Forward(c, weights, Tokens, new FamilyReference.Edits(SkipLayer: layer)), $"{name} without layer {layer}");
+        AssertLogits(
+            logits,
+            FamilyReference.Forward(c, weights, Tokens, new FamilyReference.Edits(SkipLayer: layer)),
+            $"{name} without layer {layer}"
+        );
     }
 
     [Fact]
@@ -83,14 +103,21 @@ public sealed class InterventionTests : IDisposable
     {
         var (directory, _) = Write("llama3");
         using var decoder = Checkpoint.Load(directory);
-        using var logits = decoder.Logits(Input, new Interventions { SkippedLayers = Enumerable.Range(0, decoder.Spec.Layers).ToArray() });
+        using var logits = decoder.Logits(
+            Input,
+            new Interventions { SkippedLayers = Enumerable.Range(0, decoder.Spec.Layers).ToArray() }
+        );
         using var embedding = decoder.Embed(Input);
         using var lens = decoder.Head(embedding);
         Assert.Equal(TestModels.ToArray(lens), TestModels.ToArray(logits));
     }
 
     private static ResidualPatch[] PatchesFrom(Tensor states, IEnumerable<int> boundaries, int length) =>
-        boundaries.SelectMany(b => Enumerable.Range(0, length).Select(p => new ResidualPatch(b, p, TestModels.ToArray(states[b, p])))).ToArray();
+        boundaries
+            .SelectMany(b =>
+                Enumerable.Range(0, length).Select(p => new ResidualPatch(b, p, TestModels.ToArray(states[b, p])))
+            )
+            .ToArray();
 
     [Fact]
     public void PatchingEverySiteFromTheRunItselfReproducesItsLogitsExactly()
@@ -100,7 +127,13 @@ public sealed class InterventionTests : IDisposable
         using var states = decoder.ResidualStates(Input);
         Assert.Equal([decoder.Spec.Layers + 1, Tokens.Length, decoder.Spec.HiddenSize], states.shape);
         using var plain = decoder.Logits(Input);
-        using var patched = decoder.Logits(Input, new Interventions { Patches = PatchesFrom(states, Enumerable.Range(0, decoder.Spec.Layers + 1), Tokens.Length) });
+        using var patched = decoder.Logits(
+            Input,
+            new Interventions
+            {
+                Patches = PatchesFrom(states, Enumerable.Range(0, decoder.Spec.Layers + 1), Tokens.Length),
+            }
+        );
         Assert.Equal(TestModels.ToArray(plain), TestModels.ToArray(patched));
     }
 
@@ -112,7 +145,10 @@ public sealed class InterventionTests : IDisposable
         using var other = TestModels.Tokens(Tokens.Reverse().Select(t => (long)t).ToArray());
         using var source = decoder.ResidualStates(other);
         using var expected = decoder.Logits(other);
-        using var patched = decoder.Logits(Input, new Interventions { Patches = PatchesFrom(source, [decoder.Spec.Layers], Tokens.Length) });
+        using var patched = decoder.Logits(
+            Input,
+            new Interventions { Patches = PatchesFrom(source, [decoder.Spec.Layers], Tokens.Length) }
+        );
         Assert.Equal(TestModels.ToArray(expected), TestModels.ToArray(patched));
         using var plain = decoder.Logits(Input);
         Assert.NotEqual(TestModels.ToArray(plain), TestModels.ToArray(patched));
@@ -126,7 +162,10 @@ public sealed class InterventionTests : IDisposable
         using var other = TestModels.Tokens(Tokens.Reverse().Select(t => (long)t).ToArray());
         using var source = decoder.ResidualStates(other);
         using var plain = decoder.Logits(Input);
-        using var patched = decoder.Logits(Input, new Interventions { Patches = [new ResidualPatch(1, 5, TestModels.ToArray(source[1, 5]))] });
+        using var patched = decoder.Logits(
+            Input,
+            new Interventions { Patches = [new ResidualPatch(1, 5, TestModels.ToArray(source[1, 5]))] }
+        );
         for (var i = 0; i < Tokens.Length; i++)
         {
             var same = TestModels.ToArray(plain[0, i]).SequenceEqual(TestModels.ToArray(patched[0, i]));
@@ -150,13 +189,20 @@ public sealed class InterventionTests : IDisposable
         using var b = streamed.Logits(Input, interventions);
         Assert.Equal(TestModels.ToArray(a), TestModels.ToArray(b));
         // The trace runs the same interventions: its logits are the same numbers.
-        using var trace = streamed.Trace(Input, TraceOptions.Nothing with { Residual = true }, interventions: interventions);
+        using var trace = streamed.Trace(
+            Input,
+            TraceOptions.Nothing with
+            {
+                Residual = true,
+            },
+            interventions: interventions
+        );
         Assert.Equal(TestModels.ToArray(a[0, ^1]), trace.LastLogits());
     }
 
     [Theory]
     [InlineData("qwen2", false)] // window from a layer on, biases
-    [InlineData("olmo2", true)]  // norms after the branches, bf16
+    [InlineData("olmo2", true)] // norms after the branches, bf16
     public void AttributionPatchingRunsStreamedWithTheResidentNumbers(string name, bool bf16)
     {
         var (directory, _) = Write(name, bf16, shards: 2);
@@ -171,16 +217,22 @@ public sealed class InterventionTests : IDisposable
         Assert.Equal(a.Corrupted, b.Corrupted, 5);
         for (var i = 0; i < a.Values.Length; i++)
         {
-            double x = a.Values[i / a.Values.GetLength(1), i % a.Values.GetLength(1)], y = b.Values[i / b.Values.GetLength(1), i % b.Values.GetLength(1)];
-            Assert.True(double.IsNaN(x) ? double.IsNaN(y) : Math.Abs(x - y) < 1e-4, $"site {i}: {x} resident, {y} streamed");
+            double x = a.Values[i / a.Values.GetLength(1), i % a.Values.GetLength(1)],
+                y = b.Values[i / b.Values.GetLength(1), i % b.Values.GetLength(1)];
+            Assert.True(
+                double.IsNaN(x) ? double.IsNaN(y) : Math.Abs(x - y) < 1e-4,
+                $"site {i}: {x} resident, {y} streamed"
+            );
         }
         // The exact sweeps rerun layers above a site and say they need the model resident.
-        var e = Assert.Throws<InvalidOperationException>(() => Explorer.Model.Patching.Sweeps.ResidualPatching(streamed, problem));
+        var e = Assert.Throws<InvalidOperationException>(() =>
+            Explorer.Model.Patching.Sweeps.ResidualPatching(streamed, problem)
+        );
         Assert.Contains("attribution patching runs streamed", e.Message);
     }
 
     [Theory]
-    [InlineData("gemma")]                   // (1 + weight) final norm, tied head, scaled embedding
+    [InlineData("gemma")] // (1 + weight) final norm, tied head, scaled embedding
     [InlineData("llama-bias-headdim-tied")] // o_proj bias, head_dim ≠ d / H
     public void DirectLogitAttributionSumsToTheLogitDifferenceStreamedAsResident(string name)
     {
@@ -211,7 +263,12 @@ public sealed class InterventionTests : IDisposable
         {
             Heads = [(new HeadSite(2, 0), Ablation.Zero), (new HeadSite(0, 4), Ablation.Zero)],
             SkippedLayers = [-1],
-            Patches = [new ResidualPatch(3, 0, new float[32]), new ResidualPatch(0, 12, new float[32]), new ResidualPatch(1, 0, new float[5])],
+            Patches =
+            [
+                new ResidualPatch(3, 0, new float[32]),
+                new ResidualPatch(0, 12, new float[32]),
+                new ResidualPatch(1, 0, new float[5]),
+            ],
         };
         var error = Assert.Throws<ArgumentException>(() => decoder.Logits(Input, bad));
         Assert.Contains("head ablation at layer 3: layers are 1 to 2.", error.Message);

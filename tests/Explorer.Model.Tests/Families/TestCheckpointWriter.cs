@@ -10,11 +10,13 @@ namespace Explorer.Model.Tests.Families;
 /// </summary>
 internal static class TestCheckpointWriter
 {
-    /// <summary>Random weights for every tensor of the case, rounded to bf16 when the files will hold bf16 (so the reference uses what the files hold).</summary>
+    /// <summary>Random weights for every tensor of the case, rounded to bf16 when the files will hold bf16 (so the
+    /// reference uses what the files hold).</summary>
     public static Dictionary<string, double[]> RandomWeights(FamilyCase c, int seed, bool bf16)
     {
         var random = new Random(seed);
-        double Normal() => Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+        double Normal() =>
+            Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
         var weights = new Dictionary<string, double[]>();
         foreach (var (name, shape) in c.WeightShapes())
         {
@@ -23,17 +25,29 @@ internal static class TestCheckpointWriter
             var values = new double[count];
             for (var i = 0; i < count; i++)
                 values[i] = isNorm
-                    ? (c.OnePlusNorm ? random.NextDouble() - 0.5 : 0.5 + random.NextDouble()) // norms away from their neutral value
+                    // norms away from their neutral value
+                    ? (c.OnePlusNorm ? random.NextDouble() - 0.5 : 0.5 + random.NextDouble())
                     : Normal() * (name.Contains("embed_tokens", StringComparison.Ordinal) ? 1.0 : 0.3);
-            weights[name] = bf16 ? values.Select(v => (double)FromBf16(ToBf16((float)v))).ToArray() : values.Select(v => (double)(float)v).ToArray();
+            weights[name] = bf16
+                ? values.Select(v => (double)FromBf16(ToBf16((float)v))).ToArray()
+                : values.Select(v => (double)(float)v).ToArray();
         }
         return weights;
     }
 
-    public static void Write(string directory, FamilyCase c, IReadOnlyDictionary<string, double[]> weights, bool bf16, int shards)
+    public static void Write(
+        string directory,
+        FamilyCase c,
+        IReadOnlyDictionary<string, double[]> weights,
+        bool bf16,
+        int shards
+    )
     {
         Directory.CreateDirectory(directory);
-        File.WriteAllText(Path.Combine(directory, "config.json"), c.ConfigJson().Replace("\"float32\"", bf16 ? "\"bfloat16\"" : "\"float32\""));
+        File.WriteAllText(
+            Path.Combine(directory, "config.json"),
+            c.ConfigJson().Replace("\"float32\"", bf16 ? "\"bfloat16\"" : "\"float32\"")
+        );
         var tensors = c.WeightShapes().ToList();
         var perShard = (tensors.Count + shards - 1) / shards;
         if (shards == 1)
@@ -50,19 +64,34 @@ internal static class TestCheckpointWriter
             foreach (var (name, _) in part)
                 map[name] = file;
         }
-        File.WriteAllText(Path.Combine(directory, "model.safetensors.index.json"),
-            JsonSerializer.Serialize(new { metadata = new { total_size = 0 }, weight_map = map }));
+        File.WriteAllText(
+            Path.Combine(directory, "model.safetensors.index.json"),
+            JsonSerializer.Serialize(new { metadata = new { total_size = 0 }, weight_map = map })
+        );
     }
 
-    private static void WriteFile(string path, List<(string Name, int[] Shape)> tensors, IReadOnlyDictionary<string, double[]> weights, bool bf16)
+    private static void WriteFile(
+        string path,
+        List<(string Name, int[] Shape)> tensors,
+        IReadOnlyDictionary<string, double[]> weights,
+        bool bf16
+    )
     {
         var size = bf16 ? 2 : 4;
-        var header = new Dictionary<string, object> { ["__metadata__"] = new Dictionary<string, string> { ["format"] = "pt" } };
+        var header = new Dictionary<string, object>
+        {
+            ["__metadata__"] = new Dictionary<string, string> { ["format"] = "pt" },
+        };
         long offset = 0;
         foreach (var (name, shape) in tensors)
         {
             long bytes = weights[name].Length * size;
-            header[name] = new { dtype = bf16 ? "BF16" : "F32", shape, data_offsets = new[] { offset, offset + bytes } };
+            header[name] = new
+            {
+                dtype = bf16 ? "BF16" : "F32",
+                shape,
+                data_offsets = new[] { offset, offset + bytes },
+            };
             offset += bytes;
         }
         var json = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header));
@@ -70,8 +99,8 @@ internal static class TestCheckpointWriter
         stream.Write(BitConverter.GetBytes((long)json.Length));
         stream.Write(json);
         foreach (var (name, _) in tensors)
-            foreach (var v in weights[name])
-                stream.Write(bf16 ? BitConverter.GetBytes(ToBf16((float)v)) : BitConverter.GetBytes((float)v));
+        foreach (var v in weights[name])
+            stream.Write(bf16 ? BitConverter.GetBytes(ToBf16((float)v)) : BitConverter.GetBytes((float)v));
     }
 
     /// <summary>float → bfloat16 bits, rounding to nearest even (as torch's .to(bfloat16)).</summary>

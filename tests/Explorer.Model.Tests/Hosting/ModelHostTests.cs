@@ -14,7 +14,14 @@ public sealed class ModelHostTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _host = new ModelHost(new ModelHostOptions { ModelsFolder = Path.Combine(_root.FullName, "models"), MaxPromptTokens = 64, Device = "cpu" });
+        _host = new ModelHost(
+            new ModelHostOptions
+            {
+                ModelsFolder = Path.Combine(_root.FullName, "models"),
+                MaxPromptTokens = 64,
+                Device = "cpu",
+            }
+        );
         Directory.CreateDirectory(_host.Folder.Root);
         await _host.LoadDefaultModelsAsync();
     }
@@ -36,30 +43,61 @@ public sealed class ModelHostTests : IAsyncLifetime
     [Fact]
     public async Task SecondRequestComesFromTheCache()
     {
-        using var first = await _host.TraceAsync("deepseek-7b-mini", "Attention is all you need", Options, CancellationToken.None);
-        using var second = await _host.TraceAsync("deepseek-7b-mini", "Attention is all you need", Options, CancellationToken.None);
+        using var first = await _host.TraceAsync(
+            "deepseek-7b-mini",
+            "Attention is all you need",
+            Options,
+            CancellationToken.None
+        );
+        using var second = await _host.TraceAsync(
+            "deepseek-7b-mini",
+            "Attention is all you need",
+            Options,
+            CancellationToken.None
+        );
         Assert.False(first.FromCache);
         Assert.True(second.FromCache);
         Assert.Same(first.Trace, second.Trace);
         Assert.Equal(1, _host.Forwards);
         Assert.Equal("Attention␣is␣all␣you␣need", string.Concat(first.Pieces));
-        using var other = await _host.TraceAsync("deepseek-7b-mini", "Attention is all you need", Options with { TopK = 3 }, CancellationToken.None);
+        using var other = await _host.TraceAsync(
+            "deepseek-7b-mini",
+            "Attention is all you need",
+            Options with
+            {
+                TopK = 3,
+            },
+            CancellationToken.None
+        );
         Assert.False(other.FromCache);
     }
 
     [Fact]
     public async Task CacheStaysWithinItsBudgetAndFreesEvictedTracesWhenReleased()
     {
-        await using var host = new ModelHost(new ModelHostOptions { ModelsFolder = _root.FullName, Device = "cpu", TraceCacheBytes = 1 });
+        await using var host = new ModelHost(
+            new ModelHostOptions
+            {
+                ModelsFolder = _root.FullName,
+                Device = "cpu",
+                TraceCacheBytes = 1,
+            }
+        );
         await host.LoadDefaultModelsAsync();
         var first = await host.TraceAsync("deepseek-7b-mini", "one two three", Options, CancellationToken.None);
         using (var second = await host.TraceAsync("deepseek-7b-mini", "two", Options, CancellationToken.None))
         {
             // Over budget: the first was evicted but is still leased, so it stays usable.
             Assert.Equal(0f, first.Trace.HeadMap(0, 0)[1]); // causal: token 0 cannot see token 1
-            // A budget of 1 byte keeps the newest trace only: exactly its bytes (both traces' if the budget were ignored).
+            // A budget of 1 byte keeps the newest trace only: exactly its bytes (both traces' if the budget were
+            // ignored).
             var t = second.Trace;
-            Assert.Equal(t.AttentionBytes + t.DeferredLensBytes + (long)t.Length * (t.Layers * 6 + t.Spec.VocabularySize) * sizeof(float), second.Bytes);
+            Assert.Equal(
+                t.AttentionBytes
+                    + t.DeferredLensBytes
+                    + (long)t.Length * (t.Layers * 6 + t.Spec.VocabularySize) * sizeof(float),
+                second.Bytes
+            );
             Assert.Equal(second.Bytes, host.CachedBytes);
         }
         first.Dispose();
@@ -71,19 +109,34 @@ public sealed class ModelHostTests : IAsyncLifetime
     [Fact]
     public async Task PromptOverTheLimitIsRefusedWithTheNumbers()
     {
-        var e = await Assert.ThrowsAsync<ArgumentException>(() => _host.TraceAsync("deepseek-7b-mini", Enumerable.Repeat(7, 100).ToArray(), Options, CancellationToken.None));
+        var e = await Assert.ThrowsAsync<ArgumentException>(() =>
+            _host.TraceAsync("deepseek-7b-mini", Enumerable.Repeat(7, 100).ToArray(), Options, CancellationToken.None)
+        );
         Assert.Equal("The prompt is 100 tokens; deepseek-7b-mini takes at most 64 here.", e.Message);
         var prompt = string.Join(' ', Enumerable.Repeat("word", 100));
-        Assert.Contains("at most 64", (await Assert.ThrowsAsync<ArgumentException>(() => _host.TraceAsync("deepseek-7b-mini", prompt, Options, CancellationToken.None))).Message);
-        await Assert.ThrowsAsync<ArgumentException>(() => _host.TraceAsync("deepseek-7b-mini", "", Options, CancellationToken.None));
-        var bad = await Assert.ThrowsAsync<ArgumentException>(() => _host.TraceAsync("deepseek-7b-mini", [1, 99999], Options, CancellationToken.None));
+        Assert.Contains(
+            "at most 64",
+            (
+                await Assert.ThrowsAsync<ArgumentException>(() =>
+                    _host.TraceAsync("deepseek-7b-mini", prompt, Options, CancellationToken.None)
+                )
+            ).Message
+        );
+        await Assert.ThrowsAsync<ArgumentException>(() =>
+            _host.TraceAsync("deepseek-7b-mini", "", Options, CancellationToken.None)
+        );
+        var bad = await Assert.ThrowsAsync<ArgumentException>(() =>
+            _host.TraceAsync("deepseek-7b-mini", [1, 99999], Options, CancellationToken.None)
+        );
         Assert.Contains("99999", bad.Message);
     }
 
     [Fact]
     public async Task UnknownModelListsTheLoadedOnes()
     {
-        var e = await Assert.ThrowsAsync<ArgumentException>(() => _host.TraceAsync("gpt-2", "hi", Options, CancellationToken.None));
+        var e = await Assert.ThrowsAsync<ArgumentException>(() =>
+            _host.TraceAsync("gpt-2", "hi", Options, CancellationToken.None)
+        );
         Assert.Contains("deepseek-7b-mini", e.Message);
     }
 
@@ -126,13 +179,30 @@ public sealed class ModelHostTests : IAsyncLifetime
     [Fact]
     public async Task FullQueueRefusesWithABusyMessage()
     {
-        await using var host = new ModelHost(new ModelHostOptions { ModelsFolder = _root.FullName, Device = "cpu", QueueCapacity = 1, LoadDefaultModels = false });
+        await using var host = new ModelHost(
+            new ModelHostOptions
+            {
+                ModelsFolder = _root.FullName,
+                Device = "cpu",
+                QueueCapacity = 1,
+                LoadDefaultModels = false,
+            }
+        );
         using var gate = new ManualResetEventSlim();
         var taken = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var running = host.RunAsync(() => { taken.SetResult(); return gate.Wait(TimeSpan.FromSeconds(30)); }, CancellationToken.None);
+        var running = host.RunAsync(
+            () =>
+            {
+                taken.SetResult();
+                return gate.Wait(TimeSpan.FromSeconds(30));
+            },
+            CancellationToken.None
+        );
         await taken.Task.WaitAsync(TimeSpan.FromSeconds(30)); // the worker has taken it: the queue is empty again
         var queued = host.RunAsync(() => true, CancellationToken.None);
-        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => host.RunAsync(() => true, CancellationToken.None));
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            host.RunAsync(() => true, CancellationToken.None)
+        );
         Assert.Contains("busy", e.Message);
         gate.Set();
         Assert.True(await running);
@@ -143,12 +213,19 @@ public sealed class ModelHostTests : IAsyncLifetime
     public async Task TheLensCompletesOnTheWorkerAndACancelledCompletionLeavesItPending()
     {
         var tokens = _host.Tokenize("deepseek-7b-mini", "The lens comes later");
-        using var lease = await _host.TraceAsync("deepseek-7b-mini", tokens, TraceOptions.ForViews(tokens.Length, attention: false), CancellationToken.None);
+        using var lease = await _host.TraceAsync(
+            "deepseek-7b-mini",
+            tokens,
+            TraceOptions.ForViews(tokens.Length, attention: false),
+            CancellationToken.None
+        );
         Assert.Null(lease.Trace.FullLens);
         using (var cancelled = new CancellationTokenSource())
         {
             await cancelled.CancelAsync();
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _host.CompleteLensAsync(lease, cancelled.Token));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+                _host.CompleteLensAsync(lease, cancelled.Token)
+            );
         }
         Assert.Null(lease.Trace.FullLens);
         await _host.CompleteLensAsync(lease, CancellationToken.None);
@@ -166,16 +243,30 @@ public sealed class ModelHostTests : IAsyncLifetime
         Assert.Equal(ModelState.Ready, status.State);
         using (var lease = await _host.TraceAsync("small-ckpt", [1, 2, 3], Options, CancellationToken.None))
             Assert.Equal(3, lease.Trace.Length);
-        await Assert.ThrowsAsync<InvalidOperationException>(() => _host.TraceAsync("small-ckpt", "text", Options, CancellationToken.None)); // no tokenizer.json
+        await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            _host.TraceAsync("small-ckpt", "text", Options, CancellationToken.None)
+        ); // no tokenizer.json
         Assert.True(await _host.UnloadAsync("small-ckpt"));
         Assert.Null(_host.Find("small-ckpt"));
 
         var outside = Directory.CreateDirectory(Path.Combine(_root.FullName, "elsewhere"));
-        Assert.Contains("outside the models folder", (await Assert.ThrowsAsync<ArgumentException>(() => _host.LoadCheckpointAsync("../elsewhere"))).Message);
-        Assert.Contains("absolute path", (await Assert.ThrowsAsync<ArgumentException>(() => _host.LoadCheckpointAsync(outside.FullName))).Message);
+        Assert.Contains(
+            "outside the models folder",
+            (await Assert.ThrowsAsync<ArgumentException>(() => _host.LoadCheckpointAsync("../elsewhere"))).Message
+        );
+        Assert.Contains(
+            "absolute path",
+            (await Assert.ThrowsAsync<ArgumentException>(() => _host.LoadCheckpointAsync(outside.FullName))).Message
+        );
         Directory.CreateSymbolicLink(Path.Combine(_host.Folder.Root, "sneaky"), outside.FullName);
-        Assert.Contains("outside the models folder", (await Assert.ThrowsAsync<ArgumentException>(() => _host.LoadCheckpointAsync("sneaky"))).Message);
-        Assert.Contains("no folder", (await Assert.ThrowsAsync<ArgumentException>(() => _host.LoadCheckpointAsync("missing"))).Message);
+        Assert.Contains(
+            "outside the models folder",
+            (await Assert.ThrowsAsync<ArgumentException>(() => _host.LoadCheckpointAsync("sneaky"))).Message
+        );
+        Assert.Contains(
+            "no folder",
+            (await Assert.ThrowsAsync<ArgumentException>(() => _host.LoadCheckpointAsync("missing"))).Message
+        );
     }
 
     [Fact]
@@ -187,7 +278,9 @@ public sealed class ModelHostTests : IAsyncLifetime
         var status = await _host.LoadCheckpointAsync("broken");
         Assert.Equal(ModelState.Failed, status.State);
         Assert.Contains("too short", status.Message);
-        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => _host.TraceAsync("broken", [1], Options, CancellationToken.None));
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            _host.TraceAsync("broken", [1], Options, CancellationToken.None)
+        );
         Assert.Contains("failed to load", e.Message);
         using var fine = await _host.TraceAsync("deepseek-7b-mini", "still fine", Options, CancellationToken.None);
         Assert.NotNull(fine.Trace);

@@ -15,13 +15,21 @@ public sealed class ModelsFolderTests : IDisposable
 
     public void Dispose() => _dir.Delete(recursive: true);
 
-    private string Dir(params string[] parts) => Directory.CreateDirectory(Path.Combine([_dir.FullName, .. parts])).FullName;
+    private string Dir(params string[] parts) =>
+        Directory.CreateDirectory(Path.Combine([_dir.FullName, .. parts])).FullName;
 
     /// <summary>
     /// Writes a checkpoint into <c>cache/models--ORG--NAME</c> as huggingface_hub lays it out: each file's bytes in
     /// blobs/ under a made-up hash, the snapshot's files relative links to them, refs/main naming the snapshot.
     /// </summary>
-    private static void HubModel(string cache, string org, string name, string revision, ModelSpec spec, bool writeMain = true)
+    private static void HubModel(
+        string cache,
+        string org,
+        string name,
+        string revision,
+        ModelSpec spec,
+        bool writeMain = true
+    )
     {
         var repo = Path.Combine(cache, $"models--{org}--{name}");
         var staging = Directory.CreateTempSubdirectory("explorer-hub-").FullName;
@@ -34,7 +42,10 @@ public sealed class ModelsFolderTests : IDisposable
             var blob = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(file)));
             if (!File.Exists(Path.Combine(blobs, blob)))
                 File.Move(file, Path.Combine(blobs, blob));
-            File.CreateSymbolicLink(Path.Combine(snapshot, Path.GetFileName(file)), Path.Combine("..", "..", "blobs", blob));
+            File.CreateSymbolicLink(
+                Path.Combine(snapshot, Path.GetFileName(file)),
+                Path.Combine("..", "..", "blobs", blob)
+            );
         }
         Directory.Delete(staging, true);
         if (writeMain)
@@ -54,13 +65,23 @@ public sealed class ModelsFolderTests : IDisposable
         Assert.Equal("deepseek-ai/tiny-llm", entry.Name);
         Assert.Equal("0123456789abcdef0123456789abcdef01234567", entry.Revision);
 
-        await using var host = new ModelHost(new ModelHostOptions { ModelsFolder = cache, LoadDefaultModels = false, Device = "cpu" });
+        await using var host = new ModelHost(
+            new ModelHostOptions
+            {
+                ModelsFolder = cache,
+                LoadDefaultModels = false,
+                Device = "cpu",
+            }
+        );
         var status = await host.LoadCheckpointAsync("deepseek-ai/tiny-llm");
         Assert.True(status.State == ModelState.Ready, status.Message);
         Assert.Contains("hub cache deepseek-ai/tiny-llm @ 0123456789ab", status.Source);
         using var expected = TestModels.Build(TestModels.Small);
         using var tokens = TestModels.Tokens(3, 1, 4, 1, 5);
-        Assert.Equal(TestModels.ToArray(expected.Logits(tokens)), TestModels.ToArray(host.Find("deepseek-ai/tiny-llm")!.Decoder.Logits(tokens)));
+        Assert.Equal(
+            TestModels.ToArray(expected.Logits(tokens)),
+            TestModels.ToArray(host.Find("deepseek-ai/tiny-llm")!.Decoder.Logits(tokens))
+        );
     }
 
     [Fact]
@@ -105,12 +126,18 @@ public sealed class ModelsFolderTests : IDisposable
         using (var decoder = TestModels.Build(TestModels.Tiny))
             Checkpoint.Save(decoder, outside);
         Directory.CreateSymbolicLink(Path.Combine(models, "escape"), outside);
-        Assert.Contains("outside the models folder", Assert.Throws<ArgumentException>(() => folder.Resolve("escape")).Message);
+        Assert.Contains(
+            "outside the models folder",
+            Assert.Throws<ArgumentException>(() => folder.Resolve("escape")).Message
+        );
 
         // A file link leaving the folder is refused too, even in a folder that is not a link.
         var leaky = Dir("models", "leaky");
         File.Copy(Path.Combine(outside, Checkpoint.ConfigFile), Path.Combine(leaky, Checkpoint.ConfigFile));
-        File.CreateSymbolicLink(Path.Combine(leaky, Checkpoint.SingleFile), Path.Combine(outside, Checkpoint.SingleFile));
+        File.CreateSymbolicLink(
+            Path.Combine(leaky, Checkpoint.SingleFile),
+            Path.Combine(outside, Checkpoint.SingleFile)
+        );
         var e = Assert.Throws<ArgumentException>(() => folder.Resolve("leaky"));
         Assert.Contains("model.safetensors is a link to", e.Message);
         Assert.Contains("outside the models folder", e.Message);
@@ -126,7 +153,10 @@ public sealed class ModelsFolderTests : IDisposable
         File.Copy(link, Path.Combine(outside, "config.json"));
         File.Delete(link);
         File.CreateSymbolicLink(link, Path.Combine(outside, "config.json"));
-        Assert.Contains("outside the models folder", Assert.Throws<ArgumentException>(() => new ModelsFolder(cache).Resolve("org/m")).Message);
+        Assert.Contains(
+            "outside the models folder",
+            Assert.Throws<ArgumentException>(() => new ModelsFolder(cache).Resolve("org/m")).Message
+        );
     }
 
     [Fact]

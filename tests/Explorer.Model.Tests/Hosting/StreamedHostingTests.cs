@@ -6,7 +6,8 @@ using static TorchSharp.torch;
 
 namespace Explorer.Model.Tests.Hosting;
 
-/// <summary>Where the host puts a checkpoint's layers, and a streamed model in the host: progress, equal traces, failure.</summary>
+/// <summary>Where the host puts a checkpoint's layers, and a streamed model in the host: progress, equal traces,
+/// failure.</summary>
 public sealed class StreamedHostingTests : IAsyncLifetime
 {
     private readonly DirectoryInfo _root = Directory.CreateTempSubdirectory("explorer-host-stream-");
@@ -15,7 +16,15 @@ public sealed class StreamedHostingTests : IAsyncLifetime
 
     public Task InitializeAsync()
     {
-        _host = new ModelHost(new ModelHostOptions { ModelsFolder = Path.Combine(_root.FullName, "models"), Device = "cpu", LoadDefaultModels = false, WarmUp = false });
+        _host = new ModelHost(
+            new ModelHostOptions
+            {
+                ModelsFolder = Path.Combine(_root.FullName, "models"),
+                Device = "cpu",
+                LoadDefaultModels = false,
+                WarmUp = false,
+            }
+        );
         Directory.CreateDirectory(_host.Folder.Root);
         return Task.CompletedTask;
     }
@@ -40,7 +49,10 @@ public sealed class StreamedHostingTests : IAsyncLifetime
         // 13.8 GiB of weights (a 7B in bf16) and 2 GiB of trace room: 15.8 GiB needed.
         var fits = Placement.Choose(PlacementRequest.Auto, 138 * gib / 10, gib, 16 * gib, 2 * gib);
         Assert.False(fits.Streamed);
-        Assert.StartsWith("resident: its 13.8 GiB of weights fit in the 16.0 GiB available with 2.00 GiB left for traces", fits.Reason);
+        Assert.StartsWith(
+            "resident: its 13.8 GiB of weights fit in the 16.0 GiB available with 2.00 GiB left for traces",
+            fits.Reason
+        );
         var tight = Placement.Choose(PlacementRequest.Auto, 138 * gib / 10, gib, 15 * gib, 2 * gib);
         Assert.True(tight.Streamed);
         Assert.Contains("do not fit in the 15.0 GiB available; streaming holds 1.00 GiB", tight.Reason);
@@ -55,13 +67,24 @@ public sealed class StreamedHostingTests : IAsyncLifetime
     [Fact]
     public async Task AStreamedModelIsNotWarmedUpSoTheFirstPromptDoesNotWaitForAPassOverItsFiles()
     {
-        await using var host = new ModelHost(new ModelHostOptions { ModelsFolder = _host.Folder.Root, Device = "cpu", LoadDefaultModels = false, WarmUp = true });
+        await using var host = new ModelHost(
+            new ModelHostOptions
+            {
+                ModelsFolder = _host.Folder.Root,
+                Device = "cpu",
+                LoadDefaultModels = false,
+                WarmUp = true,
+            }
+        );
         Write("cold");
         Write("warm");
         await host.LoadCheckpointAsync("cold", PlacementRequest.Streamed);
         await host.LoadCheckpointAsync("warm", PlacementRequest.Resident);
         // Queued after both loads, this runs after any warm-up they queued (the worker keeps order).
-        var read = await host.RunAsync(() => ((LayerStream)host.Find("cold")!.Decoder.LayerSource!).Counters.Bytes, CancellationToken.None);
+        var read = await host.RunAsync(
+            () => ((LayerStream)host.Find("cold")!.Decoder.LayerSource!).Counters.Bytes,
+            CancellationToken.None
+        );
         Assert.Equal(0, read);
     }
 
@@ -102,7 +125,9 @@ public sealed class StreamedHostingTests : IAsyncLifetime
             handle.SetLength(handle.Length / 3);
 
         var tokens = new[] { 5, 17, 250 };
-        var error = await Assert.ThrowsAsync<CheckpointException>(() => _host.TraceAsync("fragile", tokens, TraceOptions.ForViews(3), CancellationToken.None));
+        var error = await Assert.ThrowsAsync<CheckpointException>(() =>
+            _host.TraceAsync("fragile", tokens, TraceOptions.ForViews(3), CancellationToken.None)
+        );
         Assert.Contains(Path.GetFileName(shard), error.Message);
         var status = _host.Models.Single(m => m.Name == "fragile");
         Assert.Equal(ModelState.Failed, status.State);

@@ -12,7 +12,9 @@ public sealed class TrainedDefaultsFactAttribute : FactAttribute
     public TrainedDefaultsFactAttribute()
     {
         if (!MiniPresets.All.Any(s => TrainedDefaults.Find(s) is not null))
-            Skip = $"No trained minis ship in this build ({TrainedDefaults.Folder} is empty): `explorer train-defaults` makes them.";
+            Skip =
+                $"No trained minis ship in this build ({TrainedDefaults.Folder} is empty): `explorer "
+                + "train-defaults` makes them.";
     }
 }
 
@@ -27,7 +29,9 @@ public sealed class TrainedDefaultsTests : IDisposable
     {
         foreach (var spec in MiniPresets.All)
             Assert.True(TrainedDefaults.Find(spec) is not null, $"{spec.Name} is not in {TrainedDefaults.Folder}");
-        var bytes = new DirectoryInfo(TrainedDefaults.Folder).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length);
+        var bytes = new DirectoryInfo(TrainedDefaults.Folder)
+            .EnumerateFiles("*", SearchOption.AllDirectories)
+            .Sum(f => f.Length);
         Assert.InRange(bytes, 1, 25_000_000);
         foreach (var spec in MiniPresets.All)
         {
@@ -36,10 +40,18 @@ public sealed class TrainedDefaultsTests : IDisposable
             var scores = AttentionProbe.Measure(live.Decoder);
             var induction = scores.MaxBy(s => s.Induction)!;
             var previous = scores.MaxBy(s => s.PreviousToken)!;
-            Assert.True(induction.Induction >= AttentionProbe.HeadThreshold, $"best induction head of {spec.Name}: {induction}");
-            Assert.True(previous.PreviousToken >= AttentionProbe.HeadThreshold, $"best previous-token head of {spec.Name}: {previous}");
+            Assert.True(
+                induction.Induction >= AttentionProbe.HeadThreshold,
+                $"best induction head of {spec.Name}: {induction}"
+            );
+            Assert.True(
+                previous.PreviousToken >= AttentionProbe.HeadThreshold,
+                $"best previous-token head of {spec.Name}: {previous}"
+            );
             // The record shipped beside the weights says what this measurement finds.
-            var record = JsonSerializer.Deserialize<DefaultsRecord>(File.ReadAllText(Path.Combine(TrainedDefaults.Find(spec)!, TrainedDefaults.RecordFile)))!;
+            var record = JsonSerializer.Deserialize<DefaultsRecord>(
+                File.ReadAllText(Path.Combine(TrainedDefaults.Find(spec)!, TrainedDefaults.RecordFile))
+            )!;
             // Within a tolerance, not after rounding: another CPU's last bits must not flip a rounding edge.
             Assert.Equal(record.BestInduction.Induction, induction.Induction, 1e-3);
             Assert.Equal(record.BestPreviousToken.PreviousToken, previous.PreviousToken, 1e-3);
@@ -47,9 +59,14 @@ public sealed class TrainedDefaultsTests : IDisposable
             // Second phase: on template sentences training never showed, the last layer's lens top-1 is the next token
             // most of the time (the subject and the verb are free choices; the rest follows from the verb).
             var accuracy = SentenceProbe.Measure(live.Decoder, live.Tokenizer!);
-            Assert.True(accuracy.Final >= 0.5, $"{spec.Name}: lens top-1 = next token on held-out sentences {accuracy.Final:P1}");
-            var speaking = record.Speaking ?? throw new Xunit.Sdk.XunitException($"{spec.Name}'s training.json records no sentence phase.");
-            Assert.Equal(speaking.LensAccuracy, accuracy.Final, 2.0 / accuracy.Predictions); // a prediction either way at most
+            Assert.True(
+                accuracy.Final >= 0.5,
+                $"{spec.Name}: lens top-1 = next token on held-out sentences {accuracy.Final:P1}"
+            );
+            var speaking = record.Speaking
+                ?? throw new Xunit.Sdk.XunitException($"{spec.Name}'s training.json records no sentence phase.");
+            // a prediction either way at most
+            Assert.Equal(speaking.LensAccuracy, accuracy.Final, 2.0 / accuracy.Predictions);
         }
     }
 

@@ -16,17 +16,21 @@ public sealed class WorkQueueTests : IAsyncLifetime
         await _queue.DisposeAsync();
     }
 
-    /// <summary>Queues an item that holds the worker until <paramref name="release"/> is set, and waits until it runs.</summary>
+    /// <summary>Queues an item that holds the worker until <paramref name="release"/> is set, and waits until it
+    /// runs.</summary>
     private async Task<Task<bool>> HoldTheWorker(TaskCompletionSource release)
     {
         _holds.Add(release);
         var running = new TaskCompletionSource();
-        var held = _queue.RunAsync(() =>
-        {
-            running.SetResult();
-            release.Task.Wait();
-            return true;
-        }, CancellationToken.None);
+        var held = _queue.RunAsync(
+            () =>
+            {
+                running.SetResult();
+                release.Task.Wait();
+                return true;
+            },
+            CancellationToken.None
+        );
         await running.Task.WaitAsync(TimeSpan.FromSeconds(30));
         return held;
     }
@@ -42,7 +46,8 @@ public sealed class WorkQueueTests : IAsyncLifetime
         int Work(int id)
         {
             overlapped |= Interlocked.Increment(ref running) > 1;
-            lock (order) order.Add(id);
+            lock (order)
+                order.Add(id);
             Interlocked.Decrement(ref running);
             return id;
         }
@@ -65,8 +70,14 @@ public sealed class WorkQueueTests : IAsyncLifetime
         var release = new TaskCompletionSource();
         var held = await HoldTheWorker(release);
         // One running, two waiting (the capacity): the next is refused.
-        var waiting = new[] { _queue.RunAsync(() => 1, CancellationToken.None), _queue.RunAsync(() => 2, CancellationToken.None) };
-        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => _queue.RunAsync(() => 3, CancellationToken.None));
+        var waiting = new[]
+        {
+            _queue.RunAsync(() => 1, CancellationToken.None),
+            _queue.RunAsync(() => 2, CancellationToken.None),
+        };
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            _queue.RunAsync(() => 3, CancellationToken.None)
+        );
         Assert.Contains("2 requests are already waiting", refused.Message);
         release.SetResult();
         Assert.Equal(new[] { 1, 2 }, await Task.WhenAll(waiting));
@@ -101,12 +112,21 @@ public sealed class WorkQueueTests : IAsyncLifetime
         _holds.Add(finish);
         var orphans = new List<string>();
         var orphaned = new TaskCompletionSource();
-        var call = _queue.RunAsync(() =>
-        {
-            running.SetResult();
-            finish.Task.Wait();
-            return "trace";
-        }, caller.Token, result => { lock (orphans) orphans.Add(result); orphaned.SetResult(); });
+        var call = _queue.RunAsync(
+            () =>
+            {
+                running.SetResult();
+                finish.Task.Wait();
+                return "trace";
+            },
+            caller.Token,
+            result =>
+            {
+                lock (orphans)
+                    orphans.Add(result);
+                orphaned.SetResult();
+            }
+        );
         await running.Task.WaitAsync(TimeSpan.FromSeconds(30));
         await caller.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
@@ -116,7 +136,15 @@ public sealed class WorkQueueTests : IAsyncLifetime
         Assert.Equal(["trace"], orphans);
 
         // A result its caller takes is never orphaned.
-        var taken = await _queue.RunAsync(() => "kept", CancellationToken.None, result => { lock (orphans) orphans.Add(result); });
+        var taken = await _queue.RunAsync(
+            () => "kept",
+            CancellationToken.None,
+            result =>
+            {
+                lock (orphans)
+                    orphans.Add(result);
+            }
+        );
         Assert.Equal("kept", taken);
         Assert.Equal(["trace"], orphans);
     }

@@ -39,7 +39,11 @@ public class AblationEffectTests
         var (values, indices) = topk(q, 4);
         var tokens = indices.data<long>().Select(i => (int)i).ToArray();
         Assert.Equal(tokens, effect.After.Select(x => x.Token));
-        Assert.Equal(values.data<double>().ToArray(), effect.After.Select(x => x.Probability), new ToleranceComparer(1e-6));
+        Assert.Equal(
+            values.data<double>().ToArray(),
+            effect.After.Select(x => x.Probability),
+            new ToleranceComparer(1e-6)
+        );
         var top = effect.Before[0].Token;
         Assert.Equal(p[top].item<double>(), effect.TopBefore, 6);
         Assert.Equal(q[top].item<double>(), effect.TopAfter, 6);
@@ -51,7 +55,10 @@ public class AblationEffectTests
         // Two routes through the decoder: the heads' outputs before o_proj, and the attention branch after it (no
         // o_proj bias here, so both remove the whole branch).
         using var decoder = TestModels.Build(TestModels.Small, seed: 5, std: 0.3);
-        var heads = new Interventions { Heads = Enumerable.Range(0, 4).Select(h => (new HeadSite(2, h), Ablation.Zero)).ToArray() };
+        var heads = new Interventions
+        {
+            Heads = Enumerable.Range(0, 4).Select(h => (new HeadSite(2, h), Ablation.Zero)).ToArray(),
+        };
         var branch = new Interventions { Components = [(2, Component.Attention, Ablation.Zero)] };
         var a = AblationEffect.LastLogits(decoder, Ids, heads);
         var b = AblationEffect.LastLogits(decoder, Ids, branch);
@@ -70,8 +77,11 @@ public class AblationEffectTests
     private sealed class ToleranceComparer(double tolerance) : IEqualityComparer<double>, IEqualityComparer<float>
     {
         public bool Equals(double x, double y) => Math.Abs(x - y) <= tolerance;
+
         public bool Equals(float x, float y) => Math.Abs(x - y) <= tolerance;
+
         public int GetHashCode(double obj) => 0;
+
         public int GetHashCode(float obj) => 0;
     }
 }

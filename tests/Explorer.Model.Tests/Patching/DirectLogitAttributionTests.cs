@@ -15,13 +15,26 @@ public class DirectLogitAttributionTests
 
     public static TheoryData<string> Shapes => ["llama", "qwen2-biases-window", "o-bias-tied"];
 
-    private static ModelSpec Shape(string name) => name switch
-    {
-        "llama" => TestModels.Small,
-        "qwen2-biases-window" => new ModelSpec("qwen", Layers: 3, HiddenSize: 32, IntermediateSize: 48, AttentionHeads: 4, KeyValueHeads: 2,
-            VocabularySize: 40, ContextLength: 64, Family: ModelFamily.Qwen2, AttentionBias: AttentionBias.QueryKeyValue, SlidingWindow: 3, FirstSlidingLayer: 1),
-        _ => TestModels.Small with { Name = "obias", AttentionBias = AttentionBias.All, TiedEmbeddings = true },
-    };
+    private static ModelSpec Shape(string name) =>
+        name switch
+        {
+            "llama" => TestModels.Small,
+            "qwen2-biases-window" => new ModelSpec(
+                "qwen",
+                Layers: 3,
+                HiddenSize: 32,
+                IntermediateSize: 48,
+                AttentionHeads: 4,
+                KeyValueHeads: 2,
+                VocabularySize: 40,
+                ContextLength: 64,
+                Family: ModelFamily.Qwen2,
+                AttentionBias: AttentionBias.QueryKeyValue,
+                SlidingWindow: 3,
+                FirstSlidingLayer: 1
+            ),
+            _ => TestModels.Small with { Name = "obias", AttentionBias = AttentionBias.All, TiedEmbeddings = true },
+        };
 
     [Theory]
     [MemberData(nameof(Shapes))]
@@ -31,7 +44,8 @@ public class DirectLogitAttributionTests
         using var decoder = TestModels.Build(spec, seed: 11, std: 0.3);
         using (no_grad())
             foreach (var (name, bias) in decoder.named_parameters().Where(p => p.name.EndsWith("o_proj.bias")))
-                bias.copy_(randn(bias.shape, generator: new TorchSharp.torch.Generator(5)) * 0.5); // biases start at zero
+                // biases start at zero
+                bias.copy_(randn(bias.shape, generator: new TorchSharp.torch.Generator(5)) * 0.5);
         var dla = DirectLogitAttribution.Compute(decoder, Ids, answer: 25, wrong: 30);
         using var input = Explorer.Model.Hosting.LiveModel.ToTensor(Ids);
         using var logits = decoder.Logits(input);
@@ -47,21 +61,27 @@ public class DirectLogitAttributionTests
     {
         var spec = TestModels.Small;
         using var decoder = TestModels.Build(spec, seed: 11, std: 0.3);
-        const int layer = 1, head = 2, answer = 25, wrong = 30;
+        const int layer = 1,
+            head = 2,
+            answer = 25,
+            wrong = 30;
         var dla = DirectLogitAttribution.Compute(decoder, Ids, answer, wrong);
 
-        // With layer 1's MLP zeroed, zeroing head 2 as well changes the state after layer 1 by exactly that head's output.
+        // With layer 1's MLP zeroed, zeroing head 2 as well changes the state after layer 1 by exactly that head's
+        // output.
         float[] After(Interventions edits)
         {
             using var input = Explorer.Model.Hosting.LiveModel.ToTensor(Ids);
             float[]? state = null;
             using (no_grad())
-                decoder.Run(input, null, edits: edits, onResidual: (b, x) =>
-                {
-                    if (b == layer + 1)
-                        state = TestModels.ToArray(x[0, ^1]);
-                    return x;
-                }).Dispose();
+                decoder
+                    .Run(input, null, edits: edits, onResidual: (b, x) =>
+                    {
+                        if (b == layer + 1)
+                            state = TestModels.ToArray(x[0, ^1]);
+                        return x;
+                    })
+                    .Dispose();
             return state!;
         }
         var noMlp = new Interventions { Components = [(layer, Component.Mlp, Ablation.Zero)] };
@@ -87,7 +107,12 @@ public class DirectLogitAttributionTests
     [Fact]
     public void ABranchNormalisedAfterItRunsIsRefusedSayingWhy()
     {
-        var spec = TestModels.Small with { Name = "olmo", Family = ModelFamily.Olmo2, NormPlacement = NormPlacement.BranchOutput };
+        var spec = TestModels.Small with
+        {
+            Name = "olmo",
+            Family = ModelFamily.Olmo2,
+            NormPlacement = NormPlacement.BranchOutput,
+        };
         using var decoder = TestModels.Build(spec);
         var e = Assert.Throws<InvalidOperationException>(() => DirectLogitAttribution.Compute(decoder, Ids, 1, 2));
         Assert.Contains("pre-norm", e.Message);

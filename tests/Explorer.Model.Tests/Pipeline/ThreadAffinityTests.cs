@@ -14,7 +14,10 @@ public class ThreadAffinityTests
         var thread = new Thread(() =>
         {
             Assert.True(ThreadAffinity.PinCurrentThread(last, 1));
-            allowed = File.ReadAllLines("/proc/thread-self/status").Single(l => l.StartsWith("Cpus_allowed_list:")).Split(':')[1].Trim();
+            allowed = File.ReadAllLines("/proc/thread-self/status")
+                .Single(l => l.StartsWith("Cpus_allowed_list:"))
+                .Split(':')[1]
+                .Trim();
         });
         thread.Start();
         thread.Join();

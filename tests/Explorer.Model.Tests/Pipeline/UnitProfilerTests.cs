@@ -12,8 +12,8 @@ public class UnitProfilerTests
         var random = new Random(6);
         var batch = new long[sequences, 13];
         for (var b = 0; b < sequences; b++)
-            for (var t = 0; t < 13; t++)
-                batch[b, t] = random.Next(50);
+        for (var t = 0; t < 13; t++)
+            batch[b, t] = random.Next(50);
         return batch;
     }
 
@@ -23,7 +23,8 @@ public class UnitProfilerTests
     [InlineData(2)]
     public void TheTimedStepAccumulatesTheUnsplitGradients(int inFlight)
     {
-        // The timestamps between units (an identity autograd function in the backward) must not change what is computed.
+        // The timestamps between units (an identity autograd function in the backward) must not change what is
+        // computed.
         var batch = Batch(4);
         using var whole = TestModels.Build(TestModels.Small, seed: 3);
         using var timed = TestModels.Build(TestModels.Small, seed: 3);
@@ -37,7 +38,10 @@ public class UnitProfilerTests
 
         var expected = whole.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!);
         foreach (var (name, parameter) in timed.named_parameters())
-            Assert.True(torch.allclose(expected[name], parameter.grad!, rtol: 1e-4, atol: 1e-6), $"gradient of {name} differs");
+            Assert.True(
+                torch.allclose(expected[name], parameter.grad!, rtol: 1e-4, atol: 1e-6),
+                $"gradient of {name} differs"
+            );
         var units = TestModels.Small.Layers + 3;
         Assert.Equal(units, forward.Length);
         Assert.All(forward, times => Assert.Equal(4, times.Count));
@@ -51,14 +55,27 @@ public class UnitProfilerTests
     {
         using var decoder = TestModels.Build(TestModels.Small, seed: 5);
         decoder.eval();
-        var (units, handOff) = UnitProfiler.ProfileForRun(decoder, 1, 12, stages: 2, ScheduleKind.OneFOneB, sequences => Batch(sequences));
+        var (units, handOff) = UnitProfiler.ProfileForRun(decoder, 1, 12, stages: 2, ScheduleKind.OneFOneB, sequences =>
+            Batch(sequences)
+        );
 
         var analytic = CostModel.Units(decoder.Spec, new CostSettings { SequenceLength = 12, MicroBatchSize = 1 });
-        Assert.Equal(analytic.Select(u => (u.Name, u.Parameters, u.ActivationBytes)), units.Select(u => (u.Name, u.Parameters, u.ActivationBytes)));
-        Assert.All(units, u => Assert.True(u.Forward > 0 && u.InputGradient > 0, $"{u.Name}: forward {u.Forward}, backward {u.InputGradient}"));
+        Assert.Equal(
+            analytic.Select(u => (u.Name, u.Parameters, u.ActivationBytes)),
+            units.Select(u => (u.Name, u.Parameters, u.ActivationBytes))
+        );
+        Assert.All(units, u =>
+            Assert.True(
+                u.Forward > 0 && u.InputGradient > 0,
+                $"{u.Name}: forward {u.Forward}, backward {u.InputGradient}"
+            )
+        );
         Assert.True(handOff > 0);
         Assert.False(decoder.training);
         foreach (var (name, parameter) in decoder.named_parameters())
-            Assert.True(parameter.grad is null || parameter.grad.count_nonzero().item<long>() == 0, $"{name} kept a gradient");
+            Assert.True(
+                parameter.grad is null || parameter.grad.count_nonzero().item<long>() == 0,
+                $"{name} kept a gradient"
+            );
     }
 }

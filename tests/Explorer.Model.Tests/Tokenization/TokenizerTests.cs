@@ -76,17 +76,20 @@ public sealed class HfTokenizerTests : IDisposable
     internal static string ByteChar(int b)
     {
         bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-        if (printable) return ((char)b).ToString();
+        if (printable)
+            return ((char)b).ToString();
         var n = 0;
         for (var i = 0; i < b; i++)
-            if (!((i >= '!' && i <= '~') || (i >= 0xA1 && i <= 0xAC) || (i >= 0xAE && i <= 0xFF))) n++;
+            if (!((i >= '!' && i <= '~') || (i >= 0xA1 && i <= 0xAC) || (i >= 0xAE && i <= 0xFF)))
+                n++;
         return ((char)(256 + n)).ToString();
     }
 
     private string WriteTokenizer()
     {
         var vocab = new Dictionary<string, int>();
-        for (var b = 0; b < 256; b++) vocab[ByteChar(b)] = b;
+        for (var b = 0; b < 256; b++)
+            vocab[ByteChar(b)] = b;
         vocab["Ġt"] = 256;
         vocab["Ġth"] = 257;
         vocab["Ġthe"] = 258;
@@ -95,16 +98,46 @@ public sealed class HfTokenizerTests : IDisposable
             version = "1.0",
             truncation = (object?)null,
             padding = (object?)null,
-            added_tokens = new[] { new { id = 259, content = "<|end|>", single_word = false, lstrip = false, rstrip = false, normalized = false, special = true } },
+            added_tokens = new[]
+            {
+                new
+                {
+                    id = 259,
+                    content = "<|end|>",
+                    single_word = false,
+                    lstrip = false,
+                    rstrip = false,
+                    normalized = false,
+                    special = true,
+                },
+            },
             normalizer = (object?)null,
-            pre_tokenizer = new { type = "ByteLevel", add_prefix_space = false, trim_offsets = true, use_regex = true },
+            pre_tokenizer = new
+            {
+                type = "ByteLevel",
+                add_prefix_space = false,
+                trim_offsets = true,
+                use_regex = true,
+            },
             post_processor = (object?)null,
-            decoder = new { type = "ByteLevel", add_prefix_space = true, trim_offsets = true, use_regex = true },
+            decoder = new
+            {
+                type = "ByteLevel",
+                add_prefix_space = true,
+                trim_offsets = true,
+                use_regex = true,
+            },
             model = new
             {
-                type = "BPE", dropout = (object?)null, unk_token = (object?)null, continuing_subword_prefix = (object?)null,
-                end_of_word_suffix = (object?)null, fuse_unk = false, byte_fallback = false,
-                vocab, merges = new[] { "Ġ t", "Ġt h", "Ġth e" },
+                type = "BPE",
+                dropout = (object?)null,
+                unk_token = (object?)null,
+                continuing_subword_prefix = (object?)null,
+                end_of_word_suffix = (object?)null,
+                fuse_unk = false,
+                byte_fallback = false,
+                vocab,
+                merges = new[] { "Ġ t", "Ġt h", "Ġth e" },
             },
         };
         var path = Path.Combine(_dir, "tokenizer.json");
@@ -131,7 +164,10 @@ public sealed class HfTokenizerTests : IDisposable
     {
         using var tokenizer = HfTokenizer.Load(WriteTokenizer());
         // A model whose vocabulary is padded past the tokenizer's 260 tokens may predict 102,356.
-        Assert.Equal(["a", "<id 102356>", "␣the", "<id 260>"], TokenPieces.Display(tokenizer, [(int)'a', 102_356, 258, 260]));
+        Assert.Equal(
+            ["a", "<id 102356>", "␣the", "<id 260>"],
+            TokenPieces.Display(tokenizer, [(int)'a', 102_356, 258, 260])
+        );
         Assert.Equal("<id 102356>", TokenPieces.Display(tokenizer, 102_356));
         Assert.Equal("<id 7>", TokenPieces.Display(null, 7));
         Assert.Equal("␣the", TokenPieces.Display(tokenizer, 258));

@@ -16,8 +16,8 @@ public class SentenceCorpusTests
         // 8 subjects × 8 predicates; (s + p) % 4 == 0 keeps two predicates per subject.
         Assert.Equal(16, held.Count);
         Assert.Equal(16, held.Distinct().Count());
-        Assert.Contains(" The model reads the attention map.", held);          // s 0, p 0
-        Assert.DoesNotContain(" The model writes its own output.", held);      // s 0, p 1
+        Assert.Contains(" The model reads the attention map.", held); // s 0, p 0
+        Assert.DoesNotContain(" The model writes its own output.", held); // s 0, p 1
     }
 
     [Fact]
@@ -25,8 +25,11 @@ public class SentenceCorpusTests
     {
         var corpus = new BuiltInCorpus(Tokenizer, new CorpusMix(Sentences: 1, Repeats: 0, Brackets: 0));
         var batch = corpus.Batch(new Random(11), 64, 128);
-        var text = string.Concat(Enumerable.Range(0, 64).Select(b =>
-            Tokenizer.Decode(Enumerable.Range(0, 129).Select(t => (int)batch[b, t]).ToArray())));
+        var text = string.Concat(
+            Enumerable
+                .Range(0, 64)
+                .Select(b => Tokenizer.Decode(Enumerable.Range(0, 129).Select(t => (int)batch[b, t]).ToArray()))
+        );
         foreach (var sentence in BuiltInCorpus.HeldOutSentences())
             Assert.DoesNotContain(sentence, text);
         var seen = 0;
@@ -49,6 +52,7 @@ public class SentenceCorpusTests
         var accuracy = SentenceProbe.Measure(decoder, Tokenizer);
         Assert.Equal(BuiltInCorpus.HeldOutSentences().Sum(s => Tokenizer.Encode(s).Count - 1), accuracy.Predictions);
         Assert.Equal(2, accuracy.ByLayer.Length);
-        Assert.All(accuracy.ByLayer, a => Assert.InRange(a, 0, 0.2)); // random weights over 4,096 tokens: almost never right
+        // random weights over 4,096 tokens: almost never right
+        Assert.All(accuracy.ByLayer, a => Assert.InRange(a, 0, 0.2));
     }
 }

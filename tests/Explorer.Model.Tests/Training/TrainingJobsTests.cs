@@ -11,11 +11,25 @@ public sealed class TrainingJobsTests : IAsyncLifetime
     private TrainingJobs _jobs = null!;
 
     private static readonly ModelSpec Tiny = new("tiny", 2, 32, 64, 4, 2, MiniPresets.Vocabulary, 64);
-    private static readonly TrainingOptions Short = new() { Steps = 6, BatchSize = 2, SequenceLength = 16, WarmupSteps = 1, CheckpointEvery = 0 };
+    private static readonly TrainingOptions Short = new()
+    {
+        Steps = 6,
+        BatchSize = 2,
+        SequenceLength = 16,
+        WarmupSteps = 1,
+        CheckpointEvery = 0,
+    };
 
     public Task InitializeAsync()
     {
-        _host = new ModelHost(new ModelHostOptions { ModelsFolder = _root.FullName, LoadDefaultModels = false, Device = "cpu" });
+        _host = new ModelHost(
+            new ModelHostOptions
+            {
+                ModelsFolder = _root.FullName,
+                LoadDefaultModels = false,
+                Device = "cpu",
+            }
+        );
         _jobs = new TrainingJobs(Path.Combine(_host.Folder.Root, "runs"));
         return Task.CompletedTask;
     }
@@ -27,7 +41,8 @@ public sealed class TrainingJobsTests : IAsyncLifetime
         _root.Delete(true);
     }
 
-    /// <summary>A run's end, or a test failure after a minute (a loaded 2-core machine trains these in seconds).</summary>
+    /// <summary>A run's end, or a test failure after a minute (a loaded 2-core machine trains these in
+    /// seconds).</summary>
     private static Task Ended(TrainingJob job) => job.Finished.WaitAsync(TimeSpan.FromMinutes(1));
 
     [Fact]
@@ -51,7 +66,11 @@ public sealed class TrainingJobsTests : IAsyncLifetime
     public async Task CancelledJobsStop()
     {
         var started = new TaskCompletionSource();
-        _jobs.Changed += () => { if (_jobs.Jobs.FirstOrDefault()?.Losses.Count > 0) started.TrySetResult(); };
+        _jobs.Changed += () =>
+        {
+            if (_jobs.Jobs.FirstOrDefault()?.Losses.Count > 0)
+                started.TrySetResult();
+        };
         var job = _jobs.Enqueue("x", "long", Tiny, Short with { Steps = 10_000 });
         await started.Task.WaitAsync(TimeSpan.FromMinutes(1)); // its first step is recorded
         job.Cancel();
@@ -63,7 +82,9 @@ public sealed class TrainingJobsTests : IAsyncLifetime
     [Fact]
     public void BadSettingsAreRefused()
     {
-        var e = Assert.Throws<ArgumentException>(() => _jobs.Enqueue("x", "bad", Tiny with { AttentionHeads = 5 }, Short with { Steps = 0 }));
+        var e = Assert.Throws<ArgumentException>(() =>
+            _jobs.Enqueue("x", "bad", Tiny with { AttentionHeads = 5 }, Short with { Steps = 0 })
+        );
         Assert.Contains("steps 0", e.Message);
         Assert.Contains("num_attention_heads", e.Message);
         Assert.Empty(_jobs.Jobs);

@@ -15,7 +15,8 @@ public sealed class CheckpointTests : IDisposable
 
     private string Folder(string name) => Directory.CreateDirectory(Path.Combine(_dir.FullName, name)).FullName;
 
-    private static float[] Logits(Decoder.Decoder d) => TestModels.ToArray(d.Logits(TestModels.Tokens(1, 4, 2, 8, 5, 7)));
+    private static float[] Logits(Decoder.Decoder d) =>
+        TestModels.ToArray(d.Logits(TestModels.Tokens(1, 4, 2, 8, 5, 7)));
 
     [Fact]
     public void Fp32RoundTripIsExact()
@@ -76,7 +77,10 @@ public sealed class CheckpointTests : IDisposable
         Assert.True(shards.Length > 2);
         using (var index = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "model.safetensors.index.json"))))
         {
-            var map = index.RootElement.GetProperty("weight_map").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString());
+            var map = index
+                .RootElement.GetProperty("weight_map")
+                .EnumerateObject()
+                .ToDictionary(p => p.Name, p => p.Value.GetString());
             Assert.Equal(decoder.named_parameters().Select(p => p.name).Order(), map.Keys.Order());
             Assert.All(map.Values, f => Assert.Contains(f, shards.Select(Path.GetFileName)));
         }
@@ -85,7 +89,13 @@ public sealed class CheckpointTests : IDisposable
     }
 
     // A raw safetensors file with a hand-written header, for the malformed-file suite.
-    private string Raw(string name, string header, int dataBytes, long? claimedHeaderLength = null, byte[]? headerBytes = null)
+    private string Raw(
+        string name,
+        string header,
+        int dataBytes,
+        long? claimedHeaderLength = null,
+        byte[]? headerBytes = null
+    )
     {
         var path = Path.Combine(_dir.FullName, name);
         var json = headerBytes ?? Encoding.UTF8.GetBytes(header);
@@ -96,23 +106,62 @@ public sealed class CheckpointTests : IDisposable
         return path;
     }
 
-    public static TheoryData<string, string, int, string> Malformed => new()
-    {
-        { "not-json", "{\"a\": ", 0, "not valid JSON" },
-        { "array", "[1, 2]", 0, "must be a JSON object" },
-        { "unknown-dtype", """{"w": {"dtype": "F8_E4M3", "shape": [2], "data_offsets": [0, 2]}}""", 2, "dtype 'F8_E4M3' is not supported" },
-        { "out-of-range", """{"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}""", 8, "go beyond the data (8 bytes)" },
-        { "overlap", """{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}""", 12, "overlap a [0, 8)" },
-        { "size-mismatch", """{"w": {"dtype": "F16", "shape": [3], "data_offsets": [0, 8]}}""", 8, "needs 6 bytes" },
-        { "backwards", """{"w": {"dtype": "F32", "shape": [0], "data_offsets": [8, 4]}}""", 8, "are not an interval" },
-        { "negative-shape", """{"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}""", 4, "non-negative integers" },
-        { "no-offsets", """{"w": {"dtype": "F32", "shape": [1]}}""", 4, "data_offsets must be" },
-        { "entry-not-object", """{"w": 3}""", 0, "must be an object" },
-    };
+    public static TheoryData<string, string, int, string> Malformed =>
+        new()
+        {
+            { "not-json", "{\"a\": ", 0, "not valid JSON" },
+            { "array", "[1, 2]", 0, "must be a JSON object" },
+            {
+                "unknown-dtype",
+                """{"w": {"dtype": "F8_E4M3", "shape": [2], "data_offsets": [0, 2]}}""",
+                2,
+                "dtype 'F8_E4M3' is not supported"
+            },
+            {
+                "out-of-range",
+                """{"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}""",
+                8,
+                "go beyond the data (8 bytes)"
+            },
+            {
+                "overlap",
+                """
+                    {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "b": {"dtype": "F32", "shape": [2],
+                    "data_offsets": [4, 12]}}
+                    """,
+                12,
+                "overlap a [0, 8)"
+            },
+            {
+                "size-mismatch",
+                """{"w": {"dtype": "F16", "shape": [3], "data_offsets": [0, 8]}}""",
+                8,
+                "needs 6 bytes"
+            },
+            {
+                "backwards",
+                """{"w": {"dtype": "F32", "shape": [0], "data_offsets": [8, 4]}}""",
+                8,
+                "are not an interval"
+            },
+            {
+                "negative-shape",
+                """{"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}""",
+                4,
+                "non-negative integers"
+            },
+            { "no-offsets", """{"w": {"dtype": "F32", "shape": [1]}}""", 4, "data_offsets must be" },
+            { "entry-not-object", """{"w": 3}""", 0, "must be an object" },
+        };
 
     [Theory]
     [MemberData(nameof(Malformed))]
-    public void MalformedHeadersAreRejectedWithTheirOwnMessage(string name, string header, int dataBytes, string message)
+    public void MalformedHeadersAreRejectedWithTheirOwnMessage(
+        string name,
+        string header,
+        int dataBytes,
+        string message
+    )
     {
         var e = Assert.Throws<CheckpointException>(() => SafetensorsFile.Open(Raw(name, header, dataBytes)));
         Assert.Contains(message, e.Message);
@@ -122,7 +171,9 @@ public sealed class CheckpointTests : IDisposable
     [Fact]
     public void HeaderLengthBeyondTheFileIsRejected()
     {
-        var e = Assert.Throws<CheckpointException>(() => SafetensorsFile.Open(Raw("long", "{}", 0, claimedHeaderLength: 1_000_000)));
+        var e = Assert.Throws<CheckpointException>(() =>
+            SafetensorsFile.Open(Raw("long", "{}", 0, claimedHeaderLength: 1_000_000))
+        );
         Assert.Contains("header length 1,000,000 goes beyond the end of the file", e.Message);
     }
 
@@ -155,7 +206,8 @@ public sealed class CheckpointTests : IDisposable
     {
         using var decoder = TestModels.Build(TestModels.Small);
         var folder = Folder("mismatch");
-        var tensors = decoder.named_parameters()
+        var tensors = decoder
+            .named_parameters()
             .Where(p => p.name != "model.layers.1.mlp.up_proj.weight")
             .Select(p => (p.name, p.parameter.detach()))
             .Append(("model.layers.7.mlp.up_proj.weight", torch.zeros(2, 2)))
@@ -190,7 +242,10 @@ public sealed class CheckpointTests : IDisposable
         File.WriteAllText(Path.Combine(empty, "config.json"), """{"hidden_size": 32}""");
         Assert.Contains("intermediate_size", Assert.Throws<CheckpointException>(() => Checkpoint.Load(empty)).Message);
         File.WriteAllText(Path.Combine(empty, "config.json"), HfConfigWriter.ToJson(TestModels.Small));
-        Assert.Contains("neither model.safetensors nor", Assert.Throws<CheckpointException>(() => Checkpoint.Load(empty)).Message);
+        Assert.Contains(
+            "neither model.safetensors nor",
+            Assert.Throws<CheckpointException>(() => Checkpoint.Load(empty)).Message
+        );
     }
 
     [Fact]
@@ -200,12 +255,21 @@ public sealed class CheckpointTests : IDisposable
         var folder = Folder("huge");
         using (var decoder = TestModels.Build(TestModels.Small))
             Checkpoint.Save(decoder, folder, ScalarType.BFloat16);
-        File.WriteAllText(Path.Combine(folder, "config.json"), HfConfigWriter.ToJson(ModelPresets.DeepSeekLlm67B, "bfloat16"));
+        File.WriteAllText(
+            Path.Combine(folder, "config.json"),
+            HfConfigWriter.ToJson(ModelPresets.DeepSeekLlm67B, "bfloat16")
+        );
         var needed = 67_425_001_472L * 2; // bf16: the exact count of the 67B times two bytes
-        var e = Assert.Throws<CheckpointException>(() => Checkpoint.CheckMemory(folder, ModelPresets.DeepSeekLlm67B, ScalarType.BFloat16, availableBytes: needed - 1));
+        var e = Assert.Throws<CheckpointException>(() =>
+            Checkpoint.CheckMemory(folder, ModelPresets.DeepSeekLlm67B, ScalarType.BFloat16, availableBytes: needed - 1)
+        );
         Assert.Contains($"{needed / (double)(1L << 30):0.0} GiB in BFloat16", e.Message);
-        Checkpoint.CheckMemory(folder, ModelPresets.DeepSeekLlm67B, ScalarType.BFloat16, availableBytes: needed); // exactly enough: fine
+        // exactly enough: fine
+        Checkpoint.CheckMemory(folder, ModelPresets.DeepSeekLlm67B, ScalarType.BFloat16, availableBytes: needed);
         if (Checkpoint.AvailableMemoryBytes() < needed)
-            Assert.Contains("GiB of memory are available", Assert.Throws<CheckpointException>(() => Checkpoint.Load(folder)).Message);
+            Assert.Contains(
+                "GiB of memory are available",
+                Assert.Throws<CheckpointException>(() => Checkpoint.Load(folder)).Message
+            );
     }
 }

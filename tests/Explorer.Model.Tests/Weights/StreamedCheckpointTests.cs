@@ -18,30 +18,38 @@ public sealed class StreamedCheckpointTests : IDisposable
 
     private string Folder(string name) => Directory.CreateDirectory(Path.Combine(_dir.FullName, name)).FullName;
 
-    public static TheoryData<string, ScalarType, long, bool> Shapes => new()
-    {
-        { "small", ScalarType.Float32, long.MaxValue, true },          // one file, fp32, GQA 4:2
-        { "small", ScalarType.BFloat16, 12_000, true },                 // shards, bf16
-        { "tied", ScalarType.Float32, 20_000, true },                   // head tied to the embedding, shards
-        { "mha-deep", ScalarType.BFloat16, long.MaxValue, true },      // 7 layers, no GQA
-        // The same, each layer read into the buffers' own memory instead of mapped.
-        { "small", ScalarType.Float32, long.MaxValue, false },
-        { "small", ScalarType.BFloat16, 12_000, false },
-        { "tied", ScalarType.Float32, 20_000, false },
-        { "mha-deep", ScalarType.BFloat16, long.MaxValue, false },
-    };
+    public static TheoryData<string, ScalarType, long, bool> Shapes =>
+        new()
+        {
+            { "small", ScalarType.Float32, long.MaxValue, true }, // one file, fp32, GQA 4:2
+            { "small", ScalarType.BFloat16, 12_000, true }, // shards, bf16
+            { "tied", ScalarType.Float32, 20_000, true }, // head tied to the embedding, shards
+            { "mha-deep", ScalarType.BFloat16, long.MaxValue, true }, // 7 layers, no GQA
+            // The same, each layer read into the buffers' own memory instead of mapped.
+            { "small", ScalarType.Float32, long.MaxValue, false },
+            { "small", ScalarType.BFloat16, 12_000, false },
+            { "tied", ScalarType.Float32, 20_000, false },
+            { "mha-deep", ScalarType.BFloat16, long.MaxValue, false },
+        };
 
     public static TheoryData<bool> Modes => new() { true, false };
 
-    private static ModelSpec Spec(string shape) => shape switch
-    {
-        "small" => TestModels.Small,
-        "tied" => TestModels.Small with { TiedEmbeddings = true },
-        "mha-deep" => TestModels.Small with { Layers = 7, KeyValueHeads = 4 },
-        _ => throw new ArgumentException(shape),
-    };
+    private static ModelSpec Spec(string shape) =>
+        shape switch
+        {
+            "small" => TestModels.Small,
+            "tied" => TestModels.Small with { TiedEmbeddings = true },
+            "mha-deep" => TestModels.Small with { Layers = 7, KeyValueHeads = 4 },
+            _ => throw new ArgumentException(shape),
+        };
 
-    private static readonly TraceOptions Everything = new() { Attention = true, Residual = true, LogitLens = true, DeferredLensPositions = [1, 3, 5] };
+    private static readonly TraceOptions Everything = new()
+    {
+        Attention = true,
+        Residual = true,
+        LogitLens = true,
+        DeferredLensPositions = [1, 3, 5],
+    };
     private static readonly long[] Prompt = [3, 1, 4, 1, 5, 9, 2, 6];
 
     [Theory]
@@ -75,8 +83,8 @@ public sealed class StreamedCheckpointTests : IDisposable
             Assert.Equal(a.SinkMass, b.SinkMass);
             Assert.Equal(a.PreviousTokenScore, b.PreviousTokenScore);
             for (var l = 0; l < a.Layers; l++)
-                for (var h = 0; h < a.Spec.AttentionHeads; h++)
-                    Assert.Equal(a.HeadMap(l, h), b.HeadMap(l, h));
+            for (var h = 0; h < a.Spec.AttentionHeads; h++)
+                Assert.Equal(a.HeadMap(l, h), b.HeadMap(l, h));
             AssertSameLens(a.LogitLens!, b.LogitLens!);
             AssertSameLens(a.CompleteLens(resident), b.CompleteLens(streamed));
         }
@@ -87,13 +95,13 @@ public sealed class StreamedCheckpointTests : IDisposable
         Assert.Equal(a.GetLength(0), b.GetLength(0));
         Assert.Equal(a.GetLength(1), b.GetLength(1));
         for (var l = 0; l < a.GetLength(0); l++)
-            for (var p = 0; p < a.GetLength(1); p++)
-            {
-                Assert.Equal(a[l, p].TopTokens, b[l, p].TopTokens);
-                Assert.Equal(a[l, p].TopProbabilities, b[l, p].TopProbabilities);
-                Assert.Equal(a[l, p].Entropy, b[l, p].Entropy);
-                Assert.Equal(a[l, p].KlToFinal, b[l, p].KlToFinal);
-            }
+        for (var p = 0; p < a.GetLength(1); p++)
+        {
+            Assert.Equal(a[l, p].TopTokens, b[l, p].TopTokens);
+            Assert.Equal(a[l, p].TopProbabilities, b[l, p].TopProbabilities);
+            Assert.Equal(a[l, p].Entropy, b[l, p].Entropy);
+            Assert.Equal(a[l, p].KlToFinal, b[l, p].KlToFinal);
+        }
     }
 
     [Fact]
@@ -108,11 +116,11 @@ public sealed class StreamedCheckpointTests : IDisposable
         using var cancel = new CancellationTokenSource();
         var reached = new List<int>();
         Assert.ThrowsAny<OperationCanceledException>(() => streamed.Trace(tokens, Everything, cancel.Token, done =>
-        {
-            reached.Add(done);
-            if (done == 3)
-                cancel.Cancel();
-        }));
+            {
+                reached.Add(done);
+                if (done == 3)
+                    cancel.Cancel();
+            }));
         Assert.Equal([1, 2, 3], reached); // stopped before layer 4 of 7
 
         using var a = resident.Trace(tokens, Everything);
@@ -146,7 +154,10 @@ public sealed class StreamedCheckpointTests : IDisposable
         var error = Assert.Throws<CheckpointException>(() => streamed.Trace(tokens, Everything));
         Assert.Contains(shard, error.Message);
         Assert.Contains("model.layers.", error.Message);
-        Assert.Contains(error.Message.Split(' ').First(w => w.StartsWith("model.layers.", StringComparison.Ordinal)), firstInShard);
+        Assert.Contains(
+            error.Message.Split(' ').First(w => w.StartsWith("model.layers.", StringComparison.Ordinal)),
+            firstInShard
+        );
         // The decoder is still usable for what it can read: the same failure again, not a crash or a hang.
         Assert.Throws<CheckpointException>(() => streamed.Trace(tokens, Everything));
     }
@@ -161,7 +172,7 @@ public sealed class StreamedCheckpointTests : IDisposable
         long sixtySevenLayers = 95L * (2L * 8192 * 8192 + 2L * 8192 * 1024 + 3L * 8192 * 22016 + 2 * 8192) * 2;
         var seven = Checkpoint.StreamedBytes(Core.Specs.ModelPresets.DeepSeekLlm7B, ScalarType.BFloat16);
         var sixtySeven = Checkpoint.StreamedBytes(Core.Specs.ModelPresets.DeepSeekLlm67B, ScalarType.BFloat16);
-        Assert.True(Checkpoint.MapsLayers(sevenLayers, seven, 23 * gib));          // this machine: the 7B's layers stay cached
+        Assert.True(Checkpoint.MapsLayers(sevenLayers, seven, 23 * gib)); // this machine: the 7B's layers stay cached
         Assert.False(Checkpoint.MapsLayers(sixtySevenLayers, sixtySeven, 23 * gib)); // 131 GB of layers cannot
         Assert.True(Checkpoint.MapsLayers(sixtySevenLayers, sixtySeven, 256 * gib));
         // The boundary: layers, streamed weights and 1 GiB exactly.
@@ -175,8 +186,11 @@ public sealed class StreamedCheckpointTests : IDisposable
         var spec = Spec("small");
         var folder = Folder("layer-bytes");
         RandomCheckpoint.Write(spec, folder, ScalarType.BFloat16, 12_000, seed: 15);
-        var perLayer = 2L * spec.HiddenSize * spec.HiddenSize + 2L * spec.HiddenSize * spec.HeadDim * spec.KeyValueHeads
-                       + 3L * spec.HiddenSize * spec.IntermediateSize + 2 * spec.HiddenSize;
+        var perLayer =
+            2L * spec.HiddenSize * spec.HiddenSize
+            + 2L * spec.HiddenSize * spec.HeadDim * spec.KeyValueHeads
+            + 3L * spec.HiddenSize * spec.IntermediateSize
+            + 2 * spec.HiddenSize;
         Assert.Equal(spec.Layers * perLayer * 2, Checkpoint.LayerFileBytes(Checkpoint.OpenTensors(folder)));
     }
 
@@ -188,9 +202,13 @@ public sealed class StreamedCheckpointTests : IDisposable
         // file's length tells. The cut takes the last 8 bytes of the layer tensor that ends furthest into its file
         // (every other layer tensor of that file lies before the cut).
         using var streamed = StreamedShards("cut", seed: 14, mapLayers, out var folder);
-        var (key, (file, entry)) = Checkpoint.OpenTensors(folder)
+        var (key, (file, entry)) = Checkpoint
+            .OpenTensors(folder)
             .Where(t => t.Key.StartsWith("model.layers.", StringComparison.Ordinal))
-            .Where(t => (t.Value.File.DataStart + t.Value.Entry.End - 1) / 4096 == (t.Value.File.DataStart + t.Value.Entry.End - 8) / 4096)
+            .Where(t =>
+                (t.Value.File.DataStart + t.Value.Entry.End - 1) / 4096
+                == (t.Value.File.DataStart + t.Value.Entry.End - 8) / 4096
+            )
             .MaxBy(t => t.Value.File.DataStart + t.Value.Entry.End);
         using (var handle = File.Open(file.Path, FileMode.Open, FileAccess.Write))
             handle.SetLength(file.DataStart + entry.End - 8);
@@ -219,8 +237,13 @@ public sealed class StreamedCheckpointTests : IDisposable
         using var streamed = Checkpoint.LoadStreamed(folder);
         using var tokens = TestModels.Tokens(Prompt);
         var reached = 0;
-        var error = Assert.Throws<CheckpointException>(() => streamed.Trace(tokens, Everything, onLayer: done => reached = done));
-        Assert.Contains($"{name} in model.safetensors: 1 NaN and 1 infinite of {entry.Elements:N0} values", error.Message);
+        var error = Assert.Throws<CheckpointException>(() =>
+            streamed.Trace(tokens, Everything, onLayer: done => reached = done)
+        );
+        Assert.Contains(
+            $"{name} in model.safetensors: 1 NaN and 1 infinite of {entry.Elements:N0} values",
+            error.Message
+        );
         Assert.True(reached <= 4, $"the forward ran past the bad layer ({reached} layers done)");
     }
 
@@ -250,16 +273,24 @@ public sealed class StreamedMemoryTests : IDisposable
     public void Dispose() => _dir.Delete(recursive: true);
 
     [Theory]
-    [InlineData(true, true)]   // mapped, pages released after use (a model the page cache cannot hold)
-    [InlineData(true, false)]  // mapped, pages kept (one it can)
-    [InlineData(false, true)]  // read into the buffers
+    [InlineData(true, true)] // mapped, pages released after use (a model the page cache cannot hold)
+    [InlineData(true, false)] // mapped, pages kept (one it can)
+    [InlineData(false, true)] // read into the buffers
     public void StreamingHoldsTwoLayersNotTheModel(bool mapLayers, bool releasePages)
     {
         if (!OperatingSystem.IsLinux())
             return; // RssAnon and RssFile are Linux's figures
         // 12 layers of 52 MB each in fp32 (d 1024, FFN 2816): 630 MB of layers on disk, deleted after.
-        var spec = new ModelSpec("stream-memory", Layers: 12, HiddenSize: 1024, IntermediateSize: 2816,
-            AttentionHeads: 8, KeyValueHeads: 8, VocabularySize: 512, ContextLength: 64);
+        var spec = new ModelSpec(
+            "stream-memory",
+            Layers: 12,
+            HiddenSize: 1024,
+            IntermediateSize: 2816,
+            AttentionHeads: 8,
+            KeyValueHeads: 8,
+            VocabularySize: 512,
+            ContextLength: 64
+        );
         var folder = Path.Combine(_dir.FullName, "model");
         RandomCheckpoint.Write(spec, folder, ScalarType.Float32, 200L << 20, seed: 21);
         var layerBytes = Core.Accounting.ParameterBreakdown.Of(spec).PerLayer.Total * sizeof(float);
@@ -268,14 +299,15 @@ public sealed class StreamedMemoryTests : IDisposable
         Explorer.Model.Hosting.ProcessMemory.Trim();
         var before = Explorer.Model.Hosting.ProcessMemory.AnonymousResident();
         var filesBefore = Explorer.Model.Hosting.ProcessMemory.FileResident();
-        long peak = before, filesPeak = filesBefore;
+        long peak = before,
+            filesPeak = filesBefore;
         using (var streamed = Checkpoint.LoadStreamed(folder, null, null, mapLayers, releasePages))
         using (var tokens = TestModels.Tokens(Enumerable.Range(0, 32).Select(i => (long)(i * 7 % 512)).ToArray()))
         using (var trace = streamed.Trace(tokens, TraceOptions.ForViews(32, attention: true), onLayer: _ =>
-               {
-                   peak = Math.Max(peak, Explorer.Model.Hosting.ProcessMemory.AnonymousResident());
-                   filesPeak = Math.Max(filesPeak, Explorer.Model.Hosting.ProcessMemory.FileResident());
-               }))
+            {
+                peak = Math.Max(peak, Explorer.Model.Hosting.ProcessMemory.AnonymousResident());
+                filesPeak = Math.Max(filesPeak, Explorer.Model.Hosting.ProcessMemory.FileResident());
+            }))
         {
             Assert.Equal(spec.Layers, trace.Layers);
         }
@@ -283,14 +315,23 @@ public sealed class StreamedMemoryTests : IDisposable
         // forward's temporaries (a few MB at 32 tokens), and the allocator's slack; 64 MB covers the last three. All
         // twelve layers resident would be 630 MB.
         var grew = peak - before;
-        Assert.True(grew < 2 * layerBytes + (64L << 20),
-            $"streaming grew anonymous memory by {grew / 1048576.0:0} MB; two layers are {2 * layerBytes / 1048576.0:0} MB, all {spec.Layers} {allLayers / 1048576.0:0} MB");
+        Assert.True(
+            grew < 2 * layerBytes + (64L << 20),
+            $"streaming grew anonymous memory by {grew / 1048576.0:0} MB; two layers are "
+                + $"{2 * layerBytes / 1048576.0:0} MB, all {spec.Layers} {allLayers / 1048576.0:0} MB"
+        );
         // Mapped pages: released, at most the two layers in use (and a page at each end) stay mapped; kept, the
         // layers that passed stay mapped (the last one is counted as it passes, so 11 of 12 at least).
         var filesGrew = filesPeak - filesBefore;
         if (mapLayers && releasePages)
-            Assert.True(filesGrew < 2 * layerBytes + (16L << 20), $"released, mapped file pages grew by {filesGrew / 1048576.0:0} MB");
+            Assert.True(
+                filesGrew < 2 * layerBytes + (16L << 20),
+                $"released, mapped file pages grew by {filesGrew / 1048576.0:0} MB"
+            );
         if (mapLayers && !releasePages)
-            Assert.True(filesGrew >= (spec.Layers - 1) * layerBytes, $"kept, mapped file pages grew by {filesGrew / 1048576.0:0} MB only");
+            Assert.True(
+                filesGrew >= (spec.Layers - 1) * layerBytes,
+                $"kept, mapped file pages grew by {filesGrew / 1048576.0:0} MB only"
+            );
     }
 }

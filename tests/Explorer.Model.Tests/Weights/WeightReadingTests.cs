@@ -1,8 +1,8 @@
-using MemoryMarshal = System.Runtime.InteropServices.MemoryMarshal;
 using Explorer.Model.Hosting;
 using Explorer.Model.Weights;
 using TorchSharp;
 using static TorchSharp.torch;
+using MemoryMarshal = System.Runtime.InteropServices.MemoryMarshal;
 
 namespace Explorer.Model.Tests.Weights;
 
@@ -25,7 +25,8 @@ public sealed class WeightReadingTests : IDisposable
             var size = dtype == "F32" ? 4 : 2;
             var bytes = new byte[count * size];
             random.NextBytes(bytes);
-            long nan = 0, inf = 0;
+            long nan = 0,
+                inf = 0;
             for (var i = 0; i < count; i++)
             {
                 // Decoded independently: through .NET's own float types.
@@ -35,8 +36,10 @@ public sealed class WeightReadingTests : IDisposable
                     "F16" => (float)BitConverter.ToHalf(bytes, i * 2),
                     _ => BitConverter.Int32BitsToSingle(BitConverter.ToUInt16(bytes, i * 2) << 16),
                 };
-                if (float.IsNaN(value)) nan++;
-                else if (float.IsInfinity(value)) inf++;
+                if (float.IsNaN(value))
+                    nan++;
+                else if (float.IsInfinity(value))
+                    inf++;
             }
             Assert.Equal(new NonFiniteCount(nan, inf), NonFiniteCount.In(bytes, dtype));
         }
@@ -69,9 +72,13 @@ public sealed class WeightReadingTests : IDisposable
         var reads = new List<long>();
         var found = file.ReadInto(file.Entries["b"], destination, stream, reads.Add, chunkBytes: 100);
         Assert.Equal(default, found);
-        Assert.Equal(source.to(target).to(ScalarType.Float32).data<float>().ToArray(), destination.to(ScalarType.Float32).data<float>().ToArray());
+        Assert.Equal(
+            source.to(target).to(ScalarType.Float32).data<float>().ToArray(),
+            destination.to(ScalarType.Float32).data<float>().ToArray()
+        );
         var size = SafetensorsFile.ElementSizes[SafetensorsFile.FromScalarType(fileType)];
-        Assert.Equal((37 * 53 * size + 100 / size * size - 1) / (100 / size * size), reads.Count); // ⌈bytes / chunk⌉ reads
+        // ⌈bytes / chunk⌉ reads
+        Assert.Equal((37 * 53 * size + 100 / size * size - 1) / (100 / size * size), reads.Count);
         Assert.Equal(37L * 53 * size, reads.Sum());
     }
 
@@ -111,6 +118,9 @@ public sealed class WeightReadingTests : IDisposable
     public void PeakResidentMemoryIsReadAndAtLeastTheCurrent()
     {
         var current = ProcessMemory.Resident();
-        Assert.True(ProcessMemory.PeakResident() >= current * 0.99, $"peak {ProcessMemory.PeakResident()} < current {current}");
+        Assert.True(
+            ProcessMemory.PeakResident() >= current * 0.99,
+            $"peak {ProcessMemory.PeakResident()} < current {current}"
+        );
     }
 }

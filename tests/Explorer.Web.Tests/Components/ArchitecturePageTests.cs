@@ -15,7 +15,8 @@ public class ArchitecturePageTests : BunitTest
         return Context.Render<Architecture>();
     }
 
-    private static string CostTable(IRenderedComponent<Architecture> cut) => cut.Find("[data-testid=cost-table]").TextContent;
+    private static string CostTable(IRenderedComponent<Architecture> cut) =>
+        cut.Find("[data-testid=cost-table]").TextContent;
 
     private static IRenderedComponent<SpecPicker> Picker(IRenderedComponent<Architecture> cut, string side) =>
         cut.FindComponents<SpecPicker>().Single(p => p.Instance.Side == side);
@@ -54,7 +55,8 @@ public class ArchitecturePageTests : BunitTest
         await cut.InvokeAsync(() => select.Instance.ValueChanged.InvokeAsync("llama-2-70b"));
 
         // LLaMA-2-70B: 80·(2·8192² + 2·8192·1024 + 3·8192·28672 + 2·8192) + 2·32000·8192 + 8192.
-        long llama70 = 80L * (2L * 8192 * 8192 + 2L * 8192 * 1024 + 3L * 8192 * 28672 + 2 * 8192) + 2L * 32000 * 8192 + 8192;
+        long llama70 =
+            80L * (2L * 8192 * 8192 + 2L * 8192 * 1024 + 3L * 8192 * 28672 + 2 * 8192) + 2L * 32000 * 8192 + 8192;
         Assert.Contains(llama70.ToString("N0"), CostTable(cut));
         Assert.DoesNotContain("67,425,001,472", CostTable(cut));
         Assert.Equal(80, cut.FindAll("[data-testid=stack-1] rect.stack-layer").Count);
@@ -65,7 +67,8 @@ public class ArchitecturePageTests : BunitTest
     public async Task SequenceLengthChangesKvPerSequence()
     {
         var cut = RenderPage();
-        var seq = cut.FindComponents<MudNumericField<int>>().Single(f => f.Instance.Label!.StartsWith("Sequence length"));
+        var seq = cut.FindComponents<MudNumericField<int>>()
+            .Single(f => f.Instance.Label!.StartsWith("Sequence length"));
         await cut.InvokeAsync(() => seq.Instance.ValueChanged.InvokeAsync(1024));
         Assert.Contains((1024L * 491_520).ToString("N0"), CostTable(cut));
         Assert.Contains("sequence of 1,024", CostTable(cut));
@@ -77,7 +80,9 @@ public class ArchitecturePageTests : BunitTest
         var cut = RenderPage();
         var picker = Picker(cut, "a");
         picker.Find("[data-testid=edit-a]").Click();
-        var heads = picker.FindComponents<MudNumericField<int>>().Single(f => f.Instance.Label == "num_attention_heads");
+        var heads = picker
+            .FindComponents<MudNumericField<int>>()
+            .Single(f => f.Instance.Label == "num_attention_heads");
         await cut.InvokeAsync(() => heads.Instance.ValueChanged.InvokeAsync(30));
 
         var errors = cut.Find("[data-testid=errors-a]").TextContent;
@@ -111,7 +116,10 @@ public class ArchitecturePageTests : BunitTest
 
         // 12·(2·512² + 2·512·128 + 3·512·1376 + 2·512) + 2·32000·512 + 512.
         long expected = 12L * (2 * 512 * 512 + 2 * 512 * 128 + 3 * 512 * 1376 + 2 * 512) + 2L * 32000 * 512 + 512;
-        await cut.WaitForAssertionAsync(() => Assert.Contains(expected.ToString("N0"), CostTable(cut)), TimeSpan.FromSeconds(30));
+        await cut.WaitForAssertionAsync(
+            () => Assert.Contains(expected.ToString("N0"), CostTable(cut)),
+            TimeSpan.FromSeconds(30)
+        );
         Assert.Contains("tiny", cut.Find("[data-testid=config-table]").TextContent);
     }
 
@@ -119,8 +127,13 @@ public class ArchitecturePageTests : BunitTest
     public async Task UploadingABadConfigNamesTheProblemAndKeepsTheSpec()
     {
         var cut = RenderPage();
-        Picker(cut, "b").FindComponent<InputFile>().UploadFiles(InputFileContent.CreateFromText("""{"hidden_size": 512}""", "bad.json"));
-        await cut.WaitForAssertionAsync(() => Assert.Contains("intermediate_size", cut.Find("[data-testid=errors-b]").TextContent), TimeSpan.FromSeconds(30));
+        Picker(cut, "b")
+            .FindComponent<InputFile>()
+            .UploadFiles(InputFileContent.CreateFromText("""{"hidden_size": 512}""", "bad.json"));
+        await cut.WaitForAssertionAsync(
+            () => Assert.Contains("intermediate_size", cut.Find("[data-testid=errors-b]").TextContent),
+            TimeSpan.FromSeconds(30)
+        );
         Assert.Contains("bad.json was not loaded", cut.Find("[data-testid=errors-b]").TextContent);
         Assert.Contains("67,425,001,472", CostTable(cut));
     }
@@ -131,7 +144,10 @@ public class ArchitecturePageTests : BunitTest
         var cut = RenderPage();
         var big = new string(' ', HfConfigReader.MaxBytes + 10);
         Picker(cut, "a").FindComponent<InputFile>().UploadFiles(InputFileContent.CreateFromText(big, "huge.json"));
-        await cut.WaitForAssertionAsync(() => Assert.Contains("too large", cut.Find("[data-testid=errors-a]").TextContent), TimeSpan.FromSeconds(30));
+        await cut.WaitForAssertionAsync(
+            () => Assert.Contains("too large", cut.Find("[data-testid=errors-a]").TextContent),
+            TimeSpan.FromSeconds(30)
+        );
         Assert.Contains("6,910,365,696", CostTable(cut));
     }
 
@@ -154,7 +170,11 @@ public class ArchitecturePageTests : BunitTest
     {
         var cut = RenderPage();
         var panel = cut.FindComponent<DepthWidthPanel>();
-        int[] Widths() => panel.FindAll("[data-testid=alternatives] tbody tr").Select(r => int.Parse(r.Children[1].TextContent)).ToArray();
+        int[] Widths() =>
+            panel
+                .FindAll("[data-testid=alternatives] tbody tr")
+                .Select(r => int.Parse(r.Children[1].TextContent))
+                .ToArray();
         Assert.All(Widths(), d => Assert.Equal(8192, d));
 
         var family = panel.FindComponents<MudSelect<ShapeFamily>>().Single();

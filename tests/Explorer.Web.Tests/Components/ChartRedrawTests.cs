@@ -1,13 +1,15 @@
-using Explorer.Web.Views;
 using Bunit;
 using Explorer.Web.Components.Charts;
+using Explorer.Web.Views;
 
 namespace Explorer.Web.Tests;
 
-/// <summary>A chart sends its figure to Plotly again only when the figure changed, not whenever its page re-renders.</summary>
+/// <summary>A chart sends its figure to Plotly again only when the figure changed, not whenever its page
+/// re-renders.</summary>
 public class ChartRedrawTests : BunitTest
 {
-    private int Redraws => Context.JSInterop.Invocations.Count(i => i.Identifier.Contains("react", StringComparison.OrdinalIgnoreCase));
+    private int Redraws =>
+        Context.JSInterop.Invocations.Count(i => i.Identifier.Contains("react", StringComparison.OrdinalIgnoreCase));
 
     private static LineSeries[] Lines(double y) => [new("a", [1, 2, 3], [y, 2, 3])];
 

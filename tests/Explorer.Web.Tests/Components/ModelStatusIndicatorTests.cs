@@ -18,7 +18,10 @@ public class ModelStatusIndicatorTests : BunitTest
             var cut = Context.Render<ModelStatusIndicator>();
             Assert.Contains("loading models", cut.Find("[data-testid=model-status]").TextContent);
             await host.LoadDefaultModelsAsync();
-            await cut.WaitForAssertionAsync(() => Assert.Contains("2 live models", cut.Find("[data-testid=model-status]").TextContent), TimeSpan.FromSeconds(30));
+            await cut.WaitForAssertionAsync(
+                () => Assert.Contains("2 live models", cut.Find("[data-testid=model-status]").TextContent),
+                TimeSpan.FromSeconds(30)
+            );
         }
         finally
         {

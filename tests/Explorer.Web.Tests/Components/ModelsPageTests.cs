@@ -13,7 +13,14 @@ public sealed class ModelsPageTests : BunitTest, IDisposable
 
     public ModelsPageTests()
     {
-        _host = new ModelHost(new ModelHostOptions { ModelsFolder = _root.FullName, LoadDefaultModels = false, Device = "cpu" });
+        _host = new ModelHost(
+            new ModelHostOptions
+            {
+                ModelsFolder = _root.FullName,
+                LoadDefaultModels = false,
+                Device = "cpu",
+            }
+        );
         Context.Services.AddSingleton(_host);
     }
 
@@ -31,8 +38,14 @@ public sealed class ModelsPageTests : BunitTest, IDisposable
             Checkpoint.Save(decoder, Path.Combine(_root.FullName, "tiny-ckpt"));
         var cut = Context.Render<Models>();
         cut.Find("[data-testid=load-tiny-ckpt]").Click();
-        await cut.WaitForAssertionAsync(() => Assert.Contains("tiny-ckpt", cut.Find("[data-testid=live-models]").TextContent), TimeSpan.FromSeconds(30));
-        await cut.WaitForAssertionAsync(() => Assert.Contains("Ready", cut.Find("[data-testid=live-models]").TextContent), TimeSpan.FromSeconds(30));
+        await cut.WaitForAssertionAsync(
+            () => Assert.Contains("tiny-ckpt", cut.Find("[data-testid=live-models]").TextContent),
+            TimeSpan.FromSeconds(30)
+        );
+        await cut.WaitForAssertionAsync(
+            () => Assert.Contains("Ready", cut.Find("[data-testid=live-models]").TextContent),
+            TimeSpan.FromSeconds(30)
+        );
         Assert.NotNull(_host.Find("tiny-ckpt"));
     }
 
@@ -44,8 +57,14 @@ public sealed class ModelsPageTests : BunitTest, IDisposable
             Checkpoint.Save(decoder, Path.Combine(_root.FullName, "tiny-stream"));
         var cut = Context.Render<Models>();
         cut.Find("[data-testid=stream-tiny-stream]").Click();
-        await cut.WaitForAssertionAsync(() => Assert.Contains("streamed, as asked: layer by layer from its files",
-            cut.Find("[data-testid=placement-tiny-stream]").TextContent), TimeSpan.FromSeconds(30));
+        await cut.WaitForAssertionAsync(
+            () =>
+                Assert.Contains(
+                    "streamed, as asked: layer by layer from its files",
+                    cut.Find("[data-testid=placement-tiny-stream]").TextContent
+                ),
+            TimeSpan.FromSeconds(30)
+        );
         Assert.True(_host.Find("tiny-stream")!.Decoder.IsStreamed);
         Assert.Contains("would fit", cut.Find("[data-testid=placement-tiny-stream]").TextContent);
     }

@@ -11,7 +11,8 @@ public class NavigationTests : BunitTest
     {
         var cut = Context.Render<NavMenu>();
         var links = cut.FindComponents<MudNavLink>();
-        var routes = typeof(Program).Assembly.GetTypes()
+        var routes = typeof(Program)
+            .Assembly.GetTypes()
             .SelectMany(t => t.GetCustomAttributes(typeof(Microsoft.AspNetCore.Components.RouteAttribute), false))
             .Cast<Microsoft.AspNetCore.Components.RouteAttribute>()
             .Select(r => r.Template.TrimStart('/'))

@@ -15,7 +15,9 @@ public sealed class PipelinePageTests : BunitTest, IDisposable
 
     private IRenderedComponent<Pipeline> RenderPage(bool liveModels = false, string? uri = null)
     {
-        _host = new Explorer.Model.Hosting.ModelHost(new Explorer.Model.Hosting.ModelHostOptions { ModelsFolder = _root.FullName, Device = "cpu" });
+        _host = new Explorer.Model.Hosting.ModelHost(
+            new Explorer.Model.Hosting.ModelHostOptions { ModelsFolder = _root.FullName, Device = "cpu" }
+        );
         if (liveModels)
             _host.LoadDefaultModelsAsync().GetAwaiter().GetResult();
         Context.Services.AddSingleton(_host);
@@ -41,7 +43,10 @@ public sealed class PipelinePageTests : BunitTest, IDisposable
         var basis = cut.FindComponents<MudSelect<CostBasis>>().Single();
         Assert.Equal("Configuration", Basis(cut)); // a model opens on its searched configuration
         await cut.InvokeAsync(() => basis.Instance.ValueChanged.InvokeAsync(CostBasis.Measured));
-        await cut.WaitForAssertionAsync(() => Assert.NotEqual(analytic, cut.Find("[data-testid=plan-a-stages]").TextContent), TimeSpan.FromSeconds(60));
+        await cut.WaitForAssertionAsync(
+            () => Assert.NotEqual(analytic, cut.Find("[data-testid=plan-a-stages]").TextContent),
+            TimeSpan.FromSeconds(60)
+        );
         Assert.Equal(33, cut.FindAll("[data-testid=plan-a-strip] rect.unit").Count);
         Assert.Empty(cut.FindAll("[data-testid=measured-for]"));
         // Timed for the page's stage count (each stage thread's share of the cores): another count says so.
@@ -64,13 +69,19 @@ public sealed class PipelinePageTests : BunitTest, IDisposable
         Assert.Equal("Analytic", Basis(cut));
         var analytic = cut.Find("[data-testid=plan-a-stages]").TextContent;
         Assert.NotEqual(configured, analytic);
-        await cut.InvokeAsync(() => cut.FindComponents<MudSelect<CostBasis>>().Single().Instance.ValueChanged.InvokeAsync(CostBasis.Configuration));
+        await cut.InvokeAsync(() =>
+            cut.FindComponents<MudSelect<CostBasis>>()
+                .Single()
+                .Instance.ValueChanged.InvokeAsync(CostBasis.Configuration)
+        );
         Assert.Equal(configured, cut.Find("[data-testid=plan-a-stages]").TextContent);
     }
 
-    private static string? Basis(IRenderedComponent<Pipeline> cut) => cut.Find("[data-testid=cost-basis]").GetAttribute("data-basis");
+    private static string? Basis(IRenderedComponent<Pipeline> cut) =>
+        cut.Find("[data-testid=cost-basis]").GetAttribute("data-basis");
 
-    private static int StageRows(IRenderedComponent<Pipeline> cut, string plan = "plan-a") => cut.FindAll($"[data-testid={plan}-stages] tbody tr").Count;
+    private static int StageRows(IRenderedComponent<Pipeline> cut, string plan = "plan-a") =>
+        cut.FindAll($"[data-testid={plan}-stages] tbody tr").Count;
 
     [Fact]
     public async Task APlanRunsForRealOnTheLiveModel()
@@ -85,13 +96,22 @@ public sealed class PipelinePageTests : BunitTest, IDisposable
         var seq = cut.FindComponents<MudNumericField<int>>().Single(f => f.Instance.Label == "Sequence");
         await cut.InvokeAsync(() => seq.Instance.ValueChanged.InvokeAsync(32));
         cut.Find("[data-testid=run-for-real]").Click();
-        await cut.WaitForAssertionAsync(() => Assert.Contains("the simulator is off by", cut.Find("[data-testid=simulator-error]").TextContent), TimeSpan.FromSeconds(60));
-        Assert.NotNull(cut.FindComponents<Explorer.Web.Components.Charts.GanttChart>().SingleOrDefault(g => g.Instance.Id == "gantt-measured"));
+        await cut.WaitForAssertionAsync(
+            () => Assert.Contains("the simulator is off by", cut.Find("[data-testid=simulator-error]").TextContent),
+            TimeSpan.FromSeconds(60)
+        );
+        Assert.NotNull(
+            cut.FindComponents<Explorer.Web.Components.Charts.GanttChart>()
+                .SingleOrDefault(g => g.Instance.Id == "gantt-measured")
+        );
     }
 
-    /// <summary>What the page opens on: the fastest configuration of the 67B that fits 64 H200s at 256 sequences of 4,096 tokens, among the schedules the engines run.</summary>
+    /// <summary>What the page opens on: the fastest configuration of the 67B that fits 64 H200s at 256 sequences of
+    /// 4,096 tokens, among the schedules the engines run.</summary>
     private static ParallelEstimate DefaultChoice() =>
-        ParallelSearch.Search(ModelPresets.DeepSeekLlm67B, 4096, Cluster.Node8(Gpu.H200), 64, 256).Fitting.First(e => e.Config.Schedule is ScheduleKind.OneFOneB or ScheduleKind.Interleaved1F1B);
+        ParallelSearch
+            .Search(ModelPresets.DeepSeekLlm67B, 4096, Cluster.Node8(Gpu.H200), 64, 256)
+            .Fitting.First(e => e.Config.Schedule is ScheduleKind.OneFOneB or ScheduleKind.Interleaved1F1B);
 
     [Fact]
     public void The67BOpensOnAConfigurationThatFitsAndPlansItsPipeline()
@@ -103,32 +123,52 @@ public sealed class PipelinePageTests : BunitTest, IDisposable
         Assert.Equal(best.Pipeline * best.VirtualStages, StageRows(cut));
         // Every unit of the 67B (embedding, 95 layers, head, loss) is drawn once in plan A's strip.
         Assert.Equal(98, cut.FindAll("[data-testid=plan-a-strip] rect.unit").Count);
-        Assert.Equal(best.Pipeline * best.VirtualStages - 1, cut.FindAll("[data-testid=plan-a-strip] g.boundary").Count);
+        Assert.Equal(
+            best.Pipeline * best.VirtualStages - 1,
+            cut.FindAll("[data-testid=plan-a-strip] g.boundary").Count
+        );
         // Costed per GPU of the t-way group with the ZeRO stage, the devices fit (no chip warns of the budget).
         Assert.Empty(cut.FindAll("[data-testid=plan-a-figures] .mud-chip-color-warning"));
-        Assert.Contains($"--tensor-model-parallel-size {best.Tensor} --pipeline-model-parallel-size {best.Pipeline}", cut.Find("[data-testid=export-text]").TextContent);
+        Assert.Contains(
+            $"--tensor-model-parallel-size {best.Tensor} --pipeline-model-parallel-size {best.Pipeline}",
+            cut.Find("[data-testid=export-text]").TextContent
+        );
         Assert.Contains($"--global-batch-size 256", cut.Find("[data-testid=export-text]").TextContent);
     }
 
     private static int[] FirstUnits(IRenderedComponent<Pipeline> cut) =>
-        cut.FindComponents<PlanSummary>().First(p => p.Instance.TestId == "plan-a").Instance.Outcome!.Report!.Plan.Stages.Select(s => s.FirstUnit).ToArray();
+        cut.FindComponents<PlanSummary>()
+            .First(p => p.Instance.TestId == "plan-a")
+            .Instance.Outcome!.Report!.Plan.Stages.Select(s => s.FirstUnit)
+            .ToArray();
 
     [Fact]
     public void ALinkOpensExactlyTheSplitItNames()
     {
-        var cut = RenderPage(uri: "pipeline?model=deepseek-7b-mini&stages=4&schedule=gpipe&microbatches=6&seq=20&mbs=2&method=manual&boundaries=3,12,20");
+        var cut = RenderPage(
+            uri: "pipeline?model=deepseek-7b-mini&stages=4&schedule=gpipe&microbatches=6&seq=20&mbs=2"
+                + "&method=manual&boundaries=3,12,20"
+        );
         Assert.Equal([0, 3, 12, 20], FirstUnits(cut));
-        var report = cut.FindComponents<PlanSummary>().First(p => p.Instance.TestId == "plan-a").Instance.Outcome!.Report!;
-        Assert.Equal((ScheduleKind.GPipe, 6, 40L), (report.Request.Schedule, report.Request.MicroBatches, report.Request.TokensPerMicroBatch));
+        var report = cut.FindComponents<PlanSummary>()
+            .First(p => p.Instance.TestId == "plan-a")
+            .Instance.Outcome!.Report!;
+        Assert.Equal(
+            (ScheduleKind.GPipe, 6, 40L),
+            (report.Request.Schedule, report.Request.MicroBatches, report.Request.TokensPerMicroBatch)
+        );
         Assert.Equal(MiniPresets.DeepSeek7BMini.Layers + 3, report.Request.Units.Count);
         Assert.Empty(cut.FindAll("[data-testid=url-notes]"));
-        Assert.StartsWith("No configuration chosen", cut.Find("[data-testid=parallel-chosen]").TextContent.Trim()); // pipeline only
+        // pipeline only
+        Assert.StartsWith("No configuration chosen", cut.Find("[data-testid=parallel-chosen]").TextContent.Trim());
     }
 
     [Fact]
     public void UnusableLinkValuesAreLeftOutWithANote()
     {
-        var cut = RenderPage(uri: "pipeline?model=deepseek-7b-mini&stages=abc&schedule=pipedream&boundaries=9,3&seq=999999");
+        var cut = RenderPage(
+            uri: "pipeline?model=deepseek-7b-mini&stages=abc&schedule=pipedream&boundaries=9,3&seq=999999"
+        );
         var notes = cut.Find("[data-testid=url-notes]").TextContent;
         Assert.Contains("stages=abc was left out: a whole number from 1 to 33", notes);
         Assert.Contains("schedule=pipedream was left out", notes);
@@ -160,8 +200,11 @@ public sealed class PipelinePageTests : BunitTest, IDisposable
     public async Task TheChosenConfigurationsCommunicationIsDrawnOnItsGantt()
     {
         var cut = RenderPage();
-        IEnumerable<string> Traces() => cut.FindComponents<Explorer.Web.Components.Charts.ChartFrame>().Single(f => f.Instance.Id == "gantt-a")
-            .Instance.Data.OfType<Plotly.Blazor.Traces.Bar>().Select(b => b.Name);
+        IEnumerable<string> Traces() =>
+            cut.FindComponents<Explorer.Web.Components.Charts.ChartFrame>()
+                .Single(f => f.Instance.Id == "gantt-a")
+                .Instance.Data.OfType<Plotly.Blazor.Traces.Bar>()
+                .Select(b => b.Name);
         Assert.Contains("tensor-parallel collectives (their share of each op)", Traces());
         Assert.Contains("data-parallel gradient reduce-scatter (ZeRO)", Traces());
         // A hand edit leaves the configuration: one device per stage, no tensor or data parallelism to draw.
@@ -174,8 +217,11 @@ public sealed class PipelinePageTests : BunitTest, IDisposable
     public async Task AnotherRowReplansAndAHandEditLeavesTheConfiguration()
     {
         var cut = RenderPage();
-        var third = ParallelSearch.Search(ModelPresets.DeepSeekLlm67B, 4096, Cluster.Node8(Gpu.H200), 64, 256).Fitting
-            .Where(e => e.Config.Schedule is ScheduleKind.OneFOneB or ScheduleKind.Interleaved1F1B).ElementAt(2).Config;
+        var third = ParallelSearch
+            .Search(ModelPresets.DeepSeekLlm67B, 4096, Cluster.Node8(Gpu.H200), 64, 256)
+            .Fitting.Where(e => e.Config.Schedule is ScheduleKind.OneFOneB or ScheduleKind.Interleaved1F1B)
+            .ElementAt(2)
+            .Config;
         cut.Find("[data-testid=parallel-use-2] button, button[data-testid=parallel-use-2]").Click();
         Assert.Contains(third.Describe(), cut.Find("[data-testid=parallel-chosen]").TextContent);
         Assert.Equal(third.Pipeline * third.VirtualStages, StageRows(cut));
@@ -191,7 +237,10 @@ public sealed class PipelinePageTests : BunitTest, IDisposable
         var cut = RenderPage();
         var gpus = cut.FindComponents<MudNumericField<int>>().Single(f => f.Instance.Label == "GPUs");
         await cut.InvokeAsync(() => gpus.Instance.ValueChanged.InvokeAsync(1));
-        Assert.Contains("No configuration of deepseek-llm-67b fits 1 × 141 GB", cut.Find("[data-testid=parallel-problem]").TextContent);
+        Assert.Contains(
+            "No configuration of deepseek-llm-67b fits 1 × 141 GB",
+            cut.Find("[data-testid=parallel-problem]").TextContent
+        );
         Assert.Contains("No configuration chosen", cut.Find("[data-testid=parallel-chosen]").TextContent);
     }
 
@@ -224,11 +273,17 @@ public sealed class PipelinePageTests : BunitTest, IDisposable
         Assert.Contains("manual", cut.Find("[data-testid=plan-a] h2").TextContent);
         var after = cut.FindAll("[data-testid=plan-a-stages] tbody tr")[0].TextContent;
         Assert.NotEqual(before, after);
-        Assert.Equal(first + 3 + 0, cut.FindComponents<StageStrip>().First(s => s.Instance.TestId == "plan-a-strip").Instance.Plan.Boundaries[0]);
+        Assert.Equal(
+            first + 3 + 0,
+            cut.FindComponents<StageStrip>().First(s => s.Instance.TestId == "plan-a-strip").Instance.Plan.Boundaries[0]
+        );
         // A boundary cannot pass its neighbour: every stage keeps a unit.
         var moved = cut.FindComponents<StageStrip>().First(s => s.Instance.TestId == "plan-a-strip");
         await cut.InvokeAsync(() => moved.Instance.MoveTo(0, 10_000));
-        Assert.Equal(moved.Instance.Plan.Boundaries[1] - 1, cut.FindComponents<StageStrip>().First(s => s.Instance.TestId == "plan-a-strip").Instance.Plan.Boundaries[0]);
+        Assert.Equal(
+            moved.Instance.Plan.Boundaries[1] - 1,
+            cut.FindComponents<StageStrip>().First(s => s.Instance.TestId == "plan-a-strip").Instance.Plan.Boundaries[0]
+        );
     }
 
     [Fact]
@@ -264,7 +319,9 @@ public sealed class PipelinePageTests : BunitTest, IDisposable
         await cut.InvokeAsync(() => schedule.Instance.ValueChanged.InvokeAsync(ScheduleKind.ZeroBubbleV));
         // 2p = 8 stages; device r runs stages r and 7 − r.
         Assert.Equal(8, StageRows(cut));
-        var devices = cut.FindAll("[data-testid=plan-a-stages] tbody tr").Select(r => r.QuerySelectorAll("td")[1].TextContent.Trim()).ToArray();
+        var devices = cut.FindAll("[data-testid=plan-a-stages] tbody tr")
+            .Select(r => r.QuerySelectorAll("td")[1].TextContent.Trim())
+            .ToArray();
         Assert.Equal(["0", "1", "2", "3", "3", "2", "1", "0"], devices);
     }
 
@@ -276,7 +333,10 @@ public sealed class PipelinePageTests : BunitTest, IDisposable
         Assert.Empty(cut.FindAll("[data-testid=url-notes]"));
         var table = cut.Find("[data-testid=parallel-table]").TextContent;
         Assert.Matches("zbv|interleaved-zb|dualpipev", table);
-        Assert.Equal("128", cut.Find("input[data-testid=parallel-gpus], [data-testid=parallel-gpus] input").GetAttribute("value"));
+        Assert.Equal(
+            "128",
+            cut.Find("input[data-testid=parallel-gpus], [data-testid=parallel-gpus] input").GetAttribute("value")
+        );
     }
 
     [Fact]

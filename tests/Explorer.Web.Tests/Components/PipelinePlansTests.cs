@@ -13,7 +13,12 @@ public class PipelinePlansTests
     public void BadSettingsAreSaidAndPlanNothing()
     {
         var plans = new PipelinePlans();
-        var settings = new PipelineSettings { Spec = MiniPresets.DeepSeek7BMini, SequenceLength = 5000, Stages = 4 };
+        var settings = new PipelineSettings
+        {
+            Spec = MiniPresets.DeepSeek7BMini,
+            SequenceLength = 5000,
+            Stages = 4,
+        };
         plans.Recompute(settings);
         Assert.Contains("sequence length 5000: deepseek-7b-mini has a context of 1024", plans.Problem);
         Assert.Null(plans.A);
@@ -30,11 +35,27 @@ public class PipelinePlansTests
         var plans = new PipelinePlans();
         var settings = new PipelineSettings { Spec = ModelPresets.DeepSeekLlm67B, SequenceLength = 4096 };
         var cluster = Cluster.Node8(Gpu.H200);
-        var config = new ParallelConfig { Tensor = 2, Pipeline = 4, Data = 8, GlobalBatch = 256, SequenceParallel = true, Recompute = Recomputation.Selective };
+        var config = new ParallelConfig
+        {
+            Tensor = 2,
+            Pipeline = 4,
+            Data = 8,
+            GlobalBatch = 256,
+            SequenceParallel = true,
+            Recompute = Recomputation.Selective,
+        };
         settings.Apply(new ParallelChoice(cluster, ParallelEstimator.Estimate(settings.Spec, 4096, cluster, config)));
         plans.Recompute(settings);
         var report = plans.A!.Report!;
-        var direct = PipelinePlanner.Plan(settings.Request(ParallelEstimator.Units(settings.Spec, 4096, cluster, config), settings.Method, settings.Schedule)).Report!;
+        var direct = PipelinePlanner
+            .Plan(
+                settings.Request(
+                    ParallelEstimator.Units(settings.Spec, 4096, cluster, config),
+                    settings.Method,
+                    settings.Schedule
+                )
+            )
+            .Report!;
         Assert.Equal(direct.Plan.Boundaries, report.Plan.Boundaries);
         Assert.Equal(direct.Simulation.Makespan, report.Simulation.Makespan);
         var communication = plans.Communication(settings, report);

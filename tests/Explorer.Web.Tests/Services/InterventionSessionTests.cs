@@ -13,7 +13,14 @@ public sealed class InterventionSessionTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _host = new ModelHost(new ModelHostOptions { ModelsFolder = _root.FullName, Device = "cpu", MaxPromptTokens = 64 });
+        _host = new ModelHost(
+            new ModelHostOptions
+            {
+                ModelsFolder = _root.FullName,
+                Device = "cpu",
+                MaxPromptTokens = 64,
+            }
+        );
         await _host.LoadDefaultModelsAsync();
     }
 
@@ -32,22 +39,30 @@ public sealed class InterventionSessionTests : IAsyncLifetime
         await session.RunAsync();
         Assert.Null(session.Error);
         var p = session.Prepared!;
-        int t = p.Problem.Length, layers = MiniPresets.DeepSeek7BMini.Layers;
+        int t = p.Problem.Length,
+            layers = MiniPresets.DeepSeek7BMini.Layers;
         var changed = Enumerable.Range(0, t).Where(i => p.Problem.Clean[i] != p.Problem.Corrupted[i]).ToArray();
         Assert.Single(changed); // " reads" → " adds"
         var residual = session.Residual!;
         Assert.Equal((layers + 1, t), (residual.Values.GetLength(0), residual.Values.GetLength(1)));
         for (var pos = 0; pos < t; pos++)
         {
-            // The embedding patched where the prompts differ is the clean run itself: effect 1; elsewhere nothing changes: 0.
+            // The embedding patched where the prompts differ is the clean run itself: effect 1; elsewhere nothing
+            // changes: 0.
             Assert.Equal(pos == changed[0] ? 1.0 : 0.0, residual.Values[0, pos], 4);
             // After the last layer only the last position reaches the last logits, and there it is the clean state.
             Assert.Equal(pos == t - 1 ? 1.0 : 0.0, residual.Values[layers, pos], 4);
         }
-        Assert.True(residual.Clean > 0 && residual.Corrupted < 0, $"the answer flips: {residual.Clean} vs {residual.Corrupted}");
+        Assert.True(
+            residual.Clean > 0 && residual.Corrupted < 0,
+            $"the answer flips: {residual.Clean} vs {residual.Corrupted}"
+        );
         Assert.Equal(residual.Values.Length, session.Attribution!.Values.Length);
         Assert.InRange(session.RankCorrelation!.Value, -1, 1);
-        Assert.Equal((layers, MiniPresets.DeepSeek7BMini.AttentionHeads), (session.Heads!.Values.GetLength(0), session.Heads.Values.GetLength(1)));
+        Assert.Equal(
+            (layers, MiniPresets.DeepSeek7BMini.AttentionHeads),
+            (session.Heads!.Values.GetLength(0), session.Heads.Values.GetLength(1))
+        );
 
         // Both models' removal results, on their own depths; no layer removed is the clean run.
         Assert.Equal([30, 95], session.Removals.Select(r => r.Layers));
@@ -66,9 +81,15 @@ public sealed class InterventionSessionTests : IAsyncLifetime
         var csvRows = InterventionsView.Csv(session).Split('\n', StringSplitOptions.RemoveEmptyEntries).Length - 1;
         Assert.Equal(2 * (layers + 1) * t + 2 * layers * heads + layers * (heads + 1) + (30 + 31) + (95 + 96), csvRows);
         using var json = System.Text.Json.JsonDocument.Parse(InterventionsView.Json(session));
-        var row0 = json.RootElement.GetProperty("residual").GetProperty("rows")[0].EnumerateArray().Select(e => e.GetDouble()).ToArray();
+        var row0 = json
+            .RootElement.GetProperty("residual")
+            .GetProperty("rows")[0]
+            .EnumerateArray()
+            .Select(e => e.GetDouble())
+            .ToArray();
         Assert.Equal(Enumerable.Range(0, t).Select(i => residual.Values[0, i]), row0);
-        Assert.Equal(95, json.RootElement.GetProperty("removals")[1].GetProperty("order").GetArrayLength()); // a step's result and progress by the percent, not a report per layer and head
+        // a step's result and progress by the percent, not a report per layer and head
+        Assert.Equal(95, json.RootElement.GetProperty("removals")[1].GetProperty("order").GetArrayLength());
     }
 
     [Fact]
@@ -117,18 +138,32 @@ public sealed class InterventionSessionTests : IAsyncLifetime
     public async Task AStreamedModelRunsAttributionAndDirectAttributionAndSaysWhatNeedsItResident()
     {
         var spec = MiniPresets.DeepSeek7BMini with { Name = "streamed-mini", Layers = 4 };
-        Explorer.Model.Weights.RandomCheckpoint.Write(spec, Path.Combine(_root.FullName, spec.Name), TorchSharp.torch.ScalarType.Float32,
-            maxShardBytes: 1L << 30, seed: 3);
+        Explorer.Model.Weights.RandomCheckpoint.Write(
+            spec,
+            Path.Combine(_root.FullName, spec.Name),
+            TorchSharp.torch.ScalarType.Float32,
+            maxShardBytes: 1L << 30,
+            seed: 3
+        );
         var status = await _host.LoadCheckpointAsync(spec.Name, PlacementRequest.Streamed);
         Assert.True(_host.Find(spec.Name)!.Decoder.IsStreamed, status.Message);
         using var session = new InterventionSession(_host)
         {
-            Model = spec.Name, Partner = MiniPresets.DeepSeek7BMini.Name, Ids = true, Method = PatchMethod.Exact,
-            Clean = "300,301,302,303,300,301,302", Corrupted = "300,305,302,303,300,301,302", Answer = "303", Wrong = "304",
+            Model = spec.Name,
+            Partner = MiniPresets.DeepSeek7BMini.Name,
+            Ids = true,
+            Method = PatchMethod.Exact,
+            Clean = "300,301,302,303,300,301,302",
+            Corrupted = "300,305,302,303,300,301,302",
+            Answer = "303",
+            Wrong = "304",
         };
         await session.RunAsync();
         Assert.Null(session.Error);
-        Assert.Equal((spec.Layers + 1, 7), (session.Attribution!.Values.GetLength(0), session.Attribution.Values.GetLength(1)));
+        Assert.Equal(
+            (spec.Layers + 1, 7),
+            (session.Attribution!.Values.GetLength(0), session.Attribution.Values.GetLength(1))
+        );
         Assert.Null(session.Residual);
         Assert.Null(session.Heads);
         Assert.Null(session.HeadPatching);
@@ -155,13 +190,23 @@ public sealed class InterventionSessionTests : IAsyncLifetime
 
         // Patching one head's clean output into the corrupted run: the induction probe's best head alone restores
         // (nearly) all of the answer, and no other head half of it.
-        var tokens = Explorer.Model.Training.AttentionProbe.RepeatedTokens(Explorer.Model.Training.AttentionProbe.Length, MiniPresets.DeepSeek7BMini.VocabularySize);
-        using var lease = await _host.TraceAsync(MiniPresets.DeepSeek7BMini.Name, tokens, Explorer.Model.Training.AttentionProbe.TraceOptions, CancellationToken.None);
+        var tokens = Explorer.Model.Training.AttentionProbe.RepeatedTokens(
+            Explorer.Model.Training.AttentionProbe.Length,
+            MiniPresets.DeepSeek7BMini.VocabularySize
+        );
+        using var lease = await _host.TraceAsync(
+            MiniPresets.DeepSeek7BMini.Name,
+            tokens,
+            Explorer.Model.Training.AttentionProbe.TraceOptions,
+            CancellationToken.None
+        );
         var best = Explorer.Model.Training.AttentionProbe.Score(lease.Trace).MaxBy(s => s.Induction)!;
         var patched = InterventionsView.Strongest(session.HeadPatching!)!.Value;
         Assert.Equal((best.Layer, best.Head), (patched.Row, patched.Column));
         Assert.True(patched.Value > 0.8, $"head {best.Head} of layer {best.Layer + 1} restores {patched.Value}");
-        var others = Enumerable.Range(0, session.HeadPatching!.Values.Length).Where(i => i != patched.Row * 4 + patched.Column)
+        var others = Enumerable
+            .Range(0, session.HeadPatching!.Values.Length)
+            .Where(i => i != patched.Row * 4 + patched.Column)
             .Select(i => session.HeadPatching.Values[i / 4, i % 4]);
         Assert.All(others, v => Assert.True(v < 0.5, $"another head restores {v}"));
     }

@@ -10,7 +10,14 @@ public sealed class PromptSessionTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _host = new ModelHost(new ModelHostOptions { ModelsFolder = _root.FullName, Device = "cpu", MaxPromptTokens = 32 });
+        _host = new ModelHost(
+            new ModelHostOptions
+            {
+                ModelsFolder = _root.FullName,
+                Device = "cpu",
+                MaxPromptTokens = 32,
+            }
+        );
         await _host.LoadDefaultModelsAsync();
     }
 
@@ -34,7 +41,8 @@ public sealed class PromptSessionTests : IAsyncLifetime
     [Fact]
     public async Task APageOnALinkRunsWhenTheLinkChangedThePromptOrAShownModelLacksATrace()
     {
-        const string a = "deepseek-7b-mini", b = "deepseek-67b-mini";
+        const string a = "deepseek-7b-mini",
+            b = "deepseek-67b-mini";
         using var session = new PromptSession(_host);
         // A bare link on a fresh tab: no prompt to run.
         Assert.False(session.OpenLink(null, null));
@@ -58,7 +66,12 @@ public sealed class PromptSessionTests : IAsyncLifetime
 
     [Theory]
     [InlineData("", "deepseek-7b-mini", "empty")]
-    [InlineData("word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word word", "deepseek-7b-mini", "at most 32")]
+    [InlineData(
+        "word word word word word word word word word word word word word word word word word word word "
+            + "word word word word word word word word word word word word word word word",
+        "deepseek-7b-mini",
+        "at most 32"
+    )]
     [InlineData("hello", "gpt-2", "Unknown model 'gpt-2'")]
     public async Task BadInputIsAMessageNotACrash(string prompt, string model, string message)
     {
@@ -82,9 +95,16 @@ public sealed class PromptSessionTests : IAsyncLifetime
         await run;
         Assert.Contains("Cancelled", session.Error);
         Assert.False(session.Running);
-        // Observed as a cancellation: the host skipped or stopped the forward (seen once a later forward has had its turn
-        // on the serial worker), no run completed, no trace was kept.
-        using (await _host.TraceAsync("deepseek-7b-mini", "after the cancelled run", Explorer.Model.Decoder.TraceOptions.ForViews(4), CancellationToken.None)) { }
+        // Observed as a cancellation: the host skipped or stopped the forward (seen once a later forward has had its
+        // turn on the serial worker), no run completed, no trace was kept.
+        using (
+            await _host.TraceAsync(
+                "deepseek-7b-mini",
+                "after the cancelled run",
+                Explorer.Model.Decoder.TraceOptions.ForViews(4),
+                CancellationToken.None
+            )
+        ) { }
         Assert.Equal(cancelled + 1, _host.Cancelled);
         Assert.Equal(0, session.CompletedRuns);
         Assert.Equal(1, session.EndedRuns);
@@ -102,7 +122,12 @@ public sealed class PromptSessionTests : IAsyncLifetime
         session.Dispose(); // what the circuit does when the tab goes away
         await run;
         Assert.NotNull(lease.Trace); // the cache still holds it for the next visitor
-        using var again = await _host.TraceAsync("deepseek-7b-mini", "closing", Explorer.Model.Decoder.TraceOptions.ForViews(2), CancellationToken.None);
+        using var again = await _host.TraceAsync(
+            "deepseek-7b-mini",
+            "closing",
+            Explorer.Model.Decoder.TraceOptions.ForViews(2),
+            CancellationToken.None
+        );
         Assert.True(again.FromCache);
     }
 }

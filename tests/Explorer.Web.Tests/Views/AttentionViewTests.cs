@@ -15,7 +15,12 @@ public sealed class AttentionViewTests : IDisposable
 
     private DecoderTrace Trace(int length)
     {
-        using var tokens = TorchSharp.torch.tensor(Enumerable.Range(0, length).Select(i => (long)(i * 13 % 50)).ToArray(), dtype: ScalarType.Int64).unsqueeze(0);
+        using var tokens = TorchSharp
+            .torch.tensor(
+                Enumerable.Range(0, length).Select(i => (long)(i * 13 % 50)).ToArray(),
+                dtype: ScalarType.Int64
+            )
+            .unsqueeze(0);
         var trace = _decoder.Trace(tokens, TraceOptions.Everything);
         _traces.Add(trace);
         return trace;
@@ -65,7 +70,10 @@ public sealed class AttentionViewTests : IDisposable
         var layer = Math.Max(1, second.FirstUnit) - 1; // the first layer of stage 2, 0-based
         var view = new AttentionView(layer: layer, stages: 2);
         view.Show(trace, Pieces(16));
-        Assert.Equal($"pipeline stage 2 of 2 (layers {Math.Max(1, second.FirstUnit)}–{Math.Min(Spec.Layers, second.LastUnit)})", view.StageOfLayer());
+        Assert.Equal(
+            $"pipeline stage 2 of 2 (layers {Math.Max(1, second.FirstUnit)}–{Math.Min(Spec.Layers, second.LastUnit)})",
+            view.StageOfLayer()
+        );
         Assert.Null(new AttentionView(stages: 1).StageOfLayer());
     }
 
@@ -74,10 +82,7 @@ public sealed class AttentionViewTests : IDisposable
     {
         var view = new AttentionView(layer: 1);
         view.Show(Trace(8), Pieces(8));
-        HeadScore[] scores =
-        [
-            new(1, 0, 0.9, 0.1), new(1, 1, 0.2, 0.5), new(1, 2, 0.49, 0.3), new(2, 3, 0.95, 0.0),
-        ];
+        HeadScore[] scores = [new(1, 0, 0.9, 0.1), new(1, 1, 0.2, 0.5), new(1, 2, 0.49, 0.3), new(2, 3, 0.95, 0.0)];
         view.SetProbe("m", scores);
         var labels = view.ProbeLabels("m");
         Assert.Equal([0, 1], labels.Keys.Order());

@@ -8,11 +8,11 @@ public class ComparePairTests
     [InlineData(null, "deepseek-7b-mini", null)]
     [InlineData("", "deepseek-7b-mini", null)]
     [InlineData("false", "deepseek-7b-mini", null)]
-    [InlineData("true", "deepseek-7b-mini", "deepseek-67b-mini")]   // older links: the two minis
+    [InlineData("true", "deepseek-7b-mini", "deepseek-67b-mini")] // older links: the two minis
     [InlineData("TRUE", "deepseek-67b-mini", "deepseek-7b-mini")]
-    [InlineData("true", "my-checkpoint", "deepseek-67b-mini")]       // a checkpoint against the 95-layer mini
+    [InlineData("true", "my-checkpoint", "deepseek-67b-mini")] // a checkpoint against the 95-layer mini
     [InlineData("org/model", "deepseek-7b-mini", "org/model")]
-    [InlineData(" maybe ", "deepseek-7b-mini", "maybe")]            // named as given; the run says it is not live
+    [InlineData(" maybe ", "deepseek-7b-mini", "maybe")] // named as given; the run says it is not live
     public void TheUrlNamesTheSecondModel(string? query, string model, string? expected) =>
         Assert.Equal(expected, ComparePair.FromQuery(query, model));
 

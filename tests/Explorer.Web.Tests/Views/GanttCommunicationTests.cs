@@ -24,7 +24,16 @@ public class GanttCommunicationTests
     [Fact]
     public void TheTensorParallelShareIsTheRingAllReducesOfEveryLayerOnTheDevice()
     {
-        var config = new ParallelConfig { Tensor = 2, Pipeline = 4, Data = 8, GlobalBatch = 256, SequenceParallel = true, Recompute = Recomputation.Selective, Zero = 1 };
+        var config = new ParallelConfig
+        {
+            Tensor = 2,
+            Pipeline = 4,
+            Data = 8,
+            GlobalBatch = 256,
+            SequenceParallel = true,
+            Recompute = Recomputation.Selective,
+            Zero = 1,
+        };
         var (comm, plan, _) = Build(config);
 
         // One ring all-reduce of the b·s·h bf16 activations over t = 2 GPUs on NVLink (450 GB/s at 80%, 10 µs a step):
@@ -34,9 +43,15 @@ public class GanttCommunicationTests
         for (var device = 0; device < 4; device++)
         {
             var stage = plan.Stages[device];
-            var layers = Enumerable.Range(stage.FirstUnit, stage.UnitCount).Count(u => plan.Units[u].Kind == UnitKind.Layer);
+            var layers = Enumerable
+                .Range(stage.FirstUnit, stage.UnitCount)
+                .Count(u => plan.Units[u].Kind == UnitKind.Layer);
             Assert.Equal(layers * 2 * allReduceMs, comm.ForwardShare[device] * stage.Forward, 6);
-            Assert.Equal(layers * 2 * allReduceMs, comm.BackwardShare[device] * (stage.InputGradient + stage.WeightGradient), 6);
+            Assert.Equal(
+                layers * 2 * allReduceMs,
+                comm.BackwardShare[device] * (stage.InputGradient + stage.WeightGradient),
+                6
+            );
             Assert.Equal(layers * 2 * allReduceMs, comm.InputGradientShare[device] * stage.InputGradient, 6);
         }
         Assert.Contains("reduce-scatter", comm.DataParallelName);
@@ -45,16 +60,39 @@ public class GanttCommunicationTests
     [Fact]
     public void FullRecomputationRepeatsTheForwardCollectivesInTheBackward()
     {
-        var (full, plan, _) = Build(new ParallelConfig { Tensor = 4, Pipeline = 2, Data = 8, GlobalBatch = 256, Recompute = Recomputation.Full });
+        var (full, plan, _) = Build(
+            new ParallelConfig
+            {
+                Tensor = 4,
+                Pipeline = 2,
+                Data = 8,
+                GlobalBatch = 256,
+                Recompute = Recomputation.Full,
+            }
+        );
         var stage = plan.Stages[1];
         // 2 forward, 2 + 2 (recomputed forward) backward: the backward carries twice the forward's communication.
-        Assert.Equal(2 * full.ForwardShare[1] * stage.Forward, full.BackwardShare[1] * (stage.InputGradient + stage.WeightGradient), 6);
+        Assert.Equal(
+            2 * full.ForwardShare[1] * stage.Forward,
+            full.BackwardShare[1] * (stage.InputGradient + stage.WeightGradient),
+            6
+        );
     }
 
     [Fact]
     public void WithoutTensorParallelismOnlyTheDataParallelReductionIsDrawn()
     {
-        var (comm, _, choice) = Build(new ParallelConfig { Tensor = 1, Pipeline = 8, Data = 8, GlobalBatch = 256, Recompute = Recomputation.Full, Zero = 0 });
+        var (comm, _, choice) = Build(
+            new ParallelConfig
+            {
+                Tensor = 1,
+                Pipeline = 8,
+                Data = 8,
+                GlobalBatch = 256,
+                Recompute = Recomputation.Full,
+                Zero = 0,
+            }
+        );
         Assert.All(comm.ForwardShare.Concat(comm.BackwardShare), share => Assert.Equal(0, share));
         Assert.True(comm.DataParallelMs > 0);
         Assert.Equal(choice.Estimate.Time!.DataComm * 1e3, comm.DataParallelMs, 9);

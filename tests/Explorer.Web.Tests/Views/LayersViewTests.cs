@@ -14,10 +14,17 @@ public sealed class LayersViewTests : IDisposable
 
     private LayerSummary Summary(int length, string model = "layers-view")
     {
-        using var tokens = TorchSharp.torch.tensor(Enumerable.Range(0, length).Select(i => (long)(i * 11 % 50)).ToArray(), dtype: ScalarType.Int64).unsqueeze(0);
+        using var tokens = TorchSharp
+            .torch.tensor(
+                Enumerable.Range(0, length).Select(i => (long)(i * 11 % 50)).ToArray(),
+                dtype: ScalarType.Int64
+            )
+            .unsqueeze(0);
         var trace = _decoder.Trace(tokens, TraceOptions.Everything);
         _traces.Add(trace);
-        return LayerSummary.From(model, trace, Enumerable.Range(0, length).Select(i => $"t{i}").ToArray(), id => $"#{id}");
+        return LayerSummary.From(model, trace, Enumerable.Range(0, length).Select(i => $"t{i}").ToArray(), id =>
+            $"#{id}"
+        );
     }
 
     private static LayersView View() => new(name => name == Spec.Name ? Spec : null);
@@ -32,7 +39,11 @@ public sealed class LayersViewTests : IDisposable
         var units = CostModel.Units(Spec, new CostSettings { SequenceLength = 20 });
         var expected = BalancedPartitioner.Optimal().Partition(units, 4).Plan!;
         Assert.Equal(expected.Boundaries, view.Split!.Boundaries);
-        Assert.Equal($"pipeline?model=layers-view&stages=4&seq=20&method=manual&boundaries={string.Join(",", expected.Boundaries)}", view.PlanLink());
+        Assert.Equal(
+            "pipeline?model=layers-view&stages=4&seq=20&method=manual"
+                + $"&boundaries={string.Join(",", expected.Boundaries)}",
+            view.PlanLink()
+        );
         // One band per stage, from the embedding (x = 0) to the last layer (x = L), each starting where the last ended.
         Assert.Equal(4, view.Bands!.Count);
         Assert.Equal(-0.5, view.Bands[0].From);
@@ -109,7 +120,10 @@ public sealed class LayersViewTests : IDisposable
         Assert.Equal(view.Summaries[0].MeanResidualNorm, view.Charts.Norm[0].Y);
 
         static double[] summaryNorm(LayersView v, int position) =>
-            Enumerable.Range(0, Spec.Layers + 1).Select(b => (double)v.Summaries[0].ResidualNormByPosition[b, position]).ToArray();
+            Enumerable
+                .Range(0, Spec.Layers + 1)
+                .Select(b => (double)v.Summaries[0].ResidualNormByPosition[b, position])
+                .ToArray();
     }
 
     public void Dispose()

@@ -9,16 +9,26 @@ public class ParallelPanelQueryTests
     [Fact]
     public void ThePanelsSearchRoundTripsThroughTheUrl()
     {
-        var view = new ParallelPlannerView { Gpus = 128, GlobalBatch = 512, Engine = "torchtitan", Overlap = new CommOverlap(true, true, false) };
+        var view = new ParallelPlannerView
+        {
+            Gpus = 128,
+            GlobalBatch = 512,
+            Engine = "torchtitan",
+            Overlap = new CommOverlap(true, true, false),
+        };
         view.SelectGpu(Gpu.H100_80GB.Key);
         var written = ParallelPanelQuery.Write(view);
         Assert.Equal(Gpu.H100_80GB.Key, written["gpu"]);
         Assert.Equal("grad,param", written["overlap"]);
         var read = new ParallelPlannerView();
-        var notes = ParallelPanelQuery.Read(read, key => written.TryGetValue(key, out var value) ? value?.ToString() : null);
+        var notes = ParallelPanelQuery.Read(read, key =>
+            written.TryGetValue(key, out var value) ? value?.ToString() : null
+        );
         Assert.Empty(notes);
-        Assert.Equal((Gpu.H100_80GB.Key, 128, 512, "torchtitan", new CommOverlap(true, true, false)),
-            (read.GpuKey, read.Gpus, read.GlobalBatch, read.Engine, read.Overlap));
+        Assert.Equal(
+            (Gpu.H100_80GB.Key, 128, 512, "torchtitan", new CommOverlap(true, true, false)),
+            (read.GpuKey, read.Gpus, read.GlobalBatch, read.Engine, read.Overlap)
+        );
         // The defaults write nothing: a plain link stays plain.
         Assert.All(ParallelPanelQuery.Write(new ParallelPlannerView()).Values, Assert.Null);
     }
@@ -27,10 +37,19 @@ public class ParallelPanelQueryTests
     public void ValuesThatCannotBeUsedAreLeftOutWithANote()
     {
         var view = new ParallelPlannerView();
-        var query = new Dictionary<string, string> { ["gpu"] = "v100", ["gpus"] = "0", ["engine"] = "nvidia", ["overlap"] = "grad,dp", ["batch"] = "64" };
+        var query = new Dictionary<string, string>
+        {
+            ["gpu"] = "v100",
+            ["gpus"] = "0",
+            ["engine"] = "nvidia",
+            ["overlap"] = "grad,dp",
+            ["batch"] = "64",
+        };
         var notes = ParallelPanelQuery.Read(view, key => query.GetValueOrDefault(key));
         Assert.Equal(4, notes.Count);
-        Assert.Contains(notes, n => n.StartsWith("engine=nvidia was left out: use one of megatron, torchtitan, deepspeed, any"));
+        Assert.Contains(notes, n =>
+            n.StartsWith("engine=nvidia was left out: use one of megatron, torchtitan, deepspeed, any")
+        );
         Assert.Contains(notes, n => n.StartsWith("overlap=grad,dp was left out"));
         Assert.Equal(64, view.GlobalBatch); // the good value is kept
         Assert.Equal("megatron", view.Engine);

@@ -31,7 +31,8 @@ public class ParallelPlannerViewTests
         view.Search(ModelPresets.DeepSeekLlm67B, 4096);
         var all = ParallelSearch.Search(ModelPresets.DeepSeekLlm67B, 4096, Cluster.Node8(Gpu.H200), 64, 256).Fitting;
         // By default the schedules Megatron-LM runs: 1F1B and interleaved 1F1B.
-        var runnable = all.Where(e => e.Config.Schedule is ScheduleKind.OneFOneB or ScheduleKind.Interleaved1F1B).ToArray();
+        var runnable = all.Where(e => e.Config.Schedule is ScheduleKind.OneFOneB or ScheduleKind.Interleaved1F1B)
+            .ToArray();
         Assert.Equal(runnable.Take(ParallelPlannerView.Rows).Select(e => e.Config), view.Top.Select(e => e.Config));
         Assert.Equal(runnable[0].Config, view.Chosen!.Config);
         view.Choose(3);
@@ -44,8 +45,16 @@ public class ParallelPlannerViewTests
         // torchtitan also runs the zero-bubble and V schedules, which the search then ranks with the rest.
         view.Engine = "torchtitan";
         view.Search(ModelPresets.DeepSeekLlm67B, 4096);
-        Assert.Equal(all.First(e => e.Config.Schedule is not (ScheduleKind.ZeroBubbleH1 or ScheduleKind.DualPipe)).Config, view.Chosen!.Config);
-        Assert.Contains(view.Top, e => e.Config.Schedule is ScheduleKind.ZeroBubbleV or ScheduleKind.DualPipeV or ScheduleKind.InterleavedZeroBubble);
+        Assert.Equal(
+            all.First(e => e.Config.Schedule is not (ScheduleKind.ZeroBubbleH1 or ScheduleKind.DualPipe)).Config,
+            view.Chosen!.Config
+        );
+        Assert.Contains(view.Top, e =>
+            e.Config.Schedule
+                is ScheduleKind.ZeroBubbleV
+                    or ScheduleKind.DualPipeV
+                    or ScheduleKind.InterleavedZeroBubble
+        );
     }
 
     [Fact]
@@ -53,23 +62,33 @@ public class ParallelPlannerViewTests
     {
         var view = new ParallelPlannerView { Gpus = 64, GlobalBatch = 256 };
         view.Search(ModelPresets.DeepSeekLlm67B, 4096);
-        var fitting = ParallelSearch.Search(ModelPresets.DeepSeekLlm67B, 4096, Cluster.Node8(Gpu.H200), 64, 256).Fitting
-            .Where(e => e.Config.Schedule is ScheduleKind.OneFOneB or ScheduleKind.Interleaved1F1B).ToArray();
+        var fitting = ParallelSearch
+            .Search(ModelPresets.DeepSeekLlm67B, 4096, Cluster.Node8(Gpu.H200), 64, 256)
+            .Fitting.Where(e => e.Config.Schedule is ScheduleKind.OneFOneB or ScheduleKind.Interleaved1F1B)
+            .ToArray();
         // Tied: every configuration no slower than the fastest plus the estimator's error, and only those.
         var limit = fitting[0].StepSeconds * (1 + Tradeoffs.EstimatorError);
         Assert.Equal(fitting.Count(e => e.StepSeconds <= limit), view.Tied);
-        Assert.True(view.Tied > 1, "on 64 H200s many configurations of the 67B land within the estimator's error of the fastest");
+        Assert.True(
+            view.Tied > 1,
+            "on 64 H200s many configurations of the 67B land within the estimator's error of the fastest"
+        );
         Assert.Contains($"The {view.Tied:N0} fastest are within the estimator's error", view.TieSentence());
-        // The front: no fitting configuration is both faster and smaller than one on it; its ends are the fastest and the smallest.
+        // The front: no fitting configuration is both faster and smaller than one on it; its ends are the fastest and
+        // the smallest.
         foreach (var f in view.Front)
-            Assert.DoesNotContain(fitting, e => e.StepSeconds <= f.StepSeconds && e.Memory!.Total <= f.Memory!.Total
-                                                && (e.StepSeconds < f.StepSeconds || e.Memory.Total < f.Memory.Total));
+            Assert.DoesNotContain(fitting, e =>
+                e.StepSeconds <= f.StepSeconds
+                && e.Memory!.Total <= f.Memory!.Total
+                && (e.StepSeconds < f.StepSeconds || e.Memory.Total < f.Memory.Total)
+            );
         Assert.Equal(fitting.Min(e => e.Memory!.Total), view.Front[0].Memory!.Total);
         Assert.Equal(fitting.Min(e => e.StepSeconds), view.Front[^1].StepSeconds);
         // The chart: the cloud of fitting points (up to the cap) and the front, in GB and seconds.
         Assert.Equal(Math.Min(fitting.Length, ParallelPlannerView.MaxPoints), view.TradeoffLines[0].X.Length);
         Assert.True(view.TradeoffLines[0].PointsOnly);
-        Assert.Equal(view.Front.Select(e => e.Memory!.Total / (double)(1L << 30)), view.TradeoffLines[1].X); // GiB, as the table
+        // GiB, as the table
+        Assert.Equal(view.Front.Select(e => e.Memory!.Total / (double)(1L << 30)), view.TradeoffLines[1].X);
         Assert.Equal($"fits ({fitting.Length:N0})", view.TradeoffLines[0].Name);
     }
 
@@ -103,7 +122,10 @@ public class ParallelPlannerViewTests
         var (units, problem) = settings.Units();
         Assert.Null(problem);
         // One GPU of the t-way group holds 1/t of each layer's parameters.
-        Assert.Equal(ParameterBreakdown.Of(ModelPresets.DeepSeekLlm67B).PerLayer.Total / c.Tensor, units!.First(u => u.Kind == UnitKind.Layer).Parameters);
+        Assert.Equal(
+            ParameterBreakdown.Of(ModelPresets.DeepSeekLlm67B).PerLayer.Total / c.Tensor,
+            units!.First(u => u.Kind == UnitKind.Layer).Parameters
+        );
         var request = settings.Request(units!, PartitionMethod.Optimal, settings.Schedule);
         Assert.Equal(ParallelEstimator.StateBytesPerParameter(c), request.StateBytesPerParameter, 12);
     }

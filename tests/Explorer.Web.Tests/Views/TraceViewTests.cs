@@ -15,7 +15,12 @@ public sealed class TraceViewTests : BunitTest, IDisposable
 
     private DecoderTrace Trace(int length, TraceOptions? options = null)
     {
-        using var tokens = TorchSharp.torch.tensor(Enumerable.Range(0, length).Select(i => (long)(i * 7 % 50)).ToArray(), dtype: ScalarType.Int64).unsqueeze(0);
+        using var tokens = TorchSharp
+            .torch.tensor(
+                Enumerable.Range(0, length).Select(i => (long)(i * 7 % 50)).ToArray(),
+                dtype: ScalarType.Int64
+            )
+            .unsqueeze(0);
         return _decoder.Trace(tokens, options ?? TraceOptions.Everything);
     }
 
@@ -30,8 +35,8 @@ public sealed class TraceViewTests : BunitTest, IDisposable
         Assert.Equal(1, view.BlockSize);
         Assert.Null(view.Note);
         for (var q = 0; q < 12; q++)
-            for (var k = 0; k < 12; k++)
-                Assert.Equal(Math.Round(map[q * 12 + k], 3), view.Weights[q][k], 9);
+        for (var k = 0; k < 12; k++)
+            Assert.Equal(Math.Round(map[q * 12 + k], 3), view.Weights[q][k], 9);
         Assert.Equal(1, view.KvGroup); // head 3 of 4 reads KV head 3 / 2
         Assert.Equal("4: t4", view.QueryLabels[4]);
     }
@@ -50,8 +55,8 @@ public sealed class TraceViewTests : BunitTest, IDisposable
         var map = trace.HeadMap(0, 0);
         double expected = 0;
         for (var q = 8; q < 12; q++)
-            for (var k = 4; k < 8; k++)
-                expected += map[q * 256 + k];
+        for (var k = 4; k < 8; k++)
+            expected += map[q * 256 + k];
         Assert.Equal(Math.Round(expected / 16, 3), view.Weights[2][1], 9);
         // Each row of blocks still sums to one over keys once the block widths are counted back.
         Assert.All(view.Weights, row => Assert.InRange(row.Sum() * 4, 0.97, 1.03));
@@ -106,10 +111,17 @@ public sealed class TraceViewTests : BunitTest, IDisposable
     public void HeadGridGroupsHeadsByKvHead()
     {
         using var trace = Trace(8);
-        var thumbnails = Enumerable.Range(0, 4).Select(h => new HeadThumbnail(h, trace.KvGroup(h), HeadMapView.Thumbnail(trace, 0, h))).ToArray();
+        var thumbnails = Enumerable
+            .Range(0, 4)
+            .Select(h => new HeadThumbnail(h, trace.KvGroup(h), HeadMapView.Thumbnail(trace, 0, h)))
+            .ToArray();
         var chosen = -1;
-        var cut = Context.Render<HeadGrid>(p => p.Add(c => c.Thumbnails, thumbnails).Add(c => c.Selected, 2).Add(c => c.HeadChosen, h => chosen = h)
-            .Add(c => c.Labels, new Dictionary<int, string> { [3] = "induction 0.71" }));
+        var cut = Context.Render<HeadGrid>(p =>
+            p.Add(c => c.Thumbnails, thumbnails)
+                .Add(c => c.Selected, 2)
+                .Add(c => c.HeadChosen, h => chosen = h)
+                .Add(c => c.Labels, new Dictionary<int, string> { [3] = "induction 0.71" })
+        );
         Assert.Equal("induction 0.71", cut.Find("[data-testid=probe-label-3]").TextContent);
         Assert.Empty(cut.FindAll("[data-testid=probe-label-0]"));
         Assert.Equal(2, cut.FindAll("[data-testid=kv-group-0] .head-thumb").Count);
@@ -133,7 +145,10 @@ public class PlotlyPointTests
     [InlineData("embedding", -1)]
     [InlineData(null, -1)]
     public void TrailingNumberReadsCategoryLabels(string? label, int expected) =>
-        Assert.Equal(expected, PlotlyPoint.TrailingNumber(label is null ? null : JsonDocument.Parse($"\"{label}\"").RootElement));
+        Assert.Equal(
+            expected,
+            PlotlyPoint.TrailingNumber(label is null ? null : JsonDocument.Parse($"\"{label}\"").RootElement)
+        );
 
     [Fact]
     public void NumbersArriveAsJson() => Assert.Equal(0.25, PlotlyPoint.Number(JsonDocument.Parse("0.25").RootElement));
@@ -146,5 +161,6 @@ public class PrecisionTests
     [InlineData(12345.678, 12350)]
     [InlineData(-0.000123456, -0.0001235)]
     [InlineData(0, 0)]
-    public void RoundsToSignificantDigits(double value, double expected) => Assert.Equal(expected, Precision.Significant(value), 12);
+    public void RoundsToSignificantDigits(double value, double expected) =>
+        Assert.Equal(expected, Precision.Significant(value), 12);
 }

@@ -12,7 +12,8 @@ namespace Explorer.Web.Components.Charts;
 /// </summary>
 public sealed class ChartErrorBoundary : ErrorBoundaryBase
 {
-    [Inject] private ILogger<ChartErrorBoundary> Log { get; set; } = null!;
+    [Inject]
+    private ILogger<ChartErrorBoundary> Log { get; set; } = null!;
 
     protected override Task OnErrorAsync(Exception exception)
     {

@@ -1,4 +1,3 @@
-
 using Plotly.Blazor.LayoutLib;
 
 namespace Explorer.Web.Components.Charts;
@@ -12,7 +11,12 @@ public static class ChartStyle
         var grid = dark ? "#444" : "#e5e5e5";
         layout.PaperBgColor = "rgba(0,0,0,0)";
         layout.PlotBgColor = "rgba(0,0,0,0)";
-        layout.Font = new Font { Color = text, Family = "Roboto, Helvetica, Arial, sans-serif", Size = 12 };
+        layout.Font = new Font
+        {
+            Color = text,
+            Family = "Roboto, Helvetica, Arial, sans-serif",
+            Size = 12,
+        };
         foreach (var axis in layout.XAxis ?? [])
         {
             axis.GridColor = grid;
@@ -23,6 +27,12 @@ public static class ChartStyle
             axis.GridColor = grid;
             axis.ZeroLineColor = grid;
         }
-        layout.Margin ??= new Margin { L = 60, R = 20, T = 40, B = 50 };
+        layout.Margin ??= new Margin
+        {
+            L = 60,
+            R = 20,
+            T = 40,
+            B = 50,
+        };
     }
 }

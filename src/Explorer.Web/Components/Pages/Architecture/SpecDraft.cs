@@ -17,34 +17,36 @@ public sealed class SpecDraft
     public NormPlacement NormPlacement { get; set; }
     public FfnKind FfnKind { get; set; }
 
-    public static SpecDraft From(ModelSpec s) => new()
-    {
-        Name = s.Name,
-        Layers = s.Layers,
-        HiddenSize = s.HiddenSize,
-        IntermediateSize = s.IntermediateSize,
-        AttentionHeads = s.AttentionHeads,
-        KeyValueHeads = s.KeyValueHeads,
-        VocabularySize = s.VocabularySize,
-        ContextLength = s.ContextLength,
-        TiedEmbeddings = s.TiedEmbeddings,
-        NormPlacement = s.NormPlacement,
-        FfnKind = s.FfnKind,
-    };
+    public static SpecDraft From(ModelSpec s) =>
+        new()
+        {
+            Name = s.Name,
+            Layers = s.Layers,
+            HiddenSize = s.HiddenSize,
+            IntermediateSize = s.IntermediateSize,
+            AttentionHeads = s.AttentionHeads,
+            KeyValueHeads = s.KeyValueHeads,
+            VocabularySize = s.VocabularySize,
+            ContextLength = s.ContextLength,
+            TiedEmbeddings = s.TiedEmbeddings,
+            NormPlacement = s.NormPlacement,
+            FfnKind = s.FfnKind,
+        };
 
     /// <summary>The spec these fields describe, keeping the base's RoPE and norm settings.</summary>
-    public ModelSpec ToSpec(ModelSpec basis) => basis with
-    {
-        Name = Name,
-        Layers = Layers,
-        HiddenSize = HiddenSize,
-        IntermediateSize = IntermediateSize,
-        AttentionHeads = AttentionHeads,
-        KeyValueHeads = KeyValueHeads,
-        VocabularySize = VocabularySize,
-        ContextLength = ContextLength,
-        TiedEmbeddings = TiedEmbeddings,
-        NormPlacement = NormPlacement,
-        FfnKind = FfnKind,
-    };
+    public ModelSpec ToSpec(ModelSpec basis) =>
+        basis with
+        {
+            Name = Name,
+            Layers = Layers,
+            HiddenSize = HiddenSize,
+            IntermediateSize = IntermediateSize,
+            AttentionHeads = AttentionHeads,
+            KeyValueHeads = KeyValueHeads,
+            VocabularySize = VocabularySize,
+            ContextLength = ContextLength,
+            TiedEmbeddings = TiedEmbeddings,
+            NormPlacement = NormPlacement,
+            FfnKind = FfnKind,
+        };
 }

@@ -4,8 +4,8 @@ using Explorer.Web.Views;
 namespace Explorer.Web.Components.Pages.Pipeline;
 
 /// <summary>
-/// The parallel panel's search in the Pipeline page's URL: <c>gpu, gpus, batch, engine, overlap</c> (overlap a comma list
-/// of grad, param and tp), each written only when it differs from the panel's default. Read leniently, as
+/// The parallel panel's search in the Pipeline page's URL: <c>gpu, gpus, batch, engine, overlap</c> (overlap a comma
+/// list of grad, param and tp), each written only when it differs from the panel's default. Read leniently, as
 /// <see cref="PipelineQuery"/> is: a value that cannot be used is left out with a note naming what is allowed.
 /// </summary>
 public static class ParallelPanelQuery
@@ -18,8 +18,15 @@ public static class ParallelPanelQuery
     public static IReadOnlyDictionary<string, object?> Write(ParallelPlannerView v)
     {
         var defaults = new ParallelPlannerView();
-        var overlap = new[] { (v.Overlap.GradReduce, "grad"), (v.Overlap.ParamGather, "param"), (v.Overlap.TensorParallel, "tp") }
-            .Where(o => o.Item1).Select(o => o.Item2).ToArray();
+        var overlap = new[]
+        {
+            (v.Overlap.GradReduce, "grad"),
+            (v.Overlap.ParamGather, "param"),
+            (v.Overlap.TensorParallel, "tp"),
+        }
+            .Where(o => o.Item1)
+            .Select(o => o.Item2)
+            .ToArray();
         return new Dictionary<string, object?>
         {
             ["gpu"] = v.GpuKey != defaults.GpuKey ? v.GpuKey : null,
@@ -30,7 +37,8 @@ public static class ParallelPanelQuery
         };
     }
 
-    /// <summary>Applies what <paramref name="query"/> holds to the panel; returns the notes on the values left out.</summary>
+    /// <summary>Applies what <paramref name="query"/> holds to the panel; returns the notes on the values left
+    /// out.</summary>
     public static IReadOnlyList<string> Read(ParallelPlannerView v, Func<string, string?> query)
     {
         var notes = new QueryNotes();
@@ -42,8 +50,10 @@ public static class ParallelPanelQuery
             else
                 notes.Note("gpu", gpu, $"use one of {string.Join(", ", Gpu.Keys)}");
         }
-        if (notes.Int("gpus", Value("gpus"), 1, ParallelRules.MaxGpus) is { } gpus) v.Gpus = gpus;
-        if (notes.Int("batch", Value("batch"), 1, ParallelRules.MaxGlobalBatch) is { } batch) v.GlobalBatch = batch;
+        if (notes.Int("gpus", Value("gpus"), 1, ParallelRules.MaxGpus) is { } gpus)
+            v.Gpus = gpus;
+        if (notes.Int("batch", Value("batch"), 1, ParallelRules.MaxGlobalBatch) is { } batch)
+            v.GlobalBatch = batch;
         if (Value("engine") is { } engine)
         {
             if (Engines.Contains(engine, StringComparer.OrdinalIgnoreCase))
@@ -53,7 +63,9 @@ public static class ParallelPanelQuery
         }
         if (Value("overlap") is { } list)
         {
-            var parts = list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(p => p.ToLowerInvariant()).ToArray();
+            var parts = list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                .Select(p => p.ToLowerInvariant())
+                .ToArray();
             if (parts.Length is > 0 and <= 3 && parts.All(p => p is "grad" or "param" or "tp"))
             {
                 // Megatron's rule, as the panel's switches keep it: the weight gather needs the gradient overlap.

@@ -38,7 +38,13 @@ public sealed class PipelinePlans
         {
             _divisibilityCosts = s.Costs;
             IReadOnlyList<DivisibilityRow> Rows(ModelSpec spec) =>
-                DivisibilityAnalysis.Compute(spec, s.Costs with { SequenceLength = Math.Min(s.SequenceLength, spec.ContextLength) });
+                DivisibilityAnalysis.Compute(
+                    spec,
+                    s.Costs with
+                    {
+                        SequenceLength = Math.Min(s.SequenceLength, spec.ContextLength),
+                    }
+                );
             Divisibility = [("7B", Rows(ModelPresets.DeepSeekLlm7B)), ("67B", Rows(ModelPresets.DeepSeekLlm67B))];
         }
     }
@@ -56,13 +62,16 @@ public sealed class PipelinePlans
         }
     }
 
-    /// <summary>A chosen configuration's tensor- and data-parallel communication over plan A's Gantt chart; none without one.</summary>
+    /// <summary>A chosen configuration's tensor- and data-parallel communication over plan A's Gantt chart; none
+    /// without one.</summary>
     public GanttCommunication? Communication(PipelineSettings s, PlanReport report)
     {
         if (_communicationOf != (report, s.Parallel))
         {
             _communicationOf = (report, s.Parallel);
-            _communication = s.Parallel is { } choice ? GanttCommunication.For(s.Spec, s.SequenceLength, choice, report.Plan) : null;
+            _communication = s.Parallel is { } choice
+                ? GanttCommunication.For(s.Spec, s.SequenceLength, choice, report.Plan)
+                : null;
         }
         return _communication;
     }
