@@ -110,85 +110,75 @@ public static class BenchCommand
             weights,
             stream,
         };
-        command.SetAction(result =>
+        CommandAction.Set(command, error, result =>
         {
-            try
+            var which = result.GetValue(suite)!.Trim().ToLowerInvariant();
+            if (which is not ("live" or "planner" or "interventions" or "all"))
+                throw new ArgumentException($"--suite '{which}': use live, planner, interventions or all.");
+            if (which == "interventions")
+                return RunInterventions(
+                    result.GetValue(weights),
+                    result.GetValue(stream),
+                    result,
+                    lengths,
+                    repeats,
+                    json,
+                    output
+                );
+            if (result.GetValue(weights) is { } folder)
             {
-                var which = result.GetValue(suite)!.Trim().ToLowerInvariant();
-                if (which is not ("live" or "planner" or "interventions" or "all"))
-                    throw new ArgumentException($"--suite '{which}': use live, planner, interventions or all.");
-                if (which == "interventions")
-                    return RunInterventions(
-                        result.GetValue(weights),
-                        result.GetValue(stream),
-                        result,
-                        lengths,
-                        repeats,
-                        json,
-                        output
-                    );
-                if (result.GetValue(weights) is { } folder)
-                {
-                    if (!Directory.Exists(folder))
-                        throw new ArgumentException($"--weights {folder}: no such folder.");
-                    var counts = result.GetResult(lengths) is { Implicit: false }
-                        ? ForwardCommand.ParseTokens(result.GetValue(lengths)!)
-                        : [32, 128];
-                    if (counts.Any(n => n < 1 || n > 4096))
-                        throw new ArgumentException("--lengths: each length must be between 1 and 4096 tokens.");
-                    if (result.GetValue(repeats) < 1)
-                        throw new ArgumentException("--repeats must be at least 1.");
-                    if (result.GetValue(stream))
-                    {
-                        var streamed = StreamBench.Run(folder, counts, result.GetValue(repeats), output);
-                        if (result.GetValue(json) is { } streamedJson)
-                            StreamBench.WriteJson(streamed, streamedJson.FullName);
-                        return ExitCodes.Ok;
-                    }
-                    var report = WeightsBench.Run(folder, counts, result.GetValue(repeats), output);
-                    if (result.GetValue(json) is { } file)
-                        WeightsBench.WriteJson(report, file.FullName);
-                    return ExitCodes.Ok;
-                }
+                if (!Directory.Exists(folder))
+                    throw new ArgumentException($"--weights {folder}: no such folder.");
+                var counts = result.GetResult(lengths) is { Implicit: false }
+                    ? ForwardCommand.ParseTokens(result.GetValue(lengths)!)
+                    : [32, 128];
+                if (counts.Any(n => n < 1 || n > 4096))
+                    throw new ArgumentException("--lengths: each length must be between 1 and 4096 tokens.");
+                if (result.GetValue(repeats) < 1)
+                    throw new ArgumentException("--repeats must be at least 1.");
                 if (result.GetValue(stream))
-                    throw new ArgumentException(
-                        "--stream benchmarks a checkpoint run layer by layer: give --weights DIR."
-                    );
-                if (which is "planner" or "all")
-                    PlannerBench.Run(output);
-                if (which == "planner")
-                    return ExitCodes.Ok;
-                var specs = result
-                    .GetValue(models)!
-                    .Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
-                    .Select(n =>
-                        MiniPresets.TryGet(n, out var s)
-                            ? s
-                            : throw new ArgumentException($"--models: unknown mini preset '{n}'.")
-                    )
-                    .ToArray();
-                var tokenCounts = ForwardCommand.ParseTokens(result.GetValue(lengths)!);
-                if (tokenCounts.Any(n => n < 2 || n > 1024))
-                    throw new ArgumentException("--lengths: each length must be between 2 and 1024 tokens.");
-                var r = result.GetValue(repeats);
-                var f = result.GetValue(forwards);
-                if (r < 1 || f < 2)
-                    throw new ArgumentException("--repeats must be at least 1 and --forwards at least 2.");
-                Run(specs, tokenCounts, r, f, result.GetValue(json), output);
-                if (which == "all")
                 {
-                    output.WriteLine(
-                        $"Interventions: each sweep against one fused forward of the same prompt (median of {r}):"
-                    );
-                    InterventionsBench.Run(null, streamed: false, InterventionsBench.DefaultLength, r, output);
+                    var streamed = StreamBench.Run(folder, counts, result.GetValue(repeats), output);
+                    if (result.GetValue(json) is { } streamedJson)
+                        StreamBench.WriteJson(streamed, streamedJson.FullName);
+                    return ExitCodes.Ok;
                 }
+                var report = WeightsBench.Run(folder, counts, result.GetValue(repeats), output);
+                if (result.GetValue(json) is { } file)
+                    WeightsBench.WriteJson(report, file.FullName);
                 return ExitCodes.Ok;
             }
-            catch (Exception e) when (e is ArgumentException or CheckpointException or IOException)
+            if (result.GetValue(stream))
+                throw new ArgumentException("--stream benchmarks a checkpoint run layer by layer: give --weights DIR.");
+            if (which is "planner" or "all")
+                PlannerBench.Run(output);
+            if (which == "planner")
+                return ExitCodes.Ok;
+            var specs = result
+                .GetValue(models)!
+                .Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                .Select(n =>
+                    MiniPresets.TryGet(n, out var s)
+                        ? s
+                        : throw new ArgumentException($"--models: unknown mini preset '{n}'.")
+                )
+                .ToArray();
+            var tokenCounts = ForwardCommand.ParseTokens(result.GetValue(lengths)!);
+            if (tokenCounts.Any(n => n < 2 || n > 1024))
+                throw new ArgumentException("--lengths: each length must be between 2 and 1024 tokens.");
+            var r = result.GetValue(repeats);
+            var f = result.GetValue(forwards);
+            if (r < 1 || f < 2)
+                throw new ArgumentException("--repeats must be at least 1 and --forwards at least 2.");
+            Run(specs, tokenCounts, r, f, result.GetValue(json), output);
+            if (which == "all")
             {
-                error.WriteLine($"error: {e.Message}");
-                return ExitCodes.BadInput;
+                output.WriteLine(
+                    $"Interventions: each sweep against one fused forward of the same prompt (median of {r}):"
+                );
+                InterventionsBench.Run(null, streamed: false, InterventionsBench.DefaultLength, r, output);
             }
+            return ExitCodes.Ok;
         });
         return command;
     }
@@ -319,15 +309,7 @@ public static class BenchCommand
             memory.Add(Memory(live.Decoder, lengths[0], forwards));
         }
 
-        var console = AnsiConsole.Create(
-            new AnsiConsoleSettings
-            {
-                Out = new AnsiConsoleOutput(output),
-                Ansi = AnsiSupport.No,
-                ColorSystem = ColorSystemSupport.NoColors,
-            }
-        );
-        console.Profile.Width = 170;
+        var console = CliOutput.Console(output, 170);
         var table = new Table().Border(TableBorder.Simple).Title("Live model (CPU, fp32)");
         foreach (
             var c in new[]
@@ -384,7 +366,7 @@ public static class BenchCommand
                         rows,
                         memory,
                     },
-                    new JsonSerializerOptions { WriteIndented = true }
+                    CliOutput.Report
                 )
             );
     }

@@ -7,4 +7,7 @@ public static class ExitCodes
 
     /// <summary>A bad model name, file, option value or command line.</summary>
     public const int BadInput = 2;
+
+    /// <summary>Cancelled (Ctrl+C), as a shell reports SIGINT: 128 + 2.</summary>
+    public const int Cancelled = 130;
 }

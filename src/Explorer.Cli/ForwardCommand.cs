@@ -84,30 +84,21 @@ public static class ForwardCommand
             patch,
             source,
         };
-        command.SetAction(result =>
+        CommandAction.Set(command, error, result =>
         {
-            try
-            {
-                return Run(
-                    result.GetValue(model),
-                    result.GetValue(weights),
-                    result.GetValue(prompt),
-                    result.GetValue(tokens),
-                    result.GetValue(top),
-                    result.GetValue(dump),
-                    result.GetValue(device)!,
-                    result.GetValue(stream),
-                    output,
-                    error,
-                    (result.GetValue(ablate), result.GetValue(skip), result.GetValue(patch), result.GetValue(source))
-                );
-            }
-            catch (Exception e)
-                when (e is ArgumentException or CheckpointException or InvalidOperationException or IOException)
-            {
-                error.WriteLine($"error: {e.Message}");
-                return ExitCodes.BadInput;
-            }
+            return Run(
+                result.GetValue(model),
+                result.GetValue(weights),
+                result.GetValue(prompt),
+                result.GetValue(tokens),
+                result.GetValue(top),
+                result.GetValue(dump),
+                result.GetValue(device)!,
+                result.GetValue(stream),
+                output,
+                error,
+                (result.GetValue(ablate), result.GetValue(skip), result.GetValue(patch), result.GetValue(source))
+            );
         });
         return command;
     }
@@ -154,15 +145,7 @@ public static class ForwardCommand
             .Take(Math.Min(top, logits.Length))
             .ToArray();
 
-        var console = AnsiConsole.Create(
-            new AnsiConsoleSettings
-            {
-                Out = new AnsiConsoleOutput(output),
-                Ansi = AnsiSupport.No,
-                ColorSystem = ColorSystemSupport.NoColors,
-            }
-        );
-        console.Profile.Width = 100;
+        var console = CliOutput.Console(output, 100);
         var pieces = live.Tokenizer is null
             ? ids.Select(TokenPieces.NoToken).ToArray()
             : TokenPieces.Display(live.Tokenizer, ids);
@@ -213,10 +196,7 @@ public static class ForwardCommand
                     logits,
                     hiddenNorms = hidden,
                 },
-                new JsonSerializerOptions
-                {
-                    NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
-                }
+                CliOutput.Numbers
             );
             var temporary = dump.FullName + ".tmp";
             File.WriteAllText(temporary, json);

@@ -195,7 +195,7 @@ public static class InterventionsBench
                     r.SweepMs,
                     r.Ratio,
                 }),
-                new JsonSerializerOptions { WriteIndented = true }
+                CliOutput.Report
             )
         );
 }

@@ -52,65 +52,57 @@ public static class MakeCheckpointCommand
             shard,
             seed,
         };
-        command.SetAction(result =>
+        CommandAction.Set(command, error, result =>
         {
-            try
+            var name = result.GetValue(shape)!;
+            var spec = KnownModels.Get(name, "--shape");
+            if (result.GetValue(layers) is { } cut)
             {
-                var name = result.GetValue(shape)!;
-                var spec = KnownModels.Get(name, "--shape");
-                if (result.GetValue(layers) is { } cut)
-                {
-                    if (cut < 1 || cut > spec.Layers)
-                        throw new ArgumentException(
-                            $"--layers {cut}: {spec.Name} has {spec.Layers} layers; keep 1 to {spec.Layers}."
-                        );
-                    spec = spec with { Name = $"{spec.Name}-{cut}-layers", Layers = cut };
-                }
-                var type = result.GetValue(dtype)!.Trim().ToLowerInvariant() switch
-                {
-                    "bf16" or "bfloat16" => ScalarType.BFloat16,
-                    "fp16" or "f16" or "float16" => ScalarType.Float16,
-                    "fp32" or "f32" or "float32" => ScalarType.Float32,
-                    var other => throw new ArgumentException($"--dtype '{other}': use bf16, fp16 or fp32."),
-                };
-                var gb = result.GetValue(shard);
-                if (!(gb >= 0.0001 && gb <= 1000))
-                    throw new ArgumentException($"--shard-gb {gb}: use 0.0001 to 1000.");
-                var folder = result.GetValue(outDir)!;
-                if (folder.Exists && folder.EnumerateFileSystemInfos().Any())
-                    throw new ArgumentException($"--out {folder.FullName} is not empty; give a new or empty folder.");
-                var bytes = Core.Accounting.ParameterBreakdown.Of(spec).Total * (type == ScalarType.Float32 ? 4 : 2);
-                var free = new DriveInfo(Path.GetPathRoot(Path.GetFullPath(folder.FullName))!).AvailableFreeSpace;
-                if (bytes > free)
+                if (cut < 1 || cut > spec.Layers)
                     throw new ArgumentException(
-                        $"{spec.Name} in {type} needs {Units.Bytes(bytes)} on disk; {Units.Bytes(free)} are free there."
+                        $"--layers {cut}: {spec.Name} has {spec.Layers} layers; keep 1 to {spec.Layers}."
                     );
-                output.WriteLine(
-                    $"writing {spec.Name} ({spec.Layers} layers, d {spec.HiddenSize}, {type}, "
-                        + $"{Units.Bytes(bytes)}) to {folder.FullName}"
-                );
-                var watch = System.Diagnostics.Stopwatch.StartNew();
-                var lastTenth = 0;
-                RandomCheckpoint.Write(
-                    spec,
-                    folder.FullName,
-                    type,
-                    (long)(gb * 1e9),
-                    result.GetValue(seed),
-                    new Model.SyncProgress<double>(f =>
-                    {
-                        if ((int)(f * 10) > lastTenth)
-                            error.WriteLine($"  {(lastTenth = (int)(f * 10)) * 10}%");
-                    })
-                );
-                output.WriteLine($"done in {watch.Elapsed.TotalSeconds:0.0} s");
-                return ExitCodes.Ok;
+                spec = spec with { Name = $"{spec.Name}-{cut}-layers", Layers = cut };
             }
-            catch (Exception e) when (e is ArgumentException or IOException)
+            var type = result.GetValue(dtype)!.Trim().ToLowerInvariant() switch
             {
-                error.WriteLine($"error: {e.Message}");
-                return ExitCodes.BadInput;
-            }
+                "bf16" or "bfloat16" => ScalarType.BFloat16,
+                "fp16" or "f16" or "float16" => ScalarType.Float16,
+                "fp32" or "f32" or "float32" => ScalarType.Float32,
+                var other => throw new ArgumentException($"--dtype '{other}': use bf16, fp16 or fp32."),
+            };
+            var gb = result.GetValue(shard);
+            if (!(gb >= 0.0001 && gb <= 1000))
+                throw new ArgumentException($"--shard-gb {gb}: use 0.0001 to 1000.");
+            var folder = result.GetValue(outDir)!;
+            if (folder.Exists && folder.EnumerateFileSystemInfos().Any())
+                throw new ArgumentException($"--out {folder.FullName} is not empty; give a new or empty folder.");
+            var bytes = Core.Accounting.ParameterBreakdown.Of(spec).Total * (type == ScalarType.Float32 ? 4 : 2);
+            var free = new DriveInfo(Path.GetPathRoot(Path.GetFullPath(folder.FullName))!).AvailableFreeSpace;
+            if (bytes > free)
+                throw new ArgumentException(
+                    $"{spec.Name} in {type} needs {Units.Bytes(bytes)} on disk; {Units.Bytes(free)} are free there."
+                );
+            output.WriteLine(
+                $"writing {spec.Name} ({spec.Layers} layers, d {spec.HiddenSize}, {type}, "
+                    + $"{Units.Bytes(bytes)}) to {folder.FullName}"
+            );
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            var lastTenth = 0;
+            RandomCheckpoint.Write(
+                spec,
+                folder.FullName,
+                type,
+                (long)(gb * 1e9),
+                result.GetValue(seed),
+                new Model.SyncProgress<double>(f =>
+                {
+                    if ((int)(f * 10) > lastTenth)
+                        error.WriteLine($"  {(lastTenth = (int)(f * 10)) * 10}%");
+                })
+            );
+            output.WriteLine($"done in {watch.Elapsed.TotalSeconds:0.0} s");
+            return ExitCodes.Ok;
         });
         return command;
     }

@@ -11,12 +11,6 @@ namespace Explorer.Cli;
 /// ranked.</summary>
 public static class ParallelCommand
 {
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        WriteIndented = true,
-    };
-
     /// <summary>Rows the table prints (JSON has every fitting configuration).</summary>
     public const int TableRows = 20;
 
@@ -32,65 +26,57 @@ public static class ParallelCommand
         );
         arguments.AddTo(command);
         command.Options.Add(json);
-        command.SetAction(result =>
+        CommandAction.Set(command, error, result =>
         {
-            try
+            var spec = arguments.Spec(result);
+            var cluster = arguments.Cluster(result);
+            var seq = arguments.Sequence(result);
+            if (arguments.IsSingle(result))
             {
-                var spec = arguments.Spec(result);
-                var cluster = arguments.Cluster(result);
-                var seq = arguments.Sequence(result);
-                if (arguments.IsSingle(result))
-                {
-                    var estimate = ParallelEstimator.Estimate(spec, seq, cluster, arguments.Config(result));
-                    if (result.GetValue(json))
-                        output.WriteLine(JsonSerializer.Serialize(Document(estimate), Json));
-                    else
-                        WriteOne(estimate, output);
-                    return estimate.Valid ? ExitCodes.Ok : ExitCodes.BadInput;
-                }
-                arguments.CheckSearchFlags(result);
-                var search = ParallelSearch.Search(
-                    spec,
-                    seq,
-                    cluster,
-                    arguments.Gpus(result),
-                    arguments.GlobalBatch(result),
-                    overlap: arguments.Overlap(result)
-                );
-                if (search.Problems.Count > 0)
-                    throw new ArgumentException(string.Join(" ", search.Problems));
+                var estimate = ParallelEstimator.Estimate(spec, seq, cluster, arguments.Config(result));
                 if (result.GetValue(json))
-                {
-                    var front = Tradeoffs.ParetoFront(
-                        search.Fitting.Select(e => (e.StepSeconds, (double)e.Memory!.Total)).ToArray()
-                    );
-                    output.WriteLine(
-                        JsonSerializer.Serialize(
-                            new
-                            {
-                                considered = search.Considered,
-                                valid = search.Valid,
-                                estimatorError = Tradeoffs.EstimatorError,
-                                tiedWithFastest = Tradeoffs.TiedWithFastest(
-                                    search.Fitting.Select(e => e.StepSeconds).ToArray(),
-                                    Tradeoffs.EstimatorError
-                                ),
-                                paretoFront = front.Select(i => i + 1), // 1-based ranks in configurations
-                                configurations = search.Fitting.Select(Document),
-                            },
-                            Json
-                        )
-                    );
-                }
+                    output.WriteLine(JsonSerializer.Serialize(Document(estimate), CliOutput.Document));
                 else
-                    WriteTable(spec.Name, cluster, search, output);
-                return ExitCodes.Ok;
+                    WriteOne(estimate, output);
+                return estimate.Valid ? ExitCodes.Ok : ExitCodes.BadInput;
             }
-            catch (ArgumentException e)
+            arguments.CheckSearchFlags(result);
+            var search = ParallelSearch.Search(
+                spec,
+                seq,
+                cluster,
+                arguments.Gpus(result),
+                arguments.GlobalBatch(result),
+                overlap: arguments.Overlap(result)
+            );
+            if (search.Problems.Count > 0)
+                throw new ArgumentException(string.Join(" ", search.Problems));
+            if (result.GetValue(json))
             {
-                error.WriteLine($"error: {e.Message}");
-                return ExitCodes.BadInput;
+                var front = Tradeoffs.ParetoFront(
+                    search.Fitting.Select(e => (e.StepSeconds, (double)e.Memory!.Total)).ToArray()
+                );
+                output.WriteLine(
+                    JsonSerializer.Serialize(
+                        new
+                        {
+                            considered = search.Considered,
+                            valid = search.Valid,
+                            estimatorError = Tradeoffs.EstimatorError,
+                            tiedWithFastest = Tradeoffs.TiedWithFastest(
+                                search.Fitting.Select(e => e.StepSeconds).ToArray(),
+                                Tradeoffs.EstimatorError
+                            ),
+                            paretoFront = front.Select(i => i + 1), // 1-based ranks in configurations
+                            configurations = search.Fitting.Select(Document),
+                        },
+                        CliOutput.Document
+                    )
+                );
             }
+            else
+                WriteTable(spec.Name, cluster, search, output);
+            return ExitCodes.Ok;
         });
         return command;
     }
@@ -182,15 +168,7 @@ public static class ParallelCommand
 
     private static void WriteTable(string model, Cluster cluster, SearchResult search, TextWriter output)
     {
-        var console = AnsiConsole.Create(
-            new AnsiConsoleSettings
-            {
-                Out = new AnsiConsoleOutput(output),
-                Ansi = AnsiSupport.No,
-                ColorSystem = ColorSystemSupport.NoColors,
-            }
-        );
-        console.Profile.Width = 160;
+        var console = CliOutput.Console(output, 160);
         var table = new Table()
             .Border(TableBorder.Simple)
             .Title(

@@ -101,215 +101,194 @@ public static class PatchCommand
             check,
             json,
         };
-        command.SetAction(result =>
+        CommandAction.Set(command, error, result =>
         {
-            try
-            {
-                var kind = result.GetValue(sweep)!.Trim().ToLowerInvariant();
-                if (kind is not ("residual" or "heads" or "head-patching" or "layers" or "curve" or "dla"))
-                    throw new ArgumentException(
-                        $"--sweep '{kind}': use residual, heads, head-patching, layers, curve or dla."
-                    );
-                var how = result.GetValue(method)!.Trim().ToLowerInvariant();
-                if (how is not ("exact" or "attribution"))
-                    throw new ArgumentException($"--method '{how}': use exact or attribution.");
-                if (how == "attribution" && kind != "residual")
-                    throw new ArgumentException(
-                        $"--method attribution estimates the residual sweep; --sweep {kind} runs exact."
-                    );
-                var measure = result.GetValue(metric)!.Trim().ToLowerInvariant() switch
-                {
-                    "logit-difference" => PatchMetric.LogitDifference,
-                    "probability" => PatchMetric.AnswerProbability,
-                    var other => throw new ArgumentException(
-                        $"--metric '{other}': use logit-difference or probability."
-                    ),
-                };
-                var noise = result.GetValue(direction)!.Trim().ToLowerInvariant() switch
-                {
-                    "denoise" => false,
-                    "noise" => true,
-                    var other => throw new ArgumentException($"--direction '{other}': use denoise or noise."),
-                };
-                using var live = ModelArguments.Open(
-                    result.GetValue(model),
-                    result.GetValue(weights),
-                    "cpu",
-                    result.GetValue(stream),
-                    warnings: error
+            var kind = result.GetValue(sweep)!.Trim().ToLowerInvariant();
+            if (kind is not ("residual" or "heads" or "head-patching" or "layers" or "curve" or "dla"))
+                throw new ArgumentException(
+                    $"--sweep '{kind}': use residual, heads, head-patching, layers, curve or dla."
                 );
-                var asIds = result.GetValue(ids);
-                int[] Prompt(string text) =>
-                    asIds ? ForwardCommand.ParseTokens(text) : live.Encode(text, ForwardCommand.DefaultMaxTokens);
-                int Token(string option, string text)
-                {
-                    var tokens = Prompt(text);
-                    return tokens.Length == 1
-                        ? tokens[0]
-                        : throw new ArgumentException($"{option} '{text}' is {tokens.Length} tokens; give one token.");
-                }
-                if (kind == "dla")
-                {
-                    var cleanIds = Prompt(result.GetValue(clean)!);
-                    var dla = DirectLogitAttribution.Compute(
-                        live.Decoder,
-                        cleanIds,
-                        Token("--answer", result.GetValue(answer)!),
-                        Token("--wrong", result.GetValue(wrong)!)
-                    );
-                    PrintDla(output, live, dla);
-                    if (result.GetValue(json) is { } dlaFile)
-                    {
-                        var rows = Enumerable
-                            .Range(0, dla.Heads.GetLength(0))
-                            .Select(l => new
-                            {
-                                layer = l + 1,
-                                heads = Enumerable
-                                    .Range(0, dla.Heads.GetLength(1))
-                                    .Select(h => dla.Heads[l, h])
-                                    .ToArray(),
-                                mlp = dla.Mlp[l],
-                                attentionBias = dla.AttentionBias[l],
-                            });
-                        File.WriteAllText(
-                            dlaFile.FullName + ".tmp",
-                            JsonSerializer.Serialize(
-                                new
-                                {
-                                    model = live.Name,
-                                    sweep = "direct logit attribution",
-                                    clean = cleanIds,
-                                    answer = dla.Answer,
-                                    wrong = dla.Wrong,
-                                    embedding = dla.Embedding,
-                                    total = dla.Total,
-                                    logitDifference = dla.Actual,
-                                    layers = rows,
-                                }
-                            )
-                        );
-                        File.Move(dlaFile.FullName + ".tmp", dlaFile.FullName, overwrite: true);
-                        output.WriteLine($"wrote {dlaFile.FullName}");
-                    }
-                    return ExitCodes.Ok;
-                }
-                if (string.IsNullOrWhiteSpace(result.GetValue(corrupted)))
-                    throw new ArgumentException(
-                        $"--sweep {kind} patches or measures against a corrupted prompt: give --corrupted."
-                    );
-                var problem = new PatchingProblem(
-                    Prompt(result.GetValue(clean)!),
-                    Prompt(result.GetValue(corrupted)!),
+            var how = result.GetValue(method)!.Trim().ToLowerInvariant();
+            if (how is not ("exact" or "attribution"))
+                throw new ArgumentException($"--method '{how}': use exact or attribution.");
+            if (how == "attribution" && kind != "residual")
+                throw new ArgumentException(
+                    $"--method attribution estimates the residual sweep; --sweep {kind} runs exact."
+                );
+            var measure = result.GetValue(metric)!.Trim().ToLowerInvariant() switch
+            {
+                "logit-difference" => PatchMetric.LogitDifference,
+                "probability" => PatchMetric.AnswerProbability,
+                var other => throw new ArgumentException($"--metric '{other}': use logit-difference or probability."),
+            };
+            var noise = result.GetValue(direction)!.Trim().ToLowerInvariant() switch
+            {
+                "denoise" => false,
+                "noise" => true,
+                var other => throw new ArgumentException($"--direction '{other}': use denoise or noise."),
+            };
+            using var live = ModelArguments.Open(
+                result.GetValue(model),
+                result.GetValue(weights),
+                "cpu",
+                result.GetValue(stream),
+                warnings: error
+            );
+            var asIds = result.GetValue(ids);
+            int[] Prompt(string text) =>
+                asIds ? ForwardCommand.ParseTokens(text) : live.Encode(text, ForwardCommand.DefaultMaxTokens);
+            int Token(string option, string text)
+            {
+                var tokens = Prompt(text);
+                return tokens.Length == 1
+                    ? tokens[0]
+                    : throw new ArgumentException($"{option} '{text}' is {tokens.Length} tokens; give one token.");
+            }
+            if (kind == "dla")
+            {
+                var cleanIds = Prompt(result.GetValue(clean)!);
+                var dla = DirectLogitAttribution.Compute(
+                    live.Decoder,
+                    cleanIds,
                     Token("--answer", result.GetValue(answer)!),
                     Token("--wrong", result.GetValue(wrong)!)
                 );
-                problem = problem with { Metric = measure };
-                if (noise)
-                    problem = problem.Reversed();
-                problem.Check(live.Spec.VocabularySize);
-                var lastTenth = 0;
-                var progress = new Model.SyncProgress<double>(f =>
+                PrintDla(output, live, dla);
+                if (result.GetValue(json) is { } dlaFile)
                 {
-                    if ((int)(f * 10) > lastTenth)
-                        error.WriteLine($"  {(lastTenth = (int)(f * 10)) * 10}%");
-                });
-                if (kind == "curve")
-                {
-                    var curve = Sweeps.LayerRemovalCurve(live.Decoder, problem, progress);
-                    output.WriteLine(
-                        $"{live.Name}: layers removed together, least block influence first (order "
-                            + $"{string.Join(" ", curve.Order.Select(l => l + 1))})"
-                    );
-                    output.WriteLine(
-                        "  removed  fraction  "
-                            + $"{(problem.Metric == PatchMetric.LogitDifference ? "logit difference" : "P(answer)"),
-                                16} "
-                            + " KL from clean (nats)"
-                    );
-                    foreach (var point in curve.Points)
-                        output.WriteLine(
-                            $"  {point.Removed, 7}  {point.Fraction, 8:0.000}  {point.Metric, 16:0.000} "
-                                + $" {point.KlFromClean, 20:0.000}"
-                        );
-                    if (result.GetValue(json) is { } curveFile)
-                    {
-                        File.WriteAllText(
-                            curveFile.FullName + ".tmp",
-                            JsonSerializer.Serialize(
-                                new
-                                {
-                                    model = live.Name,
-                                    order = curve.Order.Select(l => l + 1),
-                                    points = curve.Points,
-                                },
-                                new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.CamelCase }
-                            )
-                        );
-                        File.Move(curveFile.FullName + ".tmp", curveFile.FullName, overwrite: true);
-                        output.WriteLine($"wrote {curveFile.FullName}");
-                    }
-                    return ExitCodes.Ok;
-                }
-                var sweepResult = kind switch
-                {
-                    "residual" when how == "attribution" => Sweeps.ResidualAttribution(live.Decoder, problem),
-                    "residual" => Sweeps.ResidualPatching(live.Decoder, problem, progress),
-                    "heads" => Sweeps.HeadAblation(live.Decoder, problem, progress: progress),
-                    "head-patching" => Sweeps.HeadPatching(live.Decoder, problem, progress),
-                    _ => Sweeps.LayerRemoval(live.Decoder, problem, progress),
-                };
-                Print(output, live, sweepResult);
-                if (how == "attribution" && result.GetValue(check))
-                {
-                    var exact = Sweeps.ResidualPatching(live.Decoder, problem, progress);
-                    output.WriteLine(
-                        $"rank correlation with exact patching (Spearman, {exact.Values.Length} sites): "
-                            + $"{Sweeps.RankCorrelation(exact.Values, sweepResult.Values):0.000}"
-                    );
-                }
-                if (result.GetValue(json) is { } file)
-                {
-                    var values = sweepResult.Values;
                     var rows = Enumerable
-                        .Range(0, values.GetLength(0))
-                        .Select(r => Enumerable.Range(0, values.GetLength(1)).Select(c => values[r, c]).ToArray())
-                        .ToArray();
-                    var text = JsonSerializer.Serialize(
-                        new
+                        .Range(0, dla.Heads.GetLength(0))
+                        .Select(l => new
                         {
-                            model = live.Name,
-                            sweep = sweepResult.Kind,
-                            metric = sweepResult.Metric,
-                            clean = problem.Clean,
-                            corrupted = problem.Corrupted,
-                            answer = problem.Answer,
-                            wrong = problem.Wrong,
-                            cleanMetric = sweepResult.Clean,
-                            corruptedMetric = sweepResult.Corrupted,
-                            rows,
-                        },
-                        new JsonSerializerOptions
-                        {
-                            NumberHandling = System
-                                .Text
-                                .Json
-                                .Serialization
-                                .JsonNumberHandling
-                                .AllowNamedFloatingPointLiterals,
-                        }
+                            layer = l + 1,
+                            heads = Enumerable.Range(0, dla.Heads.GetLength(1)).Select(h => dla.Heads[l, h]).ToArray(),
+                            mlp = dla.Mlp[l],
+                            attentionBias = dla.AttentionBias[l],
+                        });
+                    File.WriteAllText(
+                        dlaFile.FullName + ".tmp",
+                        JsonSerializer.Serialize(
+                            new
+                            {
+                                model = live.Name,
+                                sweep = "direct logit attribution",
+                                clean = cleanIds,
+                                answer = dla.Answer,
+                                wrong = dla.Wrong,
+                                embedding = dla.Embedding,
+                                total = dla.Total,
+                                logitDifference = dla.Actual,
+                                layers = rows,
+                            }
+                        )
                     );
-                    File.WriteAllText(file.FullName + ".tmp", text);
-                    File.Move(file.FullName + ".tmp", file.FullName, overwrite: true);
-                    output.WriteLine($"wrote {file.FullName}");
+                    File.Move(dlaFile.FullName + ".tmp", dlaFile.FullName, overwrite: true);
+                    output.WriteLine($"wrote {dlaFile.FullName}");
                 }
                 return ExitCodes.Ok;
             }
-            catch (Exception e) when (e is ArgumentException or CheckpointException or InvalidOperationException)
+            if (string.IsNullOrWhiteSpace(result.GetValue(corrupted)))
+                throw new ArgumentException(
+                    $"--sweep {kind} patches or measures against a corrupted prompt: give --corrupted."
+                );
+            var problem = new PatchingProblem(
+                Prompt(result.GetValue(clean)!),
+                Prompt(result.GetValue(corrupted)!),
+                Token("--answer", result.GetValue(answer)!),
+                Token("--wrong", result.GetValue(wrong)!)
+            );
+            problem = problem with { Metric = measure };
+            if (noise)
+                problem = problem.Reversed();
+            problem.Check(live.Spec.VocabularySize);
+            var lastTenth = 0;
+            var progress = new Model.SyncProgress<double>(f =>
             {
-                error.WriteLine($"error: {e.Message}");
-                return ExitCodes.BadInput;
+                if ((int)(f * 10) > lastTenth)
+                    error.WriteLine($"  {(lastTenth = (int)(f * 10)) * 10}%");
+            });
+            if (kind == "curve")
+            {
+                var curve = Sweeps.LayerRemovalCurve(live.Decoder, problem, progress);
+                output.WriteLine(
+                    $"{live.Name}: layers removed together, least block influence first (order "
+                        + $"{string.Join(" ", curve.Order.Select(l => l + 1))})"
+                );
+                output.WriteLine(
+                    "  removed  fraction  "
+                        + $"{(problem.Metric == PatchMetric.LogitDifference ? "logit difference" : "P(answer)"),
+                                16} "
+                        + " KL from clean (nats)"
+                );
+                foreach (var point in curve.Points)
+                    output.WriteLine(
+                        $"  {point.Removed, 7}  {point.Fraction, 8:0.000}  {point.Metric, 16:0.000} "
+                            + $" {point.KlFromClean, 20:0.000}"
+                    );
+                if (result.GetValue(json) is { } curveFile)
+                {
+                    File.WriteAllText(
+                        curveFile.FullName + ".tmp",
+                        JsonSerializer.Serialize(
+                            new
+                            {
+                                model = live.Name,
+                                order = curve.Order.Select(l => l + 1),
+                                points = curve.Points,
+                            },
+                            CliOutput.Document
+                        )
+                    );
+                    File.Move(curveFile.FullName + ".tmp", curveFile.FullName, overwrite: true);
+                    output.WriteLine($"wrote {curveFile.FullName}");
+                }
+                return ExitCodes.Ok;
             }
+            var sweepResult = kind switch
+            {
+                "residual" when how == "attribution" => Sweeps.ResidualAttribution(live.Decoder, problem),
+                "residual" => Sweeps.ResidualPatching(live.Decoder, problem, progress),
+                "heads" => Sweeps.HeadAblation(live.Decoder, problem, progress: progress),
+                "head-patching" => Sweeps.HeadPatching(live.Decoder, problem, progress),
+                _ => Sweeps.LayerRemoval(live.Decoder, problem, progress),
+            };
+            Print(output, live, sweepResult);
+            if (how == "attribution" && result.GetValue(check))
+            {
+                var exact = Sweeps.ResidualPatching(live.Decoder, problem, progress);
+                output.WriteLine(
+                    $"rank correlation with exact patching (Spearman, {exact.Values.Length} sites): "
+                        + $"{Sweeps.RankCorrelation(exact.Values, sweepResult.Values):0.000}"
+                );
+            }
+            if (result.GetValue(json) is { } file)
+            {
+                var values = sweepResult.Values;
+                var rows = Enumerable
+                    .Range(0, values.GetLength(0))
+                    .Select(r => Enumerable.Range(0, values.GetLength(1)).Select(c => values[r, c]).ToArray())
+                    .ToArray();
+                var text = JsonSerializer.Serialize(
+                    new
+                    {
+                        model = live.Name,
+                        sweep = sweepResult.Kind,
+                        metric = sweepResult.Metric,
+                        clean = problem.Clean,
+                        corrupted = problem.Corrupted,
+                        answer = problem.Answer,
+                        wrong = problem.Wrong,
+                        cleanMetric = sweepResult.Clean,
+                        corruptedMetric = sweepResult.Corrupted,
+                        rows,
+                    },
+                    CliOutput.Numbers
+                );
+                File.WriteAllText(file.FullName + ".tmp", text);
+                File.Move(file.FullName + ".tmp", file.FullName, overwrite: true);
+                output.WriteLine($"wrote {file.FullName}");
+            }
+            return ExitCodes.Ok;
         });
         return command;
     }

@@ -12,25 +12,6 @@ namespace Explorer.Cli;
 /// command line.</summary>
 public static class PlanCommand
 {
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        WriteIndented = true,
-    };
-
-    private static int Guard(TextWriter error, Func<int> run)
-    {
-        try
-        {
-            return run();
-        }
-        catch (Exception e) when (e is ArgumentException or PlanException or IOException)
-        {
-            error.WriteLine($"error: {e.Message}");
-            return ExitCodes.BadInput;
-        }
-    }
-
     private static PlanReport Plan(PlanRequest request)
     {
         var outcome = PipelinePlanner.Plan(request);
@@ -44,11 +25,11 @@ public static class PlanCommand
         var command = new Command("plan", "Split a model into pipeline stages and simulate the schedule.");
         arguments.AddTo(command);
         command.Options.Add(json);
-        command.SetAction(result => Guard(error, () =>
+        command.SetAction(result => CommandAction.Guard(error, () =>
             {
                 var report = Plan(arguments.Request(result));
                 if (result.GetValue(json))
-                    output.WriteLine(JsonSerializer.Serialize(Document(report), Json));
+                    output.WriteLine(JsonSerializer.Serialize(Document(report), CliOutput.Document));
                 else
                     WriteTable(report, output);
                 return ExitCodes.Ok;
@@ -97,15 +78,7 @@ public static class PlanCommand
 
     private static void WriteTable(PlanReport r, TextWriter output)
     {
-        var console = AnsiConsole.Create(
-            new AnsiConsoleSettings
-            {
-                Out = new AnsiConsoleOutput(output),
-                Ansi = AnsiSupport.No,
-                ColorSystem = ColorSystemSupport.NoColors,
-            }
-        );
-        console.Profile.Width = 130;
+        var console = CliOutput.Console(output, 130);
         var table = new Table()
             .Border(TableBorder.Simple)
             .Title(
@@ -187,7 +160,7 @@ public static class PlanCommand
             transfer,
             json,
         };
-        command.SetAction(result => Guard(error, () =>
+        command.SetAction(result => CommandAction.Guard(error, () =>
             {
                 int p = result.GetValue(stages),
                     v = result.GetValue(virtualStages);
@@ -230,7 +203,7 @@ public static class PlanCommand
                                 peakInFlight = sim.PeakInFlight,
                                 busyTime = sim.BusyTime,
                             },
-                            Json
+                            CliOutput.Document
                         )
                     );
                 else
@@ -307,7 +280,7 @@ public static class PlanCommand
             }
         )
             command.Options.Add(option);
-        command.SetAction(result => Guard(error, () =>
+        command.SetAction(result => CommandAction.Guard(error, () =>
             {
                 var request = arguments.Request(result);
                 ParallelConfig? parallel = null;

@@ -31,53 +31,43 @@ public static class ProbeCommand
             n,
             top,
         };
-        command.SetAction(result =>
+        CommandAction.Set(command, error, result =>
         {
-            try
-            {
-                if (result.GetValue(n) is < 2 or > 256)
-                    throw new ArgumentException($"--n {result.GetValue(n)}: use 2 to 256.");
-                using var live = ModelArguments.Open(
-                    result.GetValue(model),
-                    result.GetValue(weights),
-                    "cpu",
-                    warnings: error
-                );
-                var scores = AttentionProbe.Measure(live.Decoder, result.GetValue(n));
-                output.WriteLine(
-                    $"{live.Name} ({live.Source}): induction probe of 2 × {result.GetValue(n)} random tokens"
-                );
-                foreach (
-                    var (title, pick) in new (string, Func<HeadScore, double>)[]
-                    {
-                        ("induction", s => s.Induction),
-                        ("previous-token", s => s.PreviousToken),
-                    }
-                )
+            if (result.GetValue(n) is < 2 or > 256)
+                throw new ArgumentException($"--n {result.GetValue(n)}: use 2 to 256.");
+            using var live = ModelArguments.Open(
+                result.GetValue(model),
+                result.GetValue(weights),
+                "cpu",
+                warnings: error
+            );
+            var scores = AttentionProbe.Measure(live.Decoder, result.GetValue(n));
+            output.WriteLine($"{live.Name} ({live.Source}): induction probe of 2 × {result.GetValue(n)} random tokens");
+            foreach (
+                var (title, pick) in new (string, Func<HeadScore, double>)[]
                 {
-                    output.WriteLine($"best {title} heads:");
-                    foreach (var s in scores.OrderByDescending(pick).Take(result.GetValue(top)))
-                        output.WriteLine(
-                            $"  layer {s.Layer + 1, 3} head {s.Head, 2}: induction {s.Induction:0.000}, "
-                                + $"previous-token {s.PreviousToken:0.000}"
-                        );
+                    ("induction", s => s.Induction),
+                    ("previous-token", s => s.PreviousToken),
                 }
-                if (live.Tokenizer is { } tokenizer)
-                {
-                    var accuracy = SentenceProbe.Measure(live.Decoder, tokenizer);
+            )
+            {
+                output.WriteLine($"best {title} heads:");
+                foreach (var s in scores.OrderByDescending(pick).Take(result.GetValue(top)))
                     output.WriteLine(
-                        $"held-out template sentences ({accuracy.Predictions} predictions): lens top-1 "
-                            + $"= next token at the last layer {accuracy.Final:P1}; "
-                            + $"by layer {string.Join(" ", accuracy.ByLayer.Select(a => a.ToString("0.00")))}"
+                        $"  layer {s.Layer + 1, 3} head {s.Head, 2}: induction {s.Induction:0.000}, "
+                            + $"previous-token {s.PreviousToken:0.000}"
                     );
-                }
-                return ExitCodes.Ok;
             }
-            catch (Exception e) when (e is ArgumentException or CheckpointException)
+            if (live.Tokenizer is { } tokenizer)
             {
-                error.WriteLine($"error: {e.Message}");
-                return ExitCodes.BadInput;
+                var accuracy = SentenceProbe.Measure(live.Decoder, tokenizer);
+                output.WriteLine(
+                    $"held-out template sentences ({accuracy.Predictions} predictions): lens top-1 "
+                        + $"= next token at the last layer {accuracy.Final:P1}; "
+                        + $"by layer {string.Join(" ", accuracy.ByLayer.Select(a => a.ToString("0.00")))}"
+                );
             }
+            return ExitCodes.Ok;
         });
         return command;
     }

@@ -8,12 +8,6 @@ namespace Explorer.Cli;
 /// <summary><c>explorer specs</c>: the Architecture page's analysis as a table or JSON.</summary>
 public static class SpecsCommand
 {
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        WriteIndented = true,
-    };
-
     public static Command Create(TextWriter output, TextWriter error)
     {
         var model = new Option<string>("--model", "-m")
@@ -37,7 +31,7 @@ public static class SpecsCommand
             seq,
             json,
         };
-        command.SetAction(result =>
+        CommandAction.Set(command, error, result =>
         {
             var spec = Resolve(result.GetValue(model), result.GetValue(config), error);
             if (spec is null)
@@ -52,7 +46,7 @@ public static class SpecsCommand
             }
             var report = ArchitectureReport.Create(spec, length);
             if (result.GetValue(json))
-                output.WriteLine(JsonSerializer.Serialize(SpecsDocument.From(report), Json));
+                output.WriteLine(JsonSerializer.Serialize(SpecsDocument.From(report), CliOutput.Document));
             else
                 SpecsTable.Write(report, output);
             return ExitCodes.Ok;

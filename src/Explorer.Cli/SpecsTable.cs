@@ -10,16 +10,7 @@ public static class SpecsTable
 {
     public static void Write(ArchitectureReport r, TextWriter writer)
     {
-        var console = AnsiConsole.Create(
-            new AnsiConsoleSettings
-            {
-                Out = new AnsiConsoleOutput(writer),
-                Ansi = AnsiSupport.No,
-                ColorSystem = ColorSystemSupport.NoColors,
-                Interactive = InteractionSupport.No,
-            }
-        );
-        console.Profile.Width = 110;
+        var console = CliOutput.Console(writer, 110);
 
         var s = r.Spec;
         var p = r.Parameters;

@@ -260,7 +260,7 @@ public static class StreamBench
                         residentPeakAnonymousBytes = f.ResidentPeakBytes?.Anonymous,
                     }),
                 },
-                new JsonSerializerOptions { WriteIndented = true }
+                CliOutput.Report
             )
         );
 }

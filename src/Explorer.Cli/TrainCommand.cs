@@ -81,105 +81,95 @@ public static class TrainCommand
             initStd,
             alphabet,
         };
-        command.SetAction(
+        CommandAction.Set(
+            command,
+            error,
             async (result, cancellation) =>
             {
-                try
+                var options = new TrainingOptions
                 {
-                    var options = new TrainingOptions
-                    {
-                        Steps = result.GetValue(steps),
-                        BatchSize = result.GetValue(batch),
-                        SequenceLength = result.GetValue(seq),
-                        LearningRate = result.GetValue(lr),
-                        WarmupSteps = result.GetValue(warmup),
-                        CheckpointEvery = result.GetValue(every),
-                        Seed = result.GetValue(seed),
-                    };
-                    var problems = options.Problems();
-                    if (problems.Count > 0)
-                        throw new ArgumentException(string.Join("; ", problems) + ".");
-                    var name = result.GetValue(model)!;
-                    if (!MiniPresets.TryGet(name, out var spec))
-                        throw new ArgumentException(
-                            $"Unknown mini preset '{name}'. Use one of: "
-                                + $"{string.Join(", ", MiniPresets.All.Select(s => s.Name))}."
-                        );
-                    var folder = result.GetValue(output_)!;
-                    using var tokenizer = MiniTokenizer.Create();
-                    ITrainingCorpus corpus = result.GetValue(text) is { } file
-                        ? TextFileCorpus.FromBytes(
-                            file.Name,
-                            file.Exists
-                                ? File.ReadAllBytes(file.FullName)
-                                : throw new ArgumentException($"--text {file.FullName}: no such file."),
-                            tokenizer,
-                            options.SequenceLength + 1
+                    Steps = result.GetValue(steps),
+                    BatchSize = result.GetValue(batch),
+                    SequenceLength = result.GetValue(seq),
+                    LearningRate = result.GetValue(lr),
+                    WarmupSteps = result.GetValue(warmup),
+                    CheckpointEvery = result.GetValue(every),
+                    Seed = result.GetValue(seed),
+                };
+                var problems = options.Problems();
+                if (problems.Count > 0)
+                    throw new ArgumentException(string.Join("; ", problems) + ".");
+                var name = result.GetValue(model)!;
+                if (!MiniPresets.TryGet(name, out var spec))
+                    throw new ArgumentException(
+                        $"Unknown mini preset '{name}'. Use one of: "
+                            + $"{string.Join(", ", MiniPresets.All.Select(s => s.Name))}."
+                    );
+                var folder = result.GetValue(output_)!;
+                using var tokenizer = MiniTokenizer.Create();
+                ITrainingCorpus corpus = result.GetValue(text) is { } file
+                    ? TextFileCorpus.FromBytes(
+                        file.Name,
+                        file.Exists
+                            ? File.ReadAllBytes(file.FullName)
+                            : throw new ArgumentException($"--text {file.FullName}: no such file."),
+                        tokenizer,
+                        options.SequenceLength + 1
+                    )
+                    : new BuiltInCorpus(
+                        tokenizer,
+                        CorpusMix.Parse(
+                            result.GetValue(mix)!,
+                            result.GetValue(repeat) is { Length: 2 } r
+                                ? r[0]
+                                : throw new ArgumentException("--repeat: give MIN MAX, e.g. --repeat 8 24."),
+                            r[1],
+                            result.GetValue(copies),
+                            result.GetValue(alphabet)
                         )
-                        : new BuiltInCorpus(
-                            tokenizer,
-                            CorpusMix.Parse(
-                                result.GetValue(mix)!,
-                                result.GetValue(repeat) is { Length: 2 } r
-                                    ? r[0]
-                                    : throw new ArgumentException("--repeat: give MIN MAX, e.g. --repeat 8 24."),
-                                r[1],
-                                result.GetValue(copies),
-                                result.GetValue(alphabet)
-                            )
-                        );
-                    Decoder decoder;
-                    var start = 0;
-                    if (result.GetValue(resume) && Trainer.Latest(folder) is { } latest)
-                    {
-                        decoder = Checkpoint.Load(latest.Directory, TorchSharp.torch.ScalarType.Float32);
-                        start = latest.Step;
-                        output.WriteLine($"resuming {decoder.Spec.Name} from {latest.Directory} (step {start})");
-                    }
-                    else
-                        decoder = Decoder.Create(
-                            spec,
-                            new DecoderOptions { Seed = (ulong)options.Seed, InitStd = result.GetValue(initStd) }
-                        );
-                    using (decoder)
-                    {
-                        var progress = new Progress<TrainingProgress>(p =>
-                        {
-                            if (p.Step == 1 || p.Step % 10 == 0 || p.Step == p.Steps || p.Checkpoint is not null)
-                                output.WriteLine(
-                                    $"step {p.Step}/{p.Steps}  loss {p.Loss:0.0000}  lr "
-                                        + $"{p.LearningRate:0.00e0}  grad {p.GradientNorm:0.000}  "
-                                        + $"{p.Elapsed.TotalSeconds:0}s elapsed, "
-                                        + $"~{p.Remaining.TotalMinutes:0.0} min left"
-                                        + (p.Checkpoint is { } c ? $"  saved {c}" : "")
-                                );
-                        });
-                        var loss = await Trainer.TrainAsync(
-                            decoder,
-                            corpus,
-                            options,
-                            folder,
-                            progress,
-                            cancellation,
-                            start
-                        );
-                        output.WriteLine(
-                            $"done: final loss {loss:0.0000}; newest checkpoint {Trainer.Latest(folder)?.Directory}"
-                        );
-                    }
-                    return ExitCodes.Ok;
-                }
-                catch (Exception e) when (e is ArgumentException or CheckpointException or IOException)
+                    );
+                Decoder decoder;
+                var start = 0;
+                if (result.GetValue(resume) && Trainer.Latest(folder) is { } latest)
                 {
-                    error.WriteLine($"error: {e.Message}");
-                    return ExitCodes.BadInput;
+                    decoder = Checkpoint.Load(latest.Directory, TorchSharp.torch.ScalarType.Float32);
+                    start = latest.Step;
+                    output.WriteLine($"resuming {decoder.Spec.Name} from {latest.Directory} (step {start})");
                 }
-                catch (OperationCanceledException)
+                else
+                    decoder = Decoder.Create(
+                        spec,
+                        new DecoderOptions { Seed = (ulong)options.Seed, InitStd = result.GetValue(initStd) }
+                    );
+                using (decoder)
                 {
-                    error.WriteLine("cancelled; the newest complete checkpoint is kept.");
-                    return 130;
+                    var progress = new Progress<TrainingProgress>(p =>
+                    {
+                        if (p.Step == 1 || p.Step % 10 == 0 || p.Step == p.Steps || p.Checkpoint is not null)
+                            output.WriteLine(
+                                $"step {p.Step}/{p.Steps}  loss {p.Loss:0.0000}  lr "
+                                    + $"{p.LearningRate:0.00e0}  grad {p.GradientNorm:0.000}  "
+                                    + $"{p.Elapsed.TotalSeconds:0}s elapsed, "
+                                    + $"~{p.Remaining.TotalMinutes:0.0} min left"
+                                    + (p.Checkpoint is { } c ? $"  saved {c}" : "")
+                            );
+                    });
+                    var loss = await Trainer.TrainAsync(
+                        decoder,
+                        corpus,
+                        options,
+                        folder,
+                        progress,
+                        cancellation,
+                        start
+                    );
+                    output.WriteLine(
+                        $"done: final loss {loss:0.0000}; newest checkpoint {Trainer.Latest(folder)?.Directory}"
+                    );
                 }
-            }
+                return ExitCodes.Ok;
+            },
+            "the newest complete checkpoint is kept."
         );
         return command;
     }

@@ -147,7 +147,7 @@ public static class WeightsBench
                         lensMs = f.LensMs,
                     }),
                 },
-                new JsonSerializerOptions { WriteIndented = true }
+                CliOutput.Report
             )
         );
 }

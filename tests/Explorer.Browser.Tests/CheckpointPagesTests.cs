@@ -16,6 +16,10 @@ public sealed class CheckpointPagesFixture : BrowserFixture
     public const string Hubbed = "org/hubbed";
     public const string Deep = "deep-gqa";
     public const string Llama3 = "llama3-shaped";
+    public const string Broken = "broken-tokenizer";
+
+    /// <summary>Problems in <see cref="Broken"/>'s tokenizer.json: 117 tokens with ids past its vocabulary.</summary>
+    public const int BrokenProblems = 117;
     private readonly DirectoryInfo _root = Directory.CreateTempSubdirectory("explorer-browser-ckpt-");
 
     protected override async Task<IReadOnlyDictionary<string, string>?> PrepareAsync()
@@ -42,6 +46,12 @@ public sealed class CheckpointPagesFixture : BrowserFixture
             ContextLength = 2048,
         };
         RandomCheckpoint.Write(llama3, Path.Combine(models, Llama3), ScalarType.BFloat16, 5_000_000, seed: 8);
+        var broken = Path.Combine(models, Broken);
+        RandomCheckpoint.Write(spec with { Layers = 1 }, broken, ScalarType.BFloat16, long.MaxValue, seed: 9);
+        var tokenizer = System.Text.Json.Nodes.JsonNode.Parse(RandomCheckpoint.ByteLevelTokenizerJson())!;
+        for (var i = 0; i < BrokenProblems; i++)
+            tokenizer["model"]!["vocab"]![$"extra{i}"] = spec.VocabularySize + i;
+        await File.WriteAllTextAsync(Path.Combine(broken, "tokenizer.json"), tokenizer.ToJsonString());
 
         // A hub cache: the files live in blobs/, the snapshot holds relative links to them, refs/main names it.
         var repo = Path.Combine(_root.FullName, "hub", "models--org--hubbed");
@@ -126,6 +136,32 @@ public sealed class CheckpointPagesTests(CheckpointPagesFixture fixture) : IClas
             .ToContainTextAsync("hub cache org/hubbed @ c0ffee");
         await page.CloseAsync();
         Assert.DoesNotContain("Unhandled exception", fixture.Server.Log, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [BrowserFact]
+    public async Task ACheckpointThatCannotLoadSaysHowManyProblemsAndListsThemAllOnRequest()
+    {
+        var page = await OpenAsync("/models");
+        await page.Locator($"[data-testid=\"load-{CheckpointPagesFixture.Broken}\"]").ClickAsync();
+        var error = page.Locator($"[data-testid=\"failed-{CheckpointPagesFixture.Broken}\"]");
+        await Assertions
+            .Expect(error.Locator("[data-testid=error-headline]"))
+            .ToContainTextAsync(
+                $"tokenizer.json cannot be used: {CheckpointPagesFixture.BrokenProblems} problems.",
+                new() { Timeout = 60000 }
+            );
+        var listed = error.Locator("[data-testid=error-problems] li");
+        await Assertions.Expect(listed).ToHaveCountAsync(3);
+        await Assertions.Expect(listed.First).ToContainTextAsync("model.vocab[\"extra0\"]");
+        await error.Locator("[data-testid=error-more]").ClickAsync();
+        await Assertions.Expect(listed).ToHaveCountAsync(CheckpointPagesFixture.BrokenProblems);
+        await Assertions.Expect(listed.Last).ToContainTextAsync("model.vocab[\"extra116\"]");
+        await error.Locator("[data-testid=error-more]").ClickAsync();
+        await Assertions.Expect(listed).ToHaveCountAsync(3);
+        var text = await page.Locator("body").InnerTextAsync();
+        Assert.DoesNotContain("(Parameter", text);
+        Assert.DoesNotContain("Exception", text);
+        await page.CloseAsync();
     }
 
     [BrowserFact]

@@ -64,6 +64,29 @@ public class LiveModelPagesTests(BrowserFixture fixture)
     }
 
     [BrowserFact]
+    public async Task LogAxesReadInFullNumbers()
+    {
+        var page = await OpenAsync("/layers");
+        await RunPromptAsync(page, "The planner splits eight devices.");
+        var norm = page.Locator("[data-testid=residual-norm]");
+        await norm.Locator(".main-svg").First.WaitForAsync(new() { Timeout = 60000 });
+        // Every log axis on the page: each label a full number, increasing up the axis (Plotly's own labels read
+        // "…, 100, 2" where 2 meant 200).
+        foreach (var chart in new[] { "residual-norm", "contributions" })
+        {
+            var labels = await page.Locator($"[data-testid={chart}] .yaxislayer-above .ytick text")
+                .AllTextContentsAsync();
+            Assert.True(labels.Count >= 2, $"{chart}: {string.Join(", ", labels)}");
+            var values = labels
+                .Select(l => double.Parse(l.Replace(",", ""), System.Globalization.CultureInfo.InvariantCulture))
+                .ToList();
+            Assert.Equal(values.Order(), values);
+            Assert.Equal(values.Count, values.Distinct().Count());
+        }
+        await page.CloseAsync();
+    }
+
+    [BrowserFact]
     public async Task CompareModeShowsBothModels()
     {
         var page = await OpenAsync("/layers");

@@ -48,6 +48,40 @@ public sealed class CheckpointCommandsTests : IDisposable
     }
 
     [Fact]
+    public void ATokenizerWithManyProblemsIsRefusedWithEveryProblemListed()
+    {
+        var folder = Made("many-problems", layers: 1);
+        var tokenizer = Path.Combine(folder, "tokenizer.json");
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(tokenizer))!;
+        var vocabulary = MiniPresets.DeepSeek7BMini.VocabularySize;
+        for (var i = 0; i < 117; i++)
+            json["model"]!["vocab"]![$"extra{i}"] = vocabulary + i;
+        File.WriteAllText(tokenizer, json.ToJsonString());
+        var (code, _, error) = Cli.Run("forward", "--weights", folder, "--prompt", "Hi", "--device", "cpu");
+        Assert.Equal(ExitCodes.BadInput, code);
+        var lines = error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("error: ", lines[0]);
+        Assert.EndsWith("tokenizer.json cannot be used:", lines[0]);
+        // Every problem on its own line, the last one included; nothing of .NET's in the message.
+        Assert.Equal(117, lines.Count(l => l.StartsWith("  ", StringComparison.Ordinal) && l.Contains("model.vocab")));
+        Assert.Contains(lines, l => l.Contains($"model.vocab[\"extra116\"] is {vocabulary + 116}"));
+        Assert.DoesNotContain("(Parameter", error);
+    }
+
+    [Fact]
+    public void HelpListsEveryVerbOnceByWhatItDoes()
+    {
+        var (code, output, _) = Cli.Run("--help");
+        Assert.Equal(0, code);
+        foreach (var (group, verbs) in ExplorerCommand.Groups)
+            Assert.Contains($"  {group, -12} {string.Join(", ", verbs)}", output);
+        var grouped = ExplorerCommand.Groups.SelectMany(g => g.Verbs).ToList();
+        var commands = ExplorerCommand.Create(TextWriter.Null, TextWriter.Null).Subcommands.Select(c => c.Name);
+        Assert.Equal(grouped.Order(), commands.Order());
+        Assert.Equal(grouped.Count, grouped.Distinct().Count());
+    }
+
+    [Fact]
     public void ForwardRefusesARopeScalingItCannotComputeNamingIt()
     {
         var folder = Made("yarn", layers: 1);

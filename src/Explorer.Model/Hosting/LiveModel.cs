@@ -1,3 +1,4 @@
+using Explorer.Core.Formatting;
 using Explorer.Core.Specs;
 using Explorer.Model.Decoder;
 using Explorer.Model.Tokenization;
@@ -104,7 +105,7 @@ public sealed class LiveModel : IDisposable
             }
             catch (ArgumentException e)
             {
-                throw new CheckpointException(e.Message);
+                throw new CheckpointException(ProblemText.Readable(e));
             }
         }
         var marker = Path.Combine(directory, MiniTokenizer.MarkerFile);

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Explorer.Core.Formatting;
 using Explorer.Core.Specs;
 using Explorer.Model.Decoder;
 using Explorer.Model.Tokenization;
@@ -167,7 +168,7 @@ public sealed class ModelHost : IAsyncDisposable
         catch (Exception e)
         {
             // Whatever went wrong (a bad file, no memory for a large checkpoint), the app stays up and says so.
-            var status = new ModelStatus(name, ModelState.Failed, 0, e.Message, null, source);
+            var status = new ModelStatus(name, ModelState.Failed, 0, ProblemText.Readable(e), null, source);
             SetStatus(status);
             return status;
         }
@@ -252,7 +253,7 @@ public sealed class ModelHost : IAsyncDisposable
         }
         catch (CheckpointException e) when (live.Decoder.IsStreamed)
         {
-            await FailAsync(live, $"streaming stopped: {e.Message}");
+            await FailAsync(live, $"streaming stopped: {ProblemText.Readable(e)}");
             throw;
         }
         var lease = new TraceLease(entry, fromCache: false);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Explorer.Core.Formatting;
 
 namespace Explorer.Model.Tokenization;
 
@@ -149,12 +150,7 @@ public sealed class HfTokenizer : ITextTokenizer
                 }
             }
             if (problems.Count > 0)
-                throw new ArgumentException(
-                    $"{path} cannot be used:{Environment.NewLine}"
-                        + string.Join(Environment.NewLine, problems.Take(20).Select(p => "  " + p))
-                        + (problems.Count > 20 ? $"{Environment.NewLine}  … and {problems.Count - 20} more" : ""),
-                    nameof(path)
-                );
+                throw new ArgumentException(ProblemText.Join($"{path} cannot be used:", problems));
             var byteLevel = root.GetRawText().Contains("\"ByteLevel\"", StringComparison.Ordinal);
             var size = byId.Count == 0 ? 0 : byId.Keys.Max() + 1; // at most limit, checked above
             var names = new string[size];

@@ -1,3 +1,4 @@
+using Explorer.Core.Formatting;
 using Explorer.Core.Specs;
 using Explorer.Model;
 using Explorer.Model.Decoder;
@@ -316,7 +317,7 @@ public sealed class InterventionSession(ModelHost host) : IDisposable
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or CheckpointException)
         {
             Status = null;
-            Error = e.Message;
+            Error = ProblemText.Readable(e);
         }
         finally
         {

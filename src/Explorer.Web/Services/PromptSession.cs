@@ -1,3 +1,4 @@
+using Explorer.Core.Formatting;
 using Explorer.Core.Specs;
 using Explorer.Model.Decoder;
 using Explorer.Model.Hosting;
@@ -64,7 +65,7 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
             }
             catch (Exception e) when (e is ArgumentException or InvalidOperationException)
             {
-                Error = e.Message; // the message a typed prompt gets
+                Error = ProblemText.Readable(e); // the message a typed prompt gets
             }
             return false;
         }
@@ -142,7 +143,7 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
         catch (Exception e) when (e is ArgumentException or InvalidOperationException)
         {
             Status = null;
-            Error = e.Message;
+            Error = ProblemText.Readable(e);
         }
         catch (Exception e)
         {
@@ -150,7 +151,7 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
             // break the tab's connection with the run neither finished nor failed.
             log?.LogError(e, "A run of {Models} failed", string.Join(", ", models));
             Status = null;
-            Error = $"The run failed: {e.Message}";
+            Error = $"The run failed: {ProblemText.Readable(e)}";
         }
         finally
         {
@@ -185,7 +186,7 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
         catch (OperationCanceledException) { }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or ObjectDisposedException)
         {
-            Error = e.Message;
+            Error = ProblemText.Readable(e);
         }
         finally
         {

@@ -92,6 +92,30 @@ public sealed class LayersView
 
     public void SetCompare(bool compare) => Update(() => Compare = compare);
 
+    /// <summary>
+    /// The residual-norm chart's positions by name: the mean over positions 1…T−1 (position 0 is the attention sink,
+    /// whose norm dwarfs the rest), the last token, then every position with its token piece.
+    /// </summary>
+    public IReadOnlyList<(int Position, string Label)> PositionChoices
+    {
+        get
+        {
+            if (Summaries.Count == 0)
+                return [(MeanOfPositions, "mean over positions 1…T−1")];
+            var tokens = Summaries[0].Tokens;
+            var last = tokens.Count - 1;
+            return
+            [
+                (MeanOfPositions, $"mean over positions 1…{last}"),
+                (last, $"last token: {last} ‘{tokens[last]}’"),
+                .. Enumerable.Range(0, last).Select(t => (t, $"{t} ‘{tokens[t]}’")),
+            ];
+        }
+    }
+
+    /// <summary>The <see cref="Position"/> that stands for the mean over positions 1…T−1.</summary>
+    public const int MeanOfPositions = -1;
+
     public void SetPosition(int position) =>
         Update(() =>
             Position = Math.Clamp(position, -1, Math.Max(-1, (Summaries.FirstOrDefault()?.Tokens.Count ?? 0) - 1))

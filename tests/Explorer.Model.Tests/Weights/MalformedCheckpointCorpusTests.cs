@@ -644,6 +644,27 @@ public sealed class MalformedCheckpointCorpusTests : IDisposable
         var e = Assert.Throws<CheckpointException>(() => LiveModel.FromCheckpoint(folder).Dispose());
         foreach (var culprit in broken.Culprits)
             Assert.Contains(culprit, e.Message);
+        // Read by a person: no parameter name or type name of .NET's.
+        Assert.DoesNotContain("(Parameter", e.Message);
+        Assert.DoesNotContain("Exception", e.Message);
+    }
+
+    [Fact]
+    public void ATokenizerWithManyProblemsListsEveryOneInTheOneForm()
+    {
+        // 117 extra tokens with ids past the model's 300 rows: one problem each, every one listed.
+        var folder = Good("many-problems");
+        TokenizerWith(json =>
+        {
+            for (var i = 0; i < 117; i++)
+                Vocab(json)[$"extra{i}"] = Shape.VocabularySize + i;
+        })(folder);
+        var e = Assert.Throws<CheckpointException>(() => LiveModel.FromCheckpoint(folder).Dispose());
+        var (summary, problems) = Explorer.Core.Formatting.ProblemText.Split(e.Message);
+        Assert.EndsWith("tokenizer.json cannot be used:", summary);
+        Assert.Equal(117, problems.Count);
+        Assert.Equal(117, problems.Distinct().Count());
+        Assert.Contains(problems, p => p.Contains("model.vocab[\"extra116\"] is 416", StringComparison.Ordinal));
     }
 
     private string Good(string name)

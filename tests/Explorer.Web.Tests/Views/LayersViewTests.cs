@@ -126,6 +126,22 @@ public sealed class LayersViewTests : IDisposable
                 .ToArray();
     }
 
+    [Fact]
+    public void ThePositionsAreChosenByNameNotByAMagicNumber()
+    {
+        var view = View();
+        view.SetSummaries([Summary(10)]);
+        var choices = view.PositionChoices;
+        var tokens = view.Summaries[0].Tokens;
+        // The mean first, then the last token, then every other position once, each with its token piece.
+        Assert.Equal(11, choices.Count);
+        Assert.Equal((LayersView.MeanOfPositions, "mean over positions 1…9"), choices[0]);
+        Assert.Equal((9, $"last token: 9 ‘{tokens[9]}’"), choices[1]);
+        Assert.Equal(Enumerable.Range(0, 9), choices.Skip(2).Select(c => c.Position));
+        Assert.Equal($"3 ‘{tokens[3]}’", choices[5].Label);
+        Assert.Equal(Enumerable.Range(-1, 11).Order(), choices.Select(c => c.Position).Order());
+    }
+
     public void Dispose()
     {
         foreach (var trace in _traces)

@@ -1,3 +1,4 @@
+using Explorer.Core.Formatting;
 using Explorer.Core.Pipeline;
 using Explorer.Core.Specs;
 using Explorer.Model.Pipeline;
@@ -58,7 +59,7 @@ public sealed class PipelinePlans
         }
         catch (Exception e) when (e is PlanException or ArgumentException)
         {
-            return new PlanOutcome(null, e.Message);
+            return new PlanOutcome(null, ProblemText.Readable(e));
         }
     }
 
