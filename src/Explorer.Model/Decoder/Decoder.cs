@@ -44,11 +44,13 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var x32 = x.to(ScalarType.Float32);
-        var normed = x32 * torch.rsqrt((x32 * x32).mean([-1], keepdim: true).add(_eps));
+        var normed = x32 * torch.rsqrt((x32 * x32).mean([-1], keepdim: true).add(_eps, HeldScalars.One));
         var y = _scale switch
         {
             NormScale.WeightInFloat32 => (Weight.to(ScalarType.Float32) * normed).to(x.dtype),
-            NormScale.OnePlusWeight => (normed * Weight.to(ScalarType.Float32).add(HeldScalars.One)).to(x.dtype),
+            NormScale.OnePlusWeight => (
+                normed * Weight.to(ScalarType.Float32).add(HeldScalars.One, HeldScalars.One)
+            ).to(x.dtype),
             _ => Weight * normed.to(x.dtype),
         };
         return y.MoveToOuterDisposeScope();
@@ -420,7 +422,7 @@ public sealed class Attention : nn.Module
         using var scope = NewDisposeScope();
         var above = torch.full(length, length, HeldScalars.NegativeInfinity, device: device).triu_(1);
         var outside = torch.full(length, length, HeldScalars.NegativeInfinity, device: device).tril_(-window);
-        return above.add_(outside).MoveToOuterDisposeScope();
+        return above.add_(outside, HeldScalars.One).MoveToOuterDisposeScope();
     }
 
     /// <summary>(B, KV, T, hd) → (B, KV·n_rep, T, hd), each KV head repeated for the query heads of its

@@ -287,7 +287,7 @@ internal sealed record LayerEdits(
             edited.mul_(keep);
             if (rows.Kind == Ablation.Mean)
             {
-                using var removed = keep.neg().add_(HeldScalars.One);
+                using var removed = keep.neg().add_(HeldScalars.One, HeldScalars.One);
                 using var means = context.mean([2], keepdim: true); // (B, H, 1, hd)
                 edited.add_(means.mul(removed));
             }

@@ -142,7 +142,9 @@ internal sealed class TraceRecorder : IDisposable
             var hOut = states.narrow(0, 1, _states.Count - 1);
             residualNorm = Copy2D(norms);
             // 1 − cos
-            influence = Copy2D(nn.functional.cosine_similarity(hIn, hOut, 2, 1e-8).neg_().add_(HeldScalars.One));
+            influence = Copy2D(
+                nn.functional.cosine_similarity(hIn, hOut, 2, 1e-8).neg_().add_(HeldScalars.One, HeldScalars.One)
+            );
             update = Copy2D(
                 (hOut - hIn).norm(2, false, 2) / norms.narrow(0, 0, _states.Count - 1).clamp_min(HeldScalars.NormFloor)
             );

@@ -116,7 +116,7 @@ public sealed record DirectLogitAttribution(
         // No Scalar made on the fly: one the GC frees while a native call reads it is what HeldScalars guards against.
         var gain = norm.Weight.detach().to(ScalarType.Float32).cpu().clone();
         if (norm.WeightIsOffset)
-            gain.add_(HeldScalars.One);
+            gain.add_(HeldScalars.One, HeldScalars.One);
         var unembedding = decoder.Unembedding.detach();
         var rows = (unembedding[answer].to(ScalarType.Float32) - unembedding[wrong].to(ScalarType.Float32)).cpu();
         var final = states[layers]!;
