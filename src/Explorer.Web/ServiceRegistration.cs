@@ -29,6 +29,7 @@ public static class ServiceRegistration
         builder.Services.AddHostedService<ModelHostStartup>();
         builder.Services.AddScoped<PromptSession>();
         builder.Services.AddScoped<InterventionSession>();
+        builder.Services.AddScoped<ChartDraws>();
         builder.Services.AddSingleton(sp => new Explorer.Model.Training.TrainingJobs(
             Path.Combine(sp.GetRequiredService<ModelHost>().Folder.Root, "runs")
         ));

@@ -15,6 +15,7 @@ public abstract class BunitTest : IAsyncLifetime
         Context.JSInterop.Mode = JSRuntimeMode.Loose;
         Context.Services.AddMudServices();
         Context.Services.AddScoped<Explorer.Web.Services.TabConnection>();
+        Context.Services.AddScoped<Explorer.Web.Services.ChartDraws>();
     }
 
     public Task InitializeAsync() => Task.CompletedTask;

@@ -256,7 +256,7 @@ public sealed class ModelHost : IAsyncDisposable
             await FailAsync(live, $"streaming stopped: {ProblemText.Readable(e)}");
             throw;
         }
-        var lease = new TraceLease(entry, fromCache: false);
+        var lease = new TraceLease(entry, entry.Timings);
         _cache.Add(entry);
         if (Forwards % 16 == 0)
             ProcessMemory.Trim();
@@ -270,21 +270,26 @@ public sealed class ModelHost : IAsyncDisposable
         TraceOptions options,
         CancellationToken cancellation,
         Action<int>? onLayer
-    ) =>
-        RunAsync(
+    )
+    {
+        var queued = DateTimeOffset.UtcNow;
+        return RunAsync(
             () =>
             {
+                var started = DateTimeOffset.UtcNow;
                 using var input = LiveModel.ToTensor(ids);
                 var trace = live.Decoder.Trace(input, options, cancellation, onLayer);
                 Interlocked.Increment(ref _forwards);
                 var pieces = live.Tokenizer is null
                     ? ids.Select(i => i.ToString()).ToArray()
                     : TokenPieces.Display(live.Tokenizer, ids);
-                return new CachedTrace(key, live.Name, ids, pieces, trace);
+                var timings = new TraceTimings(queued, started, DateTimeOffset.UtcNow, Reused: false);
+                return new CachedTrace(key, live.Name, ids, pieces, trace, timings);
             },
             cancellation,
             orphaned: entry => entry.Evict()
         ); // cancelled as it finished: never leased, so freed here
+    }
 
     /// <summary>A model that cannot run any more: unloaded, its traces evicted, listed as failed with the
     /// reason.</summary>
@@ -313,15 +318,25 @@ public sealed class ModelHost : IAsyncDisposable
     /// Completes a trace's logit lens at its deferred positions on the model worker (from the states the forward kept:
     /// no second forward). A no-op when it is complete already; cancelled between layer chunks.
     /// </summary>
-    public async Task CompleteLensAsync(TraceLease lease, CancellationToken cancellation)
+    public async Task<TraceTimings> CompleteLensAsync(TraceLease lease, CancellationToken cancellation)
     {
         if (lease.Trace.FullLens is not null)
-            return;
+            return TraceTimings.NotNeeded();
         var live = Model(lease.Model);
         // Its own lease, released only when the worker is done with the trace (so the wait is not abandoned on
         // cancellation: the lens stops at its next block instead), whatever the caller does with theirs.
         using var held = lease.Share();
-        await RunAsync(() => held.Trace.CompleteLens(live.Decoder, cancellation), CancellationToken.None);
+        var queued = DateTimeOffset.UtcNow;
+        var started = await RunAsync(
+            () =>
+            {
+                var started = DateTimeOffset.UtcNow;
+                held.Trace.CompleteLens(live.Decoder, cancellation);
+                return started;
+            },
+            CancellationToken.None
+        );
+        return new TraceTimings(queued, started, DateTimeOffset.UtcNow, Reused: false);
     }
 
     /// <summary>

@@ -33,7 +33,7 @@ internal sealed class TraceCache(long budgetBytes)
                 return null;
             _entries.Remove(hit);
             _entries.AddFirst(hit);
-            return new TraceLease(hit, fromCache: true);
+            return new TraceLease(hit, TraceTimings.NotNeeded());
         }
     }
 

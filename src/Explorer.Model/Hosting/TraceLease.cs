@@ -11,25 +11,28 @@ public sealed class TraceLease : IDisposable
     private readonly CachedTrace _entry;
     private int _released;
 
-    internal TraceLease(CachedTrace entry, bool fromCache)
+    internal TraceLease(CachedTrace entry, TraceTimings timings)
     {
         _entry = entry;
         entry.Acquire();
-        FromCache = fromCache;
+        Timings = timings;
     }
 
     public string Model => _entry.Model;
     public DecoderTrace Trace => _entry.Trace;
     public IReadOnlyList<int> Tokens => _entry.Tokens;
     public IReadOnlyList<string> Pieces => _entry.Pieces;
-    public bool FromCache { get; }
+    public bool FromCache => Timings.Reused;
+
+    /// <summary>When this lease's forward was queued, started and done (a cache hit: when it was found).</summary>
+    public TraceTimings Timings { get; }
 
     /// <summary>What the trace counts against the host's cache budget.</summary>
     public long Bytes => _entry.Bytes;
 
     /// <summary>Another lease on the same trace, for work that must outlive the caller's (the lens
     /// completion).</summary>
-    internal TraceLease Share() => new(_entry, FromCache);
+    internal TraceLease Share() => new(_entry, Timings);
 
     public void Dispose()
     {
@@ -44,7 +47,8 @@ internal sealed class CachedTrace(
     string model,
     int[] tokens,
     IReadOnlyList<string> pieces,
-    DecoderTrace trace
+    DecoderTrace trace,
+    TraceTimings timings
 )
 {
     private int _leases;
@@ -57,6 +61,9 @@ internal sealed class CachedTrace(
     public int[] Tokens { get; } = tokens;
     public IReadOnlyList<string> Pieces { get; } = pieces;
     public DecoderTrace Trace { get; } = trace;
+
+    /// <summary>When the forward that made the trace was queued, started and done.</summary>
+    public TraceTimings Timings { get; } = timings;
     public long Bytes { get; } =
         trace.AttentionBytes
         + trace.DeferredLensBytes

@@ -41,6 +41,9 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
 
     public TraceLease? Trace(string model) => _leases.GetValueOrDefault(model);
 
+    /// <summary>The last run stage by stage (null before the first).</summary>
+    public RunTimeline? LastRun { get; private set; }
+
     /// <summary>Most characters a link's prompt may have to be taken: past this it is over any token limit
     /// here.</summary>
     public int MaxLinkPromptCharacters => host.Options.MaxPromptTokens * 16;
@@ -99,6 +102,8 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
         var run = new CancellationTokenSource();
         _run = run;
         Error = null;
+        var timeline = new RunTimeline(DateTimeOffset.UtcNow);
+        LastRun = timeline;
         Notify();
         try
         {
@@ -106,7 +111,9 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
             {
                 Status = $"running {model}…";
                 Notify();
+                var tokenizing = System.Diagnostics.Stopwatch.StartNew();
                 var tokens = host.Tokenize(model, Prompt);
+                var tokenized = tokenizing.Elapsed;
                 // A streamed model reads its layers from disk as the forward goes: say which layer it is on. The host
                 // reports layers for streamed models only, decided when the forward runs (the model may still be
                 // loading).
@@ -130,8 +137,10 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
                 if (_leases.Remove(model, out var old))
                     old.Dispose();
                 _leases[model] = lease;
+                timeline.Add(new ModelRun(lease.Model, tokens.Length, tokenized, lease.Timings));
                 Notify();
             }
+            timeline.Traced = DateTimeOffset.UtcNow;
             Status = null;
             CompletedRuns++;
         }
@@ -176,12 +185,20 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
         try
         {
             foreach (var model in models)
-                if (Trace(model) is { Trace.FullLens: null, Trace.DeferredLensPositions.Length: > 0 } lease)
+            {
+                if (Trace(model) is not { } lease)
+                    continue;
+                var timings = TraceTimings.NotNeeded();
+                if (lease.Trace is { FullLens: null, DeferredLensPositions.Length: > 0 })
                 {
                     Status = $"logit lens of {model} at every position…";
                     Notify();
-                    await host.CompleteLensAsync(lease, token);
+                    timings = await host.CompleteLensAsync(lease, token);
                 }
+                // The timing line counts the lens of the run it shows, not of a trace another page left.
+                if (LastRun?.Models.FirstOrDefault(m => ReferenceEquals(m.Forward, lease.Timings)) is { } part)
+                    part.Lens = timings;
+            }
         }
         catch (OperationCanceledException) { }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or ObjectDisposedException)

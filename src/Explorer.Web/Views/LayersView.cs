@@ -138,8 +138,35 @@ public sealed class LayersView
     {
         change();
         PlanBands();
-        Charts = BuildCharts();
+        Charts = Keep(Charts, BuildCharts());
     }
+
+    /// <summary>The new figures, with every one that draws what the previous did handed back as it was (see
+    /// <see cref="Unchanged"/>): a lens completing redraws the lens, a new position the norm chart.</summary>
+    private static LayerCharts Keep(LayerCharts previous, LayerCharts next) =>
+        new(
+            Unchanged.Keep(previous.Norm, next.Norm),
+            Unchanged.Keep(previous.Growth, next.Growth),
+            Unchanged.Keep(previous.Influence, next.Influence),
+            Unchanged.Keep(previous.Contributions, next.Contributions),
+            Unchanged.Keep(previous.LensKl, next.LensKl),
+            Unchanged.Keep(previous.Update, next.Update),
+            next.PerModel.Count == previous.PerModel.Count
+                ? next.PerModel.Zip(previous.PerModel, Keep).ToArray()
+                : next.PerModel
+        );
+
+    private static ModelCharts Keep(ModelCharts next, ModelCharts previous) =>
+        new(
+            Unchanged.Keep(previous.TokenLayer, next.TokenLayer),
+            Unchanged.Keep(previous.TokenColumns, next.TokenColumns),
+            Unchanged.Keep(previous.TokenLayerLabels, next.TokenLayerLabels),
+            Unchanged.Keep(previous.Lens, next.Lens),
+            Unchanged.Keep(previous.LensTokens, next.LensTokens),
+            Unchanged.Keep(previous.LensLabels, next.LensLabels),
+            Unchanged.Keep(previous.LayerLabels, next.LayerLabels),
+            next.Block
+        );
 
     /// <summary>
     /// The Pipeline page opening exactly this split: the model, the stage count, the prompt's length as the sequence

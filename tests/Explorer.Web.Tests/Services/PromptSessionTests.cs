@@ -39,6 +39,42 @@ public sealed class PromptSessionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ARunRecordsItsStagesInOrderAndTheLensWhenItIsCompleted()
+    {
+        const string model = "deepseek-7b-mini";
+        using var session = new PromptSession(_host) { Prompt = "Stages of one run, in order." };
+        Assert.Null(session.LastRun);
+        await session.RunAsync([model]);
+        var run = session.LastRun!;
+        var part = Assert.Single(run.Models);
+        Assert.Equal((model, _host.Tokenize(model, session.Prompt).Length), (part.Model, part.Tokens));
+        Assert.False(part.Forward.Reused);
+        // Asked for, queued, taken up, done, every model traced: each mark at or after the one before.
+        Assert.True(run.Requested <= part.Forward.Queued);
+        Assert.True(part.Forward.Queued <= part.Forward.Started);
+        Assert.True(part.Forward.Started < part.Forward.Done);
+        Assert.True(part.Forward.Done <= run.Traced);
+        Assert.Equal(part.Forward.Done - part.Forward.Started, run.Forward);
+        Assert.Null(run.LensDone); // the lens at every position is not done until a page asks for it
+        Assert.DoesNotContain("lens", run.Describe());
+
+        await session.CompleteLensAsync([model]);
+        Assert.NotNull(session.Trace(model)!.Trace.FullLens);
+        Assert.False(part.Lens!.Reused);
+        Assert.True(run.Traced <= part.Lens.Queued && part.Lens.Started < part.Lens.Done);
+        Assert.Equal(part.Lens.Done, run.LensDone);
+        Assert.Contains($"{model}, {part.Tokens} tokens: forward ", run.Describe());
+        Assert.Contains("lens at every position", run.Describe());
+
+        // The same prompt again comes from the cache: no forward, and the line says so.
+        await session.RunAsync([model]);
+        Assert.NotSame(run, session.LastRun);
+        Assert.True(session.LastRun!.Models[0].Forward.Reused);
+        Assert.Equal(TimeSpan.Zero, session.LastRun.Forward);
+        Assert.Contains("from the cache", session.LastRun.Describe());
+    }
+
+    [Fact]
     public async Task APageOnALinkRunsWhenTheLinkChangedThePromptOrAShownModelLacksATrace()
     {
         const string a = "deepseek-7b-mini",

@@ -55,6 +55,41 @@ public sealed class LayersViewTests : IDisposable
     }
 
     [Fact]
+    public void TheLensCompletingRedrawsOnlyTheLensAndANewPositionOnlyTheNormChart()
+    {
+        // A trace with the lens at the last position and the states to complete it, as the pages run it.
+        using var tokens = TorchSharp.torch.tensor(new long[] { 3, 14, 15, 9, 26, 5 }, dtype: ScalarType.Int64);
+        using var input = tokens.unsqueeze(0);
+        using var trace = _decoder.Trace(input, TraceOptions.ForViews(6, attention: false));
+        var pieces = Enumerable.Range(0, 6).Select(i => $"t{i}").ToArray();
+        LayerSummary Summarise() => LayerSummary.From(Spec.Name, trace, pieces, id => $"#{id}");
+        var view = View();
+        view.SetSummaries([Summarise()]);
+        var before = view.Charts;
+        Assert.Single(before.PerModel[0].LensLabels);
+
+        trace.CompleteLens(_decoder);
+        view.SetSummaries([Summarise()]);
+        var after = view.Charts;
+        // The depth charts and the token heatmap draw the same numbers: the same objects, so no chart resends them.
+        Assert.Same(before.Norm, after.Norm);
+        Assert.Same(before.Growth, after.Growth);
+        Assert.Same(before.Influence, after.Influence);
+        Assert.Same(before.Contributions, after.Contributions);
+        Assert.Same(before.Update, after.Update);
+        Assert.Same(before.PerModel[0].TokenLayer, after.PerModel[0].TokenLayer);
+        Assert.Same(before.PerModel[0].TokenColumns, after.PerModel[0].TokenColumns);
+        // The lens now covers every position: its heatmap is a new figure.
+        Assert.NotSame(before.PerModel[0].Lens, after.PerModel[0].Lens);
+        Assert.Equal(6, after.PerModel[0].LensLabels.Length);
+
+        view.SetPosition(5);
+        Assert.NotSame(after.Norm, view.Charts.Norm);
+        Assert.Same(after.Growth, view.Charts.Growth);
+        Assert.Same(after.PerModel[0].Lens, view.Charts.PerModel[0].Lens);
+    }
+
+    [Fact]
     public void NoSplitInCompareModeOrForACountNotOffered()
     {
         var view = View();

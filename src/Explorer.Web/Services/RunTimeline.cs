@@ -1,0 +1,72 @@
+using Explorer.Model.Hosting;
+
+namespace Explorer.Web.Services;
+
+/// <summary>One model's part of a run: its tokens, when they were tokenised, its forward and its lens.</summary>
+public sealed class ModelRun(string model, int tokens, TimeSpan tokenize, TraceTimings forward)
+{
+    public string Model { get; } = model;
+    public int Tokens { get; } = tokens;
+    public TimeSpan Tokenize { get; } = tokenize;
+    public TraceTimings Forward { get; } = forward;
+
+    /// <summary>The logit lens at every position, once it has been completed (null before).</summary>
+    public TraceTimings? Lens { get; internal set; }
+}
+
+/// <summary>
+/// A run of the prompt stage by stage: when it was asked for, each model's tokenising, wait on the worker, forward
+/// and lens. What the prompt bar's timing line says, and what the browser benchmark lines up with its own clock to
+/// tell compute from everything around it.
+/// </summary>
+public sealed class RunTimeline(DateTimeOffset requested)
+{
+    private readonly List<ModelRun> _models = [];
+
+    public DateTimeOffset Requested { get; } = requested;
+    public IReadOnlyList<ModelRun> Models => _models;
+
+    /// <summary>When every model's forward was done (null while the run goes on, or when it did not finish).</summary>
+    public DateTimeOffset? Traced { get; internal set; }
+
+    /// <summary>When the lens at every position was done for every model (null until then).</summary>
+    public DateTimeOffset? LensDone =>
+        Traced is not null && _models.All(m => m.Lens is not null) ? _models.Max(m => m.Lens!.Done) : null;
+
+    internal void Add(ModelRun run) => _models.Add(run);
+
+    public TimeSpan Tokenize => Sum(m => m.Tokenize);
+    public TimeSpan Waited => Sum(m => m.Forward.Waited + (m.Lens?.Waited ?? TimeSpan.Zero));
+    public TimeSpan Forward => Sum(m => m.Forward.Ran);
+    public TimeSpan Lens => Sum(m => m.Lens?.Ran ?? TimeSpan.Zero);
+
+    private TimeSpan Sum(Func<ModelRun, TimeSpan> part) =>
+        _models.Aggregate(TimeSpan.Zero, (total, m) => total + part(m));
+
+    /// <summary>The timing line: per model, its tokens and forward (or that it came from the cache), any wait
+    /// behind other work, and the lens once it is done.</summary>
+    public string Describe()
+    {
+        var parts = _models.Select(m =>
+        {
+            var text = m.Forward.Reused
+                ? $"{m.Model}, {m.Tokens} tokens: from the cache"
+                : $"{m.Model}, {m.Tokens} tokens: forward {Time(m.Forward.Ran)}";
+            var waited = m.Forward.Waited + (m.Lens?.Waited ?? TimeSpan.Zero);
+            if (waited >= TimeSpan.FromMilliseconds(1))
+                text += $", {Time(waited)} waiting behind other work";
+            if (m.Lens is { Reused: false } lens)
+                text += $"; lens at every position {Time(lens.Ran)} after";
+            return text;
+        });
+        return string.Join(" · ", parts);
+    }
+
+    /// <summary>A duration as a person reads it: milliseconds under a second, seconds to two decimals
+    /// above.</summary>
+    public static string Time(TimeSpan t) =>
+        t < TimeSpan.FromSeconds(1) ? $"{t.TotalMilliseconds:0} ms" : $"{t.TotalSeconds:0.00} s";
+
+    /// <summary>A mark as milliseconds since the Unix epoch (what a browser's Date.now() gives).</summary>
+    public static long UnixMs(DateTimeOffset at) => at.ToUnixTimeMilliseconds();
+}

@@ -1,0 +1,307 @@
+using System.Globalization;
+using System.Text.Json;
+using Explorer.Core.Specs;
+using Explorer.Model.Hosting;
+using Microsoft.Playwright;
+using TorchSharp;
+using Xunit.Abstractions;
+
+namespace Explorer.Browser.Tests;
+
+/// <summary>
+/// What a user waits for on the live views, stage by stage, against the fused forward measured in the same run: a
+/// shared link to the Layers page, Run on a loaded page, the Attention page from a link and compare mode. The minis
+/// always; a full-size checkpoint (one <c>explorer make-checkpoint</c> wrote) when EXPLORER_BENCH_CHECKPOINT names its
+/// folder. Stages come from the server's marks (the prompt bar's timing line) and the page's own clock (a mutation
+/// observer on the charts), which share this machine's clock. A measurement: it asserts no times.
+/// </summary>
+[Collection(AppCollection.Name)]
+public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output)
+{
+    /// <summary>Which chart each flow waits for: the first depth chart, every depth chart, and the
+    /// page's first result on the Attention page.</summary>
+    private static readonly string[] DepthCharts =
+    [
+        "residual-norm",
+        "growth",
+        "block-influence",
+        "contributions",
+        "relative-update",
+        "token-layer-0",
+    ];
+
+    /// <summary>
+    /// Records, in the page, when each chart (an element with a data-testid inside a chart frame) first changed since
+    /// the last reset, when any chart last changed, and when the circuit went live.
+    /// </summary>
+    private const string Observer = """
+        window.__bench = { first: {}, last: 0, interactive: 0 };
+        window.__benchReset = () => { window.__bench.first = {}; window.__bench.last = 0; return Date.now(); };
+        new MutationObserver(records => {
+            const now = Date.now();
+            for (const r of records) {
+                const target = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+                const frame = target && target.closest && target.closest('.chart-frame');
+                if (frame) {
+                    const id = frame.getAttribute('data-testid');
+                    if (id && !(id in window.__bench.first)) window.__bench.first[id] = now;
+                    window.__bench.last = now;
+                }
+            }
+            if (!window.__bench.interactive && document.querySelector('[data-testid=app-interactive]'))
+                window.__bench.interactive = now;
+        }).observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
+        """;
+
+    /// <summary>A prompt of 24–32 tokens under a byte-level tokenizer without merges (make-checkpoint's), unique so
+    /// that no cached trace answers it: a flow's letter and four digits, then the sentence.</summary>
+    private static string Prompt(char flow) => $"{flow}{Random.Shared.Next(1000, 10000)} the quick brown fox jumps";
+
+    [BenchmarkFact]
+    public async Task FromALinkOrARunToTheCharts()
+    {
+        var report = new List<string>
+        {
+            "| model | flow | tokens | fused forward | server: tokenise, wait, forward | forward done → first "
+                + "chart | first chart | depth charts | lens | settled | first chart ÷ fused | target |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        };
+        await WaitIdleAsync(fixture.Server);
+        foreach (var model in new[] { MiniPresets.DeepSeek7BMini, MiniPresets.DeepSeek67BMini })
+        {
+            using var live = LiveModel.Mini(model);
+            await MeasureAsync(fixture.Server, model.Name, n => FusedMs(live, n), report, miniTarget: true);
+        }
+        await MeasureCompareAsync(report);
+        if (Environment.GetEnvironmentVariable("EXPLORER_BENCH_CHECKPOINT") is { Length: > 0 } folder)
+            await MeasureCheckpointAsync(folder, report);
+        foreach (var line in report)
+            output.WriteLine(line);
+    }
+
+    /// <summary>Adds a row, and says it at once (a later flow that fails leaves the rows measured before
+    /// it).</summary>
+    private void Report(List<string> report, string row)
+    {
+        report.Add(row);
+        Console.WriteLine(row);
+    }
+
+    private async Task MeasureCheckpointAsync(string folder, List<string> report)
+    {
+        var directory = new DirectoryInfo(Path.TrimEndingDirectorySeparator(folder));
+        Assert.True(directory.Exists, $"EXPLORER_BENCH_CHECKPOINT {folder}: no such folder.");
+        await using var server = await AppServer.StartAsync(
+            new Dictionary<string, string>
+            {
+                ["Models__ModelsFolder"] = directory.Parent!.FullName,
+                ["Models__LoadDefaultModels"] = "false",
+            }
+        );
+        var page = await NewPageAsync(server, "/models");
+        await page.Locator("[data-testid=app-interactive]")
+            .WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 60000 });
+        await page.Locator($"[data-testid='load-{directory.Name}']").ClickAsync(new() { Timeout = 60000 });
+        await WaitIdleAsync(server, readyModel: directory.Name);
+        await page.CloseAsync();
+        await Task.Delay(TimeSpan.FromSeconds(15)); // loaded and idle, as a user finds it after a while
+        // The same weights in this process, mapped from the same files (the page cache holds them once): the fused
+        // forward of the same length, timed while the server is idle.
+        using var live = LiveModel.FromCheckpoint(directory.FullName, "cpu");
+        await MeasureAsync(server, directory.Name, n => FusedMs(live, n), report, miniTarget: false);
+    }
+
+    private async Task MeasureCompareAsync(List<string> report)
+    {
+        using var first = LiveModel.Mini(MiniPresets.DeepSeek7BMini);
+        using var second = LiveModel.Mini(MiniPresets.DeepSeek67BMini);
+        var models = $"{first.Name} + {second.Name}";
+        var page = await NewPageAsync(fixture.Server, null);
+        var prompt = Prompt('C');
+        var link = $"/layers?model={first.Name}&compare={second.Name}&prompt={Uri.EscapeDataString(prompt)}";
+        var flow = await FollowAsync(page, () => page.GotoAsync(Url(fixture.Server, link)), lens: true);
+        var fused = FusedMs(first, flow.Tokens) + FusedMs(second, flow.Tokens);
+        Report(report, Row(models, "compare link → Layers", flow, fused, miniTarget: true));
+        await page.CloseAsync();
+    }
+
+    private async Task MeasureAsync(
+        AppServer server,
+        string model,
+        Func<int, double> fusedMs,
+        List<string> report,
+        bool miniTarget
+    )
+    {
+        var page = await NewPageAsync(server, null);
+        var prompt = Uri.EscapeDataString(Prompt('L'));
+        var link = await FollowAsync(
+            page,
+            () => page.GotoAsync(Url(server, $"/layers?model={model}&prompt={prompt}")),
+            lens: true
+        );
+        var fused = fusedMs(link.Tokens);
+        Report(report, Row(model, "link → Layers", link, fused, miniTarget));
+
+        var box = page.Locator("[data-testid=prompt-text] input, input[data-testid=prompt-text]").First;
+        await box.FillAsync(Prompt('R'));
+        var run = await FollowAsync(page, () => page.Locator("[data-testid=prompt-run]").ClickAsync(), lens: true);
+        Report(report, Row(model, "Run → Layers", run, fused, miniTarget));
+
+        var attention = Uri.EscapeDataString(Prompt('A'));
+        var heads = await FollowAsync(
+            page,
+            () => page.GotoAsync(Url(server, $"/attention?model={model}&prompt={attention}&layer=3&head=0")),
+            lens: false,
+            first: ["head-map"]
+        );
+        Report(report, Row(model, "link → Attention", heads, fused, miniTarget));
+        await page.CloseAsync();
+    }
+
+    /// <summary>One flow's stages, in milliseconds from its start (the navigation or the click).</summary>
+    private sealed record Flow(
+        int Tokens,
+        double Tokenize,
+        double Waited,
+        double Forward,
+        double Traced,
+        double FirstChart,
+        double DepthCharts,
+        double? Lens,
+        double Settled
+    );
+
+    private async Task<Flow> FollowAsync(IPage page, Func<Task> start, bool lens, string[]? first = null)
+    {
+        var watched = first ?? DepthCharts;
+        var previous =
+            await page.Locator("[data-testid=run-timings]").CountAsync() > 0
+                ? await page.Locator("[data-testid=run-timings]").GetAttributeAsync("data-requested")
+                : null;
+        // A navigation starts a new document (a fresh observer); a click keeps it, so its marks are reset first.
+        var began =
+            previous is null || first is not null
+                ? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()
+                : await page.EvaluateAsync<long>("window.__benchReset()");
+        await start();
+        // The run this flow started has ended when the timing line names another request; with the lens, once the
+        // lens is done too.
+        var timings = page.Locator("[data-testid=run-timings]");
+        await page.WaitForFunctionAsync(
+            """
+            ([previous, lens]) => {
+                const t = document.querySelector('[data-testid=run-timings]');
+                return t && t.getAttribute('data-requested') !== previous
+                    && (!lens || t.hasAttribute('data-lens-done'));
+            }
+            """,
+            new object?[] { previous, lens },
+            new() { Timeout = 300000, PollingInterval = 50 }
+        );
+        await page.WaitForFunctionAsync(
+            "ids => ids.every(id => id in window.__bench.first)",
+            watched,
+            new() { Timeout = 60000, PollingInterval = 50 }
+        );
+        // Settled: no chart has changed for a second.
+        await page.WaitForFunctionAsync(
+            "() => Date.now() - window.__bench.last > 1000",
+            null,
+            new() { Timeout = 60000, PollingInterval = 100 }
+        );
+        var marks = await page.EvaluateAsync<JsonElement>("window.__bench");
+        var server = await timings.EvaluateAsync<Dictionary<string, string>>("e => ({ ...e.dataset })");
+        double Since(long at) => at - began;
+        double Ms(string key) => double.Parse(server[key], CultureInfo.InvariantCulture);
+        var firsts = watched.Select(id => marks.GetProperty("first").GetProperty(id).GetInt64()).ToArray();
+        return new Flow(
+            await page.Locator("[data-testid=token-chips] .token-chip").CountAsync(),
+            Ms("tokenizeMs"),
+            Ms("waitedMs"),
+            Ms("forwardMs"),
+            Since(long.Parse(server["traced"], CultureInfo.InvariantCulture)),
+            Since(firsts.Min()),
+            Since(firsts.Max()),
+            lens ? Ms("lensMs") : null,
+            Since(marks.GetProperty("last").GetInt64())
+        );
+    }
+
+    private static string Row(string model, string flow, Flow f, double fused, bool miniTarget)
+    {
+        var target = miniTarget ? 1000 : 1.5 * fused + 1000;
+        return $"| {model} | {flow} | {f.Tokens} | {fused:0} ms | {f.Tokenize:0}, {f.Waited:0}, {f.Forward:0} ms | "
+            + $"{f.FirstChart - f.Traced:0} ms | {f.FirstChart:0} ms | {f.DepthCharts:0} ms | "
+            + $"{(f.Lens is { } l ? $"{l:0} ms" : "—")} | {f.Settled:0} ms | {f.FirstChart / fused:0.00}× | "
+            + $"{(f.FirstChart <= target ? "met" : "missed")} (≤ {target:0} ms) |";
+    }
+
+    private static double FusedMs(LiveModel live, int tokens)
+    {
+        using var generator = new torch.Generator(99, torch.CPU);
+        using var ids = torch.randint(
+            0,
+            live.Spec.VocabularySize,
+            [1, tokens],
+            generator: generator,
+            dtype: torch.ScalarType.Int64
+        );
+        live.Decoder.Logits(ids).Dispose(); // warm-up
+        var times = Enumerable
+            .Range(0, 5)
+            .Select(_ =>
+            {
+                var watch = System.Diagnostics.Stopwatch.StartNew();
+                live.Decoder.Logits(ids).Dispose();
+                return watch.Elapsed.TotalMilliseconds;
+            })
+            .Order()
+            .ToArray();
+        return times[times.Length / 2];
+    }
+
+    private static string Url(AppServer server, string path) => new Uri(server.BaseAddress, path).ToString();
+
+    private async Task<IPage> NewPageAsync(AppServer server, string? path)
+    {
+        var page = await fixture.Browser.NewPageAsync(
+            new BrowserNewPageOptions
+            {
+                ViewportSize = new ViewportSize { Width = 1600, Height = 1300 },
+            }
+        );
+        await page.AddInitScriptAsync(Observer);
+        if (path is not null)
+            await page.GotoAsync(Url(server, path));
+        return page;
+    }
+
+    /// <summary>Waits until the server has loaded its models (and <paramref name="readyModel"/>, when given) and its
+    /// worker is idle, so that nothing of a warm-up lands in a measurement.</summary>
+    private static async Task WaitIdleAsync(AppServer server, string? readyModel = null)
+    {
+        using var http = new HttpClient { BaseAddress = server.BaseAddress };
+        for (var i = 0; i < 1200; i++)
+        {
+            using var health = JsonDocument.Parse(await http.GetStringAsync("/api/health"));
+            var models = health.RootElement.GetProperty("models").EnumerateArray().ToArray();
+            var ready =
+                readyModel is null
+                || models.Any(m =>
+                    m.GetProperty("name").GetString() == readyModel && m.GetProperty("state").GetString() == "Ready"
+                );
+            if (
+                ready
+                && health.RootElement.GetProperty("waiting").GetInt32() == 0
+                && models.All(m => m.GetProperty("state").GetString() != "Loading")
+            )
+                return;
+            await Task.Delay(250);
+        }
+        throw new TimeoutException(
+            $"The server did not go idle with {readyModel ?? "its models"} ready: "
+                + await http.GetStringAsync("/api/health")
+        );
+    }
+}
