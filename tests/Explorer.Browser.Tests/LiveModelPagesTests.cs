@@ -213,6 +213,29 @@ public class LiveModelPagesTests(BrowserFixture fixture)
     }
 
     [BrowserFact]
+    public async Task ASharedLinkRunsItsForwardOnceStartedWhileThePageLoads()
+    {
+        // The server's prerender of the link starts the forward; the live page joins it, or takes it from the cache,
+        // instead of running it a second time.
+        using var http = new HttpClient { BaseAddress = fixture.Server.BaseAddress };
+        async Task<long> ForwardsAsync()
+        {
+            using var health = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync("/api/health"));
+            return health.RootElement.GetProperty("forwards").GetInt64();
+        }
+        var before = await ForwardsAsync();
+        var prompt = $"Started while the page loads {Guid.NewGuid():N}";
+        var page = await OpenAsync("/layers?model=deepseek-7b-mini&prompt=" + Uri.EscapeDataString(prompt));
+        var timings = page.Locator("[data-testid=run-timings]");
+        await Assertions.Expect(timings).ToContainTextAsync("started while the page loaded", new() { Timeout = 60000 });
+        var queued = long.Parse((await timings.GetAttributeAsync("data-forward-queued"))!);
+        var requested = long.Parse((await timings.GetAttributeAsync("data-requested"))!);
+        Assert.True(queued < requested, $"forward queued at {queued}, the live page's run asked at {requested}");
+        Assert.Equal(before + 1, await ForwardsAsync());
+        await page.CloseAsync();
+    }
+
+    [BrowserFact]
     public async Task SharedLinkRunsItsPrompt()
     {
         var page = await OpenAsync("/attention?model=deepseek-67b-mini&prompt=Shared%20links%20reload&layer=10&head=3");

@@ -20,6 +20,7 @@ public sealed class ModelHost : IAsyncDisposable
     private readonly ModelsFolder _folder;
     private readonly WorkQueue _queue;
     private readonly TraceCache _cache;
+    private readonly TraceFlights _flights = new();
     private readonly ConcurrentDictionary<string, LiveModel> _models = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, ModelStatus> _status = new(StringComparer.OrdinalIgnoreCase);
     private long _forwards;
@@ -41,7 +42,7 @@ public sealed class ModelHost : IAsyncDisposable
         _options = options;
         ProcessMemory.Configure(); // the process's malloc settings for libtorch's temporaries, before the first model
         _folder = new ModelsFolder(options.ModelsFolder, options.HubCache);
-        _queue = new WorkQueue(options.QueueCapacity);
+        _queue = new WorkQueue(options.QueueCapacity, "model worker");
         _cache = new TraceCache(options.TraceCacheBytes);
     }
 
@@ -228,7 +229,8 @@ public sealed class ModelHost : IAsyncDisposable
     ) => TraceAsync(model, Tokenize(model, prompt), options, cancellation);
 
     /// <summary>
-    /// Runs (or reuses) a traced forward of token ids. A streamed model reports each layer done to
+    /// Runs (or reuses) a traced forward of token ids: from the cache, by joining the same forward already under way
+    /// (<see cref="TraceFlights"/>), or by running it. A streamed model reports each layer done to
     /// <paramref name="layers"/>; one whose files fail part-way is unloaded and listed as failed with the reason.
     /// </summary>
     public async Task<TraceLease> TraceAsync(
@@ -241,26 +243,77 @@ public sealed class ModelHost : IAsyncDisposable
     {
         var live = Model(model);
         live.CheckTokens(tokens, _options.MaxPromptTokens);
-        var key = $"{live.Name}|{string.Join(',', tokens)}|{Describe(options)}";
-        if (_cache.Lease(key) is { } hit)
-            return hit;
+        var key = Key(live, tokens, options);
         var ids = tokens.ToArray();
-        Action<int>? onLayer = live.Decoder.IsStreamed && layers is not null ? layers.Report : null;
+        while (true)
+        {
+            if (_cache.Lease(key) is { } hit)
+                return hit;
+            var flight = _flights.Join(
+                key,
+                flight => FlyAsync(live, key, ids, options, flight),
+                layers,
+                speculative: false
+            )!;
+            var entry = await _flights.WaitAsync(flight, cancellation);
+            if (TraceLease.TryTake(entry) is { } lease)
+                return lease;
+            // Evicted by other traces before this request could lease it: run it again.
+        }
+    }
+
+    /// <summary>
+    /// Starts the traced forward a page being prerendered will ask for once its circuit is live, so the forward runs
+    /// while the browser starts the page; true when one was started. Nothing runs for a streamed model, a trace
+    /// already cached or flying, or while <see cref="TraceFlights.MaxSpeculative"/> other speculative forwards
+    /// are: page loads alone never queue more than that.
+    /// </summary>
+    public bool Prefetch(string model, IReadOnlyList<int> tokens, TraceOptions options)
+    {
+        if (Find(model) is not { } live || live.Decoder.IsStreamed)
+            return false;
+        live.CheckTokens(tokens, _options.MaxPromptTokens);
+        var key = Key(live, tokens, options);
+        if (_cache.Contains(key))
+            return false;
+        var ids = tokens.ToArray();
+        var flight = _flights.Join(key, flight => FlyAsync(live, key, ids, options, flight), null, speculative: true);
+        // Its failure is the live page's to report, when it runs the same forward.
+        flight?.Done.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+        return flight is not null;
+    }
+
+    /// <summary>Traced forwards under way (joined by any request for the same trace).</summary>
+    public int InFlight => _flights.Count;
+
+    private static string Key(LiveModel live, IReadOnlyList<int> tokens, TraceOptions options) =>
+        $"{live.Name}|{string.Join(',', tokens)}|{Describe(options)}";
+
+    /// <summary>One flight: the forward on the worker, then into the cache.</summary>
+    private async Task<CachedTrace> FlyAsync(
+        LiveModel live,
+        string key,
+        int[] ids,
+        TraceOptions options,
+        TraceFlights.Flight flight
+    )
+    {
         CachedTrace entry;
         try
         {
-            entry = await RunTraceAsync(live, key, ids, options, cancellation, onLayer);
+            Action<int>? onLayer = live.Decoder.IsStreamed ? layers => _flights.Report(flight, layers) : null;
+            entry = await RunTraceAsync(live, key, ids, options, flight.Cancellation, onLayer);
         }
         catch (CheckpointException e) when (live.Decoder.IsStreamed)
         {
             await FailAsync(live, $"streaming stopped: {ProblemText.Readable(e)}");
             throw;
         }
-        var lease = new TraceLease(entry, entry.Timings);
+        entry.Prefetched = _flights.Unjoined(flight);
         _cache.Add(entry);
         if (Forwards % 16 == 0)
             ProcessMemory.Trim();
-        return lease;
+        return entry;
     }
 
     private Task<CachedTrace> RunTraceAsync(

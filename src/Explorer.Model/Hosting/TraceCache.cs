@@ -33,8 +33,14 @@ internal sealed class TraceCache(long budgetBytes)
                 return null;
             _entries.Remove(hit);
             _entries.AddFirst(hit);
-            return new TraceLease(hit, TraceTimings.NotNeeded());
+            return new TraceLease(hit, hit.TakeTimings());
         }
+    }
+
+    public bool Contains(string key)
+    {
+        lock (_gate)
+            return _entries.Any(e => e.Key == key);
     }
 
     public void Add(CachedTrace entry)

@@ -18,6 +18,20 @@ public sealed class TraceLease : IDisposable
         Timings = timings;
     }
 
+    /// <summary>A lease on a trace just run, with its forward's timings; null when it was evicted and freed before
+    /// it could be taken.</summary>
+    internal static TraceLease? TryTake(CachedTrace entry)
+    {
+        try
+        {
+            return new TraceLease(entry, entry.Timings);
+        }
+        catch (ObjectDisposedException)
+        {
+            return null;
+        }
+    }
+
     public string Model => _entry.Model;
     public DecoderTrace Trace => _entry.Trace;
     public IReadOnlyList<int> Tokens => _entry.Tokens;
@@ -64,6 +78,18 @@ internal sealed class CachedTrace(
 
     /// <summary>When the forward that made the trace was queued, started and done.</summary>
     public TraceTimings Timings { get; } = timings;
+
+    /// <summary>Run for a page still being prerendered, before any request asked for it; its first lease from the
+    /// cache is that request's, and reports the forward (<see cref="TakeTimings"/>).</summary>
+    public bool Prefetched { get; set; }
+
+    private int _timingsTaken;
+
+    /// <summary>The forward's marks for the first lease of a prefetched trace (the forward its page load started
+    /// for it); for any other, the marks of a trace that was not needed.</summary>
+    public TraceTimings TakeTimings() =>
+        Prefetched && Interlocked.Exchange(ref _timingsTaken, 1) == 0 ? Timings : TraceTimings.NotNeeded();
+
     public long Bytes { get; } =
         trace.AttentionBytes
         + trace.DeferredLensBytes

@@ -6,11 +6,14 @@ namespace Explorer.Model.Hosting;
 /// One worker that runs queued work in order, one item at a time: what the models need (a model and its traces are
 /// touched by one thread), and what training runs need (one run at a time on a small machine). Work whose caller has
 /// gone away by its turn is skipped; a bounded queue refuses work past its capacity rather than letting it pile up.
+/// The worker is one dedicated thread, the same for every item: libtorch's intra-op parallelism (OpenMP) keeps a team
+/// of threads per calling thread, and work hopping between thread-pool threads would start or wake another team for
+/// each item, whose threads then compete for the cores with the team doing the work.
 /// </summary>
 public sealed class WorkQueue : IAsyncDisposable
 {
-    private readonly Channel<Func<Task>> _queue;
-    private readonly Task _worker;
+    private readonly Channel<Action> _queue;
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stopping = new();
     private readonly int? _capacity;
     private long _cancelled;
@@ -18,17 +21,18 @@ public sealed class WorkQueue : IAsyncDisposable
     private int _peakWaiting;
 
     /// <param name="capacity">Most items waiting at once (null: no limit).</param>
-    public WorkQueue(int? capacity = null)
+    /// <param name="name">The worker thread's name (what a profiler or a thread dump shows).</param>
+    public WorkQueue(int? capacity = null, string name = "work queue")
     {
         if (capacity < 1)
             throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "A work queue holds at least 1 item.");
         _capacity = capacity;
         _queue = capacity is { } bound
-            ? Channel.CreateBounded<Func<Task>>(
+            ? Channel.CreateBounded<Action>(
                 new BoundedChannelOptions(bound) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait }
             )
-            : Channel.CreateUnbounded<Func<Task>>(new UnboundedChannelOptions { SingleReader = true });
-        _worker = Task.Run(WorkAsync);
+            : Channel.CreateUnbounded<Action>(new UnboundedChannelOptions { SingleReader = true });
+        new Thread(Work) { IsBackground = true, Name = name }.Start();
     }
 
     /// <summary>Items skipped or stopped because their caller cancelled.</summary>
@@ -49,7 +53,7 @@ public sealed class WorkQueue : IAsyncDisposable
     public async Task<T> RunAsync<T>(Func<T> work, CancellationToken cancellation, Action<T>? orphaned = null)
     {
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Func<Task> item = () =>
+        Action item = () =>
         {
             try
             {
@@ -81,7 +85,6 @@ public sealed class WorkQueue : IAsyncDisposable
             {
                 Interlocked.Decrement(ref _waiting);
             }
-            return Task.CompletedTask;
         };
         var waiting = Interlocked.Increment(ref _waiting);
         if (!_queue.Writer.TryWrite(item))
@@ -97,14 +100,20 @@ public sealed class WorkQueue : IAsyncDisposable
         return await done.Task;
     }
 
-    private async Task WorkAsync()
+    private void Work()
     {
         try
         {
-            await foreach (var item in _queue.Reader.ReadAllAsync(_stopping.Token))
-                await item();
+            var reader = _queue.Reader;
+            while (reader.WaitToReadAsync(_stopping.Token).AsTask().GetAwaiter().GetResult())
+            while (reader.TryRead(out var item))
+                item();
         }
         catch (OperationCanceledException) { }
+        finally
+        {
+            _stopped.TrySetResult();
+        }
     }
 
     /// <summary>Stops taking work, cancels <see cref="Stopping"/> and waits for the item running now.</summary>
@@ -112,11 +121,7 @@ public sealed class WorkQueue : IAsyncDisposable
     {
         _queue.Writer.TryComplete();
         await _stopping.CancelAsync();
-        try
-        {
-            await _worker;
-        }
-        catch (OperationCanceledException) { }
+        await _stopped.Task;
         _stopping.Dispose();
     }
 }

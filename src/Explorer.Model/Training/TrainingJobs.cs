@@ -83,7 +83,7 @@ public sealed class TrainingJob(int id, string experiment, string name, ModelSpe
 /// </summary>
 public sealed class TrainingJobs(string runsFolder) : IAsyncDisposable
 {
-    private readonly WorkQueue _queue = new();
+    private readonly WorkQueue _queue = new(name: "training");
     private readonly ConcurrentDictionary<int, TrainingJob> _jobs = new();
     private readonly Lazy<MiniTokenizer> _tokenizer = new(MiniTokenizer.Create);
     private int _nextId;

@@ -94,6 +94,27 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
     public IReadOnlyList<string> ReadyModels =>
         host.Models.Where(m => m.State == ModelState.Ready).Select(m => m.Name).ToArray();
 
+    /// <summary>
+    /// Starts the forwards of the prompt through <paramref name="models"/> that a page being prerendered will run
+    /// once its circuit is live (<see cref="ModelHost.Prefetch"/>): the live page's run then joins them. A prompt or
+    /// model that cannot run starts nothing; the live run reports why.
+    /// </summary>
+    public void Prefetch(IReadOnlyList<string> models)
+    {
+        foreach (var model in models)
+        {
+            try
+            {
+                var tokens = host.Tokenize(model, Prompt);
+                host.Prefetch(model, tokens, TraceOptions.ForViews(tokens.Length, KeepAttention));
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+            {
+                return;
+            }
+        }
+    }
+
     /// <summary>Runs the prompt through <paramref name="models"/> (one after the other on the host's worker).</summary>
     public async Task RunAsync(IReadOnlyList<string> models)
     {

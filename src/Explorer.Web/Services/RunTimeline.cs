@@ -33,6 +33,10 @@ public sealed class RunTimeline(DateTimeOffset requested)
     public DateTimeOffset? LensDone =>
         Traced is not null && _models.All(m => m.Lens is not null) ? _models.Max(m => m.Lens!.Done) : null;
 
+    /// <summary>When the first forward was handed to the worker: before <see cref="Requested"/> when the page's
+    /// prerender started it (the run then joined it).</summary>
+    public DateTimeOffset? ForwardQueued => _models.Count == 0 ? null : _models.Min(m => m.Forward.Queued);
+
     internal void Add(ModelRun run) => _models.Add(run);
 
     public TimeSpan Tokenize => Sum(m => m.Tokenize);
@@ -51,7 +55,8 @@ public sealed class RunTimeline(DateTimeOffset requested)
         {
             var text = m.Forward.Reused
                 ? $"{m.Model}, {m.Tokens} tokens: from the cache"
-                : $"{m.Model}, {m.Tokens} tokens: forward {Time(m.Forward.Ran)}";
+                : $"{m.Model}, {m.Tokens} tokens: forward {Time(m.Forward.Ran)}"
+                    + (m.Forward.Queued < Requested ? " (started while the page loaded)" : "");
             var waited = m.Forward.Waited + (m.Lens?.Waited ?? TimeSpan.Zero);
             if (waited >= TimeSpan.FromMilliseconds(1))
                 text += $", {Time(waited)} waiting behind other work";

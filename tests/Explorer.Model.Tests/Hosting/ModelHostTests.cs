@@ -155,6 +155,114 @@ public sealed class ModelHostTests : IAsyncLifetime
         Assert.Equal(1, _host.Forwards); // the cancelled request never ran its forward
     }
 
+    /// <summary>Holds the worker until the returned gate is set, so that requests queue behind it.</summary>
+    private async Task<(ManualResetEventSlim Gate, Task<bool> Blocker)> HoldWorkerAsync()
+    {
+        var gate = new ManualResetEventSlim();
+        var taken = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var blocker = _host.RunAsync(
+            () =>
+            {
+                taken.SetResult();
+                return gate.Wait(TimeSpan.FromSeconds(30));
+            },
+            CancellationToken.None
+        );
+        await taken.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        return (gate, blocker);
+    }
+
+    [Fact]
+    public async Task TwoRequestsForATraceUnderWayRunOneForward()
+    {
+        var (gate, blocker) = await HoldWorkerAsync();
+        var first = _host.TraceAsync("deepseek-7b-mini", "one forward for two", Options, CancellationToken.None);
+        var second = _host.TraceAsync("deepseek-7b-mini", "one forward for two", Options, CancellationToken.None);
+        Assert.Equal(1, _host.InFlight);
+        gate.Set();
+        await blocker;
+        using var a = await first;
+        using var b = await second;
+        Assert.Same(a.Trace, b.Trace);
+        Assert.False(b.FromCache); // it waited for the forward, which ran once
+        Assert.Equal(1, _host.Forwards);
+        Assert.Equal(0, _host.InFlight);
+        gate.Dispose();
+    }
+
+    [Fact]
+    public async Task APrefetchedTraceIsJoinedByTheRunThatAsksForIt()
+    {
+        var tokens = _host.Tokenize("deepseek-7b-mini", "started while the page loads");
+        var options = TraceOptions.ForViews(tokens.Length, attention: false);
+        var (gate, blocker) = await HoldWorkerAsync();
+        Assert.True(_host.Prefetch("deepseek-7b-mini", tokens, options));
+        Assert.False(_host.Prefetch("deepseek-7b-mini", tokens, options)); // already flying
+        var run = _host.TraceAsync("deepseek-7b-mini", tokens, options, CancellationToken.None);
+        gate.Set();
+        await blocker;
+        using var lease = await run;
+        Assert.Equal(1, _host.Forwards);
+        Assert.False(_host.Prefetch("deepseek-7b-mini", tokens, options)); // cached now
+        Assert.False(_host.Prefetch("no-such-model", tokens, options));
+        gate.Dispose();
+
+        // Landed before anyone asked: the first request takes it from the cache with its forward's marks, the next
+        // as a plain cache hit.
+        var later = _host.Tokenize("deepseek-7b-mini", "done before the page is live");
+        options = TraceOptions.ForViews(later.Length, attention: false);
+        Assert.True(_host.Prefetch("deepseek-7b-mini", later, options));
+        var landed = Task.Run(async () =>
+        {
+            while (_host.InFlight > 0)
+                await Task.Delay(10);
+        });
+        await landed.WaitAsync(TimeSpan.FromSeconds(30));
+        using var first = await _host.TraceAsync("deepseek-7b-mini", later, options, CancellationToken.None);
+        using var second = await _host.TraceAsync("deepseek-7b-mini", later, options, CancellationToken.None);
+        Assert.False(first.FromCache);
+        Assert.True(first.Timings.Ran > TimeSpan.Zero);
+        Assert.True(second.FromCache);
+        Assert.Equal(2, _host.Forwards);
+    }
+
+    [Fact]
+    public async Task PageLoadsAloneQueueAtMostTwoForwards()
+    {
+        var (gate, blocker) = await HoldWorkerAsync();
+        var started = Enumerable
+            .Range(0, 4)
+            .Select(i => _host.Tokenize("deepseek-7b-mini", $"a page load {i}"))
+            .Select(t => _host.Prefetch("deepseek-7b-mini", t, Options))
+            .ToArray();
+        Assert.Equal([true, true, false, false], started);
+        gate.Set();
+        await blocker;
+        Assert.Equal(2, await _host.RunAsync(() => _host.Forwards, CancellationToken.None));
+        gate.Dispose();
+    }
+
+    [Fact]
+    public async Task AForwardStopsWhenTheLastRequestWaitingForItGoes()
+    {
+        var (gate, blocker) = await HoldWorkerAsync();
+        using var leaving = new CancellationTokenSource();
+        var left = _host.TraceAsync("deepseek-7b-mini", "still wanted", Options, leaving.Token);
+        var stays = _host.TraceAsync("deepseek-7b-mini", "still wanted", Options, CancellationToken.None);
+        using var alone = new CancellationTokenSource();
+        var unwanted = _host.TraceAsync("deepseek-7b-mini", "nobody waits", Options, alone.Token);
+        await leaving.CancelAsync();
+        await alone.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => left);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => unwanted);
+        gate.Set();
+        await blocker;
+        using var lease = await stays; // the other request still waited for it: it ran
+        Assert.Equal(1, await _host.RunAsync(() => _host.Forwards, CancellationToken.None));
+        Assert.Equal(1, _host.Cancelled); // the forward nobody waited for was skipped
+        gate.Dispose();
+    }
+
     [Fact]
     public async Task TheWarmUpAfterALoadIsNotCountedAsAForward()
     {
