@@ -213,6 +213,29 @@ public class LiveModelPagesTests(BrowserFixture fixture)
     }
 
     [BrowserFact]
+    public async Task PlotlyLoadsWithThePageBeforeAnyChartAsksForIt()
+    {
+        // explorer.js starts loading plotly.js as the page loads; Plotly.Blazor's own import, when the first chart
+        // renders, must find the same script (the names in explorer.js follow the pinned Plotly.Blazor version).
+        var page = await OpenAsync("/layers");
+        Assert.True(
+            await page.EvaluateAsync<bool>("() => window.explorer.plotlyLoaded"),
+            "explorer.js could not load Plotly.Blazor's interop module and plotly.js: do the names in "
+                + "wwwroot/js/explorer.js match the Plotly.Blazor package?"
+        );
+        Assert.Equal(0, await page.Locator(".chart-frame").CountAsync()); // no chart on the page yet
+        Assert.True(
+            await page.EvaluateAsync<bool>(
+                "() => typeof window.Plotly === 'object' && document.getElementById('plotly-import') !== null"
+            )
+        );
+        await RunPromptAsync(page, "Plotly was already here when this chart was drawn.");
+        await page.Locator("[data-testid=residual-norm] .main-svg").First.WaitForAsync(new() { Timeout = 60000 });
+        Assert.Equal(1, await page.Locator("script#plotly-import").CountAsync()); // loaded once
+        await page.CloseAsync();
+    }
+
+    [BrowserFact]
     public async Task ASharedLinkRunsItsForwardOnceStartedWhileThePageLoads()
     {
         // The server's prerender of the link starts the forward; the live page joins it, or takes it from the cache,

@@ -17,3 +17,14 @@ window.explorer.download = (filename, mime, text) => {
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 };
+// plotly.js (4.8 MB) starts loading as the page does, while the circuit connects and the forward runs, rather than
+// when the first chart renders: the same interop module and script element Plotly.Blazor's own import uses (its
+// import finds the element and waits for the same load). The names follow Plotly.Blazor's version, pinned in
+// Directory.Packages.props; a browser test checks that they still match.
+window.explorer.plotly = {
+  module: "./_content/Plotly.Blazor/plotly-interop-7.2.0.js",
+  script: "./_content/Plotly.Blazor/plotly-3.7.0.min.js",
+};
+window.explorer.plotlyLoaded = import(new URL(window.explorer.plotly.module, document.baseURI).href)
+  .then((interop) => interop.importScript("plotly-import", window.explorer.plotly.script))
+  .then(() => true, () => false); // a failure is the chart's own import's to report
