@@ -13,6 +13,8 @@ builder.AddApplicationServices();
 var app = builder.Build();
 if (!app.Environment.IsDevelopment())
     app.UseExceptionHandler("/error", createScopeForErrors: true);
+app.UseCartesianPlotly(); // before routing: Plotly.Blazor's request for plotly.js is answered by the smaller bundle
+app.UseRouting();
 app.UseAntiforgery();
 app.MapStaticAssets();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();

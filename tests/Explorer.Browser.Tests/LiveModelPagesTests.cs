@@ -216,7 +216,8 @@ public class LiveModelPagesTests(BrowserFixture fixture)
     public async Task PlotlyLoadsWithThePageBeforeAnyChartAsksForIt()
     {
         // explorer.js starts loading plotly.js as the page loads; Plotly.Blazor's own import, when the first chart
-        // renders, must find the same script (the names in explorer.js follow the pinned Plotly.Blazor version).
+        // renders, must find the same script (the names in explorer.js follow the pinned Plotly.Blazor version), and
+        // the charts draw with the cartesian bundle the server answers with.
         var page = await OpenAsync("/layers");
         Assert.True(
             await page.EvaluateAsync<bool>("() => window.explorer.plotlyLoaded"),
@@ -232,7 +233,15 @@ public class LiveModelPagesTests(BrowserFixture fixture)
         await RunPromptAsync(page, "Plotly was already here when this chart was drawn.");
         await page.Locator("[data-testid=residual-norm] .main-svg").First.WaitForAsync(new() { Timeout = 60000 });
         Assert.Equal(1, await page.Locator("script#plotly-import").CountAsync()); // loaded once
+        // The script the charts ran is the one Plotly.Blazor asked for (its import replaces an element of another
+        // source), and what answers that address is plotly.js's cartesian bundle of the version it names.
+        var src = await page.EvaluateAsync<string>("() => document.getElementById('plotly-import').src");
         await page.CloseAsync();
+        var version = System.Text.RegularExpressions.Regex.Match(src, @"/plotly-([\d.]+)\.min\.js$").Groups[1].Value;
+        Assert.NotEqual("", version);
+        using var http = new HttpClient();
+        var served = await http.GetStringAsync(src);
+        Assert.StartsWith($"/**\n* plotly.js (cartesian - minified) v{version}\n", served);
     }
 
     [BrowserFact]
