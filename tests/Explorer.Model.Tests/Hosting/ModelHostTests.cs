@@ -155,12 +155,14 @@ public sealed class ModelHostTests : IAsyncLifetime
         Assert.Equal(1, _host.Forwards); // the cancelled request never ran its forward
     }
 
-    /// <summary>Holds the worker until the returned gate is set, so that requests queue behind it.</summary>
-    private async Task<(ManualResetEventSlim Gate, Task<bool> Blocker)> HoldWorkerAsync()
+    /// <summary>Holds the worker of <paramref name="host"/> (this fixture's by default) until the returned gate is set,
+    /// so that requests queue behind it; returns once the worker has taken the blocker (the queue is empty
+    /// again).</summary>
+    private async Task<(ManualResetEventSlim Gate, Task<bool> Blocker)> HoldWorkerAsync(ModelHost? host = null)
     {
         var gate = new ManualResetEventSlim();
         var taken = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var blocker = _host.RunAsync(
+        var blocker = (host ?? _host).RunAsync(
             () =>
             {
                 taken.SetResult();
@@ -296,17 +298,8 @@ public sealed class ModelHostTests : IAsyncLifetime
                 LoadDefaultModels = false,
             }
         );
-        using var gate = new ManualResetEventSlim();
-        var taken = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var running = host.RunAsync(
-            () =>
-            {
-                taken.SetResult();
-                return gate.Wait(TimeSpan.FromSeconds(30));
-            },
-            CancellationToken.None
-        );
-        await taken.Task.WaitAsync(TimeSpan.FromSeconds(30)); // the worker has taken it: the queue is empty again
+        var (gate, running) = await HoldWorkerAsync(host);
+        using var held = gate;
         var queued = host.RunAsync(() => true, CancellationToken.None);
         var e = await Assert.ThrowsAsync<InvalidOperationException>(() =>
             host.RunAsync(() => true, CancellationToken.None)
