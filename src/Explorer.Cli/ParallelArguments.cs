@@ -101,6 +101,13 @@ public sealed class ParallelArguments
     {
         Description = "Pipeline the tensor-parallel collectives with their GEMMs (needs --sequence-parallel).",
     };
+    private readonly Option<string> _attention = new("--attention-backend")
+    {
+        Description =
+            "flash: a fused causal kernel, as Megatron-Core and torchtitan run attention; unfused: s × s matmuls "
+            + "with the scores kept, as 2021-22 Megatron-LM did (Megatron-LM's flag of that name).",
+        DefaultValueFactory = _ => "flash",
+    };
     private readonly Option<string> _schedule = new("--schedule")
     {
         Description =
@@ -140,6 +147,7 @@ public sealed class ParallelArguments
                 _overlapGrad,
                 _overlapParam,
                 _overlapTp,
+                _attention,
             }
         )
             command.Options.Add(option);
@@ -150,6 +158,8 @@ public sealed class ParallelArguments
     public CommOverlap Overlap(ParseResult r) =>
         new(r.GetValue(_overlapGrad), r.GetValue(_overlapParam), r.GetValue(_overlapTp));
 
+    public bool FlashAttention(ParseResult r) => ParallelConfig.ParseAttentionBackend(r.GetValue(_attention)!);
+
     public int GlobalBatch(ParseResult r) => r.GetValue(_globalBatch);
 
     public int Sequence(ParseResult r) => r.GetValue(_seq);
@@ -158,6 +168,7 @@ public sealed class ParallelArguments
     public void CheckSearchFlags(ParseResult r)
     {
         ParallelConfig.ParseRecompute(r.GetValue(_recompute)!);
+        FlashAttention(r);
         if (r.GetValue(_schedule) is { } name)
             ScheduleNames.Parse(name);
     }
@@ -254,6 +265,7 @@ public sealed class ParallelArguments
             Zero = r.GetValue(_zero),
             Schedule = schedule,
             Overlap = Overlap(r),
+            FlashAttention = FlashAttention(r),
         };
     }
 }

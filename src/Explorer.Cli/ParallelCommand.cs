@@ -47,7 +47,8 @@ public static class ParallelCommand
                 cluster,
                 arguments.Gpus(result),
                 arguments.GlobalBatch(result),
-                overlap: arguments.Overlap(result)
+                overlap: arguments.Overlap(result),
+                flashAttention: arguments.FlashAttention(result)
             );
             if (search.Problems.Count > 0)
                 throw new ArgumentException(string.Join(" ", search.Problems));
@@ -102,6 +103,7 @@ public static class ParallelCommand
                 tpComm = e.Config.Overlap.TensorParallel,
             },
             schedule = ScheduleNames.Name(e.Config.Schedule),
+            attentionBackend = e.Config.FlashAttention ? "flash" : "unfused",
             stepSeconds = e.Valid ? e.StepSeconds : (double?)null,
             tokensPerSecond = e.TokensPerSecond,
             tflopsPerGpu = e.HardwareFlopsPerGpu / 1e12,

@@ -258,6 +258,10 @@ public static class PlanCommand
         {
             Description = "Pipeline the tensor-parallel collectives with their GEMMs (with --sequence-parallel).",
         };
+        var attention = new Option<string>("--attention-backend")
+        {
+            Description = "flash (default: a fused causal kernel) or unfused (s × s matmuls, scores kept).",
+        };
         var command = new Command(
             "export",
             "Plan, then write the plan for Megatron-LM, DeepSpeed, torchtitan or as Explorer JSON."
@@ -277,6 +281,7 @@ public static class PlanCommand
                 overlapGrad,
                 overlapParam,
                 overlapTp,
+                attention,
             }
         )
             command.Options.Add(option);
@@ -295,6 +300,7 @@ public static class PlanCommand
                     || result.GetValue(overlapGrad)
                     || result.GetValue(overlapParam)
                     || result.GetValue(overlapTp)
+                    || result.GetValue(attention) is not null
                 )
                 {
                     int t = result.GetValue(tp) ?? 1,
@@ -321,6 +327,9 @@ public static class PlanCommand
                             result.GetValue(overlapParam),
                             result.GetValue(overlapTp)
                         ),
+                        FlashAttention =
+                            result.GetValue(attention) is not { } backend
+                            || ParallelConfig.ParseAttentionBackend(backend),
                     };
                     if (ParallelRules.Overlap(parallel) is { } broken)
                         throw new ArgumentException(broken);

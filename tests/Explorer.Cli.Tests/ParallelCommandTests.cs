@@ -187,6 +187,37 @@ public class ParallelCommandTests
     }
 
     [Fact]
+    public void TheUnfusedAttentionPathCostsMoreTimeAndMemoryAndSaysSo()
+    {
+        string[] args =
+        [
+            "parallel",
+            "--model",
+            "deepseek-llm-7b",
+            "--gpus",
+            "8",
+            "--global-batch",
+            "64",
+            "--tp",
+            "2",
+            "--pp",
+            "2",
+            "--recompute",
+            "none",
+            "--json",
+        ];
+        var flash = JsonDocument.Parse(Cli.Run(args).Out).RootElement;
+        var unfused = JsonDocument.Parse(Cli.Run([.. args, "--attention-backend", "unfused"]).Out).RootElement;
+        Assert.Equal("flash", flash.GetProperty("attentionBackend").GetString());
+        Assert.Equal("unfused", unfused.GetProperty("attentionBackend").GetString());
+        Assert.True(unfused.GetProperty("stepSeconds").GetDouble() > flash.GetProperty("stepSeconds").GetDouble());
+        Assert.True(
+            unfused.GetProperty("memory").GetProperty("activations").GetInt64()
+                > flash.GetProperty("memory").GetProperty("activations").GetInt64()
+        );
+    }
+
+    [Fact]
     public void ASearchOfAGptShapeListsFittingConfigurationsFastestFirst()
     {
         var (code, output, _) = Cli.Run(
@@ -298,6 +329,21 @@ public class ParallelCommandTests
     [InlineData(
         new[] { "parallel", "--model", "deepseek-llm-7b", "--gpus", "8", "--global-batch", "8", "--recompute", "some" },
         "Unknown recomputation 'some'"
+    )]
+    [InlineData(
+        new[]
+        {
+            "parallel",
+            "--model",
+            "deepseek-llm-7b",
+            "--gpus",
+            "8",
+            "--global-batch",
+            "8",
+            "--attention-backend",
+            "sdpa",
+        },
+        "Unknown attention backend 'sdpa'. Use flash or unfused."
     )]
     public void BadFlagsExitWithTwoAndSayWhy(string[] args, string expected)
     {

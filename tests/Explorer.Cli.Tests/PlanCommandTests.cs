@@ -187,6 +187,24 @@ public sealed class PlanCommandTests : IDisposable
             "--use-distributed-optimizer --overlap-grad-reduce --overlap-param-gather --tp-comm-overlap",
             overlap.Out
         );
+        Assert.DoesNotContain("--attention-backend", overlap.Out);
+        var unfused = Run(
+            "export",
+            "--model",
+            "deepseek-llm-67b",
+            "--stages",
+            "8",
+            "--method",
+            "uniform",
+            "--account-for-embedding",
+            "--format",
+            "megatron",
+            "--tp",
+            "8",
+            "--attention-backend",
+            "unfused"
+        );
+        Assert.Contains("--use-distributed-optimizer --attention-backend unfused", unfused.Out);
         var gatherAlone = Run(
             "export",
             "--model",

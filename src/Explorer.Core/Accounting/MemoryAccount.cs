@@ -80,7 +80,8 @@ public static class MemoryAccount
     /// layer holds again while its backward runs). A GPU keeps the activations of its s/c tokens, and their attention
     /// scores span all s keys: 34·s·b·h + 5·a·s²·b at t = 1; with t, the attention core and the 24·s·b·h inside
     /// the tensor-parallel GEMMs split t ways and 10·s·b·h of layer norms, dropout and residuals do not, unless
-    /// sequence parallelism splits those too.
+    /// sequence parallelism splits those too. With <paramref name="flashAttention"/> (a fused attention kernel) no
+    /// scores are kept, only the softmax's fp32 row statistics: 4·a·s·b in place of 5·a·s²·b.
     /// </summary>
     public static (double Kept, double Everything) LayerActivationBytes(
         ModelSpec spec,
@@ -89,7 +90,8 @@ public static class MemoryAccount
         Recomputation recomputation,
         int tensor = 1,
         bool sequenceParallel = false,
-        int context = 1
+        int context = 1,
+        bool flashAttention = false
     )
     {
         double s = sequenceLength,
@@ -97,7 +99,7 @@ public static class MemoryAccount
             h = spec.HiddenSize,
             a = spec.AttentionHeads;
         var sbh = s / context * b * h;
-        var scores = 5 * a * (s / context) * s * b;
+        var scores = flashAttention ? 4 * a * (s / context) * b : 5 * a * (s / context) * s * b;
         var everything =
             tensor == 1 ? 34 * sbh + scores
             : sequenceParallel ? (34 * sbh + scores) / tensor

@@ -63,6 +63,17 @@ public sealed record ParallelConfig
     /// on).</summary>
     public CommOverlap Overlap { get; init; } = CommOverlap.None;
 
+    /// <summary>
+    /// The attention core runs as one fused causal kernel (FlashAttention, or cuDNN's fused attention): it skips the
+    /// masked half of the s × s scores and keeps none of them for the backward, only the softmax's row statistics.
+    /// Megatron-Core's default (its auto backend picks one of the two), and torchtitan's
+    /// (scaled_dot_product_attention).
+    /// False: the unfused path of 2021–22 Megatron-LM, full s × s batched matmuls with the scores, their softmax and
+    /// dropout mask kept (Megatron-LM's <c>--attention-backend unfused</c>), as in the SC21 runs the estimator is
+    /// fitted on.
+    /// </summary>
+    public bool FlashAttention { get; init; } = true;
+
     public int Gpus => Tensor * Context * Pipeline * Data;
 
     /// <summary>Micro-batches each pipeline runs per step: B / (d·b).</summary>
@@ -72,7 +83,17 @@ public sealed record ParallelConfig
         $"t={Tensor}{(SequenceParallel ? "+SP" : "")}{(Context > 1 ? $" c={Context}" : "")} "
         + $"p={Pipeline}{(VirtualStages > 1 ? $"×v{VirtualStages}" : "")} d={Data} b={MicroBatch} "
         + $"m={MicroBatches} {ScheduleNames.Name(Schedule)} "
-        + $"recompute={Recompute.ToString().ToLowerInvariant()} zero={Zero}{Overlap.Describe()}";
+        + $"recompute={Recompute.ToString().ToLowerInvariant()} zero={Zero}{Overlap.Describe()}"
+        + (FlashAttention ? "" : " attention=unfused");
+
+    /// <summary>Reads an attention backend by Megatron-LM's names: flash (a fused causal kernel) or unfused.</summary>
+    public static bool ParseAttentionBackend(string text) =>
+        text.Trim().ToLowerInvariant() switch
+        {
+            "flash" => true,
+            "unfused" => false,
+            _ => throw new ArgumentException($"Unknown attention backend '{text}'. Use flash or unfused."),
+        };
 
     public static Recomputation ParseRecompute(string text) =>
         text.Trim().ToLowerInvariant() switch

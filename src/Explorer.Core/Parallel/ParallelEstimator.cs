@@ -9,7 +9,8 @@ namespace Explorer.Core.Parallel;
 /// collectives, pipeline transfers and bubble, exposed data-parallel reduction) and memory per GPU (weights,
 /// gradients and optimizer state by ZeRO stage, activations after Korthikanti et al. 2022, in-flight micro-batches).
 /// FLOPs are counted as Megatron-LM counts them (attention scores over the full s × s, bf16 everywhere, Adam with an
-/// fp32 master copy), so that its published TFLOP/s can be reproduced.
+/// fp32 master copy), so that its published TFLOP/s can be reproduced; time follows what the kernels run (a fused
+/// causal attention kernel skips the masked half of the scores).
 /// </summary>
 public static class ParallelEstimator
 {
@@ -104,8 +105,11 @@ public static class ParallelEstimator
         var memory = Memory(spec, sequenceLength, config, e, layersOnStage, parametersOnGpu);
         var step = time.Step;
         var microBatchesInStep = (double)m * d;
-        var hardware = microBatchesInStep * (spec.Layers * layerHardware + headFlops);
-        var model = microBatchesInStep * (spec.Layers * 3 * forward + headFlops);
+        // FLOPs are counted as Megatron-LM counts them, over the full s × s, whatever the kernel skips: the rates are
+        // comparable with the TFLOP/s and MFU engines report.
+        var counted = CostModel.Layer(spec, sequenceLength, config.MicroBatch, config.Recompute);
+        var hardware = microBatchesInStep * (spec.Layers * (3 * counted.Forward + counted.Recomputed) + headFlops);
+        var model = microBatchesInStep * (spec.Layers * 3 * counted.Forward + headFlops);
         var gpus = config.Gpus;
         var bubbleFraction = bubble / step;
         var estimate = new ParallelEstimate(
@@ -169,8 +173,13 @@ public static class ParallelEstimator
         var latency = crossesNodes ? cluster.InterNodeLatencySeconds : cluster.IntraNodeLatencySeconds;
         var bytes = 2.0 * Bf16 * b * chunk * spec.KeyValueDim / t; // K and V of one chunk
         var transfer = latency + bytes / (bandwidth * e.LinkFraction);
-        // one of c steps
-        var attentionStep = AttentionCoreFlops(b, sequenceLength, spec.HiddenSize) / (t * c) / c / k.Rate;
+        // one of c steps; a causal kernel skips the masked half
+        var attentionStep =
+            AttentionCoreFlops(b, sequenceLength, spec.HiddenSize)
+            * (config.FlashAttention ? 0.5 : 1)
+            / (t * c)
+            / c
+            / k.Rate;
         return RingPasses(config) * (c - 1) * Math.Max(0, transfer - attentionStep);
     }
 
@@ -359,7 +368,7 @@ public static class ParallelEstimator
         var extra = k.TensorCollectives - 4;
         // The layer's FLOPs split as the pipeline planner splits them (CostModel.Layer), at this GPU's share and rate,
         // with Megatron's count: the recomputed part runs in the backward.
-        var layer = CostModel.Layer(spec, sequenceLength, config.MicroBatch, config.Recompute);
+        var layer = CostModel.Layer(spec, sequenceLength, config.MicroBatch, config.Recompute, config.FlashAttention);
         for (var i = 0; i < spec.Layers; i++)
             units.Add(
                 new PipelineUnit(
@@ -482,7 +491,7 @@ public static class ParallelEstimator
             double s = sequenceLength,
                 b = c.MicroBatch,
                 h = spec.HiddenSize;
-            var layer = CostModel.Layer(spec, sequenceLength, c.MicroBatch, c.Recompute);
+            var layer = CostModel.Layer(spec, sequenceLength, c.MicroBatch, c.Recompute, c.FlashAttention);
             double forward = layer.Forward,
                 recomputed = layer.Recomputed;
             // Tensor parallel: 2 all-reduces of the b·s·h activations forward and 2 backward per layer (2 more when the
@@ -499,7 +508,7 @@ public static class ParallelEstimator
                 forward,
                 recomputed,
                 6 * b * s * h * spec.VocabularySize,
-                cluster.Gpu.PeakBf16Flops * e.LayerFraction(spec.HiddenSize),
+                cluster.Gpu.PeakBf16Flops * e.LayerFraction(cluster.Gpu, spec.HiddenSize, c.Tensor),
                 collectives,
                 allReduce
             );
@@ -519,7 +528,8 @@ public static class ParallelEstimator
                 c.Recompute,
                 c.Tensor,
                 c.SequenceParallel,
-                c.Context
+                c.Context,
+                c.FlashAttention
             );
     }
 }

@@ -40,6 +40,8 @@ public static class ParallelSearch
 
     /// <param name="overlap">The communication overlap the run will use; each candidate takes what its own settings
     /// allow (the weight gather only with ZeRO-1, the tensor-parallel overlap only with sequence parallelism).</param>
+    /// <param name="flashAttention">Whether the run's attention is a fused causal kernel (<see
+    /// cref="ParallelConfig.FlashAttention"/>).</param>
     public static SearchResult Search(
         ModelSpec spec,
         int sequenceLength,
@@ -47,7 +49,8 @@ public static class ParallelSearch
         int gpus,
         int globalBatch,
         Efficiency? efficiency = null,
-        CommOverlap? overlap = null
+        CommOverlap? overlap = null,
+        bool flashAttention = true
     )
     {
         var problems = new List<string>(cluster.Problems());
@@ -67,7 +70,15 @@ public static class ParallelSearch
         int considered = 0,
             valid = 0;
         foreach (
-            var config in Candidates(spec, sequenceLength, cluster, gpus, globalBatch, overlap ?? CommOverlap.None)
+            var config in Candidates(
+                spec,
+                sequenceLength,
+                cluster,
+                gpus,
+                globalBatch,
+                overlap ?? CommOverlap.None,
+                flashAttention
+            )
         )
         {
             considered++;
@@ -89,7 +100,8 @@ public static class ParallelSearch
         Cluster cluster,
         int gpus,
         int globalBatch,
-        CommOverlap overlap
+        CommOverlap overlap,
+        bool flashAttention
     )
     {
         foreach (
@@ -133,6 +145,7 @@ public static class ParallelSearch
                             ParamGather = overlap.ParamGather && overlap.GradReduce && zero == 1,
                             TensorParallel = overlap.TensorParallel && sp,
                         },
+                        FlashAttention = flashAttention,
                     };
             }
         }

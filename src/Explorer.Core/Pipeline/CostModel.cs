@@ -73,23 +73,31 @@ public static class CostModel
     /// input gradient s·b·(2·N + 8·s·h) (the attention core has no weights: all of its backward is here), the weight
     /// gradient s·b·2·N; and what <paramref name="recomputation"/> runs again in the backward (the forward under full
     /// recomputation, the attention core 4·s²·b·h under selective). The one layer costing of the pipeline planner and
-    /// the parallel estimator.
+    /// the parallel estimator. A <paramref name="causalKernel"/> (a fused causal attention kernel such as
+    /// FlashAttention) skips the masked half of the s × s scores: the attention core's 4·s·h and 8·s·h per token, and
+    /// its selective recomputation, are halved.
     /// </summary>
-    public static LayerFlops Layer(ModelSpec spec, int sequenceLength, int microBatch, Recomputation recomputation)
+    public static LayerFlops Layer(
+        ModelSpec spec,
+        int sequenceLength,
+        int microBatch,
+        Recomputation recomputation,
+        bool causalKernel = false
+    )
     {
-        double s = sequenceLength,
-            tokens = s * microBatch,
+        double tokens = (double)sequenceLength * microBatch,
+            keys = sequenceLength * (causalKernel ? 0.5 : 1), // keys each query attends to, on average
             h = spec.HiddenSize;
         var n = (double)ParameterBreakdown.Of(spec).PerLayer.Matmul;
-        var forward = tokens * (2 * n + 4 * s * h);
+        var forward = tokens * (2 * n + 4 * keys * h);
         return new LayerFlops(
             forward,
-            tokens * (2 * n + 8 * s * h),
+            tokens * (2 * n + 8 * keys * h),
             tokens * 2 * n,
             recomputation switch
             {
                 Recomputation.Full => forward,
-                Recomputation.Selective => tokens * 4 * s * h,
+                Recomputation.Selective => tokens * 4 * keys * h,
                 _ => 0,
             }
         );

@@ -168,6 +168,9 @@ public static class PlanExports
             args.Append(" --overlap-param-gather");
         if (c.Overlap.TensorParallel)
             args.Append(" --tp-comm-overlap");
+        // A fused causal kernel is Megatron-Core's default (its auto backend); the unfused path must be asked for.
+        if (!c.FlashAttention)
+            args.Append(" --attention-backend unfused");
         var header =
             (
                 c.Context > 1
@@ -369,6 +372,12 @@ public static class PlanExports
         var c = ConfigOf(report, parallel);
         if (Mismatch(report, c) is { } mismatch)
             return ExportResult.Refuse("torchtitan", mismatch);
+        if (!c.FlashAttention)
+            return ExportResult.Refuse(
+                "torchtitan",
+                "torchtitan's models run attention through PyTorch's fused kernels (scaled_dot_product_attention or "
+                    + "FlexAttention); it has no setting for the unfused path. Choose --attention-backend flash."
+            );
         var schedule = r.Schedule switch
         {
             ScheduleKind.GPipe => "GPipe",

@@ -40,6 +40,10 @@ public sealed class ParallelPlannerView
     /// allows.</summary>
     public CommOverlap Overlap { get; set; } = CommOverlap.None;
 
+    /// <summary>Whether the run's attention is a fused causal kernel (<see
+    /// cref="ParallelConfig.FlashAttention"/>).</summary>
+    public bool FlashAttention { get; set; } = true;
+
     public SearchResult? Result { get; private set; }
     private IReadOnlyList<ParallelEstimate> _fitting = [];
 
@@ -102,7 +106,15 @@ public sealed class ParallelPlannerView
     /// <summary>Searches every configuration of the model on this cluster; chooses the fastest that fits.</summary>
     public void Search(ModelSpec spec, int sequenceLength)
     {
-        Result = ParallelSearch.Search(spec, sequenceLength, Cluster, Gpus, GlobalBatch, overlap: Overlap);
+        Result = ParallelSearch.Search(
+            spec,
+            sequenceLength,
+            Cluster,
+            Gpus,
+            GlobalBatch,
+            overlap: Overlap,
+            flashAttention: FlashAttention
+        );
         _fitting = Result
             .Fitting.Where(e => Explorer.Core.Pipeline.ExportTargets.Runs(Engine, e.Config.Schedule))
             .ToArray();

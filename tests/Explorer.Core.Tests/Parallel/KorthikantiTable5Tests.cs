@@ -12,7 +12,7 @@ namespace Explorer.Core.Tests.Parallel;
 /// 1T parameters on DGX A100 nodes, with full recomputation, and with sequence parallelism and selective
 /// recomputation. The configurations are as Calculon encodes them for its own validation (calculon-ai/calculon @
 /// caa4b11f8fe1fee3ba57adaacb7590d7deabd053, validation/seqsel/tab5/*.json and models/*.json): sequence 2,048,
-/// vocabulary 51,200, fp16, no optimizer sharding, no overlap.
+/// vocabulary 51,200, fp16, no optimizer sharding, no overlap, attention unfused (Megatron-LM of 2022).
 /// </summary>
 public class KorthikantiTable5Tests(ITestOutputHelper output)
 {
@@ -72,37 +72,37 @@ public class KorthikantiTable5Tests(ITestOutputHelper output)
                 Recompute = r.SequenceParallelSelective ? Recomputation.Selective : Recomputation.Full,
                 Zero = 0,
                 Schedule = r.VirtualStages > 1 ? ScheduleKind.Interleaved1F1B : ScheduleKind.OneFOneB,
+                FlashAttention = false,
             }
         );
     }
 
     /// <summary>
-    /// Where the estimator stands on these rows with its efficiency fitted on SC21 Table 1 alone: 6.8% mean and 12.0%
-    /// worst. The deep pipelines of the 530B and 1T are predicted slow here as in SC21: at the same t, p and
-    /// micro-batches the 1T ran at 177 TFLOP/s per GPU here and at 163 in SC21. The target is 5% mean with no row over
-    /// 10%; these bounds keep the estimator from getting worse.
+    /// Every row within 10% and the mean within 5%, with the efficiency fitted on SC21 Table 1 alone. The deep
+    /// pipelines of the 530B and 1T are predicted slow: at the same t, p and micro-batches the 1T ran at 177 TFLOP/s
+    /// per GPU here and at 163 in SC21, a year of Megatron-LM between the two that no setting describes.
     /// </summary>
     [Fact]
-    public void EveryRowIsPredictedWithinTheErrorsMeasuredSoFar()
+    public void EveryRowIsPredictedWithinTenPercentAndTheMeanWithinFive()
     {
-        var errors = new List<double>();
-        foreach (var r in Table5)
-        {
-            var e = Predict(r);
-            Assert.True(e.Valid, string.Join("; ", e.Violations));
-            var error = (e.StepSeconds - r.MeasuredSeconds) / r.MeasuredSeconds;
-            errors.Add(error);
-            output.WriteLine(
-                $"{r.Model, 5} {(r.SequenceParallelSelective ? "SP+selective" : "full recompute"), -15} "
-                    + $"t={r.Tensor} p={r.Pipeline} v={r.VirtualStages} "
-                    + $"B={r.Batch} b={r.MicroBatch}: measured {r.MeasuredSeconds:0.00} s, predicted "
-                    + $"{e.StepSeconds:0.00} s, error {error:+0.0%;-0.0%}"
-            );
-        }
+        var errors = Table5.Select(r => Error(r, output)).ToList();
         output.WriteLine($"mean |error| {errors.Average(Math.Abs):0.0%}, worst {errors.Max(Math.Abs):0.0%}");
-        Assert.All(errors, error => Assert.InRange(error, -0.125, 0.125));
-        Assert.InRange(errors.Average(Math.Abs), 0, 0.07);
-        // The error the planner's page calls a tie is this measurement, to a tenth of a percent.
-        Assert.Equal(Tradeoffs.EstimatorError, Math.Round(errors.Average(Math.Abs), 3), 9);
+        Assert.All(errors, error => Assert.InRange(error, -0.10, 0.10));
+        Assert.InRange(errors.Average(Math.Abs), 0, 0.05);
+    }
+
+    /// <summary>The relative step-time error of one row, written to <paramref name="output"/>.</summary>
+    public static double Error(Row r, ITestOutputHelper? output = null)
+    {
+        var e = Predict(r);
+        Assert.True(e.Valid, string.Join("; ", e.Violations));
+        var error = (e.StepSeconds - r.MeasuredSeconds) / r.MeasuredSeconds;
+        output?.WriteLine(
+            $"{r.Model, 5} {(r.SequenceParallelSelective ? "SP+selective" : "full recompute"), -15} "
+                + $"t={r.Tensor} p={r.Pipeline} v={r.VirtualStages} "
+                + $"B={r.Batch} b={r.MicroBatch}: measured {r.MeasuredSeconds:0.00} s, predicted "
+                + $"{e.StepSeconds:0.00} s, error {error:+0.0%;-0.0%}"
+        );
+        return error;
     }
 }

@@ -10,7 +10,8 @@ namespace Explorer.Core.Tests.Parallel;
 /// Validation on a recent engine's runs, not fitted on: Megatron-Core r0.8.0's weak-scaling table on DGX H100
 /// (NVIDIA/Megatron-LM @ f2e5db402c, images/model_table.png and README.md): GPT models of 1.7B to 462B parameters,
 /// sequence 4,096, vocabulary 131,072, bf16, data parallel 48, the gradient reduction, parameter gather and
-/// tensor-parallel communication overlapped. The table gives t, p, d, the batch and the achieved TFLOP/s per GPU; the
+/// tensor-parallel communication overlapped, attention through Transformer Engine's fused kernels (the README's
+/// recommended default). The table gives t, p, d, the batch and the achieved TFLOP/s per GPU; the
 /// step time is Megatron's own FLOP count at that commit (training.py, num_floating_point_operations:
 /// 72·B·s·l·h²·(1 + s/6h + V/12lh) for a 4h GELU FFN without GQA) over the GPUs' throughput.
 /// </summary>
@@ -59,16 +60,20 @@ public class MegatronCoreH100Tests(ITestOutputHelper output)
         * (1 + Sequence / (6.0 * r.Hidden) + Vocabulary / (12.0 * r.Layers * r.Hidden));
 
     /// <summary>
-    /// The micro-batch, the interleaving and the recomputation are not in the table: as for SC21, the prediction is
-    /// the planner's fastest configuration that fits at the published t, p and d (sequence parallel with t &gt; 1, the
-    /// distributed optimizer, all three overlaps).
+    /// What the table leaves out takes Megatron-LM's defaults where it has one: no interleaving (it interleaves only
+    /// when asked) and no recomputation (selective is also tried; with a fused attention kernel it only adds work); the
+    /// micro-batch, which has no default, is the fastest that fits. Sequence parallelism with t &gt; 1, the distributed
+    /// optimizer and all three overlaps, as the README states.
     /// </summary>
-    public static ParallelEstimate Predict(Row r)
+    public static ParallelEstimate Predict(Row r) => Candidates(r, [1]).MinBy(e => e.StepSeconds)!;
+
+    /// <summary>Every configuration that fits at the row's t, p and d with v among <paramref name="chunks"/>.</summary>
+    public static IEnumerable<ParallelEstimate> Candidates(Row r, int[] chunks)
     {
         var spec = Spec(r);
         var configurations =
             from microBatch in new[] { 1, 2, 4, 8 }
-            from v in new[] { 1, 2, 3, 4, 6, 8 }
+            from v in chunks
             where v == 1 || (r.Pipeline > 1 && r.Layers % (r.Pipeline * v) == 0)
             from recompute in new[] { Recomputation.None, Recomputation.Selective }
             select new ParallelConfig
@@ -87,8 +92,21 @@ public class MegatronCoreH100Tests(ITestOutputHelper output)
             };
         return configurations
             .Select(c => ParallelEstimator.Estimate(spec, Sequence, Cluster.Node8(Gpu.H100_80GB), c))
-            .Where(e => e.Fits)
-            .MinBy(e => e.StepSeconds)!;
+            .Where(e => e.Fits);
+    }
+
+    /// <summary>The relative step-time error of one row, written to <paramref name="output"/>.</summary>
+    public static double Error(Row r, ITestOutputHelper? output = null)
+    {
+        var e = Predict(r);
+        var error = (e.StepSeconds - r.MeasuredSeconds) / r.MeasuredSeconds;
+        output?.WriteLine(
+            $"{r.Model, 5} t={r.Tensor} p={r.Pipeline} d={r.Data} B={r.Batch} -> "
+                + $"b={e.Config.MicroBatch} v={e.Config.VirtualStages} "
+                + $"{e.Config.Recompute}: measured {r.MeasuredSeconds:0.000} s, predicted "
+                + $"{e.StepSeconds:0.000} s, error {error:+0.0%;-0.0%}"
+        );
+        return error;
     }
 
     [Fact]
@@ -102,30 +120,16 @@ public class MegatronCoreH100Tests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// Where the estimator stands on these rows, its efficiency fitted on SC21's A100s: 11.8% mean and 19.9% worst, all
-    /// fast. The compute alone of the 32B is predicted
-    /// at 0.72 s where the whole step took 0.89 s: an H100 reaches a smaller fraction of its peak than the A100 fit
-    /// assumes. The target is 5% mean with no row over 10%; these bounds keep the estimator from getting worse.
+    /// Every row within 10% and the mean within 5%, the efficiency fitted on SC21's A100s and carried to the H100 by
+    /// its measured matmul ceiling and memory bandwidth alone.
     /// </summary>
     [Fact]
-    public void EveryRowIsPredictedWithinTheErrorsMeasuredSoFar()
+    public void EveryRowIsPredictedWithinTenPercentAndTheMeanWithinFive()
     {
-        var errors = new List<double>();
-        foreach (var r in WeakScaling)
-        {
-            var e = Predict(r);
-            var error = (e.StepSeconds - r.MeasuredSeconds) / r.MeasuredSeconds;
-            errors.Add(error);
-            output.WriteLine(
-                $"{r.Model, 5} t={r.Tensor} p={r.Pipeline} d={r.Data} B={r.Batch} -> "
-                    + $"b={e.Config.MicroBatch} v={e.Config.VirtualStages} "
-                    + $"{e.Config.Recompute}: measured {r.MeasuredSeconds:0.000} s, predicted "
-                    + $"{e.StepSeconds:0.000} s, error {error:+0.0%;-0.0%}"
-            );
-        }
+        var errors = WeakScaling.Select(r => Error(r, output)).ToList();
         output.WriteLine($"mean |error| {errors.Average(Math.Abs):0.0%}, worst {errors.Max(Math.Abs):0.0%}");
-        Assert.All(errors, error => Assert.InRange(error, -0.20, 0.0));
-        Assert.InRange(errors.Average(Math.Abs), 0, 0.12);
+        Assert.All(errors, error => Assert.InRange(error, -0.10, 0.10));
+        Assert.InRange(errors.Average(Math.Abs), 0, 0.05);
     }
 
     [Fact]

@@ -65,12 +65,14 @@ public class ParallelEstimatorTests
     public void APipelineOnlyConfigurationCostsItsLayersAsThePlannerDoes(Recomputation recompute)
     {
         // One costing: with t = c = d = 1 the estimator's layer units are the planner's (Megatron's count: the
-        // recomputed forward in B), only at the GPU's calibrated rate instead of the page's TFLOP/s.
+        // recomputed forward in B), only at the GPU's calibrated rate instead of the page's TFLOP/s. The planner's
+        // units count the attention core over the full s × s, as the unfused kernel runs it.
         var config = new ParallelConfig
         {
             Pipeline = 2,
             GlobalBatch = 8,
             Recompute = recompute,
+            FlashAttention = false,
         };
         var estimated = ParallelEstimator.Units(Small, 512, A100, config)[1];
         var planned = CostModel.Units(
@@ -185,61 +187,37 @@ public class ParallelEstimatorTests
         // s = 2048, b = 1, h = 1024, a = 8: s·b·h·(34 + 5·a·s/h) = 2,097,152 · 114 bytes per layer, t = 1.
         const double perLayer = 2048.0 * 1024 * (34 + 5.0 * 8 * 2048 / 1024);
         // p = 2 under 1F1B with m = 8: the first stage holds 2 micro-batches of its 2 layers.
-        var e = ParallelEstimator.Estimate(Small, 2048, A100, new ParallelConfig { Pipeline = 2, GlobalBatch = 8 });
+        var unfused = new ParallelConfig
+        {
+            Pipeline = 2,
+            GlobalBatch = 8,
+            FlashAttention = false,
+        };
+        var e = ParallelEstimator.Estimate(Small, 2048, A100, unfused);
         Assert.Equal((long)(2 * 2 * perLayer), e.Memory!.Activations);
+        // A fused attention kernel keeps no scores, only fp32 row statistics: 34·s·b·h + 4·a·s·b.
+        var flash = ParallelEstimator.Estimate(Small, 2048, A100, unfused with { FlashAttention = true });
+        Assert.Equal((long)(2 * 2 * (34.0 * 2048 * 1024 + 4.0 * 8 * 2048)), flash.Memory!.Activations);
         // GPipe holds all 8.
-        var gpipe = ParallelEstimator.Estimate(
-            Small,
-            2048,
-            A100,
-            new ParallelConfig
-            {
-                Pipeline = 2,
-                GlobalBatch = 8,
-                Schedule = ScheduleKind.GPipe,
-            }
-        );
+        var gpipe = ParallelEstimator.Estimate(Small, 2048, A100, unfused with { Schedule = ScheduleKind.GPipe });
         Assert.Equal((long)(8 * 2 * perLayer), gpipe.Memory!.Activations);
         // t = 2 with sequence parallelism divides all of it by t; selective keeps 34·s·b·h / t.
-        var sp = ParallelEstimator.Estimate(
-            Small,
-            2048,
-            A100,
-            new ParallelConfig
-            {
-                Tensor = 2,
-                Pipeline = 2,
-                GlobalBatch = 8,
-                SequenceParallel = true,
-            }
-        );
+        var sp = ParallelEstimator.Estimate(Small, 2048, A100, unfused with { Tensor = 2, SequenceParallel = true });
         Assert.Equal((long)(2 * 2 * perLayer / 2), sp.Memory!.Activations);
         var selective = ParallelEstimator.Estimate(
             Small,
             2048,
             A100,
-            new ParallelConfig
+            unfused with
             {
                 Tensor = 2,
-                Pipeline = 2,
-                GlobalBatch = 8,
                 SequenceParallel = true,
                 Recompute = Recomputation.Selective,
             }
         );
         Assert.Equal((long)(2 * 2 * 34 * 2048.0 * 1024 / 2), selective.Memory!.Activations);
         // Without SP, t = 2: s·b·h·(10 + 24/t + 5·a·s/(h·t)).
-        var tpOnly = ParallelEstimator.Estimate(
-            Small,
-            2048,
-            A100,
-            new ParallelConfig
-            {
-                Tensor = 2,
-                Pipeline = 2,
-                GlobalBatch = 8,
-            }
-        );
+        var tpOnly = ParallelEstimator.Estimate(Small, 2048, A100, unfused with { Tensor = 2 });
         Assert.Equal(
             (long)(2 * 2 * 2048.0 * 1024 * (10 + 12 + 5.0 * 8 * 2048 / (1024 * 2))),
             tpOnly.Memory!.Activations
@@ -265,13 +243,56 @@ public class ParallelEstimatorTests
         var zb = ParallelEstimator.Estimate(Small, 1024, Instant, config with { Schedule = ScheduleKind.ZeroBubbleH1 });
         // One stage of p = 4 is one layer: with instant links, compute = m·(layer + head) and bubble = (p−1)·layer.
         var head =
-            6.0 * 1 * 1024 * 1024 * 1000 / (Gpu.A100_80GB.PeakBf16Flops * Efficiency.Default.LayerFraction(1024));
+            6.0
+            * 1
+            * 1024
+            * 1024
+            * 1000
+            / (Gpu.A100_80GB.PeakBf16Flops * Efficiency.Default.LayerFraction(Gpu.A100_80GB, 1024, 1));
         var layer = oneF.Time!.Compute / 16 - head;
         Assert.Equal(3 * layer, oneF.Time.Bubble, 12);
         Assert.Equal(oneF.Time.Bubble / 3, zb.Time!.Bubble, 12);
         // p = 2, v = 2: a stage is 2 layers, bubble (p−1)/v stages = one layer.
         Assert.Equal(layer, interleaved.Time!.Bubble, 12);
         Assert.Equal(0, oneF.Time.TensorComm + oneF.Time.PipelineComm + oneF.Time.DataComm, 12);
+    }
+
+    [Fact]
+    public void ALayersRateIsTheMeasuredMatmulCeilingLessMemoryBoundWorkAndNarrowShards()
+    {
+        // h = 4096 split 8 ways on an A100:
+        // 271.2 TFLOP/s × 0.81 × h / (h + 6.5 · 271.2e12 / 2039e9) × 512 / (512 + 100).
+        var e = Efficiency.Default;
+        var half = 6.5 * 271.2e12 / 2039e9;
+        var expected = 271.2e12 * 0.81 * 4096 / (4096 + half) * 512 / (512 + 100.0);
+        Assert.Equal(expected, Gpu.A100_80GB.PeakBf16Flops * e.LayerFraction(Gpu.A100_80GB, 4096, 8), 0);
+        // The memory-bound share grows with the GPU's FLOPs per byte: an H100 does 794.5 TFLOP/s on 3.35 TB/s.
+        Assert.Equal(
+            (794.5 / 3.35) / (271.2 / 2.039),
+            e.HalfEfficiencyHidden(Gpu.H100_80GB) / e.HalfEfficiencyHidden(Gpu.A100_80GB),
+            9
+        );
+        // A GPU nobody measured takes 80% of its datasheet peak as its matmul ceiling.
+        var custom = Gpu.A100_80GB with { MatmulFraction = Gpu.UnmeasuredMatmulFraction };
+        Assert.Equal(0.8 * 312e12, custom.MatmulFlops, 0);
+    }
+
+    [Fact]
+    public void AFusedCausalKernelTakesHalfTheAttentionCoresTime()
+    {
+        // p = 1, t = 1, no recomputation, instant links, s = 2048: the attention core is 4·b·s²·h forward and twice
+        // that backward per layer; a causal kernel skips half of all three, 6·b·s²·h per layer per micro-batch.
+        var unfused = new ParallelConfig { GlobalBatch = 4, FlashAttention = false };
+        var slow = ParallelEstimator.Estimate(Small, 2048, Instant, unfused);
+        var fast = ParallelEstimator.Estimate(Small, 2048, Instant, unfused with { FlashAttention = true });
+        var saved = 4 * Small.Layers * 6.0 * 2048 * 2048 * 1024 / Rate(Instant);
+        Assert.Equal(saved, slow.Time!.Compute - fast.Time!.Compute, 9);
+        // The FLOPs reported are Megatron's count either way: the same work, done sooner.
+        Assert.Equal(
+            1,
+            fast.HardwareFlopsPerGpu * fast.StepSeconds / (slow.HardwareFlopsPerGpu * slow.StepSeconds),
+            12
+        );
     }
 
     [Fact]
@@ -305,7 +326,8 @@ public class ParallelEstimatorTests
     private static double LayerForwardFlops(int s, int b = 1) =>
         2.0 * b * s * (4.0 * 1024 * 1024 + 2.0 * 1024 * 4096) + 4.0 * b * s * s * 1024;
 
-    private static double Rate(Cluster cluster) => cluster.Gpu.PeakBf16Flops * Efficiency.Default.LayerFraction(1024);
+    private static double Rate(Cluster cluster, int tensor = 1) =>
+        cluster.Gpu.PeakBf16Flops * Efficiency.Default.LayerFraction(cluster.Gpu, 1024, tensor);
 
     [Fact]
     public void TensorParallelOverlapHidesTheCollectivesBehindTheLayersGemms()
@@ -342,6 +364,7 @@ public class ParallelEstimatorTests
             Tensor = 8,
             GlobalBatch = 2,
             SequenceParallel = true,
+            FlashAttention = false,
         };
         // On a slow link what shows is the collectives less the layer's time, 3 forwards' work over t: per layer, per
         // micro-batch.
@@ -356,7 +379,7 @@ public class ParallelEstimatorTests
                 Overlap = new CommOverlap(TensorParallel: true),
             }
         );
-        var layerSeconds = 3 * LayerForwardFlops(1024) / 8 / Rate(slow);
+        var layerSeconds = 3 * LayerForwardFlops(1024) / 8 / Rate(slow, 8);
         Assert.True(plain.Time!.TensorComm > 2 * 4 * layerSeconds, "the collectives outlast the GEMMs here");
         Assert.Equal(plain.Time.TensorComm - 2 * 4 * layerSeconds, hidden.Time!.TensorComm, 9);
     }
@@ -374,6 +397,7 @@ public class ParallelEstimatorTests
             Data = 4,
             GlobalBatch = 8,
             Zero = 1,
+            FlashAttention = false,
         };
         var plain = ParallelEstimator.Estimate(Small, 1024, slow, config);
         var grad = ParallelEstimator.Estimate(

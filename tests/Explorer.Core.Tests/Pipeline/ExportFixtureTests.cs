@@ -297,6 +297,20 @@ public class ExportFixtureTests
     }
 
     [Fact]
+    public void TheUnfusedAttentionPathIsMegatronsFlagAndTorchtitanRefusesIt()
+    {
+        var (_, report, config) = Cases().Single(c => c.Name == "67B optimal, every overlap");
+        var unfused = config! with { FlashAttention = false };
+        // AttnBackend (megatron/core/transformer/enums.py at the pinned commit): flash, fused, unfused, local, auto.
+        Assert.Contains("--attention-backend", Set("megatron", "flags"));
+        Assert.Contains(" --attention-backend unfused", PlanExports.Megatron(report, unfused).Text!.Split('\n')[1]);
+        Assert.DoesNotContain("--attention-backend", PlanExports.Megatron(report, config).Text);
+        var torchtitan = PlanExports.Torchtitan(report, unfused);
+        Assert.False(torchtitan.Succeeded);
+        Assert.Contains("--attention-backend flash", torchtitan.Refusal);
+    }
+
+    [Fact]
     public void TorchtitanExportsUseItsConfigFieldsAndModuleNames()
     {
         var parallelism = Set("torchtitan", "parallelismFields");

@@ -217,6 +217,22 @@ public class CostModelTests
     }
 
     [Fact]
+    public void AFusedCausalKernelDoesHalfTheAttentionCoresWork()
+    {
+        // Each query attends to s/2 keys on average: F = s·b·h·(24h + 2s), B = s·b·h·(24h + 4s), W unchanged, and
+        // selective recomputation runs the (halved) attention core again: 2·s²·b·h.
+        var spec = new ModelSpec("gpt", 4, 1024, 4096, 16, 16, 50000, 2048, FfnKind: FfnKind.Gelu);
+        double s = 2048,
+            b = 2,
+            h = 1024;
+        var causal = CostModel.Layer(spec, 2048, 2, Recomputation.Selective, causalKernel: true);
+        Assert.Equal(s * b * h * (24 * h + 2 * s), causal.Forward, 6);
+        Assert.Equal(s * b * h * (24 * h + 4 * s), causal.InputGradient, 6);
+        Assert.Equal(24 * s * b * h * h, causal.WeightGradient, 6);
+        Assert.Equal(2 * s * s * b * h, causal.Recomputed, 6);
+    }
+
+    [Fact]
     public void UnitsCoverTheWholeModel()
     {
         var units = CostModel.Units(ModelPresets.DeepSeekLlm67B, new CostSettings());

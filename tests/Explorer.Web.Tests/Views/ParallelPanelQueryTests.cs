@@ -15,16 +15,19 @@ public class ParallelPanelQueryTests
             GlobalBatch = 512,
             Engine = "torchtitan",
             Overlap = new CommOverlap(true, true, false),
+            FlashAttention = false,
         };
         view.SelectGpu(Gpu.H100_80GB.Key);
         var written = ParallelPanelQuery.Write(view);
         Assert.Equal(Gpu.H100_80GB.Key, written["gpu"]);
         Assert.Equal("grad,param", written["overlap"]);
+        Assert.Equal("unfused", written["attention"]);
         var read = new ParallelPlannerView();
         var notes = ParallelPanelQuery.Read(read, key =>
             written.TryGetValue(key, out var value) ? value?.ToString() : null
         );
         Assert.Empty(notes);
+        Assert.False(read.FlashAttention);
         Assert.Equal(
             (Gpu.H100_80GB.Key, 128, 512, "torchtitan", new CommOverlap(true, true, false)),
             (read.GpuKey, read.Gpus, read.GlobalBatch, read.Engine, read.Overlap)
@@ -44,9 +47,12 @@ public class ParallelPanelQueryTests
             ["engine"] = "nvidia",
             ["overlap"] = "grad,dp",
             ["batch"] = "64",
+            ["attention"] = "sdpa",
         };
         var notes = ParallelPanelQuery.Read(view, key => query.GetValueOrDefault(key));
-        Assert.Equal(4, notes.Count);
+        Assert.Equal(5, notes.Count);
+        Assert.Contains(notes, n => n.StartsWith("attention=sdpa was left out: flash or unfused"));
+        Assert.True(view.FlashAttention);
         Assert.Contains(notes, n =>
             n.StartsWith("engine=nvidia was left out: use one of megatron, torchtitan, deepspeed, any")
         );

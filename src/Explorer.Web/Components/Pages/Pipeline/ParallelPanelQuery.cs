@@ -4,13 +4,14 @@ using Explorer.Web.Views;
 namespace Explorer.Web.Components.Pages.Pipeline;
 
 /// <summary>
-/// The parallel panel's search in the Pipeline page's URL: <c>gpu, gpus, batch, engine, overlap</c> (overlap a comma
-/// list of grad, param and tp), each written only when it differs from the panel's default. Read leniently, as
+/// The parallel panel's search in the Pipeline page's URL: <c>gpu, gpus, batch, engine, overlap, attention</c> (overlap
+/// a comma list of grad, param and tp; attention flash or unfused), each written only when it differs from the panel's
+/// default. Read leniently, as
 /// <see cref="PipelineQuery"/> is: a value that cannot be used is left out with a note naming what is allowed.
 /// </summary>
 public static class ParallelPanelQuery
 {
-    public static readonly IReadOnlyList<string> Keys = ["gpu", "gpus", "batch", "engine", "overlap"];
+    public static readonly IReadOnlyList<string> Keys = ["gpu", "gpus", "batch", "engine", "overlap", "attention"];
 
     private static readonly string[] Engines = ["megatron", "torchtitan", "deepspeed", "any"];
 
@@ -34,6 +35,8 @@ public static class ParallelPanelQuery
             ["batch"] = v.GlobalBatch != defaults.GlobalBatch ? v.GlobalBatch : null,
             ["engine"] = v.Engine != defaults.Engine ? v.Engine ?? "any" : null,
             ["overlap"] = overlap.Length > 0 ? string.Join(",", overlap) : null,
+            ["attention"] =
+                v.FlashAttention != defaults.FlashAttention ? (v.FlashAttention ? "flash" : "unfused") : null,
         };
     }
 
@@ -74,6 +77,13 @@ public static class ParallelPanelQuery
             }
             else
                 notes.Note("overlap", list, "a comma list of grad, param and tp");
+        }
+        if (Value("attention") is { } attention)
+        {
+            if (attention.ToLowerInvariant() is "flash" or "unfused")
+                v.FlashAttention = ParallelConfig.ParseAttentionBackend(attention);
+            else
+                notes.Note("attention", attention, "flash or unfused");
         }
         return notes.Notes;
     }
