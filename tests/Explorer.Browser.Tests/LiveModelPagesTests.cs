@@ -17,6 +17,55 @@ public class LiveModelPagesTests(BrowserFixture fixture)
     }
 
     [BrowserFact]
+    public async Task ALensTooLongToRunUnaskedWaitsForItsButton()
+    {
+        // A server that lets no lens run unasked, as the 7B's (about 2 s) does not: every chart but the lens at the
+        // other positions is drawn from the forward, and a button runs the rest.
+        await using var server = await AppServer.StartAsync(
+            new Dictionary<string, string> { ["Models__AutomaticLensMs"] = "0" }
+        );
+        var page = await fixture.Browser.NewPageAsync(
+            new BrowserNewPageOptions
+            {
+                ViewportSize = new ViewportSize { Width = 1600, Height = 1300 },
+            }
+        );
+        var prompt = Uri.EscapeDataString("The lens waits for its button here.");
+        await page.GotoAsync(new Uri(server.BaseAddress, $"/layers?model=deepseek-7b-mini&prompt={prompt}").ToString());
+        var button = page.Locator("[data-testid=lens-every-position]");
+        await button.WaitForAsync(new() { Timeout = 90000 });
+        await Assertions.Expect(button).ToContainTextAsync("Lens at every position (about ");
+        var timings = page.Locator("[data-testid=run-timings]");
+        await Assertions.Expect(timings).ToHaveAttributeAsync("data-lens-on-request", "true");
+        await Assertions.Expect(timings).ToContainTextAsync("lens at every position on request");
+        await Assertions
+            .Expect(page.Locator(".chart-note", new() { HasText = "final prediction at the last position" }))
+            .ToContainTextAsync("runs when asked");
+        var lens = page.Locator("[data-testid=logit-lens-0] .js-plotly-plot").First;
+        await lens.WaitForAsync(new() { Timeout = 60000 });
+        Assert.Equal(1, await lens.EvaluateAsync<int>("g => g.data[0].z[0].length")); // the last position alone
+        await page.Locator("[data-testid=residual-norm] .main-svg").First.WaitForAsync();
+
+        await button.ClickAsync();
+        await Assertions
+            .Expect(timings)
+            .ToHaveAttributeAsync(
+                "data-lens-done",
+                new System.Text.RegularExpressions.Regex(@"^\d+$"),
+                new() { Timeout = 60000 }
+            );
+        await Assertions.Expect(button).ToHaveCountAsync(0);
+        var tokens = await page.Locator("[data-testid=token-chips] .token-chip").CountAsync();
+        await page.WaitForFunctionAsync(
+            "([id, n]) => document.querySelector(`[data-testid=${id}] .js-plotly-plot`)"
+                + "?.data?.[0]?.z?.[0]?.length === n",
+            new object[] { "logit-lens-0", tokens },
+            new() { Timeout = 60000 }
+        );
+        await page.CloseAsync();
+    }
+
+    [BrowserFact]
     public async Task RunALayerThenItsHeads()
     {
         var page = await OpenAsync("/layers");

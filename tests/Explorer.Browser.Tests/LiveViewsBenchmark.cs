@@ -68,7 +68,7 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
         var report = new List<string>
         {
             "| model | flow | tokens | fused forward | page live | server: tokenise, wait, forward | forward done → "
-                + "first chart | first chart | depth charts | lens | settled | first chart ÷ fused | target |",
+                + "first chart | first chart | depth charts | lens | settled | ÷ fused | target |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         };
         await WaitIdleAsync(fixture.Server);
@@ -151,6 +151,17 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
     {
         var directory = new DirectoryInfo(Path.TrimEndingDirectorySeparator(folder));
         Assert.True(directory.Exists, $"EXPLORER_BENCH_CHECKPOINT {folder}: no such folder.");
+        // The fused forward of the flows' length, timed in this process before the server loads the same weights: two
+        // copies of a 13.8 GB checkpoint do not fit this machine's memory together, and the one timed would be read
+        // back from the disk as the other pushed it out. Every flow's prompt has the same length.
+        int tokens;
+        double fused;
+        using (var live = LiveModel.FromCheckpoint(directory.FullName, "cpu"))
+        {
+            tokens = live.Encode(Prompt('L'), 4096).Length;
+            fused = FusedMs(live, tokens);
+        }
+        ProcessMemory.Trim(); // the freed weights go back to the system before the server loads its own
         await using var server = await AppServer.StartAsync(
             new Dictionary<string, string>
             {
@@ -166,10 +177,13 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
         await page.CloseAsync();
         await WarmUpAsync(server); // another origin: its scripts are cached apart
         await Task.Delay(TimeSpan.FromSeconds(15)); // loaded and idle, as a user finds it after a while
-        // The same weights in this process, mapped from the same files (the page cache holds them once): the fused
-        // forward of the same length, timed while the server is idle.
-        using var live = LiveModel.FromCheckpoint(directory.FullName, "cpu");
-        await MeasureAsync(server, directory.Name, n => FusedMs(live, n), report, miniTarget: false);
+        await MeasureAsync(
+            server,
+            directory.Name,
+            n => n == tokens ? fused : throw new InvalidOperationException($"{n} tokens, fused timed at {tokens}"),
+            report,
+            miniTarget: false
+        );
     }
 
     private async Task MeasureCompareAsync(List<string> report)
@@ -245,7 +259,8 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
         double DepthCharts,
         double? Lens,
         double Settled,
-        string LastChart
+        string LastChart,
+        double? LensOnRequest = null
     );
 
     private async Task<Flow> FollowAsync(IPage page, Func<Task> start, bool lens, string[]? first = null)
@@ -270,7 +285,7 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
             ([previous, lens]) => {
                 const t = document.querySelector('[data-testid=run-timings]');
                 return t && t.getAttribute('data-requested') !== previous
-                    && (!lens || t.hasAttribute('data-lens-done'));
+                    && (!lens || t.hasAttribute('data-lens-done') || t.hasAttribute('data-lens-on-request'));
             }
             """,
             new object?[] { previous, lens },
@@ -289,6 +304,25 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
         );
         var marks = await page.EvaluateAsync<JsonElement>("window.__bench");
         var server = await timings.EvaluateAsync<Dictionary<string, string>>("e => ({ ...e.dataset })");
+        // A lens too long to run unasked waits for its button: every chart but it has settled. Then it is asked for,
+        // and timed from the click to its heatmap settling.
+        double? onRequest = null;
+        if (lens && server.ContainsKey("lensOnRequest"))
+        {
+            var asked = await page.EvaluateAsync<long>("window.__benchReset()");
+            await page.Locator("[data-testid=lens-every-position]").First.ClickAsync();
+            await page.WaitForFunctionAsync(
+                "() => document.querySelector('[data-testid=run-timings]')?.hasAttribute('data-lens-done')",
+                null,
+                new() { Timeout = 300000, PollingInterval = 250 }
+            );
+            await page.WaitForFunctionAsync(
+                "() => window.__bench.last > 0 && Date.now() - window.__bench.last > 1000",
+                null,
+                new() { Timeout = 60000, PollingInterval = 250 }
+            );
+            onRequest = await page.EvaluateAsync<long>("window.__bench.last") - asked;
+        }
         double Since(long at) => at - began;
         double Ms(string key) => double.Parse(server[key], CultureInfo.InvariantCulture);
         var firsts = watched.Select(id => marks.GetProperty("first").GetProperty(id).GetInt64()).ToArray();
@@ -302,21 +336,32 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
             Since(long.Parse(server["traced"], CultureInfo.InvariantCulture)),
             Since(firsts.Min()),
             Since(firsts.Max()),
-            lens ? Ms("lensMs") : null,
+            lens && onRequest is null ? Ms("lensMs") : null,
             Since(marks.GetProperty("last").GetInt64()),
-            marks.GetProperty("lastId").GetString() ?? ""
+            marks.GetProperty("lastId").GetString() ?? "",
+            onRequest
         );
     }
 
+    /// <summary>
+    /// A table row, with the issue's target for the flow: a Run is held to every chart settled within 2.5 × the fused
+    /// forward + 0.5 s, a link to its first charts within 1.5 × + 1 s; a mini to 1 s either way.
+    /// </summary>
     private static string Row(string model, string flow, Flow f, double fused, bool miniTarget)
     {
-        var target = miniTarget ? 1000 : 1.5 * fused + 1000;
+        var run = flow.StartsWith("Run", StringComparison.Ordinal);
+        var (measured, target, what) = run
+            ? (f.Settled, miniTarget ? 1000 : 2.5 * fused + 500, "settled")
+            : (f.FirstChart, miniTarget ? 1000 : 1.5 * fused + 1000, "first chart");
+        var lens =
+            f.Lens is { } l ? $"{l:0} ms"
+            : f.LensOnRequest is { } asked ? $"on request: {asked:0} ms from the click"
+            : "—";
         return $"| {model} | {flow} | {f.Tokens} | {fused:0} ms | {(f.Live is { } live ? $"{live:0} ms" : "—")} | "
             + $"{f.Tokenize:0}, {f.Waited:0}, {f.Forward:0} ms | "
-            + $"{f.FirstChart - f.Traced:0} ms | {f.FirstChart:0} ms | {f.DepthCharts:0} ms | "
-            + $"{(f.Lens is { } l ? $"{l:0} ms" : "—")} | {f.Settled:0} ms ({f.LastChart}) | "
-            + $"{f.FirstChart / fused:0.00}× | "
-            + $"{(f.FirstChart <= target ? "met" : "missed")} (≤ {target:0} ms) |";
+            + $"{f.FirstChart - f.Traced:0} ms | {f.FirstChart:0} ms | {f.DepthCharts:0} ms | {lens} | "
+            + $"{f.Settled:0} ms ({f.LastChart}) | {measured / fused:0.00}× | "
+            + $"{(measured <= target ? "met" : "missed")} ({what} ≤ {target:0} ms) |";
     }
 
     private static double FusedMs(LiveModel live, int tokens)

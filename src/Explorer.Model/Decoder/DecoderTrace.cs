@@ -40,9 +40,11 @@ public sealed class DecoderTrace : IDisposable
         LogitLensEntry[,]? logitLens,
         int[]? deferredLensPositions = null,
         Tensor? deferredStates = null,
-        int topK = 5
+        int topK = 5,
+        TimeSpan lensTime = default
     )
     {
+        LensTime = lensTime;
         DeferredLensPositions = deferredLensPositions ?? [];
         _deferredStates = deferredStates;
         _topK = topK;
@@ -92,6 +94,9 @@ public sealed class DecoderTrace : IDisposable
     public float[,]? PreviousTokenScore { get; }
 
     public int[] LensPositions { get; }
+
+    /// <summary>How long the forward took to read its <see cref="LensPositions"/> through the lens.</summary>
+    public TimeSpan LensTime { get; }
 
     /// <summary>[layer, index into <see cref="LensPositions"/>].</summary>
     public LogitLensEntry[,]? LogitLens { get; }

@@ -171,6 +171,7 @@ internal sealed class TraceRecorder : IDisposable
             previous = Copy2D(heads[2]);
         }
         LogitLensEntry[,]? lens = null;
+        var lensWatch = System.Diagnostics.Stopwatch.StartNew();
         if (_options.LogitLens)
         {
             var index = torch.tensor(_lensPositions.Select(i => (long)i).ToArray(), device: logits.device);
@@ -181,6 +182,7 @@ internal sealed class TraceRecorder : IDisposable
                 _options.TopK
             );
         }
+        var lensTime = lensWatch.Elapsed;
         var deferred = _deferredPositions is null ? null : Keep(torch.stack(_deferredStates)); // (L, P', d)
 
         var trace = new DecoderTrace(
@@ -200,7 +202,8 @@ internal sealed class TraceRecorder : IDisposable
             lens,
             _deferredPositions,
             deferred,
-            _options.TopK
+            _options.TopK,
+            lensTime
         );
         DisposeAll(_states, _attentionOut, _ffnOut, _lensStates, _deferredStates);
         _probabilities.Clear(); // now owned by the trace

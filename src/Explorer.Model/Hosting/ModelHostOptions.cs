@@ -19,6 +19,12 @@ public sealed class ModelHostOptions
     /// <summary>Bytes of recent traces kept for reuse (attention maps dominate).</summary>
     public long TraceCacheBytes { get; set; } = 1L << 30;
 
+    /// <summary>
+    /// A logit lens at every position estimated to take longer than this many milliseconds (from the forward's own
+    /// time) waits for the page's button instead of running unasked.
+    /// </summary>
+    public int AutomaticLensMs { get; set; } = 500;
+
     /// <summary>Requests waiting for the model beyond this many are refused with a "busy" message.</summary>
     public int QueueCapacity { get; set; } = 16;
 

@@ -194,10 +194,35 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
     }
 
     /// <summary>
-    /// Completes the logit lens at every position of the current traces of <paramref name="models"/>, one after the
-    /// other on the host's worker; a new run cancels it. Views rebuild when each is done.
+    /// Lenses estimated to take longer than this wait to be asked for (<see cref="LensOnRequest"/>): unasked, they
+    /// would hold the cores for seconds after every other chart is drawn (the 7B's at 31 positions takes 1.5 × its
+    /// forward).
+    /// <see cref="ModelHostOptions.AutomaticLensMs"/> by default.
     /// </summary>
-    public async Task CompleteLensAsync(IReadOnlyList<string> models)
+    public TimeSpan AutomaticLensBudget { get; set; } =
+        TimeSpan.FromMilliseconds(Math.Max(0, host.Options.AutomaticLensMs));
+
+    /// <summary>Whether a lens completion is under way.</summary>
+    public bool LensRunning => _lens is not null;
+
+    /// <summary>
+    /// The estimated time of the lens at every position of <paramref name="model"/>'s trace when it is too long to run
+    /// unasked and not done yet (<see cref="LensCost"/>, from the forward's own lens); null otherwise.
+    /// </summary>
+    public TimeSpan? LensOnRequest(string model)
+    {
+        if (Trace(model) is not { Trace: { FullLens: null, DeferredLensPositions.Length: > 0 } trace })
+            return null;
+        var estimate = LensCost.Estimate(trace);
+        return estimate > AutomaticLensBudget ? estimate : null;
+    }
+
+    /// <summary>
+    /// Completes the logit lens at every position of the current traces of <paramref name="models"/>, one after the
+    /// other on the host's worker; a new run cancels it. Views rebuild when each is done. A lens too long to run
+    /// unasked (<see cref="LensOnRequest"/>) runs only when <paramref name="asked"/>.
+    /// </summary>
+    public async Task CompleteLensAsync(IReadOnlyList<string> models, bool asked = false)
     {
         CancelLens();
         using var lens = CancellationTokenSource.CreateLinkedTokenSource(_lensRun.Token);
@@ -209,15 +234,22 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
             {
                 if (Trace(model) is not { } lease)
                     continue;
+                // The timing line counts the lens of the run it shows, not of a trace another page left.
+                var part = LastRun?.Models.FirstOrDefault(m => ReferenceEquals(m.Forward, lease.Timings));
                 var timings = TraceTimings.NotNeeded();
                 if (lease.Trace is { FullLens: null, DeferredLensPositions.Length: > 0 })
                 {
+                    if (!asked && LensOnRequest(model) is { } estimate)
+                    {
+                        if (part is not null)
+                            part.LensOnRequest = estimate;
+                        continue;
+                    }
                     Status = $"logit lens of {model} at every position…";
                     Notify();
                     timings = await host.CompleteLensAsync(lease, token);
                 }
-                // The timing line counts the lens of the run it shows, not of a trace another page left.
-                if (LastRun?.Models.FirstOrDefault(m => ReferenceEquals(m.Forward, lease.Timings)) is { } part)
+                if (part is not null)
                     part.Lens = timings;
             }
         }

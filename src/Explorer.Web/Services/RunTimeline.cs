@@ -12,6 +12,10 @@ public sealed class ModelRun(string model, int tokens, TimeSpan tokenize, TraceT
 
     /// <summary>The logit lens at every position, once it has been completed (null before).</summary>
     public TraceTimings? Lens { get; internal set; }
+
+    /// <summary>The lens's estimated time when it waits to be asked for (too long to run unasked); null
+    /// otherwise.</summary>
+    public TimeSpan? LensOnRequest { get; internal set; }
 }
 
 /// <summary>
@@ -36,6 +40,10 @@ public sealed class RunTimeline(DateTimeOffset requested)
     /// <summary>When the first forward was handed to the worker: before <see cref="Requested"/> when the page's
     /// prerender started it (the run then joined it).</summary>
     public DateTimeOffset? ForwardQueued => _models.Count == 0 ? null : _models.Min(m => m.Forward.Queued);
+
+    /// <summary>Whether some model's lens at every position waits to be asked for (every other chart is
+    /// drawn).</summary>
+    public bool LensOnRequest => Traced is not null && _models.Any(m => m.Lens is null && m.LensOnRequest is not null);
 
     internal void Add(ModelRun run) => _models.Add(run);
 
@@ -62,6 +70,8 @@ public sealed class RunTimeline(DateTimeOffset requested)
                 text += $", {Time(waited)} waiting behind other work";
             if (m.Lens is { Reused: false } lens)
                 text += $"; lens at every position {Time(lens.Ran)} after";
+            else if (m.Lens is null && m.LensOnRequest is { } estimate)
+                text += $"; lens at every position on request (about {Time(estimate)})";
             return text;
         });
         return string.Join(" · ", parts);

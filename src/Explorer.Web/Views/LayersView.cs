@@ -338,15 +338,21 @@ public sealed class LayersView
             .Select(l => Enumerable.Range(0, s.LensPositions.Count).Select(j => s.LensTopToken[l, j]).ToArray())
             .ToArray();
 
-    /// <summary>The note under a model's lens heatmap.</summary>
-    public static string LensNote(LayerSummary s)
+    /// <summary>The note under a model's lens heatmap; <paramref name="onRequest"/>: the other positions wait to be
+    /// asked for.</summary>
+    public static string LensNote(LayerSummary s, bool onRequest = false)
     {
         var last = s.LensPositions.Count - 1;
         var note =
             $"The final prediction at the last position ({s.LensTopToken[s.Layers - 1, last]}) is top-1 "
             + $"from layer {s.FirstTop1Layer[last]} of {s.Layers} on.";
         if (s.LensPending)
-            return note + " The lens at the other positions is being computed…";
+            return note
+                + (
+                    onRequest
+                        ? " The lens at the other positions runs when asked (the button below)."
+                        : " The lens at the other positions is being computed…"
+                );
         return s.LensPositions.Count < s.Tokens.Count
             ? note + $" Lens shown for the last {s.LensPositions.Count} positions."
             : note;

@@ -1,3 +1,4 @@
+using Explorer.Model.Decoder;
 using Explorer.Model.Hosting;
 using Explorer.Web.Services;
 
@@ -72,6 +73,35 @@ public sealed class PromptSessionTests : IAsyncLifetime
         Assert.True(session.LastRun!.Models[0].Forward.Reused);
         Assert.Equal(TimeSpan.Zero, session.LastRun.Forward);
         Assert.Contains("from the cache", session.LastRun.Describe());
+    }
+
+    [Fact]
+    public async Task ALensEstimatedOverTheBudgetWaitsToBeAskedFor()
+    {
+        const string model = "deepseek-67b-mini";
+        using var session = new PromptSession(_host) { Prompt = "A lens that waits for its button." };
+        await session.RunAsync([model]);
+        var trace = session.Trace(model)!;
+        // The mini's lens is cheap: under the default budget it runs unasked.
+        Assert.Null(session.LensOnRequest(model));
+        // With no budget, any lens waits: the estimate is the forward's own lens time, per position.
+        session.AutomaticLensBudget = TimeSpan.Zero;
+        var expected =
+            trace.Trace.LensTime
+            * ((double)trace.Trace.DeferredLensPositions.Length / trace.Trace.LensPositions.Length);
+        Assert.Equal(expected, session.LensOnRequest(model));
+        await session.CompleteLensAsync([model]);
+        Assert.Null(trace.Trace.FullLens);
+        var run = session.LastRun!;
+        Assert.True(run.LensOnRequest);
+        Assert.Null(run.LensDone);
+        Assert.Contains("lens at every position on request (about ", run.Describe());
+        // Asked for, it runs; then nothing waits.
+        await session.CompleteLensAsync([model], asked: true);
+        Assert.NotNull(trace.Trace.FullLens);
+        Assert.False(run.LensOnRequest);
+        Assert.NotNull(run.LensDone);
+        Assert.Null(session.LensOnRequest(model));
     }
 
     [Fact]
