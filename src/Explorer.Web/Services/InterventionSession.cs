@@ -123,6 +123,9 @@ public sealed class InterventionSession(ModelHost host) : IDisposable
     public int EndedRuns { get; private set; }
     public event Action? Changed;
 
+    /// <summary>The last run's steps and their times (null before the first run).</summary>
+    public InterventionTimeline? LastRun { get; private set; }
+
     public void Use(InterventionExample example)
     {
         (Clean, Corrupted, Answer, Wrong, Ids) = (
@@ -220,6 +223,8 @@ public sealed class InterventionSession(ModelHost host) : IDisposable
         Error = null;
         Note = null;
         Clear();
+        var timeline = new InterventionTimeline(DateTimeOffset.UtcNow);
+        LastRun = timeline;
         var models =
             Partner is { } partner && !string.Equals(partner, Model, StringComparison.OrdinalIgnoreCase)
                 ? new[] { Model, partner }
@@ -242,7 +247,20 @@ public sealed class InterventionSession(ModelHost host) : IDisposable
                 Progress = now;
                 Notify();
             });
-            return await host.RunWithAsync(model, (live, c) => work(live, progress, c), run.Token);
+            var queued = DateTimeOffset.UtcNow;
+            var started = queued;
+            var result = await host.RunWithAsync(
+                model,
+                (live, c) =>
+                {
+                    started = DateTimeOffset.UtcNow;
+                    return work(live, progress, c);
+                },
+                run.Token
+            );
+            var finished = DateTimeOffset.UtcNow;
+            timeline.Add(new InterventionStep(what, model, started - queued, finished - started, finished));
+            return result;
         }
         try
         {
@@ -308,6 +326,7 @@ public sealed class InterventionSession(ModelHost host) : IDisposable
             }
             Progress = 1;
             Status = null;
+            timeline.Done = DateTimeOffset.UtcNow;
         }
         catch (OperationCanceledException)
         {

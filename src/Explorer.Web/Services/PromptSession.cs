@@ -158,7 +158,13 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
                 if (_leases.Remove(model, out var old))
                     old.Dispose();
                 _leases[model] = lease;
-                timeline.Add(new ModelRun(lease.Model, tokens.Length, tokenized, lease.Timings));
+                // A lens too long to run unasked is on request from the moment the charts can show it.
+                timeline.Add(
+                    new ModelRun(lease.Model, tokens.Length, tokenized, lease.Timings)
+                    {
+                        LensOnRequest = LensOnRequest(model),
+                    }
+                );
                 Notify();
             }
             timeline.Traced = DateTimeOffset.UtcNow;

@@ -132,6 +132,40 @@ public sealed class InterventionSessionTests : IAsyncLifetime
         Assert.NotNull(session.Prepared);
         Assert.True(session.Removals.Count < 2);
         Assert.False(session.Running);
+        Assert.Null(session.LastRun!.Done); // the timing line is for runs that finished
+    }
+
+    [Fact]
+    public async Task ARunRecordsEachStepsWaitAndComputeInOrder()
+    {
+        using var session = new InterventionSession(_host) { Method = PatchMethod.Attribution };
+        await session.RunAsync();
+        var run = session.LastRun!;
+        // Prompts, attribution, residual patching, head ablation, head patching, direct attribution, and layer removal
+        // for each of the two models.
+        Assert.Equal(
+            [
+                "reading the prompts",
+                "attribution patching",
+                "residual patching",
+                "head ablation",
+                "head patching",
+                "direct logit attribution",
+                "layer removal",
+                "layer removal",
+            ],
+            run.Steps.Select(s => s.What)
+        );
+        Assert.Equal(new[] { session.Model, session.Partner! }, run.Steps.TakeLast(2).Select(s => s.Model));
+        Assert.All(run.Steps, s => Assert.True(s.Ran > TimeSpan.Zero && s.Waited >= TimeSpan.Zero));
+        for (var i = 1; i < run.Steps.Count; i++)
+            Assert.True(run.Steps[i - 1].Done <= run.Steps[i].Done);
+        Assert.Equal(run.Steps[1].Done, run.FirstResult);
+        Assert.True(run.Requested < run.FirstResult && run.Steps[^1].Done <= run.Done);
+        Assert.Equal(run.Steps.Aggregate(TimeSpan.Zero, (t, s) => t + s.Ran), run.Compute);
+        Assert.True(run.Done - run.Requested >= run.Compute);
+        Assert.Contains($"residual patching ({session.Model}) ", run.Describe());
+        Assert.Contains("; compute ", run.Describe());
     }
 
     [Fact]

@@ -102,6 +102,10 @@ public sealed class PromptSessionTests : IAsyncLifetime
         Assert.False(run.LensOnRequest);
         Assert.NotNull(run.LensDone);
         Assert.Null(session.LensOnRequest(model));
+        // A run whose lens is over the budget says so as soon as its charts can show it, before any lens is asked.
+        session.Prompt = "Another prompt, another trace.";
+        await session.RunAsync([model]);
+        Assert.True(session.LastRun!.LensOnRequest);
     }
 
     [Fact]
