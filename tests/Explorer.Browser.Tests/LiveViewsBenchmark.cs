@@ -145,6 +145,19 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
         }
     }
 
+    /// <summary>
+    /// One Layers link with its own prompt on <paramref name="model"/>, as a server that has been used has drawn it:
+    /// the first forward after a load and the page's first render in a fresh server process (its code compiled on
+    /// first use) are a cold start, which the flows after it do not see again. Not measured.
+    /// </summary>
+    private async Task UseOnceAsync(AppServer server, string model)
+    {
+        var page = await NewPageAsync(server, $"/layers?model={model}&prompt={Uri.EscapeDataString(Prompt('W'))}");
+        await page.Locator("[data-testid=relative-update] .main-svg").First.WaitForAsync(new() { Timeout = 300000 });
+        await page.CloseAsync();
+        await WaitIdleAsync(server);
+    }
+
     /// <summary>Adds a row, and says it at once (a later flow that fails leaves the rows measured before
     /// it).</summary>
     private void Report(List<string> report, string row)
@@ -182,6 +195,7 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
         await WaitIdleAsync(server, readyModel: directory.Name);
         await page.CloseAsync();
         await WarmUpAsync(server); // another origin: its scripts are cached apart
+        await UseOnceAsync(server, directory.Name);
         await Task.Delay(TimeSpan.FromSeconds(15)); // loaded and idle, as a user finds it after a while
         await MeasureAsync(
             server,
@@ -217,7 +231,8 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
         var compute = double.Parse(server["computeMs"], CultureInfo.InvariantCulture);
         var firstResult = Since(long.Parse(server["firstResult"], CultureInfo.InvariantCulture));
         var done = Since(long.Parse(server["done"], CultureInfo.InvariantCulture));
-        var first = Since(marks.GetProperty("first").EnumerateObject().Min(p => p.Value.GetInt64()));
+        // The first sweep's chart (the residual patching map) is the page's first result.
+        var first = Since(marks.GetProperty("first").GetProperty("iv-residual").GetInt64());
         var settled = Since(marks.GetProperty("last").GetInt64());
         var target = 1.5 * compute + 1000;
         Report(
@@ -260,6 +275,7 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
         await WaitIdleAsync(server, readyModel: directory.Name);
         await page.CloseAsync();
         await WarmUpAsync(server);
+        await UseOnceAsync(server, directory.Name);
         page = await NewPageAsync(server, null);
         var prompt = Uri.EscapeDataString(Prompt('S'));
         var link = await FollowAsync(
