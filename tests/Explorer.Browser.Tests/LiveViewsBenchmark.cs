@@ -146,6 +146,38 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
     }
 
     /// <summary>
+    /// A server of the checkpoint alone, loaded by the Models page's button (<paramref name="button"/>: load or
+    /// stream), its scripts cached in this profile (another origin caches apart) and used once.
+    /// </summary>
+    private async Task<AppServer> ServeAsync(DirectoryInfo directory, string button)
+    {
+        var server = await AppServer.StartAsync(
+            new Dictionary<string, string>
+            {
+                ["Models__ModelsFolder"] = directory.Parent!.FullName,
+                ["Models__LoadDefaultModels"] = "false",
+            }
+        );
+        try
+        {
+            var page = await NewPageAsync(server, "/models");
+            await page.Locator("[data-testid=app-interactive]")
+                .WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 60000 });
+            await page.Locator($"[data-testid='{button}-{directory.Name}']").ClickAsync(new() { Timeout = 60000 });
+            await WaitIdleAsync(server, readyModel: directory.Name);
+            await page.CloseAsync();
+            await WarmUpAsync(server);
+            await UseOnceAsync(server, directory.Name);
+            return server;
+        }
+        catch
+        {
+            await server.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>
     /// One Layers link with its own prompt on <paramref name="model"/>, as a server that has been used has drawn it:
     /// the first forward after a load and the page's first render in a fresh server process (its code compiled on
     /// first use) are a cold start, which the flows after it do not see again. Not measured.
@@ -181,21 +213,7 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
             fused = FusedMs(live, tokens);
         }
         ProcessMemory.Trim(); // the freed weights go back to the system before the server loads its own
-        await using var server = await AppServer.StartAsync(
-            new Dictionary<string, string>
-            {
-                ["Models__ModelsFolder"] = directory.Parent!.FullName,
-                ["Models__LoadDefaultModels"] = "false",
-            }
-        );
-        var page = await NewPageAsync(server, "/models");
-        await page.Locator("[data-testid=app-interactive]")
-            .WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 60000 });
-        await page.Locator($"[data-testid='load-{directory.Name}']").ClickAsync(new() { Timeout = 60000 });
-        await WaitIdleAsync(server, readyModel: directory.Name);
-        await page.CloseAsync();
-        await WarmUpAsync(server); // another origin: its scripts are cached apart
-        await UseOnceAsync(server, directory.Name);
+        await using var server = await ServeAsync(directory, "load");
         await Task.Delay(TimeSpan.FromSeconds(15)); // loaded and idle, as a user finds it after a while
         await MeasureAsync(
             server,
@@ -261,22 +279,8 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
             tokens = live.Encode(Prompt('S'), 4096).Length;
             streamed = FusedMs(live, tokens);
         }
-        await using var server = await AppServer.StartAsync(
-            new Dictionary<string, string>
-            {
-                ["Models__ModelsFolder"] = directory.Parent!.FullName,
-                ["Models__LoadDefaultModels"] = "false",
-            }
-        );
-        var page = await NewPageAsync(server, "/models");
-        await page.Locator("[data-testid=app-interactive]")
-            .WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 60000 });
-        await page.Locator($"[data-testid='stream-{directory.Name}']").ClickAsync(new() { Timeout = 60000 });
-        await WaitIdleAsync(server, readyModel: directory.Name);
-        await page.CloseAsync();
-        await WarmUpAsync(server);
-        await UseOnceAsync(server, directory.Name);
-        page = await NewPageAsync(server, null);
+        await using var server = await ServeAsync(directory, "stream");
+        var page = await NewPageAsync(server, null);
         var prompt = Uri.EscapeDataString(Prompt('S'));
         var link = await FollowAsync(
             page,
