@@ -240,7 +240,12 @@ public sealed class ModelHostTests : IAsyncLifetime
         Assert.Equal([true, true, false, false], started);
         gate.Set();
         await blocker;
-        Assert.Equal(2, await _host.RunAsync(() => _host.Forwards, CancellationToken.None));
+        // A flight queues its forward a moment after it starts (it yields first): wait for both to land.
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (_host.InFlight > 0 && waited.Elapsed < TimeSpan.FromSeconds(30))
+            await Task.Delay(10);
+        Assert.Equal(0, _host.InFlight);
+        Assert.Equal(2, _host.Forwards);
         gate.Dispose();
     }
 
