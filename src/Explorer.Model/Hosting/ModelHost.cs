@@ -131,7 +131,9 @@ public sealed class ModelHost : IAsyncDisposable
         try
         {
             var lastReported = 0.0;
-            var progress = new Progress<double>(fraction =>
+            // Reported on the loading thread, at once: a Progress<T> posts its reports, and its last one could land
+            // after the status below says Ready, leaving the model "Loading 100%" for good (seen once in CI).
+            var progress = new SyncProgress<double>(fraction =>
             {
                 // A status change per percent at most: a 7B checkpoint has hundreds of tensors.
                 if (fraction - lastReported < 0.01 && fraction < 1)

@@ -376,6 +376,32 @@ public sealed class ModelHostTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ALoadReportsAllItsProgressBeforeItSaysReady()
+    {
+        // A report that lands after Ready would leave the model "Loading 100%" for good (seen once in CI).
+        using (var decoder = TestModels.Build(TestModels.Small))
+            Checkpoint.Save(decoder, Path.Combine(_host.Folder.Root, "watched"));
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<ModelStatus>();
+        void Record()
+        {
+            if (_host.Models.FirstOrDefault(m => m.Name == "watched") is { } status)
+                seen.Enqueue(status);
+        }
+        _host.Changed += Record;
+        // Called without a synchronisation context (as a background job or the API would), where posted reports run
+        // on the thread pool beside the load's own continuation.
+        var loaded = await Task.Run(() => _host.LoadCheckpointAsync("watched"));
+        var atReturn = seen.ToArray();
+        _host.Changed -= Record;
+        Assert.Equal(ModelState.Ready, loaded.State);
+        Assert.Equal(ModelState.Ready, atReturn[^1].State);
+        var loading = atReturn.Where(s => s.State == ModelState.Loading).Select(s => s.Progress).ToArray();
+        Assert.Equal(1.0, loading[^1]); // the last weight's report came in before Ready
+        Assert.Equal(loading.Order(), loading); // and in order
+        Assert.Equal(ModelState.Ready, _host.Models.Single(m => m.Name == "watched").State);
+    }
+
+    [Fact]
     public async Task BrokenCheckpointFailsWithABannerAndTheHostStaysUsable()
     {
         var folder = Directory.CreateDirectory(Path.Combine(_host.Folder.Root, "broken"));
