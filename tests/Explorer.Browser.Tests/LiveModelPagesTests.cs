@@ -289,8 +289,17 @@ public class LiveModelPagesTests(BrowserFixture fixture)
         var version = System.Text.RegularExpressions.Regex.Match(src, @"/plotly-([\d.]+)\.min\.js$").Groups[1].Value;
         Assert.NotEqual("", version);
         using var http = new HttpClient();
-        var served = await http.GetStringAsync(src);
-        Assert.StartsWith($"/**\n* plotly.js (cartesian - minified) v{version}\n", served);
+        using var response = await http.GetAsync(src);
+        response.EnsureSuccessStatusCode();
+        Assert.StartsWith(
+            $"/**\n* plotly.js (cartesian - minified) v{version}\n",
+            await response.Content.ReadAsStringAsync()
+        );
+        // A browser may keep it (Chromium keeps the compiled script only with a response it may keep), for a week.
+        var caching = response.Headers.CacheControl!;
+        Assert.False(caching.NoCache, $"plotly.js is served with Cache-Control: {caching}");
+        Assert.False(caching.NoStore, $"plotly.js is served with Cache-Control: {caching}");
+        Assert.Equal(TimeSpan.FromDays(7), caching.MaxAge);
     }
 
     [BrowserFact]

@@ -67,19 +67,33 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
     {
         var report = new List<string>
         {
-            "| model | flow | tokens | fused forward | page live | server: tokenise, wait, forward | forward done → "
-                + "first chart | first chart | depth charts | lens | settled | ÷ fused | target |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| model | flow | tokens | fused forward | browser: html, scripts run, plotly.js ready | page live | "
+                + "server: tokenise, wait, forward | forward done → first chart | first chart | depth charts | lens | "
+                + "settled | ÷ fused | target |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         };
         await WaitIdleAsync(fixture.Server);
-        await using var context = await fixture.Browser.NewContextAsync(
-            new BrowserNewContextOptions
-            {
-                ViewportSize = new ViewportSize { Width = 1600, Height = 1300 },
-            }
-        );
-        await context.AddInitScriptAsync(Observer);
-        _context = context;
+        var profile = Directory.CreateTempSubdirectory("explorer-bench-profile-");
+        try
+        {
+            await using var context = await fixture.LaunchProfileAsync(
+                profile.FullName,
+                new ViewportSize { Width = 1600, Height = 1300 }
+            );
+            await context.AddInitScriptAsync(Observer);
+            _context = context;
+            await MeasureAllAsync(report);
+        }
+        finally
+        {
+            profile.Delete(recursive: true);
+        }
+        foreach (var line in report)
+            output.WriteLine(line);
+    }
+
+    private async Task MeasureAllAsync(List<string> report)
+    {
         await MeasureFirstVisitAsync(report);
         await WarmUpAsync(fixture.Server);
         // EXPLORER_BENCH_MINIS=0 measures the checkpoint alone.
@@ -100,14 +114,12 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
             if (Environment.GetEnvironmentVariable("EXPLORER_BENCH_STREAM") == "1")
                 await MeasureStreamedAsync(folder, report);
         }
-        foreach (var line in report)
-            output.WriteLine(line);
     }
 
     /// <summary>
     /// A shared link opened by someone who has never opened Explorer: a fresh browser profile, so every script
-    /// (plotly.js is 4.8 MB) is fetched and compiled for the first time. The other rows are measured in one profile
-    /// that has opened Explorer before, as a returning user's browser has.
+    /// (plotly.js is 1.4 MB) is fetched and compiled for the first time. The other rows are measured in one profile,
+    /// on disk, that has opened Explorer before, as a returning user's browser has.
     /// </summary>
     private async Task MeasureFirstVisitAsync(List<string> report)
     {
@@ -134,7 +146,8 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
     }
 
     /// <summary>Opens the home page (which draws charts) twice in the shared profile, so that its scripts are cached
-    /// and compiled as in a browser that has opened Explorer before.</summary>
+    /// and compiled as in a browser that has opened Explorer before (Chromium keeps a script's compiled code from its
+    /// second run on).</summary>
     private async Task WarmUpAsync(AppServer server)
     {
         for (var i = 0; i < 2; i++)
@@ -256,7 +269,7 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
         Report(
             report,
             $"| deepseek-7b-mini (+ 67b-mini removal) | Run → Interventions: compute {compute:0} ms, first sweep "
-                + $"ready {firstResult:0} ms, all {done:0} ms | — | {compute:0} ms (compute) | — | — | "
+                + $"ready {firstResult:0} ms, all {done:0} ms | — | {compute:0} ms (compute) | — | — | — | "
                 + $"{first - firstResult:0} ms | {first:0} ms | — | — | "
                 + $"{settled:0} ms ({marks.GetProperty("lastId")}) | "
                 + $"{settled / compute:0.00}× | {(settled <= target ? "met" : "missed")} (settled ≤ {target:0} ms) |"
@@ -369,6 +382,7 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
         double? Lens,
         double Settled,
         string LastChart,
+        string Browser,
         double? LensOnRequest = null
     );
 
@@ -413,6 +427,17 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
         );
         var marks = await page.EvaluateAsync<JsonElement>("window.__bench");
         var server = await timings.EvaluateAsync<Dictionary<string, string>>("e => ({ ...e.dataset })");
+        var browser = await page.EvaluateAsync<JsonElement>(
+            """
+            () => {
+                const at = t => t ? Math.round(performance.timeOrigin + t) : 0;
+                const nav = performance.getEntriesByType('navigation')[0];
+                const plotly = performance.getEntriesByName('explorer:plotly-loaded')[0];
+                return { html: at(nav && nav.responseEnd), dom: at(nav && nav.domContentLoadedEventEnd),
+                         plotly: at(plotly && plotly.startTime) };
+            }
+            """
+        );
         // A lens too long to run unasked waits for its button: every chart but it has settled. Then it is asked for,
         // and timed from the click to its heatmap settling.
         double? onRequest = null;
@@ -436,6 +461,12 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
         double Ms(string key) => double.Parse(server[key], CultureInfo.InvariantCulture);
         var firsts = watched.Select(id => marks.GetProperty("first").GetProperty(id).GetInt64()).ToArray();
         var live = marks.GetProperty("interactive").GetInt64();
+        // A navigation's stages in the browser: its html received, its scripts run (DOMContentLoaded), plotly.js
+        // loaded; a click has none.
+        var stages = new[] { "html", "dom", "plotly" }
+            .Select(name => browser.GetProperty(name).GetInt64())
+            .Select(at => at >= began ? $"{Since(at):0}" : "—")
+            .ToArray();
         return new Flow(
             await page.Locator("[data-testid=token-chips] .token-chip").CountAsync(),
             live >= began ? Since(live) : null,
@@ -448,6 +479,7 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
             lens && onRequest is null ? Ms("lensMs") : null,
             Since(marks.GetProperty("last").GetInt64()),
             marks.GetProperty("lastId").GetString() ?? "",
+            stages.All(stage => stage == "—") ? "—" : string.Join(", ", stages) + " ms",
             onRequest
         );
     }
@@ -474,7 +506,8 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
             f.Lens is { } l ? $"{l:0} ms"
             : f.LensOnRequest is { } asked ? $"on request: {asked:0} ms from the click"
             : "—";
-        return $"| {model} | {flow} | {f.Tokens} | {fused:0} ms | {(f.Live is { } live ? $"{live:0} ms" : "—")} | "
+        return $"| {model} | {flow} | {f.Tokens} | {fused:0} ms | {f.Browser} | "
+            + $"{(f.Live is { } live ? $"{live:0} ms" : "—")} | "
             + $"{f.Tokenize:0}, {f.Waited:0}, {f.Forward:0} ms | "
             + $"{f.FirstChart - f.Traced:0} ms | {f.FirstChart:0} ms | {f.DepthCharts:0} ms | {lens} | "
             + $"{f.Settled:0} ms ({f.LastChart}) | {measured / fused:0.00}× | "
