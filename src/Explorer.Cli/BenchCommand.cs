@@ -5,6 +5,7 @@ using Explorer.Core.Formatting;
 using Explorer.Core.Specs;
 using Explorer.Model.Decoder;
 using Explorer.Model.Hosting;
+using Explorer.Model.Pipeline;
 using Explorer.Model.Weights;
 using Spectre.Console;
 using TorchSharp;
@@ -225,7 +226,10 @@ public static class BenchCommand
     )
     {
         var matmul = MatmulGflops();
-        output.WriteLine($"fp32 matmul (1024², {torch.get_num_threads()} threads): {matmul:0.0} GFLOP/s");
+        output.WriteLine(
+            $"fp32 matmul (1024², {torch.get_num_threads()} threads, OpenMP wait policy "
+                + $"{OmpWaitPolicy.Current() ?? "default"}): {matmul:0.0} GFLOP/s"
+        );
         var rows = new List<Row>();
         var memory = new List<MemoryRow>();
         foreach (var spec in specs)

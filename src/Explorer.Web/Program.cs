@@ -1,8 +1,11 @@
 using Explorer.Model.Hosting;
+using Explorer.Model.Pipeline;
 using Explorer.Web;
 using Explorer.Web.Components;
 using Explorer.Web.Services;
 
+// Before libtorch loads: its threads sleep, not spin, while they wait (a browser beside the server keeps its cores).
+OmpWaitPolicy.PreferPassive();
 var builder = WebApplication.CreateBuilder(args);
 
 // Static web assets (the top-level wwwroot/, MudBlazor, Plotly.Blazor, blazor.web.js) are served from where they
