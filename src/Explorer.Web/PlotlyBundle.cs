@@ -14,6 +14,9 @@ public static class PlotlyBundle
     /// 3.7.0.</summary>
     public const string Requested = "/_content/Plotly.Blazor/plotly-3.7.0.min.js";
 
+    /// <summary>Plotly.Blazor's interop module (wwwroot/js/explorer.js imports it by the same name).</summary>
+    public const string Interop = "_content/Plotly.Blazor/plotly-interop-7.2.0.js";
+
     /// <summary>The cartesian bundle of the same plotly.js version, in the app's web root.</summary>
     public const string Served = "/lib/plotly/plotly-cartesian-3.7.0.min.js";
 

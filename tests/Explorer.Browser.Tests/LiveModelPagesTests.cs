@@ -282,6 +282,18 @@ public class LiveModelPagesTests(BrowserFixture fixture)
         await RunPromptAsync(page, "Plotly was already here when this chart was drawn.");
         await page.Locator("[data-testid=residual-norm] .main-svg").First.WaitForAsync(new() { Timeout = 60000 });
         Assert.Equal(1, await page.Locator("script#plotly-import").CountAsync()); // loaded once
+        // The page's head asked for both early, by the addresses the page then loaded (a preload of another address
+        // would be a second download, not an early one).
+        var preloaded = await page.EvaluateAsync<string[]>(
+            "() => [...document.querySelectorAll('link[rel=modulepreload], link[rel=preload][as=script]')]"
+                + ".map(l => l.href)"
+        );
+        var loaded = await page.EvaluateAsync<string[]>(
+            "() => performance.getEntriesByType('resource').filter(e => e.name.includes('plotly')).map(e => e.name)"
+        );
+        Assert.Equal(2, preloaded.Count(href => href.Contains("plotly")));
+        Assert.All(preloaded.Where(href => href.Contains("plotly")), href => Assert.Contains(href, loaded));
+        Assert.Equal(2, loaded.Distinct().Count());
         // The script the charts ran is the one Plotly.Blazor asked for (its import replaces an element of another
         // source), and what answers that address is plotly.js's cartesian bundle of the version it names.
         var src = await page.EvaluateAsync<string>("() => document.getElementById('plotly-import').src");
