@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Explorer.Core.Specs;
+using Explorer.Model.Decoder;
 using Explorer.Model.Hosting;
 using Microsoft.Playwright;
 using TorchSharp;
@@ -224,6 +225,12 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
         {
             tokens = live.Encode(Prompt('L'), 4096).Length;
             fused = FusedMs(live, tokens);
+            // The forward the Layers page runs (its default view), here, against the server's in the flows.
+            var view = TimedMs(live, tokens, ids => live.Decoder.Trace(ids, TraceOptions.ForViews(tokens, false)));
+            output.WriteLine(
+                $"{directory.Name}, {tokens} tokens, in the benchmark's process: fused forward {fused:0} ms, the "
+                    + $"Layers view's traced forward {view:0} ms ({view / fused:0.00}×)"
+            );
         }
         ProcessMemory.Trim(); // the freed weights go back to the system before the server loads its own
         await using var server = await ServeAsync(directory, "load");
@@ -514,7 +521,11 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
             + $"{(measured <= target ? "met" : "missed")} ({what} ≤ {target:0} ms) |";
     }
 
-    private static double FusedMs(LiveModel live, int tokens)
+    private static double FusedMs(LiveModel live, int tokens) => TimedMs(live, tokens, ids => live.Decoder.Logits(ids));
+
+    /// <summary>The median of five runs of <paramref name="forward"/> on random tokens, after one
+    /// warm-up.</summary>
+    private static double TimedMs(LiveModel live, int tokens, Func<torch.Tensor, IDisposable> forward)
     {
         using var generator = new torch.Generator(99, torch.CPU);
         using var ids = torch.randint(
@@ -524,13 +535,13 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
             generator: generator,
             dtype: torch.ScalarType.Int64
         );
-        live.Decoder.Logits(ids).Dispose(); // warm-up
+        forward(ids).Dispose(); // warm-up
         var times = Enumerable
             .Range(0, 5)
             .Select(_ =>
             {
                 var watch = System.Diagnostics.Stopwatch.StartNew();
-                live.Decoder.Logits(ids).Dispose();
+                forward(ids).Dispose();
                 return watch.Elapsed.TotalMilliseconds;
             })
             .Order()
