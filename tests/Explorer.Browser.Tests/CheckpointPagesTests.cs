@@ -176,8 +176,21 @@ public sealed class CheckpointPagesTests(CheckpointPagesFixture fixture) : IClas
         // Plotly holds it) name them as ids.
         var note = page.Locator(".chart-note", new() { HasText = "final prediction at the last position" });
         await Assertions.Expect(note).Not.ToContainTextAsync("being computed", new() { Timeout = 60000 });
+        // Plotly redraws the heatmap after the render that changed the note (through the page's interop, later): wait
+        // for its data, then read it. Waiting in vain leaves the assertion to say what it holds.
+        var expected = 3 * "Hello padded world".Length; // 3 layers × one byte token per character
+        try
+        {
+            await page.WaitForFunctionAsync(
+                "n => document.querySelector('[data-testid=logit-lens-0] .js-plotly-plot')?.data?.[0]?.text?.flat()"
+                    + ".length === n",
+                expected,
+                new() { Timeout = 30000 }
+            );
+        }
+        catch (TimeoutException) { }
         var cells = await lens.Locator(".js-plotly-plot").First.EvaluateAsync<string[]>("g => g.data[0].text.flat()");
-        Assert.Equal(3 * "Hello padded world".Length, cells.Length); // 3 layers × one byte token per character
+        Assert.Equal(expected, cells.Length);
         Assert.Contains(cells, c => System.Text.RegularExpressions.Regex.IsMatch(c, @"^<id \d{3,4}>$"));
         await Assertions.Expect(page.Locator("[data-testid=prompt-error]")).ToHaveCountAsync(0);
         await page.Locator("[data-testid=residual-norm] .main-svg").First.WaitForAsync();
