@@ -22,12 +22,11 @@ public static class PlotlyBundle
 
     /// <summary>
     /// How long a browser keeps the bundle without asking again. The static assets' default for an address without a
-    /// fingerprint is <c>no-cache</c> (ask each time), and Chromium then never kept the compiled script: each new tab
-    /// compiled the 1.4 MB again, 0.87 s of its main thread on this 2-core machine, before the first chart (a trace of
-    /// the fifth tab of one profile). A response it may keep carries V8's code cache, and the same tab ran the script
-    /// in 0.05 s. The address names the plotly.js version and whatever answers it is that version, so a kept copy is
-    /// never the wrong plotly.js; Plotly.Blazor's address (which Explorer cannot choose) has no fingerprint, so the
-    /// lifetime is a week rather than the fingerprinted assets' year.
+    /// fingerprint is <c>no-cache</c>, with which Chromium keeps no compiled code for the script, so every new tab
+    /// compiles it again before its first chart (docs/benchmarks.md). The address names the plotly.js version and
+    /// whatever answers it is that version, so a kept copy is never the wrong plotly.js; Plotly.Blazor's address (which
+    /// Explorer cannot choose) has no fingerprint, so the lifetime is a week rather than the fingerprinted assets'
+    /// year.
     /// </summary>
     public static readonly TimeSpan Lifetime = TimeSpan.FromDays(7);
 

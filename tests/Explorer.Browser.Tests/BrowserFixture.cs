@@ -66,10 +66,9 @@ public class BrowserFixture : IAsyncLifetime
     /// <summary>
     /// Chromium's features switched off: Playwright's own list (1.64.1, chromiumSwitches.ts; a second
     /// <c>--disable-features</c> replaces the first, so it is repeated here), and the omnibox popups drawn as web
-    /// pages. Headless Chromium 156 opens each new page in a window of its own and loads its omnibox popup there, a
-    /// page of about 600 modules that took 3 s of one core and 2 s of another while Explorer's page loaded beside it
-    /// (a trace of one new tab on this 2-core machine); a user's browser loads it once per window, not with each
-    /// link.
+    /// pages. Headless Chromium opens each new page in a window of its own and loads its omnibox popup there, a page
+    /// of hundreds of modules, beside Explorer's page (docs/benchmarks.md); a user's browser loads it once per window,
+    /// not with each link.
     /// </summary>
     private static readonly string[] DisabledFeatures =
     [

@@ -6,9 +6,8 @@ namespace Explorer.Model.Pipeline;
 /// OpenMP's wait policy for libtorch's intra-op threads (libgomp's <c>OMP_WAIT_POLICY</c>). By default a thread that
 /// finishes its share of an operation spins before it sleeps, waiting for the rest of its team; when anything else
 /// wants a core (a browser on the same machine, the server's own rendering), the spinning threads take it from the
-/// one the team waits for. Passive, a waiting thread sleeps at once. Measured on this 2-core machine (`explorer bench
-/// --weights` on the 7B shape at 31 tokens, one run each): alone, the fused forward took 2.57 s by default and 2.52 s
-/// passive; beside one busy core, 7.09 s by default and 4.16 s passive.
+/// one the team waits for. Passive, a waiting thread sleeps at once: as fast alone, far faster beside other work on a
+/// machine of few cores (docs/benchmarks.md).
 /// </summary>
 public static class OmpWaitPolicy
 {
