@@ -76,7 +76,7 @@ public sealed class CheckpointPagesFixture : BrowserFixture
             ["Models__HubCache"] = Path.Combine(_root.FullName, "hub"),
             // The lens at every position always runs unasked here: its budget is priced from the forward's own timing
             // of one position, which one stall on a busy machine can put over the default 500 ms even for these
-            // tiny models (in CI, twice, the padded model's lens waited for its button).
+            // tiny models.
             ["Models__AutomaticLensMs"] = "600000",
         };
     }

@@ -373,8 +373,8 @@ public sealed class SoakTests(ITestOutputHelper output)
         var long_ = string.Join(' ', Enumerable.Range(0, 60).Select(i => $"token{i} and more"));
         // The survivor's forward is the longest one a tab can ask for, so that the other five are still waiting behind
         // it when their tabs close: the longest prompt (499 tokens of the 512 allowed; the others have 304) on the
-        // Attention page, whose forward keeps every head's map (about 2 s on the 67B mini at 499 tokens, ten times
-        // the Layers page's forward of the same prompt; with the Layers page all six once ran before the tabs closed).
+        // Attention page, whose forward keeps every head's map (about ten times the Layers page's forward of the same
+        // prompt).
         var longest = string.Join(' ', Enumerable.Range(0, 95).Select(i => $"token{i} and more"));
         var pages = new List<IPage>();
         for (var i = 0; i < 6; i++)
