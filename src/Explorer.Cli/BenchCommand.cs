@@ -21,8 +21,8 @@ namespace Explorer.Cli;
 public static class BenchCommand
 {
     /// <summary>
-    /// The default view, what the Layers page asks of a forward: residual statistics, the lens at the last position and
-    /// the states to complete it later. The Attention page adds the maps (<see cref="AttentionCapture"/>).
+    /// The default view, what the Layers page asks of a forward: residual statistics and the states to read the lens
+    /// after it. The Attention page adds the maps (<see cref="AttentionCapture"/>).
     /// </summary>
     public static TraceOptions PageCapture(int length) => TraceOptions.ForViews(length, attention: false);
 

@@ -179,6 +179,7 @@ public sealed class CheckpointPagesTests(CheckpointPagesFixture fixture) : IClas
         // with 258 tokens predicts ids past the tokenizer 15 times in 16: the lens's cells (the heatmap's text, as
         // Plotly holds it) name them as ids.
         var note = page.Locator(".chart-note", new() { HasText = "final prediction at the last position" });
+        await note.WaitForAsync(new() { Timeout = 60000 }); // the last position read
         await Assertions.Expect(note).Not.ToContainTextAsync("being computed", new() { Timeout = 60000 });
         // Plotly redraws the heatmap after the render that changed the note (through the page's interop, later): wait
         // for its data, then read it. Waiting in vain leaves the assertion to say what it holds.

@@ -41,9 +41,13 @@ public class LiveModelPagesTests(BrowserFixture fixture)
         await Assertions
             .Expect(page.Locator(".chart-note", new() { HasText = "final prediction at the last position" }))
             .ToContainTextAsync("runs when asked");
-        var lens = page.Locator("[data-testid=logit-lens-0] .js-plotly-plot").First;
-        await lens.WaitForAsync(new() { Timeout = 60000 });
-        Assert.Equal(1, await lens.EvaluateAsync<int>("g => g.data[0].z[0].length")); // the last position alone
+        // The lens at the last position alone (read before the button was offered; Plotly draws it after the render
+        // that showed the button).
+        await page.WaitForFunctionAsync(
+            "id => document.querySelector(`[data-testid=${id}] .js-plotly-plot`)?.data?.[0]?.z?.[0]?.length === 1",
+            "logit-lens-0",
+            new() { Timeout = 60000 }
+        );
         await page.Locator("[data-testid=residual-norm] .main-svg").First.WaitForAsync();
 
         await button.ClickAsync();

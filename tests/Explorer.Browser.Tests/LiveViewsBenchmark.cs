@@ -225,11 +225,19 @@ public class LiveViewsBenchmark(BrowserFixture fixture, ITestOutputHelper output
         {
             tokens = live.Encode(Prompt('L'), 4096).Length;
             fused = FusedMs(live, tokens);
-            // The forward the Layers page runs (its default view), here, against the server's in the flows.
+            // The forward the Layers page runs (its default view), and the lens at the last position it reads after,
+            // here, against the server's in the flows.
             var view = TimedMs(live, tokens, ids => live.Decoder.Trace(ids, TraceOptions.ForViews(tokens, false)));
+            var lastLens = TimedMs(live, tokens, ids =>
+            {
+                var trace = live.Decoder.Trace(ids, TraceOptions.ForViews(tokens, false));
+                trace.ReadLastLens(live.Decoder);
+                return trace;
+            });
             output.WriteLine(
                 $"{directory.Name}, {tokens} tokens, in the benchmark's process: fused forward {fused:0} ms, the "
-                    + $"Layers view's traced forward {view:0} ms ({view / fused:0.00}×)"
+                    + $"Layers view's traced forward {view:0} ms ({view / fused:0.00}×), with the lens at the last "
+                    + $"position after it {lastLens:0} ms"
             );
         }
         ProcessMemory.Trim(); // the freed weights go back to the system before the server loads its own

@@ -22,6 +22,8 @@ public sealed class DecoderTrace : IDisposable
     private readonly object _lensGate = new();
     private Tensor? _deferredStates; // (L, P', d) in the model's dtype until the lens is completed
     private LogitLensEntry[,]? _fullLens;
+    private LogitLensEntry[,]? _lastLens;
+    private TimeSpan _lastLensTime;
 
     internal DecoderTrace(
         ModelSpec spec,
@@ -103,8 +105,6 @@ public sealed class DecoderTrace : IDisposable
 
     public bool HasAttention => _probabilities.Length > 0;
 
-    /// <summary>Positions whose lens can be completed after the forward (<see cref="CompleteLens"/>); empty if
-    /// none.</summary>
     /// <summary>The residual after layer <paramref name="layer"/> (0-based) at the <paramref name="index"/>-th deferred
     /// lens position, fp32.</summary>
     internal float[] DeferredResidual(int layer, int index)
@@ -117,7 +117,31 @@ public sealed class DecoderTrace : IDisposable
         }
     }
 
+    /// <summary>Positions whose lens can be completed after the forward (<see cref="CompleteLens"/>); empty if
+    /// none.</summary>
     public int[] DeferredLensPositions { get; }
+
+    /// <summary>The lens at the last of <see cref="DeferredLensPositions"/> once read (<see cref="ReadLastLens"/>),
+    /// [layer, 0]; null before. What the views draw first, and what <see cref="LensCost"/> prices the rest
+    /// from.</summary>
+    public LogitLensEntry[,]? LastLens
+    {
+        get
+        {
+            lock (_lensGate)
+                return _lastLens;
+        }
+    }
+
+    /// <summary>How long reading <see cref="LastLens"/> took (zero before).</summary>
+    public TimeSpan LastLensTime
+    {
+        get
+        {
+            lock (_lensGate)
+                return _lastLensTime;
+        }
+    }
 
     /// <summary>The lens at <see cref="DeferredLensPositions"/> once completed, [layer, index into them]; null
     /// before.</summary>
@@ -141,35 +165,116 @@ public sealed class DecoderTrace : IDisposable
     }
 
     /// <summary>
+    /// Reads the lens at the last deferred position from the states the forward kept, timed, and keeps it as
+    /// <see cref="LastLens"/>: one position through the LM head, a fraction of the forward, so the views draw the
+    /// depth charts before it and the lens right after. Run on the thread that runs the model. Idempotent.
+    /// </summary>
+    public LogitLensEntry[,] ReadLastLens(Decoder decoder, CancellationToken cancellation = default)
+    {
+        Tensor states;
+        lock (_lensGate)
+        {
+            if (_lastLens is not null)
+                return _lastLens;
+            if (_fullLens is not null)
+                return _lastLens = LastColumn(_fullLens);
+            if (DeferredLensPositions.Length == 0)
+                throw NotKept("deferred lens states");
+            states = _deferredStates ?? throw NotKept("deferred lens states");
+        }
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var last = DeferredLensPositions.Length - 1;
+        var lens = Compute(decoder, states, last, 1, cancellation);
+        lock (_lensGate)
+        {
+            if (_lastLens is null)
+            {
+                _lastLens = lens;
+                _lastLensTime = watch.Elapsed;
+            }
+            return _lastLens;
+        }
+    }
+
+    /// <summary>
     /// Computes the lens at every deferred position from the states the forward kept (no second forward), keeps it as
-    /// <see cref="FullLens"/> and frees the states. Run on the thread that runs the model. Idempotent.
+    /// <see cref="FullLens"/> and frees the states. The last position, when <see cref="ReadLastLens"/> read it, is not
+    /// computed again. Run on the thread that runs the model. Idempotent.
     /// </summary>
     public LogitLensEntry[,] CompleteLens(Decoder decoder, CancellationToken cancellation = default)
     {
         Tensor states;
+        LogitLensEntry[,]? last;
         lock (_lensGate)
         {
             if (_fullLens is not null)
                 return _fullLens;
             states = _deferredStates ?? throw NotKept("deferred lens states");
+            last = _lastLens;
         }
         // Computed outside the lock, so a view reading FullLens meanwhile is not held up; the caller holds the trace
         // (a lease), so the states are not freed under it.
+        var positions = DeferredLensPositions.Length;
         LogitLensEntry[,] full;
-        using (torch.no_grad())
-        using (var index = torch.tensor(DeferredLensPositions.Select(i => (long)i).ToArray(), device: _logits.device))
-        using (var final = _logits.index_select(0, index))
-            full = LogitLensComputation.Compute(decoder, states, final, _topK, cancellation);
+        if (last is null)
+            full = Compute(decoder, states, 0, positions, cancellation);
+        else
+        {
+            var rest = Compute(decoder, states, 0, positions - 1, cancellation);
+            full = new LogitLensEntry[Layers, positions];
+            for (var l = 0; l < Layers; l++)
+            {
+                for (var j = 0; j < positions - 1; j++)
+                    full[l, j] = rest[l, j];
+                full[l, positions - 1] = last[l, 0];
+            }
+        }
         lock (_lensGate)
         {
             if (_fullLens is null)
             {
                 _fullLens = full;
+                _lastLens ??= LastColumn(full);
                 _deferredStates?.Dispose();
                 _deferredStates = null;
             }
             return _fullLens;
         }
+    }
+
+    /// <summary>The lens at <paramref name="count"/> deferred positions from the <paramref name="from"/>-th, [layer,
+    /// position].</summary>
+    private LogitLensEntry[,] Compute(
+        Decoder decoder,
+        Tensor states,
+        int from,
+        int count,
+        CancellationToken cancellation
+    )
+    {
+        if (count == 0)
+            return new LogitLensEntry[Layers, 0];
+        using var scope = NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var index = torch.tensor(
+            DeferredLensPositions.Skip(from).Take(count).Select(i => (long)i).ToArray(),
+            device: _logits.device
+        );
+        return LogitLensComputation.Compute(
+            decoder,
+            states.narrow(1, from, count),
+            _logits.index_select(0, index),
+            _topK,
+            cancellation
+        );
+    }
+
+    private LogitLensEntry[,] LastColumn(LogitLensEntry[,] lens)
+    {
+        var last = new LogitLensEntry[Layers, 1];
+        for (var l = 0; l < Layers; l++)
+            last[l, 0] = lens[l, lens.GetLength(1) - 1];
+        return last;
     }
 
     /// <summary>The KV head that query head <paramref name="head"/> reads.</summary>

@@ -1,10 +1,11 @@
 namespace Explorer.Model.Decoder;
 
 /// <summary>
-/// What the logit lens at every position will take, before running it: the forward already read its own positions
-/// through the lens (the last, for the views), the same rows through the same final norm and LM head per position, and
-/// timed it (<see cref="DecoderTrace.LensTime"/>). The rest costs as much per position. Batching more rows per block
-/// only makes the real lens faster than this estimate (the 7B's at 31 positions: about 1.4 × faster).
+/// What the logit lens at every position will take, before running it: the lens at one position or a few has already
+/// been read and timed (<see cref="DecoderTrace.LastLens"/>, read after the forward for the views, or the forward's own
+/// <see cref="DecoderTrace.LensPositions"/>), the same rows through the same final norm and LM head per position. The
+/// rest costs as much per position. Batching more rows per block only makes the real lens faster than this estimate
+/// (the 7B's at 31 positions: about 1.4 × faster).
 /// </summary>
 public static class LensCost
 {
@@ -20,9 +21,14 @@ public static class LensCost
         return measuredTime * ((double)positions / measured);
     }
 
-    /// <summary>The lens at every deferred position of <paramref name="trace"/>.</summary>
-    public static TimeSpan Estimate(DecoderTrace trace) =>
-        trace.LensPositions.Length == 0
-            ? TimeSpan.Zero
+    /// <summary>The lens at the deferred positions of <paramref name="trace"/> not read yet: priced from its last
+    /// position once read, else from the forward's own lens; null when neither has been timed.</summary>
+    public static TimeSpan? Estimate(DecoderTrace trace)
+    {
+        if (trace.LastLens is not null)
+            return Estimate(trace.LastLensTime, 1, trace.DeferredLensPositions.Length - 1);
+        return trace.LensPositions.Length == 0
+            ? null
             : Estimate(trace.LensTime, trace.LensPositions.Length, trace.DeferredLensPositions.Length);
+    }
 }

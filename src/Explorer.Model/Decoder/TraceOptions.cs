@@ -32,16 +32,17 @@ public sealed record TraceOptions
     public const int ViewLensPositions = 128;
 
     /// <summary>
-    /// What the live pages keep for a prompt of <paramref name="length"/> tokens: residual statistics, the logit lens
-    /// at the last position, the states to complete the lens at the last 128 positions on demand, and the attention
-    /// maps when a page shows them. The first charts need only the forward; the lens over every position (at a
-    /// 102,400-token vocabulary it costs more than the 7B forward itself) comes after.
+    /// What the live pages keep for a prompt of <paramref name="length"/> tokens: residual statistics, the states to
+    /// read the logit lens at the last 128 positions after the forward, and the attention maps when a page shows them.
+    /// No lens runs in the forward: the first charts need only the forward's statistics, and even the lens at the last
+    /// position reads the whole unembedding (on the 7B about an eighth of the forward's time). The views read the last
+    /// position next (<see cref="DecoderTrace.ReadLastLens"/>) and every position after, or on demand.
     /// </summary>
     public static TraceOptions ForViews(int length, bool attention = true) =>
         new()
         {
             Attention = attention,
-            LensPositions = [length - 1],
+            LogitLens = false,
             DeferredLensPositions = Enumerable
                 .Range(Math.Max(0, length - ViewLensPositions), Math.Min(length, ViewLensPositions))
                 .ToArray(),

@@ -31,7 +31,8 @@ internal sealed class TraceRecorder : IDisposable
         _length = length;
         if (options.TopK < 1)
             throw new ArgumentOutOfRangeException(nameof(options), options.TopK, "TopK must be at least 1.");
-        var positions = options.LensPositions ?? Enumerable.Range(0, (int)length).ToArray();
+        // No lens in the forward: no positions (a trace's LensPositions are the ones its LogitLens covers).
+        var positions = !options.LogitLens ? [] : options.LensPositions ?? Enumerable.Range(0, (int)length).ToArray();
         foreach (var p in positions)
             if (p < 0 || p >= length)
                 throw new ArgumentOutOfRangeException(
@@ -171,9 +172,10 @@ internal sealed class TraceRecorder : IDisposable
             previous = Copy2D(heads[2]);
         }
         LogitLensEntry[,]? lens = null;
-        var lensWatch = System.Diagnostics.Stopwatch.StartNew();
+        var lensTime = TimeSpan.Zero;
         if (_options.LogitLens)
         {
+            var lensWatch = System.Diagnostics.Stopwatch.StartNew();
             var index = torch.tensor(_lensPositions.Select(i => (long)i).ToArray(), device: logits.device);
             lens = LogitLensComputation.Compute(
                 _decoder,
@@ -181,8 +183,8 @@ internal sealed class TraceRecorder : IDisposable
                 logits[0].index_select(0, index),
                 _options.TopK
             );
+            lensTime = lensWatch.Elapsed;
         }
-        var lensTime = lensWatch.Elapsed;
         var deferred = _deferredPositions is null ? null : Keep(torch.stack(_deferredStates)); // (L, P', d)
 
         var trace = new DecoderTrace(

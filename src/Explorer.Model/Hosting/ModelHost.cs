@@ -370,13 +370,27 @@ public sealed class ModelHost : IAsyncDisposable
         + $":{(o.DeferredLensPositions is null ? "none" : string.Join(',', o.DeferredLensPositions))}";
 
     /// <summary>
+    /// Reads a trace's logit lens at its last deferred position on the model worker (<see
+    /// cref="DecoderTrace.ReadLastLens"/>: from the states the forward kept). A no-op when it has been read.
+    /// </summary>
+    public Task<TraceTimings> ReadLastLensAsync(TraceLease lease, CancellationToken cancellation) =>
+        lease.Trace.LastLens is not null
+            ? Task.FromResult(TraceTimings.NotNeeded())
+            : LensAsync(lease, (trace, decoder) => trace.ReadLastLens(decoder, cancellation));
+
+    /// <summary>
     /// Completes a trace's logit lens at its deferred positions on the model worker (from the states the forward kept:
     /// no second forward). A no-op when it is complete already; cancelled between layer chunks.
     /// </summary>
-    public async Task<TraceTimings> CompleteLensAsync(TraceLease lease, CancellationToken cancellation)
+    public Task<TraceTimings> CompleteLensAsync(TraceLease lease, CancellationToken cancellation) =>
+        lease.Trace.FullLens is not null
+            ? Task.FromResult(TraceTimings.NotNeeded())
+            : LensAsync(lease, (trace, decoder) => trace.CompleteLens(decoder, cancellation));
+
+    /// <summary>Runs lens work on a trace on the model worker, timed. The work gets the caller's cancellation to
+    /// check between its blocks.</summary>
+    private async Task<TraceTimings> LensAsync(TraceLease lease, Action<DecoderTrace, Decoder.Decoder> work)
     {
-        if (lease.Trace.FullLens is not null)
-            return TraceTimings.NotNeeded();
         var live = Model(lease.Model);
         // Its own lease, released only when the worker is done with the trace (so the wait is not abandoned on
         // cancellation: the lens stops at its next block instead), whatever the caller does with theirs.
@@ -386,7 +400,7 @@ public sealed class ModelHost : IAsyncDisposable
             () =>
             {
                 var started = DateTimeOffset.UtcNow;
-                held.Trace.CompleteLens(live.Decoder, cancellation);
+                work(held.Trace, live.Decoder);
                 return started;
             },
             CancellationToken.None

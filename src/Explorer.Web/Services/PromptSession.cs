@@ -158,7 +158,8 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
                 if (_leases.Remove(model, out var old))
                     old.Dispose();
                 _leases[model] = lease;
-                // A lens too long to run unasked is on request from the moment the charts can show it.
+                // A lens too long to run unasked is on request from the moment the charts can show it (a trace
+                // from the cache may be priced already).
                 timeline.Add(
                     new ModelRun(lease.Model, tokens.Length, tokenized, lease.Timings)
                     {
@@ -213,20 +214,21 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
 
     /// <summary>
     /// The estimated time of the lens at every position of <paramref name="model"/>'s trace when it is too long to run
-    /// unasked and not done yet (<see cref="LensCost"/>, from the forward's own lens); null otherwise.
+    /// unasked and not done yet (<see cref="LensCost"/>, from the lens at the last position); null otherwise, and
+    /// before the last position has been read.
     /// </summary>
     public TimeSpan? LensOnRequest(string model)
     {
         if (Trace(model) is not { Trace: { FullLens: null, DeferredLensPositions.Length: > 0 } trace })
             return null;
-        var estimate = LensCost.Estimate(trace);
-        return estimate > AutomaticLensBudget ? estimate : null;
+        return LensCost.Estimate(trace) is { } estimate && estimate > AutomaticLensBudget ? estimate : null;
     }
 
     /// <summary>
-    /// Completes the logit lens at every position of the current traces of <paramref name="models"/>, one after the
-    /// other on the host's worker; a new run cancels it. Views rebuild when each is done. A lens too long to run
-    /// unasked (<see cref="LensOnRequest"/>) runs only when <paramref name="asked"/>.
+    /// Reads the logit lens of the current traces of <paramref name="models"/> on the host's worker: first at the last
+    /// position of each (a fraction of a forward; views redraw with it), then at every position, one model after the
+    /// other; a new run cancels it. Views rebuild as each is done. A lens at every position too long to run unasked
+    /// (<see cref="LensOnRequest"/>) runs only when <paramref name="asked"/>.
     /// </summary>
     public async Task CompleteLensAsync(IReadOnlyList<string> models, bool asked = false)
     {
@@ -236,12 +238,25 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
         var token = lens.Token;
         try
         {
+            // The timing line counts the lens of the run it shows, not of a trace another page left.
+            ModelRun? Part(TraceLease lease) =>
+                LastRun?.Models.FirstOrDefault(m => ReferenceEquals(m.Forward, lease.Timings));
+            foreach (var model in models)
+            {
+                if (Trace(model) is not { Trace: { LastLens: null, DeferredLensPositions.Length: > 0 } } lease)
+                    continue;
+                Status = $"logit lens of {model} at the last position…";
+                Notify();
+                var last = await host.ReadLastLensAsync(lease, token);
+                if (Part(lease) is { } run)
+                    run.LastLens = last;
+                Notify();
+            }
             foreach (var model in models)
             {
                 if (Trace(model) is not { } lease)
                     continue;
-                // The timing line counts the lens of the run it shows, not of a trace another page left.
-                var part = LastRun?.Models.FirstOrDefault(m => ReferenceEquals(m.Forward, lease.Timings));
+                var part = Part(lease);
                 var timings = TraceTimings.NotNeeded();
                 if (lease.Trace is { FullLens: null, DeferredLensPositions.Length: > 0 })
                 {

@@ -10,6 +10,9 @@ public sealed class ModelRun(string model, int tokens, TimeSpan tokenize, TraceT
     public TimeSpan Tokenize { get; } = tokenize;
     public TraceTimings Forward { get; } = forward;
 
+    /// <summary>The logit lens at the last position, read after the forward (null before).</summary>
+    public TraceTimings? LastLens { get; internal set; }
+
     /// <summary>The logit lens at every position, once it has been completed (null before).</summary>
     public TraceTimings? Lens { get; internal set; }
 
@@ -48,15 +51,20 @@ public sealed class RunTimeline(DateTimeOffset requested)
     internal void Add(ModelRun run) => _models.Add(run);
 
     public TimeSpan Tokenize => Sum(m => m.Tokenize);
-    public TimeSpan Waited => Sum(m => m.Forward.Waited + (m.Lens?.Waited ?? TimeSpan.Zero));
+    public TimeSpan Waited => Sum(m => m.Forward.Waited + LensWaited(m));
     public TimeSpan Forward => Sum(m => m.Forward.Ran);
-    public TimeSpan Lens => Sum(m => m.Lens?.Ran ?? TimeSpan.Zero);
+
+    /// <summary>The lens's time on the worker: at the last position, and at every other once completed.</summary>
+    public TimeSpan Lens => Sum(m => (m.LastLens?.Ran ?? TimeSpan.Zero) + (m.Lens?.Ran ?? TimeSpan.Zero));
+
+    private static TimeSpan LensWaited(ModelRun m) =>
+        (m.LastLens?.Waited ?? TimeSpan.Zero) + (m.Lens?.Waited ?? TimeSpan.Zero);
 
     private TimeSpan Sum(Func<ModelRun, TimeSpan> part) =>
         _models.Aggregate(TimeSpan.Zero, (total, m) => total + part(m));
 
     /// <summary>The timing line: per model, its tokens and forward (or that it came from the cache), any wait
-    /// behind other work, and the lens once it is done.</summary>
+    /// behind other work, and the lens at the last position and at every position once each is done.</summary>
     public string Describe()
     {
         var parts = _models.Select(m =>
@@ -65,9 +73,11 @@ public sealed class RunTimeline(DateTimeOffset requested)
                 ? $"{m.Model}, {m.Tokens} tokens: from the cache"
                 : $"{m.Model}, {m.Tokens} tokens: forward {Time(m.Forward.Ran)}"
                     + (m.Forward.Queued < Requested ? " (started while the page loaded)" : "");
-            var waited = m.Forward.Waited + (m.Lens?.Waited ?? TimeSpan.Zero);
+            var waited = m.Forward.Waited + LensWaited(m);
             if (waited >= TimeSpan.FromMilliseconds(1))
                 text += $", {Time(waited)} waiting behind other work";
+            if (m.LastLens is { Reused: false } last)
+                text += $"; lens at the last position {Time(last.Ran)}";
             if (m.Lens is { Reused: false } lens)
                 text += $"; lens at every position {Time(lens.Ran)} after";
             else if (m.Lens is null && m.LensOnRequest is { } estimate)

@@ -26,7 +26,7 @@ public sealed record LayerSummary(
     float[,] LensKl, // [L, P]
     int[] FirstTop1Layer, // [P]: first layer (1-based) whose top token is the final one, from there on
     bool LensPending = false
-) // the lens covers the last position only until the rest is computed
+) // the lens covers fewer positions (the last only, or none yet) until the rest is computed
 {
     /// <summary>Relative depth l / L of each layer, so a 30- and a 95-layer model line up.</summary>
     public double[] RelativeDepth => Enumerable.Range(1, Layers).Select(l => (double)l / Layers).ToArray();
@@ -42,10 +42,14 @@ public sealed record LayerSummary(
         int layers = trace.Layers,
             t = trace.Length;
         double Mean(float[,] m, int row, bool skipFirst = false) => DecoderTrace.MeanOverPositions(m, row, skipFirst);
-        // The lens over every position, once completed; until then what the forward computed (the last position).
-        var full = trace.FullLens;
-        var lens = full ?? trace.LogitLens ?? throw new ArgumentException("The trace kept no logit lens.");
-        var positions = full is null ? trace.LensPositions : trace.DeferredLensPositions;
+        // The lens over every position, once completed; until then the last position once read, or what the forward
+        // computed; none before the last position is read.
+        var (lens, positions) =
+            trace.FullLens is { } full ? (full, trace.DeferredLensPositions)
+            : trace.LastLens is { } last ? (last, [trace.DeferredLensPositions[^1]])
+            : trace.LogitLens is { } own ? (own, trace.LensPositions)
+            : trace.DeferredLensPositions.Length > 0 ? (new LogitLensEntry[layers, 0], Array.Empty<int>())
+            : throw new ArgumentException("The trace kept no logit lens.");
         int p = positions.Length;
         var top = new string[layers, p];
         var prob = new float[layers, p];
@@ -82,7 +86,7 @@ public sealed record LayerSummary(
             prob,
             kl,
             first,
-            LensPending: full is null && trace.DeferredLensPositions.Length > positions.Length
+            LensPending: trace.FullLens is null && trace.DeferredLensPositions.Length > positions.Length
         );
     }
 }

@@ -232,7 +232,7 @@ public sealed class LayersView
             Lines(s => s.GrowthRatio),
             Lines(s => s.BlockInfluence),
             ContributionLines(),
-            Lines(s => Column(s.LensKl, s.LensPositions.Count - 1)),
+            LensKlLines(),
             Lines(s => s.RelativeUpdate),
             Summaries
                 .Select(s => new ModelCharts(
@@ -264,6 +264,19 @@ public sealed class LayersView
 
     private IReadOnlyList<LineSeries> Lines(Func<LayerSummary, double[]> values) =>
         Summaries.Select((s, i) => new LineSeries(s.Model, X(s, false), values(s), Color(i))).ToArray();
+
+    /// <summary>KL at the last position per model whose lens has been read there (a model's color kept).</summary>
+    private IReadOnlyList<LineSeries> LensKlLines() =>
+        Summaries
+            .Select((s, i) => (s, i))
+            .Where(m => m.s.LensPositions.Count > 0)
+            .Select(m => new LineSeries(
+                m.s.Model,
+                X(m.s, false),
+                Column(m.s.LensKl, m.s.LensPositions.Count - 1),
+                Color(m.i)
+            ))
+            .ToArray();
 
     private IReadOnlyList<LineSeries> NormLines() =>
         Summaries
@@ -342,6 +355,8 @@ public sealed class LayersView
     /// asked for.</summary>
     public static string LensNote(LayerSummary s, bool onRequest = false)
     {
+        if (s.LensPositions.Count == 0)
+            return "The logit lens at the last position is being read…";
         var last = s.LensPositions.Count - 1;
         var note =
             $"The final prediction at the last position ({s.LensTopToken[s.Layers - 1, last]}) is top-1 "

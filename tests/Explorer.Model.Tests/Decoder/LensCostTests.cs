@@ -15,15 +15,28 @@ public class LensCostTests
     }
 
     [Fact]
-    public void ATraceTimesItsOwnLensAndEstimatesTheRestFromIt()
+    public void AViewsTraceIsPricedFromItsLastPositionOnceRead()
     {
         using var decoder = TestModels.Build(TestModels.Small);
         using var tokens = TestModels.Tokens(1, 2, 3, 4, 5, 6, 7, 8);
         using var trace = decoder.Trace(tokens, TraceOptions.ForViews(8));
-        Assert.True(trace.LensTime > TimeSpan.Zero);
-        Assert.Equal(
-            trace.LensTime * ((double)trace.DeferredLensPositions.Length / trace.LensPositions.Length),
-            LensCost.Estimate(trace)
+        Assert.Null(LensCost.Estimate(trace)); // nothing timed yet
+        trace.ReadLastLens(decoder);
+        Assert.True(trace.LastLensTime > TimeSpan.Zero);
+        // The other 7 positions, each as long as the last.
+        Assert.Equal(trace.LastLensTime * 7, LensCost.Estimate(trace));
+    }
+
+    [Fact]
+    public void ATraceWithItsOwnLensIsPricedFromIt()
+    {
+        using var decoder = TestModels.Build(TestModels.Small);
+        using var tokens = TestModels.Tokens(1, 2, 3, 4, 5, 6, 7, 8);
+        using var trace = decoder.Trace(
+            tokens,
+            new TraceOptions { LensPositions = [6, 7], DeferredLensPositions = [0, 1, 2, 3, 4, 5, 6, 7] }
         );
+        Assert.True(trace.LensTime > TimeSpan.Zero);
+        Assert.Equal(trace.LensTime * (8 / 2.0), LensCost.Estimate(trace));
     }
 }

@@ -160,31 +160,62 @@ public class TraceTests
     }
 
     [Fact]
-    public void ADeferredLensCompletesToTheLensTheForwardWouldHaveComputed()
+    public void ADeferredLensReadsTheLastPositionThenCompletesToTheLensTheForwardWouldHaveComputed()
     {
         using var decoder = TestModels.Build(TestModels.Small);
         using var tokens = TestModels.Tokens(Prompt);
         using var eager = decoder.Trace(tokens, new TraceOptions { Attention = false }); // lens at every position
         using var views = decoder.Trace(tokens, TraceOptions.ForViews(Prompt.Length, attention: false));
         Assert.False(views.HasAttention);
-        Assert.Equal([Prompt.Length - 1], views.LensPositions); // the forward's own
+        // No lens in the forward: the views read it after.
+        Assert.Empty(views.LensPositions);
+        Assert.Null(views.LogitLens);
+        Assert.Equal(TimeSpan.Zero, views.LensTime);
         Assert.Equal(Enumerable.Range(0, Prompt.Length), views.DeferredLensPositions);
+        Assert.Null(views.LastLens);
         Assert.Null(views.FullLens);
         // The kept states: L layers × 12 positions × d 32, in the model's fp32.
         Assert.Equal(3L * 12 * 32 * 4, views.DeferredLensBytes);
+        var expected = eager.LogitLens!;
+        // One position alone goes through a matmul of another shape than the batch: the same to float rounding.
+        void AssertSame(LogitLensEntry want, LogitLensEntry got)
+        {
+            Assert.Equal(want.TopTokens, got.TopTokens);
+            for (var k = 0; k < want.TopProbabilities.Length; k++)
+                Assert.Equal(want.TopProbabilities[k], got.TopProbabilities[k], 1e-6);
+            Assert.Equal(want.KlToFinal, got.KlToFinal, 6);
+        }
+
+        var last = views.ReadLastLens(decoder);
+        Assert.Same(last, views.ReadLastLens(decoder)); // once
+        Assert.Same(last, views.LastLens);
+        Assert.True(views.LastLensTime > TimeSpan.Zero);
+        Assert.Equal(1, last.GetLength(1));
+        Assert.Equal(3L * 12 * 32 * 4, views.DeferredLensBytes); // the states stay for the rest
+        for (var l = 0; l < views.Layers; l++)
+            AssertSame(expected[l, Prompt.Length - 1], last[l, 0]);
 
         var full = views.CompleteLens(decoder);
         Assert.Same(full, views.CompleteLens(decoder)); // once
         Assert.Equal(0, views.DeferredLensBytes); // states freed
-        var expected = eager.LogitLens!;
         for (var l = 0; l < views.Layers; l++)
-        for (var j = 0; j < Prompt.Length; j++)
         {
-            Assert.Equal(expected[l, j].TopTokens, full[l, j].TopTokens);
-            Assert.Equal(expected[l, j].TopProbabilities, full[l, j].TopProbabilities);
-            Assert.Equal(expected[l, j].KlToFinal, full[l, j].KlToFinal, 6);
+            for (var j = 0; j < Prompt.Length; j++)
+                AssertSame(expected[l, j], full[l, j]);
+            Assert.Same(last[l, 0], full[l, Prompt.Length - 1]); // read once, not again
         }
-        Assert.Equal(expected[2, Prompt.Length - 1].TopTokens, views.LogitLens![2, 0].TopTokens);
+    }
+
+    [Fact]
+    public void ALensCompletedUnreadGivesItsLastPositionToo()
+    {
+        using var decoder = TestModels.Build(TestModels.Small);
+        using var tokens = TestModels.Tokens(Prompt);
+        using var views = decoder.Trace(tokens, TraceOptions.ForViews(Prompt.Length, attention: false));
+        var full = views.CompleteLens(decoder);
+        var last = views.ReadLastLens(decoder); // from the full lens: the states are gone
+        for (var l = 0; l < views.Layers; l++)
+            Assert.Same(full[l, Prompt.Length - 1], last[l, 0]);
     }
 
     [Fact]
@@ -192,10 +223,13 @@ public class TraceTests
     {
         var options = TraceOptions.ForViews(300);
         Assert.True(options.Attention);
-        Assert.Equal([299], options.LensPositions);
+        Assert.False(options.LogitLens);
         Assert.Equal(Enumerable.Range(172, 128), options.DeferredLensPositions);
         Assert.Throws<InvalidOperationException>(() =>
             Traced(new TraceOptions()).CompleteLens(TestModels.Build(TestModels.Small))
+        );
+        Assert.Throws<InvalidOperationException>(() =>
+            Traced(new TraceOptions()).ReadLastLens(TestModels.Build(TestModels.Small))
         );
     }
 

@@ -316,7 +316,7 @@ public sealed class ModelHostTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task TheLensCompletesOnTheWorkerAndACancelledCompletionLeavesItPending()
+    public async Task TheLensIsReadOnTheWorkerLastPositionFirstAndACancelledReadLeavesItPending()
     {
         var tokens = _host.Tokenize("deepseek-7b-mini", "The lens comes later");
         using var lease = await _host.TraceAsync(
@@ -326,14 +326,24 @@ public sealed class ModelHostTests : IAsyncLifetime
             CancellationToken.None
         );
         Assert.Null(lease.Trace.FullLens);
+        Assert.Null(lease.Trace.LastLens);
         using (var cancelled = new CancellationTokenSource())
         {
             await cancelled.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+                _host.ReadLastLensAsync(lease, cancelled.Token)
+            );
+            Assert.Null(lease.Trace.LastLens);
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
                 _host.CompleteLensAsync(lease, cancelled.Token)
             );
         }
         Assert.Null(lease.Trace.FullLens);
+        var last = await _host.ReadLastLensAsync(lease, CancellationToken.None);
+        Assert.False(last.Reused);
+        Assert.Equal((30, 1), (lease.Trace.LastLens!.GetLength(0), lease.Trace.LastLens.GetLength(1)));
+        Assert.Null(lease.Trace.FullLens);
+        Assert.True((await _host.ReadLastLensAsync(lease, CancellationToken.None)).Reused); // read once
         await _host.CompleteLensAsync(lease, CancellationToken.None);
         Assert.Equal(tokens.Length, lease.Trace.FullLens!.GetLength(1));
         Assert.Equal(30, lease.Trace.FullLens.GetLength(0));

@@ -56,15 +56,22 @@ public sealed class PromptSessionTests : IAsyncLifetime
         Assert.True(part.Forward.Started < part.Forward.Done);
         Assert.True(part.Forward.Done <= run.Traced);
         Assert.Equal(part.Forward.Done - part.Forward.Started, run.Forward);
-        Assert.Null(run.LensDone); // the lens at every position is not done until a page asks for it
+        Assert.Null(run.LensDone); // no lens is read until a page asks for it
+        Assert.Null(session.Trace(model)!.Trace.LastLens);
         Assert.DoesNotContain("lens", run.Describe());
 
         await session.CompleteLensAsync([model]);
+        // The last position first, then every position.
+        Assert.NotNull(session.Trace(model)!.Trace.LastLens);
         Assert.NotNull(session.Trace(model)!.Trace.FullLens);
+        Assert.False(part.LastLens!.Reused);
+        Assert.True(run.Traced <= part.LastLens.Queued && part.LastLens.Started < part.LastLens.Done);
         Assert.False(part.Lens!.Reused);
-        Assert.True(run.Traced <= part.Lens.Queued && part.Lens.Started < part.Lens.Done);
+        Assert.True(part.LastLens.Done <= part.Lens.Queued && part.Lens.Started < part.Lens.Done);
         Assert.Equal(part.Lens.Done, run.LensDone);
+        Assert.Equal(part.LastLens.Ran + part.Lens.Ran, run.Lens);
         Assert.Contains($"{model}, {part.Tokens} tokens: forward ", run.Describe());
+        Assert.Contains("lens at the last position", run.Describe());
         Assert.Contains("lens at every position", run.Describe());
 
         // The same prompt again comes from the cache: no forward, and the line says so.
@@ -82,16 +89,16 @@ public sealed class PromptSessionTests : IAsyncLifetime
         using var session = new PromptSession(_host) { Prompt = "A lens that waits for its button." };
         await session.RunAsync([model]);
         var trace = session.Trace(model)!;
-        // The mini's lens is cheap: under the default budget it runs unasked.
-        Assert.Null(session.LensOnRequest(model));
-        // With no budget, any lens waits: the estimate is the forward's own lens time, per position.
+        // Nothing is priced, so nothing waits, before the last position is read.
         session.AutomaticLensBudget = TimeSpan.Zero;
-        var expected =
-            trace.Trace.LensTime
-            * ((double)trace.Trace.DeferredLensPositions.Length / trace.Trace.LensPositions.Length);
-        Assert.Equal(expected, session.LensOnRequest(model));
+        Assert.Null(session.LensOnRequest(model));
+        Assert.False(session.LastRun!.LensOnRequest);
+        // With no budget, any lens at every position waits: the estimate is the last position's time, per position.
         await session.CompleteLensAsync([model]);
+        Assert.NotNull(trace.Trace.LastLens);
         Assert.Null(trace.Trace.FullLens);
+        var expected = trace.Trace.LastLensTime * (trace.Trace.DeferredLensPositions.Length - 1);
+        Assert.Equal(expected, session.LensOnRequest(model));
         var run = session.LastRun!;
         Assert.True(run.LensOnRequest);
         Assert.Null(run.LensDone);
@@ -102,10 +109,13 @@ public sealed class PromptSessionTests : IAsyncLifetime
         Assert.False(run.LensOnRequest);
         Assert.NotNull(run.LensDone);
         Assert.Null(session.LensOnRequest(model));
-        // A run whose lens is over the budget says so as soon as its charts can show it, before any lens is asked.
+        // Under a budget over its estimate, the lens at every position runs unasked.
+        session.AutomaticLensBudget = TimeSpan.FromMinutes(10);
         session.Prompt = "Another prompt, another trace.";
         await session.RunAsync([model]);
-        Assert.True(session.LastRun!.LensOnRequest);
+        await session.CompleteLensAsync([model]);
+        Assert.NotNull(session.Trace(model)!.Trace.FullLens);
+        Assert.NotNull(session.LastRun!.LensDone);
     }
 
     [Fact]

@@ -57,16 +57,28 @@ public sealed class LayersViewTests : IDisposable
     [Fact]
     public void TheLensCompletingRedrawsOnlyTheLensAndANewPositionOnlyTheNormChart()
     {
-        // A trace with the lens at the last position and the states to complete it, as the pages run it.
+        // A trace with the states to read the lens after the forward, as the pages run it.
         using var tokens = TorchSharp.torch.tensor(new long[] { 3, 14, 15, 9, 26, 5 }, dtype: ScalarType.Int64);
         using var input = tokens.unsqueeze(0);
         using var trace = _decoder.Trace(input, TraceOptions.ForViews(6, attention: false));
         var pieces = Enumerable.Range(0, 6).Select(i => $"t{i}").ToArray();
         LayerSummary Summarise() => LayerSummary.From(Spec.Name, trace, pieces, id => $"#{id}");
         var view = View();
+        // Before any lens: the depth charts, an empty lens heatmap and no KL line.
+        view.SetSummaries([Summarise()]);
+        var unread = view.Charts;
+        Assert.Empty(unread.PerModel[0].LensLabels);
+        Assert.Equal(Spec.Layers, unread.PerModel[0].Lens.Length);
+        Assert.All(unread.PerModel[0].Lens, row => Assert.Empty(row));
+        Assert.Empty(unread.LensKl);
+        Assert.Equal(Spec.Layers, unread.Influence[0].Y.Length);
+
+        trace.ReadLastLens(_decoder);
         view.SetSummaries([Summarise()]);
         var before = view.Charts;
+        Assert.Same(unread.Influence, before.Influence);
         Assert.Single(before.PerModel[0].LensLabels);
+        Assert.Equal(Spec.Layers, Assert.Single(before.LensKl).Y.Length);
 
         trace.CompleteLens(_decoder);
         view.SetSummaries([Summarise()]);

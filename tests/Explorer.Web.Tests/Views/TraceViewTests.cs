@@ -91,9 +91,17 @@ public sealed class TraceViewTests : BunitTest, IDisposable
     }
 
     [Fact]
-    public void TheLayerSummaryShowsTheLastPositionFirstAndEveryPositionOnceTheLensIsComplete()
+    public void TheLayerSummaryShowsNoLensThenTheLastPositionThenEveryPosition()
     {
         using var trace = Trace(10, TraceOptions.ForViews(10, attention: false));
+        var unread = LayerSummary.From("m", trace, Pieces(10), id => $"#{id}");
+        Assert.True(unread.LensPending);
+        Assert.Empty(unread.LensPositions);
+        Assert.Equal((3, 0), (unread.LensTopToken.GetLength(0), unread.LensTopToken.GetLength(1)));
+        Assert.Equal(trace.MeanResidualNorm(2), unread.MeanResidualNorm[2], 9); // the depth charts need no lens
+        Assert.Equal("The logit lens at the last position is being read…", LayersView.LensNote(unread));
+
+        trace.ReadLastLens(_decoder);
         var pending = LayerSummary.From("m", trace, Pieces(10), id => $"#{id}");
         Assert.True(pending.LensPending);
         Assert.Equal([9], pending.LensPositions);
@@ -101,7 +109,7 @@ public sealed class TraceViewTests : BunitTest, IDisposable
         var complete = LayerSummary.From("m", trace, Pieces(10), id => $"#{id}");
         Assert.False(complete.LensPending);
         Assert.Equal(Enumerable.Range(0, 10), complete.LensPositions);
-        // The last position reads the same either way: the forward's own lens there is the full lens's last column.
+        // The last position reads the same either way.
         for (var l = 0; l < 3; l++)
             Assert.Equal(pending.LensTopToken[l, 0], complete.LensTopToken[l, 9]);
         Assert.Equal(pending.FirstTop1Layer[0], complete.FirstTop1Layer[9]);
