@@ -266,13 +266,14 @@ public sealed class ModelHost : IAsyncDisposable
 
     /// <summary>
     /// Starts the traced forward a page being prerendered will ask for once its circuit is live, so the forward runs
-    /// while the browser starts the page; true when one was started. Nothing runs for a streamed model, a trace
-    /// already cached or flying, or while <see cref="TraceFlights.MaxSpeculative"/> other speculative forwards
-    /// are: page loads alone never queue more than that.
+    /// while the browser starts the page; true when one was started. Nothing runs for a trace already cached or
+    /// flying, or while <see cref="TraceFlights.MaxSpeculative"/> other speculative forwards are: page loads alone
+    /// never queue more than that. One that no live page has joined after <see cref="ModelHostOptions.PrefetchJoinMs"/>
+    /// is stopped (between layers, for a streamed model).
     /// </summary>
     public bool Prefetch(string model, IReadOnlyList<int> tokens, TraceOptions options)
     {
-        if (Find(model) is not { } live || live.Decoder.IsStreamed)
+        if (Find(model) is not { } live)
             return false;
         live.CheckTokens(tokens, _options.MaxPromptTokens);
         var key = Key(live, tokens, options);
@@ -280,9 +281,13 @@ public sealed class ModelHost : IAsyncDisposable
             return false;
         var ids = tokens.ToArray();
         var flight = _flights.Join(key, flight => FlyAsync(live, key, ids, options, flight), null, speculative: true);
+        if (flight is null)
+            return false;
         // Its failure is the live page's to report, when it runs the same forward.
-        flight?.Done.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
-        return flight is not null;
+        flight.Done.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+        Task.Delay(TimeSpan.FromMilliseconds(Math.Max(0, _options.PrefetchJoinMs)))
+            .ContinueWith(_ => _flights.StopIfUnjoined(flight), TaskScheduler.Default);
+        return true;
     }
 
     /// <summary>Traced forwards under way (joined by any request for the same trace).</summary>

@@ -20,10 +20,17 @@ public sealed class ModelHostOptions
     public long TraceCacheBytes { get; set; } = 1L << 30;
 
     /// <summary>
-    /// A logit lens at every position estimated to take longer than this many milliseconds (from the forward's own
-    /// time) waits for the page's button instead of running unasked.
+    /// A logit lens at every position estimated to take longer than this many milliseconds (from the time of the lens
+    /// at the last position) waits for the page's button instead of running unasked.
     /// </summary>
     public int AutomaticLensMs { get; set; } = 500;
+
+    /// <summary>
+    /// A forward a page's prerender started (<see cref="ModelHost.Prefetch"/>) stops when no live page has asked for it
+    /// within this many milliseconds: a link opened by a crawler or a link preview never goes live, and a streamed
+    /// model's forward may read for minutes.
+    /// </summary>
+    public int PrefetchJoinMs { get; set; } = 10_000;
 
     /// <summary>Requests waiting for the model beyond this many are refused with a "busy" message.</summary>
     public int QueueCapacity { get; set; } = 16;

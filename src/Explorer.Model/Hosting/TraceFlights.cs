@@ -54,6 +54,26 @@ internal sealed class TraceFlights
             watcher.Report(layers);
     }
 
+    /// <summary>
+    /// Stops <paramref name="flight"/> if only its speculative request has asked for it so far (before its forward
+    /// starts, or between layers); true when it did. A flight a real request joined, or one that landed, goes on.
+    /// </summary>
+    public bool StopIfUnjoined(Flight flight)
+    {
+        lock (_gate)
+        {
+            if (!flight.Speculative || flight.Landed || flight.Stopping)
+                return false;
+            flight.Stopping = true;
+        }
+        try
+        {
+            flight.Stop.Cancel();
+        }
+        catch (ObjectDisposedException) { } // it landed meanwhile
+        return true;
+    }
+
     /// <summary>Whether only a speculative request has asked for the flight so far.</summary>
     public bool Unjoined(Flight flight)
     {

@@ -114,6 +114,57 @@ public sealed class StreamedHostingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task APageLoadStartsAStreamedForwardAndNoPageJoiningItStopsIt()
+    {
+        await using var host = new ModelHost(
+            new ModelHostOptions
+            {
+                ModelsFolder = _host.Folder.Root,
+                Device = "cpu",
+                LoadDefaultModels = false,
+                WarmUp = false,
+                PrefetchJoinMs = 300,
+            }
+        );
+        Write("streamed", maxShardBytes: 30_000);
+        await host.LoadCheckpointAsync("streamed", PlacementRequest.Streamed);
+        int[] tokens = [5, 17, 250, 3],
+            other = [9, 8, 7, 6];
+        var options = TraceOptions.ForViews(tokens.Length, attention: false);
+
+        // The live page's run takes the forward its prerender started: one forward.
+        Assert.True(host.Prefetch("streamed", tokens, options));
+        using (await host.TraceAsync("streamed", tokens, options, CancellationToken.None))
+            Assert.Equal(1, host.Forwards);
+
+        // No page asks within the window, while the worker is held: the flight ends, and its forward never runs.
+        using var gate = new ManualResetEventSlim();
+        var taken = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var blocker = host.RunAsync(
+            () =>
+            {
+                taken.SetResult();
+                return gate.Wait(TimeSpan.FromSeconds(30));
+            },
+            CancellationToken.None
+        );
+        await taken.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(host.Prefetch("streamed", other, options));
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (host.InFlight > 0 && waited.Elapsed < TimeSpan.FromSeconds(30))
+            await Task.Delay(10);
+        Assert.Equal(0, host.InFlight);
+        Assert.True(waited.Elapsed >= TimeSpan.FromMilliseconds(250), $"stopped after {waited.Elapsed}");
+        gate.Set();
+        Assert.True(await blocker);
+        await host.RunAsync(() => true, CancellationToken.None); // whatever was queued behind the blocker has run
+        Assert.Equal(1, host.Forwards);
+        // Asked for later, it runs.
+        using (await host.TraceAsync("streamed", other, options, CancellationToken.None))
+            Assert.Equal(2, host.Forwards);
+    }
+
+    [Fact]
     public async Task AShardLostMidwayFailsTheForwardAndListsTheModelAsFailedWithTheReason()
     {
         var folder = Write("fragile", maxShardBytes: 30_000);
