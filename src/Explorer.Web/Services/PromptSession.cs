@@ -115,6 +115,9 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
         }
     }
 
+    /// <summary>Least time between two statuses of a streamed forward's layers (the first comes after it too).</summary>
+    public static readonly TimeSpan StatusInterval = TimeSpan.FromMilliseconds(250);
+
     /// <summary>Runs the prompt through <paramref name="models"/> (one after the other on the host's worker).</summary>
     public async Task RunAsync(IReadOnlyList<string> models)
     {
@@ -135,13 +138,18 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
                 var tokenizing = System.Diagnostics.Stopwatch.StartNew();
                 var tokens = host.Tokenize(model, Prompt);
                 var tokenized = tokenizing.Elapsed;
-                // A streamed model reads its layers from disk as the forward goes: say which layer it is on. The host
+                // A streamed model reads its layers from disk as the forward goes: say which layer it is on, at most
+                // every StatusInterval (each status re-renders the page, on the cores the forward runs on). The host
                 // reports layers for streamed models only, decided when the forward runs (the model may still be
                 // loading).
+                var shown = System.Diagnostics.Stopwatch.StartNew();
                 var layers = new Progress<int>(done =>
                 {
                     if (!ReferenceEquals(_run, run))
                         return; // a report that arrives after its run ended
+                    if (shown.Elapsed < StatusInterval)
+                        return;
+                    shown.Restart();
                     var total = host
                         .Models.FirstOrDefault(m => string.Equals(m.Name, model, StringComparison.OrdinalIgnoreCase))
                         ?.Spec?.Layers;

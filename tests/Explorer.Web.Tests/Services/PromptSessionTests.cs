@@ -1,3 +1,4 @@
+using Explorer.Core.Specs;
 using Explorer.Model.Decoder;
 using Explorer.Model.Hosting;
 using Explorer.Web.Services;
@@ -37,6 +38,39 @@ public sealed class PromptSessionTests : IAsyncLifetime
         Assert.Equal(30, session.Trace("deepseek-7b-mini")!.Trace.Layers);
         Assert.Equal(95, session.Trace("deepseek-67b-mini")!.Trace.Layers);
         Assert.False(session.Running);
+    }
+
+    [Fact]
+    public async Task AStreamedForwardSaysItsLayerAtMostEveryStatusInterval()
+    {
+        var spec = MiniPresets.DeepSeek7BMini with { Name = "streamed-mini" };
+        Explorer.Model.Weights.RandomCheckpoint.Write(
+            spec,
+            Path.Combine(_root.FullName, spec.Name),
+            TorchSharp.torch.ScalarType.Float32,
+            maxShardBytes: 1L << 30,
+            seed: 3
+        );
+        await _host.LoadCheckpointAsync(spec.Name, PlacementRequest.Streamed);
+        Assert.True(_host.Find(spec.Name)!.Decoder.IsStreamed);
+        using var session = new PromptSession(_host) { Prompt = "Layer by layer." };
+        var statuses = new List<string>();
+        session.Changed += () =>
+        {
+            if (session.Status is { } status && status.Contains("(streamed): layer"))
+                lock (statuses)
+                    statuses.Add(status);
+        };
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        await session.RunAsync([spec.Name]);
+        var took = watch.Elapsed;
+        Assert.Null(session.Error);
+        // 30 layers report; each status re-renders the page, so they are shown at most one per interval.
+        lock (statuses)
+            Assert.True(
+                statuses.Count <= 1 + took / PromptSession.StatusInterval,
+                $"{statuses.Count} statuses in {took.TotalMilliseconds:0} ms"
+            );
     }
 
     [Fact]
