@@ -115,7 +115,8 @@ public sealed class PromptSession(ModelHost host, Microsoft.Extensions.Logging.I
         }
     }
 
-    /// <summary>Least time between two statuses of a streamed forward's layers (the first comes after it too).</summary>
+    /// <summary>Least time between two statuses of a streamed forward's layers (the first comes after it
+    /// too).</summary>
     public static readonly TimeSpan StatusInterval = TimeSpan.FromMilliseconds(250);
 
     /// <summary>Runs the prompt through <paramref name="models"/> (one after the other on the host's worker).</summary>
