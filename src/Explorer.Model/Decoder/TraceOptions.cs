@@ -35,8 +35,8 @@ public sealed record TraceOptions
     /// What the live pages keep for a prompt of <paramref name="length"/> tokens: residual statistics, the states to
     /// read the logit lens at the last 128 positions after the forward, and the attention maps when a page shows them.
     /// No lens runs in the forward: the first charts need only the forward's statistics, and even the lens at the last
-    /// position reads the whole unembedding (on the 7B about an eighth of the forward's time). The views read the last
-    /// position next (<see cref="DecoderTrace.ReadLastLens"/>) and every position after, or on demand.
+    /// position reads the whole unembedding (its cost: docs/benchmarks.md). The views read the last position next
+    /// (<see cref="DecoderTrace.ReadLastLens"/>) and every position after, or on demand.
     /// </summary>
     public static TraceOptions ForViews(int length, bool attention = true) =>
         new()

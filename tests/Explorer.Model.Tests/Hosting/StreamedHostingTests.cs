@@ -16,15 +16,7 @@ public sealed class StreamedHostingTests : IAsyncLifetime
 
     public Task InitializeAsync()
     {
-        _host = new ModelHost(
-            new ModelHostOptions
-            {
-                ModelsFolder = Path.Combine(_root.FullName, "models"),
-                Device = "cpu",
-                LoadDefaultModels = false,
-                WarmUp = false,
-            }
-        );
+        _host = new ModelHost(Options(Path.Combine(_root.FullName, "models")));
         Directory.CreateDirectory(_host.Folder.Root);
         return Task.CompletedTask;
     }
@@ -34,6 +26,16 @@ public sealed class StreamedHostingTests : IAsyncLifetime
         await _host.DisposeAsync();
         _root.Delete(true);
     }
+
+    /// <summary>A host of <paramref name="folder"/>'s checkpoints on the CPU: no default models, no warm-up.</summary>
+    private static ModelHostOptions Options(string folder) =>
+        new()
+        {
+            ModelsFolder = folder,
+            Device = "cpu",
+            LoadDefaultModels = false,
+            WarmUp = false,
+        };
 
     private string Write(string name, long maxShardBytes = long.MaxValue)
     {
@@ -67,15 +69,9 @@ public sealed class StreamedHostingTests : IAsyncLifetime
     [Fact]
     public async Task AStreamedModelIsNotWarmedUpSoTheFirstPromptDoesNotWaitForAPassOverItsFiles()
     {
-        await using var host = new ModelHost(
-            new ModelHostOptions
-            {
-                ModelsFolder = _host.Folder.Root,
-                Device = "cpu",
-                LoadDefaultModels = false,
-                WarmUp = true,
-            }
-        );
+        var options = Options(_host.Folder.Root);
+        options.WarmUp = true;
+        await using var host = new ModelHost(options);
         Write("cold");
         Write("warm");
         await host.LoadCheckpointAsync("cold", PlacementRequest.Streamed);
@@ -116,16 +112,9 @@ public sealed class StreamedHostingTests : IAsyncLifetime
     [Fact]
     public async Task APageLoadStartsAStreamedForwardAndNoPageJoiningItStopsIt()
     {
-        await using var host = new ModelHost(
-            new ModelHostOptions
-            {
-                ModelsFolder = _host.Folder.Root,
-                Device = "cpu",
-                LoadDefaultModels = false,
-                WarmUp = false,
-                PrefetchJoinMs = 300,
-            }
-        );
+        var hostOptions = Options(_host.Folder.Root);
+        hostOptions.PrefetchJoinMs = 300;
+        await using var host = new ModelHost(hostOptions);
         Write("streamed", maxShardBytes: 30_000);
         await host.LoadCheckpointAsync("streamed", PlacementRequest.Streamed);
         int[] tokens = [5, 17, 250, 3],
